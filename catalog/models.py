@@ -1,0 +1,212 @@
+"""IMDb's seven files as tables. IMDb's identifiers (``tconst``, ``nconst``) are the primary keys.
+
+Cross-file references may dangle in a partial dump (a principal whose person is not in
+name.basics): those foreign keys are declared with ``db_constraint=False`` so the rows are kept,
+and pages treat the missing side as unknown. Rows that disappear from a newer dump are flagged
+with ``removed_at`` rather than deleted, because users' ratings point at titles.
+"""
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.urls import reverse
+
+
+class Title(models.Model):
+    """title.basics, with the aggregate rating of title.ratings copied in for fast filters."""
+
+    tconst = models.CharField(max_length=12, primary_key=True)
+    title_type = models.CharField(max_length=32, db_index=True)
+    primary_title = models.TextField()
+    original_title = models.TextField(blank=True)
+    is_adult = models.BooleanField(default=False)
+    start_year = models.SmallIntegerField(null=True, blank=True)
+    end_year = models.SmallIntegerField(null=True, blank=True)
+    runtime_minutes = models.IntegerField(null=True, blank=True)
+    genres = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # Denormalised from title.ratings by the importer (set-based UPDATE), NULL when unrated.
+    average_rating = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
+    num_votes = models.IntegerField(default=0)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["genres"], name="catalog_title_genres_gin"),
+            models.Index(fields=["-num_votes"], name="catalog_title_votes_idx"),
+            models.Index(fields=["start_year"], name="catalog_title_year_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.primary_title} ({self.start_year})" if self.start_year else self.primary_title
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:title_detail", args=[self.tconst])
+
+    @property
+    def item_id(self) -> int:
+        """The integer id the recommender uses: the digits of ``tconst``."""
+        return int(self.tconst[2:])
+
+
+class TitleRating(models.Model):
+    """title.ratings as published, kept even for titles missing from title.basics."""
+
+    title = models.OneToOneField(
+        Title, primary_key=True, db_constraint=False, on_delete=models.DO_NOTHING, related_name="imdb_rating"
+    )
+    average_rating = models.DecimalField(max_digits=3, decimal_places=1)
+    num_votes = models.IntegerField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.title_id}: {self.average_rating} ({self.num_votes} votes)"
+
+
+class Person(models.Model):
+    """name.basics."""
+
+    nconst = models.CharField(max_length=12, primary_key=True)
+    primary_name = models.TextField()
+    birth_year = models.SmallIntegerField(null=True, blank=True)
+    death_year = models.SmallIntegerField(null=True, blank=True)
+    primary_profession = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # tconsts as published; some may not be in the catalog.
+    known_for_titles = ArrayField(models.CharField(max_length=12), default=list, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return self.primary_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:person_detail", args=[self.nconst])
+
+
+class TitleAka(models.Model):
+    """title.akas: alternative titles by region and language."""
+
+    title = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="akas")
+    ordering = models.IntegerField()
+    aka_title = models.TextField()
+    region = models.CharField(max_length=8, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    types = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    attributes = ArrayField(models.TextField(), default=list, blank=True)
+    is_original_title = models.BooleanField(null=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "alternative title"
+        constraints = [models.UniqueConstraint(fields=["title", "ordering"], name="catalog_titleaka_unique")]
+
+    def __str__(self) -> str:
+        return self.aka_title
+
+
+class Crew(models.Model):
+    """title.crew, one row per (title, person, role): directors and writers as relations."""
+
+    class Role(models.TextChoices):
+        DIRECTOR = "director", "Director"
+        WRITER = "writer", "Writer"
+
+    title = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="crew")
+    person = models.ForeignKey(Person, db_constraint=False, on_delete=models.DO_NOTHING, related_name="crew_credits")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    ordering = models.SmallIntegerField(default=0)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "crew"
+        constraints = [models.UniqueConstraint(fields=["title", "person", "role"], name="catalog_crew_unique")]
+        indexes = [models.Index(fields=["person"], name="catalog_crew_person_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.title_id} {self.role} {self.person_id}"
+
+
+class Episode(models.Model):
+    """title.episode: the episode's own tconst, its parent series (which may be missing)."""
+
+    title = models.OneToOneField(
+        Title, primary_key=True, db_constraint=False, on_delete=models.DO_NOTHING, related_name="episode"
+    )
+    parent = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="episodes")
+    season_number = models.IntegerField(null=True, blank=True)
+    episode_number = models.IntegerField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["parent", "season_number", "episode_number"], name="catalog_episode_parent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.title_id} of {self.parent_id} S{self.season_number}E{self.episode_number}"
+
+
+class Principal(models.Model):
+    """title.principals: billing order, category, job and characters played."""
+
+    title = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="principals")
+    ordering = models.IntegerField()
+    person = models.ForeignKey(Person, db_constraint=False, on_delete=models.DO_NOTHING, related_name="principals")
+    category = models.CharField(max_length=64)
+    job = models.TextField(blank=True)
+    characters = ArrayField(models.TextField(), default=list, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["title", "ordering"], name="catalog_principal_unique")]
+        indexes = [models.Index(fields=["person"], name="catalog_principal_person_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.title_id} #{self.ordering} {self.category} {self.person_id}"
+
+
+class ImportRun(models.Model):
+    """One import of IMDb files: what was loaded, updated, removed and rejected, and how it went."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Finished with failed files"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    source = models.TextField(help_text="Directory or URL the files came from")
+    files = models.JSONField(default=list, blank=True, help_text="Dataset names asked for")
+    # Per file: {"title.basics": {"lines": n, "loaded": n, "updated": n, "removed": n, "rejected": n, "error": ""}}
+    counts = models.JSONField(default=dict, blank=True)
+    current_file = models.CharField(max_length=64, blank=True)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.status})"
+
+
+class ImportReject(models.Model):
+    """A row the importer refused: file, line number and reason, with the raw line for inspection."""
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="rejects")
+    file = models.CharField(max_length=64)
+    line = models.BigIntegerField()
+    reason = models.TextField()
+    raw = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "file", "line"]
+        indexes = [models.Index(fields=["run", "file"], name="catalog_reject_run_file_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"

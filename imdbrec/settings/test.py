@@ -1,0 +1,20 @@
+"""Tests: the real Postgres and Redis, fast password hashing, outbox email."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-with-enough-length-and-entropy-0123456789")
+
+from .base import *  # noqa: E402,F403
+from .base import env  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLOWED_HOSTS = ["*"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SPARK_MASTER = env("SPARK_MASTER", default="local[1]")
+SPARK_DRIVER_MEMORY = env("SPARK_DRIVER_MEMORY", default="1g")
+SPARK_SHUFFLE_PARTITIONS = 2

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from catalog import views as catalog_views
+from imdbrec import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", views.health, name="health"),
+    path("system/", views.system, name="system"),
+    path("accounts/", include("accounts.urls")),
+    # django.contrib.auth's views: login, logout (POST), password change and reset.
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("ratings.urls")),
+    path("", include("recommender.urls")),
+    path("", include("catalog.urls")),
+    path("", catalog_views.home, name="home"),
+]

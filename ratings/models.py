@@ -1,0 +1,50 @@
+"""A user's stars, watchlist and "not interested" marks."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Rating(models.Model):
+    """One user's 1-5 star rating of one title (one row per pair, enforced in the database)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings")
+    title = models.ForeignKey("catalog.Title", on_delete=models.CASCADE, related_name="user_ratings")
+    score = models.PositiveSmallIntegerField(choices=[(i, f"{i} star{'s' if i > 1 else ''}") for i in range(1, 6)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "title"], name="ratings_rating_unique_user_title"),
+            models.CheckConstraint(condition=Q(score__gte=1) & Q(score__lte=5), name="ratings_rating_score_1_5"),
+        ]
+        indexes = [models.Index(fields=["title"], name="ratings_rating_title_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.title_id}: {self.score}"
+
+
+class WatchlistItem(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watchlist")
+    title = models.ForeignKey("catalog.Title", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "title"], name="ratings_watchlist_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} watchlist {self.title_id}"
+
+
+class NotInterested(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="not_interested")
+    title = models.ForeignKey("catalog.Title", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "not interested"
+        constraints = [models.UniqueConstraint(fields=["user", "title"], name="ratings_notinterested_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} not interested in {self.title_id}"

@@ -1,0 +1,150 @@
+"""Model runs and everything a run produces, stored as rows keyed by the run.
+
+A run's rows are written while it is not active; ``ModelRun.is_active`` flips in one transaction
+when the run has fully succeeded, so pages only ever read a complete run.
+"""
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+
+class ModelRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    is_active = models.BooleanField(default=False)
+    # rank, reg, iterations, alpha, top_n, grid, ... as asked for and as finally chosen
+    params = models.JSONField(default=dict, blank=True)
+    phase = models.CharField(max_length=32, blank=True)
+    progress = models.FloatField(default=0.0)
+    # seconds per phase: {"export": s, "fit": s, "evaluate": s, "write_back": s}
+    timings = models.JSONField(default=dict, blank=True)
+    num_users = models.IntegerField(null=True, blank=True)
+    num_titles = models.IntegerField(null=True, blank=True)
+    num_ratings = models.BigIntegerField(null=True, blank=True)
+    # holdout metrics: rmse, mae, precision_at_10, ndcg_at_10, popularity_precision_at_10, ...
+    metrics = models.JSONField(default=dict, blank=True)
+    # grid search: one entry per candidate with its parameters and metrics
+    candidates = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    triggered_by = models.CharField(max_length=32, blank=True)
+    artifact_uri = models.TextField(blank=True, help_text="Where the run's exchanged files live")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="recommender_one_active_run")
+        ]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} ({self.status}{', active' if self.is_active else ''})"
+
+
+class Recommendation(models.Model):
+    """One of a user's top-N titles in a run: rank, predicted stars (1-5), confidence in [0, 1]."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="recommendations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    rank = models.SmallIntegerField()
+    score = models.FloatField(help_text="The ranking model's score")
+    predicted_rating = models.FloatField()
+    confidence = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "user", "rank"], name="recommender_rec_unique_rank")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} user {self.user_id} #{self.rank} {self.title_id}"
+
+
+class UserFactor(models.Model):
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="user_factors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    factors = ArrayField(models.FloatField())
+    community = models.ForeignKey("TasteCommunity", null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "user"], name="recommender_userfactor_unique")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} user {self.user_id}"
+
+
+class TitleFactor(models.Model):
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="title_factors")
+    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    factors = ArrayField(models.FloatField())
+    bias = models.FloatField(default=0.0)
+    support = models.IntegerField(default=0, help_text="Ratings the title had in training")
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "title"], name="recommender_titlefactor_unique")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} title {self.title_id}"
+
+
+class SimilarTitle(models.Model):
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="similar_titles")
+    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    similar = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    rank = models.SmallIntegerField()
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "title", "rank"], name="recommender_similar_unique")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.title_id} ~ {self.similar_id} #{self.rank}"
+
+
+class TasteCommunity(models.Model):
+    """A cluster of user factors in one run, named by its most distinctive genres and titles."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="communities")
+    number = models.SmallIntegerField()
+    name = models.CharField(max_length=200)
+    size = models.IntegerField(default=0)
+    # [{"genre": "Sci-Fi", "lift": 1.8, "share": 0.31}, ...]
+    defining_genres = models.JSONField(default=list, blank=True)
+    # [{"tconst": ..., "score": ...}, ...]
+    top_titles = models.JSONField(default=list, blank=True)
+    centroid = ArrayField(models.FloatField(), default=list, blank=True)
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "taste communities"
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="recommender_community_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserFoldIn(models.Model):
+    """A user's factor solved against the active run's title factors after their latest ratings."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="fold_in")
+    run = models.ForeignKey(ModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    factors = ArrayField(models.FloatField(), null=True, blank=True)
+    stale = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"fold-in of user {self.user_id} (run {self.run_id})"

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from recommender import views
+
+app_name = "recommender"
+
+urlpatterns = [
+    path("recommendations/", views.recommendations, name="recommendations"),
+]
