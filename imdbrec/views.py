@@ -40,7 +40,7 @@ def system(request):
 
 # Each app may contribute a panel to the system page: ``<app>/system.py`` with
 # ``panel(request) -> {"template": "...", **context}``.
-SYSTEM_PANEL_APPS = ("catalog", "accounts", "recommender")
+SYSTEM_PANEL_APPS = ("catalog", "ratings", "recommender")
 
 
 def _system_panels(request) -> list[dict]:

@@ -70,9 +70,14 @@ class Recommendation(models.Model):
 
 
 class UserFactor(models.Model):
+    """A user's vectors in a run: ``factors`` for the ranking model, ``rating_factors`` and ``bias``
+    for the star-prediction model (see recommender/DESIGN.md for the formulation)."""
+
     run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="user_factors")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
     factors = ArrayField(models.FloatField())
+    rating_factors = ArrayField(models.FloatField(), null=True, blank=True)
+    bias = models.FloatField(default=0.0)
     community = models.ForeignKey("TasteCommunity", null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
     x = models.FloatField(null=True, blank=True)
     y = models.FloatField(null=True, blank=True)
@@ -88,6 +93,7 @@ class TitleFactor(models.Model):
     run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="title_factors")
     title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
     factors = ArrayField(models.FloatField())
+    rating_factors = ArrayField(models.FloatField(), null=True, blank=True)
     bias = models.FloatField(default=0.0)
     support = models.IntegerField(default=0, help_text="Ratings the title had in training")
     x = models.FloatField(null=True, blank=True)
@@ -143,6 +149,8 @@ class UserFoldIn(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="fold_in")
     run = models.ForeignKey(ModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     factors = ArrayField(models.FloatField(), null=True, blank=True)
+    rating_factors = ArrayField(models.FloatField(), null=True, blank=True)
+    bias = models.FloatField(default=0.0)
     stale = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
