@@ -5,6 +5,12 @@ from ratings import views
 app_name = "ratings"
 
 urlpatterns = [
+    path("titles/<str:tconst>/rate/", views.title_rate, name="rate"),
+    path("titles/<str:tconst>/watchlist/", views.title_watchlist, name="watchlist_toggle"),
+    path("titles/<str:tconst>/not-interested/", views.title_not_interested, name="not_interested_toggle"),
     path("me/ratings/", views.history, name="history"),
+    path("me/stats/", views.statistics, name="stats"),
     path("me/watchlist/", views.watchlist, name="watchlist"),
+    path("me/not-interested/", views.not_interested, name="not_interested"),
+    path("me/import/", views.imdb_import, name="import"),
 ]

@@ -1,12 +1,253 @@
+"""Rating in place, the user's history, statistics, watchlist, "not interested" list and IMDb import.
+
+Views are thin: they parse the request with a form, call one selector or service, and render.
+The star control (``includes/_stars.html``) posts here; ``static/js/site.js`` sends it with
+``X-Requested-With: XMLHttpRequest`` and swaps in the fragment returned, while a plain post (no
+JavaScript) is redirected back to the page it came from.
+"""
+
+import csv
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from catalog.models import Title
+from ratings import charts, selectors, services
+from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
+from ratings.imdb_csv import IMDB_SCORE_RULE, ratings_import_imdb_csv
+
+HISTORY_PAGE_SIZE = 50
+LIST_PAGE_SIZE = 48
+
+
+def _is_ajax(request) -> bool:
+    return request.headers.get("x-requested-with") == "XMLHttpRequest"
+
+
+def _safe_next(request, fallback: str) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return fallback
+
+
+def _error(request, status: int, message: str) -> HttpResponse:
+    """A short text answer for scripts (site.js shows it), a full page for browsers."""
+    if _is_ajax(request):
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    return render(request, "ratings/error.html", {"status": status, "message": message}, status=status)
+
+
+def _title_or_none(tconst: str) -> Title | None:
+    return Title.objects.filter(tconst=tconst).first()
+
+
+def _form_errors(form) -> str:
+    return " ".join(str(message) for errors in form.errors.values() for message in errors)
+
+
+def _login_required_post(request):
+    """Anonymous posts: scripts get a 403 with a message (a redirect would swap in the login page)."""
+    if _is_ajax(request):
+        return _error(request, 403, "Log in to rate and keep lists.")
+    return redirect_to_login(_safe_next(request, request.get_full_path()))
+
+
+@require_POST
+def title_rate(request, tconst: str):
+    """POST ``score`` 1-5 to rate; an empty ``score`` or ``remove=1`` removes the rating."""
+    if not request.user.is_authenticated:
+        return _login_required_post(request)
+    title = _title_or_none(tconst)
+    if title is None:
+        return _error(request, 404, f"There is no title “{tconst}” in the catalogue; nothing was saved.")
+    form = RatingForm(request.POST)
+    if not form.is_valid():
+        return _error(request, 400, _form_errors(form) + " Nothing was saved.")
+    try:
+        if form.removes:
+            removed = services.rating_remove(user=request.user, title=title)
+            user_score = None
+            notice = f"Removed your rating of {title}." if removed else f"You had not rated {title}."
+        else:
+            user_score = services.rating_set(user=request.user, title=title, score=form.cleaned_data["score"]).score
+            notice = f"You rated {title} {user_score} star{'s' if user_score != 1 else ''}."
+    except ValidationError as error:
+        return _error(request, 400, " ".join(error.messages) + " Nothing was saved.")
+    next_url = _safe_next(request, title.get_absolute_url())
+    if _is_ajax(request):
+        return render(
+            request, "includes/_stars.html", {"title": title, "user_score": user_score, "stars_next": next_url}
+        )
+    messages.success(request, notice)
+    return redirect(next_url)
+
+
+def _list_toggle(request, tconst: str, *, add, remove, added: str, removed: str):
+    if not request.user.is_authenticated:
+        return _login_required_post(request)
+    title = _title_or_none(tconst)
+    if title is None:
+        return _error(request, 404, f"There is no title “{tconst}” in the catalogue; nothing was saved.")
+    action = request.POST.get("action", "add")
+    if action not in ("add", "remove"):
+        return _error(request, 400, f"Unknown action “{action}”: use add or remove. Nothing was saved.")
+    if action == "add":
+        add(user=request.user, title=title)
+        notice = added.format(title=title)
+    else:
+        remove(user=request.user, title=title)
+        notice = removed.format(title=title)
+    if _is_ajax(request):
+        return HttpResponse(notice, content_type="text/plain; charset=utf-8")
+    messages.success(request, notice)
+    return redirect(_safe_next(request, title.get_absolute_url()))
+
+
+@require_POST
+def title_watchlist(request, tconst: str):
+    """POST ``action`` add (default) or remove."""
+    return _list_toggle(
+        request,
+        tconst,
+        add=services.watchlist_add,
+        remove=services.watchlist_remove,
+        added="Added {title} to your watchlist.",
+        removed="Removed {title} from your watchlist.",
+    )
+
+
+@require_POST
+def title_not_interested(request, tconst: str):
+    """POST ``action`` add (default) or remove."""
+    return _list_toggle(
+        request,
+        tconst,
+        add=services.not_interested_add,
+        remove=services.not_interested_remove,
+        added="{title} will not be recommended to you.",
+        removed="{title} may be recommended to you again.",
+    )
+
+
+def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def rows():
+        yield writer.writerow(
+            ["tconst", "title", "year", "title_type", "genres", "score", "rated_at", "imdb_rating", "url"]
+        )
+        for rating in ratings.iterator(chunk_size=2000):
+            title = rating.title
+            yield writer.writerow(
+                [
+                    title.tconst,
+                    title.primary_title,
+                    title.start_year or "",
+                    title.title_type,
+                    ",".join(title.genres),
+                    rating.score,
+                    rating.updated_at.isoformat(),
+                    title.average_rating if title.average_rating is not None else "",
+                    f"https://www.imdb.com/title/{title.tconst}/",
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @login_required
 def history(request):
-    return render(request, "ratings/history.html", {})
+    """The user's ratings: sortable, filterable by score and genre, paginated; ``?format=csv`` exports."""
+    genres = selectors.rating_genres_for_user(user=request.user)
+    form = RatingHistoryFilterForm(request.GET or None, genres=genres)
+    filters = form.cleaned_data if form.is_valid() else {}
+    if request.GET and not form.is_valid():
+        messages.warning(request, "Some filters were not understood and were ignored: " + _form_errors(form))
+    ratings = selectors.rating_history_for_user(
+        user=request.user,
+        sort=filters.get("sort") or "-date",
+        score=filters.get("score"),
+        genre=filters.get("genre") or None,
+    )
+    if request.GET.get("format") == "csv":
+        return _history_csv(ratings, f"imdbrec-ratings-{request.user.username}.csv")
+    page = Paginator(ratings, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    kept = {key: value for key, value in filters.items() if value not in (None, "")}
+    return render(
+        request,
+        "ratings/history.html",
+        {
+            "form": form,
+            "page_obj": page,
+            "ratings": page.object_list,
+            "query_string": urlencode(kept),
+            "csv_query_string": urlencode({**kept, "format": "csv"}),
+            "current_sort": filters.get("sort") or "-date",
+            "total": page.paginator.count,
+            "filtered": bool(kept.keys() - {"sort"}),
+        },
+    )
+
+
+@login_required
+def statistics(request):
+    stats = selectors.rating_statistics_for_user(user=request.user)
+    return render(request, "ratings/stats.html", {"stats": stats, "charts": charts.statistics_charts(stats)})
+
+
+def _title_list_page(request, items, template: str, extra: dict):
+    page = Paginator(items, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    tconsts = [item.title_id for item in page.object_list]
+    scores = selectors.rating_scores_for_user(user=request.user, tconsts=tconsts)
+    rows = [{"item": item, "title": item.title, "user_score": scores.get(item.title_id)} for item in page.object_list]
+    return render(request, template, {"page_obj": page, "rows": rows, **extra})
 
 
 @login_required
 def watchlist(request):
-    return render(request, "ratings/history.html", {})
+    return _title_list_page(request, selectors.watchlist_for_user(user=request.user), "ratings/watchlist.html", {})
+
+
+@login_required
+def not_interested(request):
+    return _title_list_page(
+        request, selectors.not_interested_for_user(user=request.user), "ratings/not_interested.html", {}
+    )
+
+
+@login_required
+def imdb_import(request):
+    """Upload an IMDb "Your Ratings" export; shows what was matched, updated and left out."""
+    report = None
+    if request.method == "POST":
+        form = ImdbRatingsUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                report = ratings_import_imdb_csv(user=request.user, upload=form.cleaned_data["file"])
+            except ValidationError as error:
+                for message in error.messages:
+                    form.add_error("file", message)
+        status = 400 if form.errors else 200
+    else:
+        form = ImdbRatingsUploadForm()
+        status = 200
+    return render(
+        request, "ratings/import.html", {"form": form, "report": report, "score_rule": IMDB_SCORE_RULE}, status=status
+    )

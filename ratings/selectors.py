@@ -1,0 +1,151 @@
+"""Reads of ratings, watchlists and "not interested" marks, and a user's rating statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db.models import Avg, Count, F, Func, QuerySet
+from django.db.models.functions import TruncMonth
+
+from ratings.models import NotInterested, Rating, WatchlistItem
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+# History sort keys offered to users -> ORM ordering (ties broken by title so pages are stable).
+RATING_HISTORY_ORDERINGS: dict[str, list] = {
+    "-date": ["-updated_at", "title__primary_title"],
+    "date": ["updated_at", "title__primary_title"],
+    "-score": ["-score", "-updated_at", "title__primary_title"],
+    "score": ["score", "-updated_at", "title__primary_title"],
+    "title": ["title__primary_title", "title__start_year"],
+    "-title": ["-title__primary_title", "-title__start_year"],
+    "-year": [F("title__start_year").desc(nulls_last=True), "title__primary_title"],
+    "year": [F("title__start_year").asc(nulls_last=True), "title__primary_title"],
+}
+
+
+def _signed_in(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def rating_scores_for_user(*, user: User, tconsts: Iterable[str]) -> dict[str, int]:
+    """``{tconst: score}`` for the titles among ``tconsts`` that ``user`` rated, in one query.
+
+    Anonymous users get ``{}`` without a query, so cards can call this unconditionally.
+    """
+    tconsts = list(dict.fromkeys(tconsts))
+    if not _signed_in(user) or not tconsts:
+        return {}
+    return dict(Rating.objects.filter(user=user, title_id__in=tconsts).values_list("title_id", "score"))
+
+
+def rating_score_for_user(*, user: User, tconst: str) -> int | None:
+    return rating_scores_for_user(user=user, tconsts=[tconst]).get(tconst)
+
+
+def watchlist_tconsts_for_user(*, user: User, tconsts: Iterable[str]) -> set[str]:
+    """The subset of ``tconsts`` on ``user``'s watchlist, in one query."""
+    tconsts = list(dict.fromkeys(tconsts))
+    if not _signed_in(user) or not tconsts:
+        return set()
+    return set(WatchlistItem.objects.filter(user=user, title_id__in=tconsts).values_list("title_id", flat=True))
+
+
+def not_interested_tconsts_for_user(*, user: User, tconsts: Iterable[str]) -> set[str]:
+    tconsts = list(dict.fromkeys(tconsts))
+    if not _signed_in(user) or not tconsts:
+        return set()
+    return set(NotInterested.objects.filter(user=user, title_id__in=tconsts).values_list("title_id", flat=True))
+
+
+def excluded_tconsts_for_user(*, user: User) -> QuerySet:
+    """Titles recommendations must leave out for ``user``: rated, on the watchlist or not interested.
+
+    A values_list QuerySet of tconsts, usable as a subquery (``.exclude(tconst__in=...)``).
+    """
+    rated = Rating.objects.filter(user=user).values_list("title_id", flat=True)
+    watchlist = WatchlistItem.objects.filter(user=user).values_list("title_id", flat=True)
+    not_interested = NotInterested.objects.filter(user=user).values_list("title_id", flat=True)
+    return rated.union(watchlist, not_interested)
+
+
+def rating_history_for_user(
+    *, user: User, sort: str = "-date", score: int | None = None, genre: str | None = None
+) -> QuerySet[Rating]:
+    """``user``'s ratings with their titles, sorted by one of ``RATING_HISTORY_ORDERINGS``."""
+    ratings = Rating.objects.filter(user=user).select_related("title")
+    if score is not None:
+        ratings = ratings.filter(score=score)
+    if genre:
+        ratings = ratings.filter(title__genres__contains=[genre])
+    return ratings.order_by(*RATING_HISTORY_ORDERINGS.get(sort, RATING_HISTORY_ORDERINGS["-date"]))
+
+
+def rating_genres_for_user(*, user: User) -> list[str]:
+    """The genres of the titles ``user`` rated, alphabetically (for the history's genre filter)."""
+    genres = (
+        Rating.objects.filter(user=user)
+        .annotate(genre=Func(F("title__genres"), function="unnest"))
+        .values_list("genre", flat=True)
+        .distinct()
+    )
+    return sorted(genres)
+
+
+def watchlist_for_user(*, user: User) -> QuerySet[WatchlistItem]:
+    return WatchlistItem.objects.filter(user=user).select_related("title").order_by("-created_at", "title_id")
+
+
+def not_interested_for_user(*, user: User) -> QuerySet[NotInterested]:
+    return NotInterested.objects.filter(user=user).select_related("title").order_by("-created_at", "title_id")
+
+
+def rating_statistics_for_user(*, user: User) -> dict:
+    """Everything the statistics page shows, computed in a handful of grouped queries.
+
+    Returns ``count``, ``average`` (None when no ratings), ``distribution`` ([(score, count)] for
+    1..5), ``by_genre`` ([{genre, count, average}] most rated first), ``by_month``
+    ([(date of month start, count, average)]), ``by_decade`` ([{decade, count, average}] in
+    chronological order) and ``favourite_decades`` (decades by average, ties by count, at least
+    two ratings each when possible).
+    """
+    ratings = Rating.objects.filter(user=user)
+    totals = ratings.aggregate(count=Count("id"), average=Avg("score"))
+    counts = dict(ratings.values("score").annotate(n=Count("id")).values_list("score", "n"))
+    distribution = [(score, counts.get(score, 0)) for score in range(1, 6)]
+
+    by_genre = [
+        {"genre": row["genre"], "count": row["count"], "average": float(row["average"])}
+        for row in ratings.annotate(genre=Func(F("title__genres"), function="unnest"))
+        .values("genre")
+        .annotate(count=Count("id"), average=Avg("score"))
+        .order_by("-count", "-average", "genre")
+    ]
+    by_month = [
+        (row["month"].date(), row["count"], float(row["average"]))
+        for row in ratings.annotate(month=TruncMonth("updated_at"))
+        .values("month")
+        .annotate(count=Count("id"), average=Avg("score"))
+        .order_by("month")
+    ]
+    by_decade = [
+        {"decade": row["decade"], "count": row["count"], "average": float(row["average"])}
+        for row in ratings.filter(title__start_year__isnull=False)
+        .annotate(decade=F("title__start_year") / 10 * 10)
+        .values("decade")
+        .annotate(count=Count("id"), average=Avg("score"))
+        .order_by("decade")
+    ]
+    well_rated = [row for row in by_decade if row["count"] >= 2] or by_decade
+    favourite_decades = sorted(well_rated, key=lambda row: (-row["average"], -row["count"], row["decade"]))
+    return {
+        "count": totals["count"],
+        "average": float(totals["average"]) if totals["average"] is not None else None,
+        "distribution": distribution,
+        "by_genre": by_genre,
+        "by_month": by_month,
+        "by_decade": by_decade,
+        "favourite_decades": favourite_decades,
+    }
