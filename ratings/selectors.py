@@ -149,3 +149,28 @@ def rating_statistics_for_user(*, user: User) -> dict:
         "by_decade": by_decade,
         "favourite_decades": favourite_decades,
     }
+
+
+def rating_profile_summary_for_user(*, user: User) -> dict:
+    """The few numbers the profile page shows: ratings, average, favourite genre, list sizes."""
+    if not _signed_in(user):
+        return {"count": 0, "average": None, "top_genre": None, "watchlist": 0, "not_interested": 0, "last_rated": None}
+    ratings = Rating.objects.filter(user=user)
+    totals = ratings.aggregate(count=Count("id"), average=Avg("score"))
+    top_genre = (
+        ratings.annotate(genre=Func(F("title__genres"), function="unnest"))
+        .values("genre")
+        .annotate(count=Count("id"), average=Avg("score"))
+        .filter(count__gte=2)
+        .order_by("-average", "-count", "genre")
+        .first()
+    )
+    last = ratings.select_related("title").order_by("-updated_at").first()
+    return {
+        "count": totals["count"],
+        "average": float(totals["average"]) if totals["average"] is not None else None,
+        "top_genre": top_genre["genre"] if top_genre else None,
+        "watchlist": WatchlistItem.objects.filter(user=user).count(),
+        "not_interested": NotInterested.objects.filter(user=user).count(),
+        "last_rated": last,
+    }

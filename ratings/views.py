@@ -172,6 +172,34 @@ def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
     return response
 
 
+# (heading, sort key or None, first direction when clicked, numeric column)
+HISTORY_COLUMNS = [
+    ("Title", "title", "", False),
+    ("Year", "year", "-", True),
+    ("Genres", None, "", False),
+    ("Your score", "score", "-", False),
+    ("Rated", "date", "-", False),
+]
+
+
+def _history_columns(kept: dict, current_sort: str) -> list[dict]:
+    """Column headings; a sortable one links to its sort, flipping direction when already active."""
+    filters = {key: value for key, value in kept.items() if key != "sort"}
+    columns = []
+    for label, key, first_direction, numeric in HISTORY_COLUMNS:
+        column = {"label": label, "num": numeric, "url": None, "aria_sort": None}
+        if key:
+            if current_sort == key:
+                column["aria_sort"], next_sort = "ascending", f"-{key}"
+            elif current_sort == f"-{key}":
+                column["aria_sort"], next_sort = "descending", key
+            else:
+                next_sort = f"{first_direction}{key}"
+            column["url"] = "?" + urlencode({**filters, "sort": next_sort})
+        columns.append(column)
+    return columns
+
+
 @login_required
 def history(request):
     """The user's ratings: sortable, filterable by score and genre, paginated; ``?format=csv`` exports."""
@@ -190,6 +218,7 @@ def history(request):
         return _history_csv(ratings, f"imdbrec-ratings-{request.user.username}.csv")
     page = Paginator(ratings, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     kept = {key: value for key, value in filters.items() if value not in (None, "")}
+    current_sort = filters.get("sort") or "-date"
     return render(
         request,
         "ratings/history.html",
@@ -199,7 +228,8 @@ def history(request):
             "ratings": page.object_list,
             "query_string": urlencode(kept),
             "csv_query_string": urlencode({**kept, "format": "csv"}),
-            "current_sort": filters.get("sort") or "-date",
+            "current_sort": current_sort,
+            "columns": _history_columns(kept, current_sort),
             "total": page.paginator.count,
             "filtered": bool(kept.keys() - {"sort"}),
         },
