@@ -1,0 +1,128 @@
+"""The recommendations page's content: one card per title, with prediction, confidence and reason.
+
+``recommendation_page_get`` is the page's one selector. It asks ``recommender.foldin`` for the
+user's ranked titles (folding them in first when their ratings changed), keeps the requested page,
+loads those titles in one query and explains each from the factors (``recommender.explanations``).
+Below the unlock threshold (``recommender.onboarding``) the page is the cold-start fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.core.paginator import Page, Paginator
+
+from catalog.models import Title
+from recommender.explanations import Explanation, explanations_for
+from recommender.foldin import LiveFilters, LiveList, recommendation_list_live
+from recommender.onboarding import OnboardingProgress, onboarding_progress, popular_in_genres
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+PAGE_SIZE = 20
+# Where "high" and "medium" confidence start (see DESIGN.md §3: the cube root of preference and of
+# the evidence about the user and the title). A run may calibrate them from its holdout.
+CONFIDENCE_HIGH = 0.6
+CONFIDENCE_MEDIUM = 0.35
+
+
+def confidence_thresholds(run) -> tuple[float, float]:
+    """(high, medium) lower bounds: the run's holdout terciles when it recorded them."""
+    buckets = (run.metrics or {}).get("confidence_buckets") if run is not None else None
+    if isinstance(buckets, list) and len(buckets) >= 3:
+        try:
+            lows = sorted(float(bucket["lower"]) for bucket in buckets)
+            return lows[-1], lows[-2]
+        except (KeyError, TypeError, ValueError):
+            pass
+    return CONFIDENCE_HIGH, CONFIDENCE_MEDIUM
+
+
+def confidence_label(confidence: float, thresholds: tuple[float, float] = (CONFIDENCE_HIGH, CONFIDENCE_MEDIUM)) -> str:
+    high, medium = thresholds
+    if confidence >= high:
+        return "high"
+    if confidence >= medium:
+        return "medium"
+    return "low"
+
+
+@dataclass
+class RecommendationCard:
+    title: Title
+    rank: int
+    score: float
+    predicted_rating: float
+    confidence: float
+    confidence_label: str
+    explanation: Explanation | None = None
+
+    @property
+    def predicted_display(self) -> str:
+        return f"{self.predicted_rating:.1f}"
+
+    @property
+    def confidence_percent(self) -> int:
+        return round(self.confidence * 100)
+
+
+@dataclass
+class RecommendationPage:
+    live: LiveList
+    progress: OnboardingProgress
+    page: Page | None = None
+    cards: list[RecommendationCard] = field(default_factory=list)
+    fallback: list[Title] = field(default_factory=list)
+    genres: list[str] = field(default_factory=list)
+    title_types: list[str] = field(default_factory=list)
+
+    @property
+    def personal(self) -> bool:
+        return self.live.personal and self.progress.unlocked
+
+
+def recommendation_page_get(
+    *, user: User, filters: LiveFilters | None = None, page_number=1, force: bool = False, page_size: int = PAGE_SIZE
+) -> RecommendationPage:
+    """Everything the recommendations page shows for ``user``: cards or the cold-start fallback."""
+    live = recommendation_list_live(user=user, filters=filters, force=force)
+    progress = onboarding_progress(user=user) if live.state is None else _progress_from(live)
+    result = RecommendationPage(live=live, progress=progress)
+    if live.model is not None:
+        result.genres = sorted(live.model.genre_masks)
+        result.title_types = sorted(set(live.model.title_type.tolist()) - {""})
+    if not result.personal:
+        result.fallback = popular_in_genres(user=user, limit=page_size)
+        return result
+    result.page = Paginator(live.items, page_size).get_page(page_number)
+    items = list(result.page.object_list)
+    titles = Title.objects.in_bulk([item.tconst for item in items])
+    explanations = explanations_for(
+        model=live.model, ratings=live.state.ratings, positions=[item.position for item in items]
+    )
+    thresholds = confidence_thresholds(live.run)
+    first_rank = result.page.start_index()
+    for offset, (item, explanation) in enumerate(zip(items, explanations, strict=True)):
+        title = titles.get(item.tconst)
+        if title is None:  # deleted from the catalog since the model was loaded
+            continue
+        result.cards.append(
+            RecommendationCard(
+                title=title,
+                rank=first_rank + offset,
+                score=item.score,
+                predicted_rating=item.predicted_rating,
+                confidence=item.confidence,
+                confidence_label=confidence_label(item.confidence, thresholds),
+                explanation=explanation,
+            )
+        )
+    return result
+
+
+def _progress_from(live: LiveList) -> OnboardingProgress:
+    from recommender.onboarding import unlock_threshold
+
+    return OnboardingProgress(rated=len(live.state.ratings), needed=unlock_threshold())

@@ -1,0 +1,433 @@
+"""Taste communities: users who rate alike, found by clustering a run's user vectors.
+
+``communities_build(run=...)`` runs after each training, before the run becomes active:
+
+1. The ranking model's user vectors are L2-normalised (two users with the same taste but different
+   activity point the same way) and clustered with k-means. ``k`` is
+   ``RECOMMENDER_COMMUNITIES_K`` when set, else the k in ``RECOMMENDER_COMMUNITIES_K_RANGE``
+   (default 3..10) with the best silhouette score on a sample of users; every candidate's
+   silhouette is recorded in ``run.metrics["community_silhouettes"]``.
+2. Each community is named by its most distinctive genres: the genres of the titles its members
+   rated 4 or 5 stars, by lift (share among the community's high ratings / share among everyone's),
+   and described by its most distinctive titles (the centroid's predicted preference minus the
+   average user's).
+3. A 2-D map: PCA of the normalised user vectors; titles are projected with the same components
+   (users and titles share the latent space), stored in ``UserFactor.x/y``, ``TitleFactor.x/y`` and
+   ``TasteCommunity.x/y``. The projection is kept in ``run.metrics["community_projection"]`` so a
+   user folded in later is placed on the same map and given the nearest community.
+4. On synthetic users, the adjusted Rand index between communities and the generator's hidden
+   personas measures how well the model recovers them: ``run.metrics["community_ari"]``.
+
+The page selectors at the end read what was built.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from catalog.models import Title
+from recommender.models import ModelRun, TasteCommunity, TitleFactor, UserFactor
+
+logger = logging.getLogger(__name__)
+
+SILHOUETTE_SAMPLE = 4000
+HIGH_SCORE = 4
+MIN_GENRE_SHARE = 0.04
+TOP_TITLES = 20
+SEED = 42
+
+
+def _k_range() -> range:
+    low, high = getattr(settings, "RECOMMENDER_COMMUNITIES_K_RANGE", (3, 10))
+    return range(int(low), int(high) + 1)
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
+def _load_vectors(table: str, key: str, run_id: int) -> tuple[list, np.ndarray]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {key}, factors::text FROM {table} WHERE run_id = %s ORDER BY {key}", [run_id])
+        rows = cursor.fetchall()
+    if not rows:
+        return [], np.zeros((0, 0))
+    width = rows[0][1].count(",") + 1
+    values = np.array(",".join(row[1][1:-1] for row in rows).split(","), dtype=np.float64).reshape(len(rows), width)
+    return [row[0] for row in rows], values
+
+
+def choose_k(vectors: np.ndarray, *, k_range: range | None = None, seed: int = SEED) -> tuple[int, list[dict]]:
+    """The k with the best silhouette (cosine on normalised vectors) and every candidate's score."""
+    configured = getattr(settings, "RECOMMENDER_COMMUNITIES_K", None)
+    n = len(vectors)
+    if configured:
+        return min(int(configured), max(1, n)), []
+    candidates = [k for k in (k_range or _k_range()) if 2 <= k < n]
+    if not candidates:
+        return max(1, min(2, n)), []
+    rng = np.random.default_rng(seed)
+    sample = vectors if n <= SILHOUETTE_SAMPLE else vectors[rng.choice(n, SILHOUETTE_SAMPLE, replace=False)]
+    scores = []
+    for k in candidates:
+        labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(sample)
+        if len(set(labels)) < 2:
+            continue
+        scores.append({"k": k, "silhouette": round(float(silhouette_score(sample, labels)), 4)})
+    if not scores:
+        return candidates[0], []
+    best = max(scores, key=lambda entry: entry["silhouette"])
+    return best["k"], scores
+
+
+@transaction.atomic
+def communities_build(*, run: ModelRun) -> list[TasteCommunity]:
+    """Cluster ``run``'s users into taste communities and store them, the map and the ARI.
+
+    Idempotent: the run's previous communities are replaced. Returns the communities, largest first.
+    """
+    user_ids, user_vectors = _load_vectors("recommender_userfactor", "user_id", run.pk)
+    TasteCommunity.objects.filter(run=run).delete()
+    if len(user_ids) == 0:
+        return []
+    normalised = _normalise(user_vectors)
+    k, silhouettes = choose_k(normalised)
+    kmeans = KMeans(n_clusters=k, n_init=8, random_state=SEED).fit(normalised)
+    labels = kmeans.labels_
+    # Communities numbered by size, largest first, so "community 1" is the biggest.
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    renumber = np.empty(k, dtype=np.int64)
+    renumber[order] = np.arange(k)
+    labels = renumber[labels]
+    # Raw k-means centres: a later user is assigned exactly as k-means would (nearest centre).
+    centers = kmeans.cluster_centers_[order]
+
+    components = min(2, normalised.shape[1], len(normalised))
+    pca = PCA(n_components=components, random_state=SEED).fit(normalised)
+    user_xy = _pad_xy(pca.transform(normalised))
+    title_ids, title_vectors = _load_vectors("recommender_titlefactor", "title_id", run.pk)
+    title_xy = _pad_xy(pca.transform(_normalise(title_vectors))) if len(title_ids) else np.zeros((0, 2))
+
+    genre_stats = _genre_lifts(run_id=run.pk, user_ids=user_ids, labels=labels, k=k)
+    title_stats = _distinctive_titles(user_ids=user_ids, labels=labels, k=k)
+    communities = []
+    for number in range(k):
+        members = labels == number
+        top_titles = title_stats.get(number, [])
+        defining = genre_stats.get(number, [])
+        centre_xy = user_xy[members].mean(axis=0)
+        communities.append(
+            TasteCommunity(
+                run=run,
+                number=number + 1,
+                name="",
+                size=int(members.sum()),
+                defining_genres=defining,
+                top_titles=top_titles,
+                centroid=[float(value) for value in centers[number]],
+                x=float(centre_xy[0]),
+                y=float(centre_xy[1]),
+            )
+        )
+    _name_communities(communities)
+    TasteCommunity.objects.bulk_create(communities)
+    by_number = {community.number: community.pk for community in communities}
+    _store_users(run.pk, user_ids, [by_number[int(label) + 1] for label in labels], user_xy)
+    _store_titles(run.pk, title_ids, title_xy)
+
+    metrics = dict(run.metrics or {})
+    metrics.update(
+        {
+            "community_k": k,
+            "community_k_chosen_by": "configured" if not silhouettes else "silhouette",
+            "community_silhouettes": silhouettes,
+            "community_projection": {
+                "mean": [float(value) for value in pca.mean_],
+                "components": [[float(value) for value in row] for row in pca.components_],
+                "explained_variance_ratio": [float(value) for value in pca.explained_variance_ratio_],
+            },
+        }
+    )
+    metrics.update(_persona_agreement(user_ids, labels))
+    run.metrics = metrics
+    run.save(update_fields=["metrics"])
+    logger.info("Run %s: %d communities, ARI %s", run.pk, k, metrics.get("community_ari"))
+    return communities
+
+
+def _pad_xy(points: np.ndarray) -> np.ndarray:
+    if points.shape[1] >= 2:
+        return points[:, :2]
+    return np.hstack([points, np.zeros((len(points), 2 - points.shape[1]))])
+
+
+def _genre_lifts(*, run_id: int, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
+    """Per community, genres by lift of their share among members' high ratings over everyone's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT m.label, g.genre, count(*)
+            FROM unnest(%s::bigint[], %s::int[]) AS m(user_id, label)
+            JOIN ratings_rating r ON r.user_id = m.user_id AND r.score >= %s
+            JOIN catalog_title t ON t.tconst = r.title_id
+            CROSS JOIN LATERAL unnest(t.genres) AS g(genre)
+            GROUP BY m.label, g.genre
+            """,
+            [list(map(int, user_ids)), [int(label) for label in labels], HIGH_SCORE],
+        )
+        rows = cursor.fetchall()
+    per_label: dict[int, dict[str, int]] = {}
+    overall: dict[str, int] = {}
+    for label, genre, count in rows:
+        per_label.setdefault(label, {})[genre] = count
+        overall[genre] = overall.get(genre, 0) + count
+    total = sum(overall.values()) or 1
+    result = {}
+    for label in range(k):
+        counts = per_label.get(label, {})
+        mine = sum(counts.values()) or 1
+        entries = []
+        for genre, count in counts.items():
+            share = count / mine
+            base = overall[genre] / total
+            entries.append({"genre": genre, "share": round(share, 4), "overall_share": round(base, 4),
+                            "lift": round(share / base, 3) if base else 0.0})
+        entries.sort(key=lambda entry: (-(entry["share"] >= MIN_GENRE_SHARE), -entry["lift"], entry["genre"]))
+        result[label] = entries
+    return result
+
+
+def _distinctive_titles(*, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
+    """Per community, the titles its members rate 4-5 stars far more often than everyone does.
+
+    ``share`` is the fraction of members who rated the title 4 or 5, ``overall_share`` the fraction
+    of all clustered users; titles are ranked by the difference (a title everyone loves is not
+    distinctive, one nobody in the community knows is not its taste).
+    """
+    sizes = np.bincount(labels, minlength=k)
+    total = len(user_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH members AS (SELECT * FROM unnest(%s::bigint[], %s::int[]) AS m(user_id, label)),
+            liked AS (
+                SELECT m.label, r.title_id FROM members m
+                JOIN ratings_rating r ON r.user_id = m.user_id AND r.score >= %s
+            ), overall AS (SELECT title_id, count(*) AS n FROM liked GROUP BY title_id HAVING count(*) >= 2),
+            per_label AS (
+                SELECT l.label, l.title_id, count(*) AS n, o.n AS overall_n FROM liked l
+                JOIN overall o ON o.title_id = l.title_id GROUP BY l.label, l.title_id, o.n
+            )
+            SELECT label, title_id, n, overall_n FROM (
+                SELECT p.*, row_number() OVER (
+                    PARTITION BY p.label ORDER BY p.n::float / s.size - p.overall_n::float / %s DESC, p.title_id
+                ) AS position
+                FROM per_label p JOIN unnest(%s::int[], %s::int[]) AS s(label, size) ON s.label = p.label
+            ) AS ranked WHERE position <= %s
+            ORDER BY label, position
+            """,
+            [
+                list(map(int, user_ids)), [int(label) for label in labels], HIGH_SCORE, total,
+                list(range(k)), [max(1, int(size)) for size in sizes], TOP_TITLES,
+            ],
+        )
+        rows = cursor.fetchall()
+    result: dict[int, list[dict]] = {label: [] for label in range(k)}
+    for label, tconst, count, overall_count in rows:
+        share = float(count / max(1, int(sizes[label])))
+        overall_share = overall_count / max(1, total)
+        if share <= overall_share:
+            continue
+        result[label].append(
+            {"tconst": tconst, "share": round(share, 4), "overall_share": round(overall_share, 4),
+             "lift": round(share / overall_share, 3) if overall_share else None}
+        )
+    return result
+
+
+def _name_communities(communities: list[TasteCommunity]) -> None:
+    """"Sci-Fi & Horror": the first pair of its most over-represented genres no larger community took."""
+    used: set[str] = set()
+    for community in communities:
+        genres = [
+            entry["genre"] for entry in community.defining_genres if entry["share"] >= MIN_GENRE_SHARE and entry["lift"] > 1
+        ]
+        candidates = [" & ".join(pair) for pair in itertools.combinations(genres[:5], 2)] + genres[:5]
+        name = next((candidate for candidate in candidates if candidate not in used), None)
+        if name is None:
+            name = "Broad tastes"
+            while name in used:
+                name = f"Broad tastes {community.number}"
+        used.add(name)
+        community.name = name
+
+
+def _store_users(run_id: int, user_ids: list, community_ids: list[int], xy: np.ndarray) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE recommender_userfactor f SET community_id = v.community_id, x = v.x, y = v.y
+            FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::float8[]) AS v(user_id, community_id, x, y)
+            WHERE f.run_id = %s AND f.user_id = v.user_id
+            """,
+            [list(map(int, user_ids)), community_ids, xy[:, 0].tolist(), xy[:, 1].tolist(), run_id],
+        )
+
+
+def _store_titles(run_id: int, title_ids: list, xy: np.ndarray) -> None:
+    if not title_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE recommender_titlefactor f SET x = v.x, y = v.y
+            FROM unnest(%s::text[], %s::float8[], %s::float8[]) AS v(title_id, x, y)
+            WHERE f.run_id = %s AND f.title_id = v.title_id
+            """,
+            [list(title_ids), xy[:, 0].tolist(), xy[:, 1].tolist(), run_id],
+        )
+
+
+def _persona_agreement(user_ids: list, labels: np.ndarray) -> dict:
+    """Adjusted Rand index of communities against synthetic users' hidden personas."""
+    from accounts.models import User
+
+    personas = dict(
+        User.objects.filter(pk__in=user_ids, kind=User.Kind.SYNTHETIC).exclude(persona="").values_list("pk", "persona")
+    )
+    if len(personas) < 2:
+        return {"community_ari": None, "community_ari_users": len(personas)}
+    positions = [n for n, user_id in enumerate(user_ids) if user_id in personas]
+    truth = [personas[user_ids[n]] for n in positions]
+    predicted = labels[positions]
+    # How each persona spread over communities, for the staff page.
+    table: dict[str, dict[str, int]] = {}
+    for persona, label in zip(truth, predicted, strict=True):
+        row = table.setdefault(persona, {})
+        row[str(int(label) + 1)] = row.get(str(int(label) + 1), 0) + 1
+    return {
+        "community_ari": round(float(adjusted_rand_score(truth, predicted)), 4),
+        "community_ari_users": len(positions),
+        "community_persona_table": table,
+    }
+
+
+# --- selectors ---------------------------------------------------------------------------------
+
+
+def community_list(*, run: ModelRun | None) -> list[TasteCommunity]:
+    if run is None:
+        return []
+    return list(TasteCommunity.objects.filter(run=run).order_by("number"))
+
+
+@dataclass
+class UserPlace:
+    community: TasteCommunity | None
+    x: float | None
+    y: float | None
+    source: str  # "run" (clustered with everyone) or "fold-in" (placed by the nearest centroid)
+
+
+def user_place(*, user, run: ModelRun | None) -> UserPlace | None:
+    """The user's community and map position in ``run``.
+
+    A fold-in for this run is the user's current vector (ratings changed since the training), so it
+    wins; it is placed with the run's k-means centres and PCA. Otherwise the run's own assignment.
+    """
+    from recommender.models import UserFoldIn
+
+    if run is None:
+        return None
+    fold_in = UserFoldIn.objects.filter(user=user, run=run, factors__isnull=False).first()
+    if fold_in is not None:
+        placed = place_vector(run=run, factors=np.asarray(fold_in.factors, dtype=np.float64))
+        if placed is not None:
+            return placed
+    row = UserFactor.objects.filter(run=run, user=user).select_related("community").first()
+    if row is not None and row.community_id is not None:
+        return UserPlace(community=row.community, x=row.x, y=row.y, source="run")
+    return None
+
+
+def place_vector(*, run: ModelRun, factors: np.ndarray) -> UserPlace | None:
+    """The community k-means would assign to a user vector (nearest centre), and its map position."""
+    projection = (run.metrics or {}).get("community_projection")
+    communities = community_list(run=run)
+    if not projection or not communities or not np.any(factors):
+        return None
+    unit = factors / np.linalg.norm(factors)
+    centres = np.array([community.centroid for community in communities], dtype=np.float64)
+    if centres.ndim != 2 or centres.shape[1] != unit.shape[0]:
+        return None
+    nearest = communities[int(np.argmin(((centres - unit) ** 2).sum(axis=1)))]
+    components = np.asarray(projection["components"], dtype=np.float64)
+    point = (unit - np.asarray(projection["mean"], dtype=np.float64)) @ components.T
+    point = np.concatenate([point, np.zeros(2 - len(point))]) if len(point) < 2 else point
+    return UserPlace(community=nearest, x=float(point[0]), y=float(point[1]), source="fold-in")
+
+
+def community_neighbours(*, community: TasteCommunity, count: int = 2) -> list[TasteCommunity]:
+    """The communities whose centres are closest to ``community``'s."""
+    others = [other for other in community_list(run=community.run) if other.pk != community.pk]
+    if not others or not community.centroid:
+        return []
+    centre = np.asarray(community.centroid)
+    others.sort(
+        key=lambda other: float(((centre - np.asarray(other.centroid)) ** 2).sum()) if other.centroid else math.inf
+    )
+    return others[:count]
+
+
+def community_titles(*, community: TasteCommunity, limit: int = 12, exclude: set[str] | None = None) -> list[Title]:
+    """The community's distinctive titles as ``Title`` objects (with ``lift`` set), best first."""
+    entries = [entry for entry in community.top_titles if not exclude or entry["tconst"] not in exclude]
+    titles = Title.objects.in_bulk([entry["tconst"] for entry in entries])
+    result = []
+    for entry in entries:
+        title = titles.get(entry["tconst"])
+        if title is None or title.removed_at is not None:
+            continue
+        title.community_lift = entry.get("lift")
+        result.append(title)
+        if len(result) >= limit:
+            break
+    return result
+
+
+def community_map_points(*, run: ModelRun, limit: int = 1500) -> list[tuple[float, float, int]]:
+    """A deterministic sample of users' (x, y, community number) for the map picture."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT f.x, f.y, c.number FROM recommender_userfactor f
+            JOIN recommender_tastecommunity c ON c.id = f.community_id
+            WHERE f.run_id = %s AND f.x IS NOT NULL
+            ORDER BY md5(f.user_id::text) LIMIT %s
+            """,
+            [run.pk, limit],
+        )
+        return cursor.fetchall()
+
+
+def community_members_count(*, community: TasteCommunity) -> int:
+    return community.size
+
+
+def title_factor_positions(*, run: ModelRun, tconsts: list[str]) -> dict[str, tuple[float, float]]:
+    return {
+        tconst: (x, y)
+        for tconst, x, y in TitleFactor.objects.filter(run=run, title_id__in=tconsts, x__isnull=False).values_list(
+            "title_id", "x", "y"
+        )
+    }
