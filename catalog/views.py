@@ -1,27 +1,125 @@
-from django.shortcuts import get_object_or_404, render
+"""Public catalog pages: home, browse, search, title and person pages.
 
+Views stay thin: they parse GET with a form, call selectors, attach the signed-in user's own
+ratings to the titles shown (one query per page, ``ratings.selectors.rating_scores_for_user``)
+and render. Pages are public; the star control asks anonymous visitors to log in.
+"""
+
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+
+from catalog import selectors
+from catalog.forms import GENRES, SORT_CHOICES, TITLE_TYPE_LABELS, TITLE_TYPES, TitleFilterForm
 from catalog.models import Person, Title
+from ratings.selectors import not_interested_tconsts_for_user, rating_scores_for_user, watchlist_tconsts_for_user
+
+HOME_LIST_SIZE = 12
+BROWSE_PAGE_SIZE = 24
+SEARCH_PAGE_SIZE = 20
+
+
+def _with_user_scores(request, titles) -> list[Title]:
+    """``titles`` as a list, each with ``user_score`` (the signed-in user's stars, or None)."""
+    titles = list(titles)
+    scores = rating_scores_for_user(user=request.user, tconsts=[title.tconst for title in titles])
+    for title in titles:
+        title.user_score = scores.get(title.tconst)
+    return titles
+
+
+def _query_string_without_page(request) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
 
 
 def home(request):
-    titles = Title.objects.order_by("-num_votes")[:24]
-    return render(request, "catalog/home.html", {"titles": titles})
+    top_rated, most_voted = (
+        _with_user_scores(request, selectors.title_popular_list(by=by, limit=HOME_LIST_SIZE))
+        for by in ("rating", "votes")
+    )
+    return render(
+        request,
+        "catalog/home.html",
+        {"top_rated": top_rated, "most_voted": most_voted, "genres": [g for g in GENRES if g != "Adult"]},
+    )
 
 
 def title_list(request):
-    titles = Title.objects.order_by("-num_votes")[:50]
-    return render(request, "catalog/home.html", {"titles": titles})
-
-
-def title_detail(request, tconst):
-    title = get_object_or_404(Title, tconst=tconst)
-    return render(request, "catalog/home.html", {"titles": [title]})
-
-
-def person_detail(request, nconst):
-    person = get_object_or_404(Person, nconst=nconst)
-    return render(request, "catalog/home.html", {"titles": [], "person": person})
+    form = TitleFilterForm(request.GET)
+    filters = form.filters()
+    paginator = Paginator(selectors.title_browse(**filters), BROWSE_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    page.object_list = _with_user_scores(request, page.object_list)
+    return render(
+        request,
+        "catalog/title_list.html",
+        {
+            "form": form,
+            "filters": filters,
+            "page_obj": page,
+            "titles": page.object_list,
+            "query_string": _query_string_without_page(request),
+            "title_types": TITLE_TYPES,
+            "sort_choices": SORT_CHOICES,
+            "selected_type_labels": [TITLE_TYPE_LABELS[value] for value in filters["title_types"]],
+        },
+    )
 
 
 def search(request):
-    return render(request, "catalog/home.html", {"titles": []})
+    query = " ".join(request.GET.get("q", "").split())[: selectors.SEARCH_MAX_QUERY_LENGTH]
+    hits = selectors.title_search(query=query) if query else []
+    paginator = Paginator(hits, SEARCH_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    titles = _with_user_scores(request, selectors.title_in_bulk(hit.tconst for hit in page.object_list))
+    hit_by_tconst = {hit.tconst: hit for hit in page.object_list}
+    for title in titles:
+        hit = hit_by_tconst[title.tconst]
+        # Say which title matched when it is not the one displayed (an aka, an original title).
+        title.matched_title = hit.matched_title if hit.matched_title != title.primary_title else ""
+    page.object_list = titles
+    return render(
+        request,
+        "catalog/search.html",
+        {
+            "query": query,
+            "page_obj": page,
+            "titles": titles,
+            "result_count": paginator.count,
+            "result_limit": selectors.SEARCH_RESULT_LIMIT,
+            "query_string": _query_string_without_page(request),
+        },
+    )
+
+
+def title_detail(request, tconst: str):
+    try:
+        detail = selectors.title_detail(tconst=tconst)
+    except Title.DoesNotExist:
+        raise Http404(f"No title {tconst}")
+    title = detail.title
+    on_page = [title] + [episode for _, episodes in detail.seasons for episode in episodes]
+    if detail.parent:
+        on_page.append(detail.parent)
+    _with_user_scores(request, on_page)
+    context = {
+        "detail": detail,
+        "title": title,
+        "type_label": TITLE_TYPE_LABELS.get(title.title_type, title.title_type),
+        "in_watchlist": bool(watchlist_tconsts_for_user(user=request.user, tconsts=[tconst])),
+        "is_not_interested": bool(not_interested_tconsts_for_user(user=request.user, tconsts=[tconst])),
+    }
+    # "More like this" (recommender) plugs in here: its context, rendered in the template's
+    # ``similar`` block. The catalog does not import the recommender.
+    return render(request, "catalog/title_detail.html", context)
+
+
+def person_detail(request, nconst: str):
+    try:
+        detail = selectors.person_detail(nconst=nconst)
+    except Person.DoesNotExist:
+        raise Http404(f"No person {nconst}")
+    _with_user_scores(request, detail.known_for)
+    return render(request, "catalog/person_detail.html", {"detail": detail, "person": detail.person})

@@ -1,0 +1,90 @@
+"""The browse filters and the search box, read from GET so every state is a shareable URL."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+# IMDb's genres (title.basics uses exactly these spellings). A fixed list: reading the distinct
+# genres from 12M titles on every page would be a full scan.
+GENRES = (
+    "Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama",
+    "Family", "Fantasy", "Film-Noir", "Game-Show", "History", "Horror", "Music", "Musical", "Mystery", "News",
+    "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport", "Talk-Show", "Thriller", "War", "Western",
+)
+BROWSE_GENRES = tuple(genre for genre in GENRES if genre != "Adult")
+
+# IMDb's titleType values and how people call them.
+TITLE_TYPES = (
+    ("movie", "Movie"),
+    ("tvSeries", "TV series"),
+    ("tvMiniSeries", "Mini-series"),
+    ("tvMovie", "TV movie"),
+    ("tvEpisode", "TV episode"),
+    ("tvSpecial", "TV special"),
+    ("short", "Short"),
+    ("tvShort", "TV short"),
+    ("video", "Video"),
+    ("videoGame", "Video game"),
+    ("tvPilot", "TV pilot"),
+)
+TITLE_TYPE_LABELS = dict(TITLE_TYPES)
+
+SORT_CHOICES = (
+    ("popularity", "Most popular"),
+    ("rating", "Highest rated"),
+    ("year", "Newest first"),
+    ("title", "Title A–Z"),
+)
+
+YEAR_MIN, YEAR_MAX = 1870, 2100
+
+
+class TitleFilterForm(forms.Form):
+    """GET parameters of /titles/: ``genre`` (repeatable), ``year_min``, ``year_max``, ``type``
+    (repeatable), ``min_votes``, ``sort``. An invalid value is reported and ignored; the other
+    filters still apply."""
+
+    genre = forms.MultipleChoiceField(
+        choices=[(genre, genre) for genre in BROWSE_GENRES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Genres",
+        help_text="Titles with every genre ticked.",
+    )
+    year_min = forms.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="From year")
+    year_max = forms.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="To year")
+    type = forms.MultipleChoiceField(
+        choices=TITLE_TYPES, required=False, label="Type", widget=forms.SelectMultiple(attrs={"size": 1})
+    )
+    min_votes = forms.IntegerField(required=False, min_value=0, max_value=10_000_000, label="Min. votes")
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False, label="Sort by")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("year_min", "year_max", "min_votes"):
+            self.fields[name].widget.attrs.update({"inputmode": "numeric", "placeholder": "any"})
+        self.fields["year_min"].widget.attrs["placeholder"] = str(YEAR_MIN)
+        self.fields["year_max"].widget.attrs["placeholder"] = "now"
+
+    def clean(self):
+        cleaned = super().clean()
+        year_min, year_max = cleaned.get("year_min"), cleaned.get("year_max")
+        if year_min is not None and year_max is not None and year_min > year_max:
+            self.add_error("year_max", ValidationError("“To year” must not be before “From year”."))
+        return cleaned
+
+    def filters(self) -> dict:
+        """Keyword arguments for ``catalog.selectors.title_browse``: the valid fields only."""
+        self.is_valid()
+        data = {name: value for name, value in self.cleaned_data.items() if name not in self.errors}
+        return {
+            "genres": data.get("genre") or [],
+            "year_min": data.get("year_min"),
+            "year_max": data.get("year_max"),
+            "title_types": data.get("type") or [],
+            "min_votes": data.get("min_votes"),
+            "sort": data.get("sort") or "popularity",
+        }
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, strip=True, label="Search titles")

@@ -1,0 +1,401 @@
+"""Reads of the catalog: popular titles, browsing with filters, search, title and person pages.
+
+Every function returns QuerySets or plain data built in a fixed, small number of queries, so the
+pages that use them never issue a query per row. Titles flagged ``removed_at`` (gone from a newer
+dump) and adult titles are left out of lists and search, but their own pages still open because
+users' ratings point at them.
+
+Cross-file references may dangle in a partial dump (a principal whose person is not in
+name.basics, an episode whose series is missing). The foreign keys have no database constraint,
+so every read here fetches the other side with a correlated subquery (a LEFT JOIN in effect)
+instead of ``select_related`` (an INNER JOIN that would silently drop the row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Avg,
+    Case,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
+
+from catalog.models import Crew, Person, Principal, Title, TitleAka
+from catalog.regions import region_name
+
+# IMDb's own Top 250 uses m = 25,000 votes: below that a title's mean is pulled towards the
+# catalogue mean, so a 10/10 with 5 votes scores almost exactly the catalogue mean.
+WEIGHTED_RATING_MIN_VOTES = getattr(settings, "CATALOG_WEIGHTED_RATING_MIN_VOTES", 25_000)
+# Weight of popularity in the search score: 0.05 per factor of 10 in votes, so 600k votes add
+# ~0.29 to a relevance in [0, 1]. Enough to lift the famous film over an obscure namesake with
+# the same similarity, too little to lift an unrelated blockbuster over a close match.
+SEARCH_POPULARITY_WEIGHT = 0.05
+SEARCH_MAX_QUERY_LENGTH = 200
+# A long-running series can have thousands of episodes; the title page lists this many.
+EPISODE_LIMIT = 1000
+FILMOGRAPHY_LIMIT = 500
+
+# Types left out of the home page lists: single episodes and games are not what people browse for.
+HOME_EXCLUDED_TYPES = ("tvEpisode", "videoGame")
+CAST_CATEGORIES = ("actor", "actress", "self", "archive_footage")
+
+SORTS = ("popularity", "rating", "year", "title")
+
+
+class Unaccent(Func):
+    """``public.imdbrec_unaccent(text)``: the IMMUTABLE unaccent of migration catalog 0002.
+
+    The trigram indexes are on ``imdbrec_unaccent(column)``, so searches must use exactly this
+    expression on the column side for the planner to pick them.
+    """
+
+    function = "public.imdbrec_unaccent"
+    output_field = TextField()
+
+
+def title_list() -> QuerySet[Title]:
+    """Titles shown in lists: present in the latest dump and not adult."""
+    return Title.objects.filter(removed_at__isnull=True, is_adult=False)
+
+
+def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> ExpressionWrapper:
+    """The Bayesian average ``v/(v+m)·R + m/(v+m)·C`` as an ORM expression.
+
+    ``R`` is the title's IMDb average, ``v`` its votes, ``m`` = ``min_votes`` and ``C`` the mean
+    IMDb rating of all rated titles (a scalar subquery Postgres runs once per statement).
+    Unrated titles get NULL and sort last.
+    """
+    catalogue_mean = Subquery(
+        Title.objects.filter(num_votes__gt=0, average_rating__isnull=False)
+        .order_by()
+        .annotate(one=Value(1))
+        .values("one")
+        .annotate(mean=Avg("average_rating"))
+        .values("mean")[:1],
+        output_field=FloatField(),
+    )
+    votes = Cast("num_votes", FloatField())
+    rating = Cast("average_rating", FloatField())
+    m = Value(float(min_votes))
+    return ExpressionWrapper(
+        Case(
+            When(num_votes__gt=0, average_rating__isnull=False,
+                 then=(votes / (votes + m)) * rating + (m / (votes + m)) * catalogue_mean),
+            default=None,
+        ),
+        output_field=FloatField(),
+    )
+
+
+def title_popular_list(*, by: str = "rating", limit: int = 12, min_votes: int = WEIGHTED_RATING_MIN_VOTES):
+    """The home page's lists: ``by="rating"`` (weighted rating) or ``by="votes"``."""
+    titles = title_list().exclude(title_type__in=HOME_EXCLUDED_TYPES).filter(num_votes__gt=0)
+    if by == "votes":
+        return titles.order_by("-num_votes", "tconst")[:limit]
+    return (
+        titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes))
+        .order_by(F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst")[:limit]
+    )
+
+
+def title_browse(
+    *,
+    genres: Iterable[str] = (),
+    year_min: int | None = None,
+    year_max: int | None = None,
+    title_types: Iterable[str] = (),
+    min_votes: int | None = None,
+    sort: str = "popularity",
+) -> QuerySet[Title]:
+    """Titles matching every given filter: all of ``genres``, the year range, any of
+    ``title_types``, at least ``min_votes``; sorted by popularity (votes), weighted rating, year
+    (newest first) or title. Ties break on ``tconst`` so pagination is stable."""
+    titles = title_list()
+    genres = list(genres)
+    if genres:
+        titles = titles.filter(genres__contains=genres)
+    if year_min is not None:
+        titles = titles.filter(start_year__gte=year_min)
+    if year_max is not None:
+        titles = titles.filter(start_year__lte=year_max)
+    title_types = list(title_types)
+    if title_types:
+        titles = titles.filter(title_type__in=title_types)
+    if min_votes:
+        titles = titles.filter(num_votes__gte=min_votes)
+    if sort == "rating":
+        return titles.annotate(weighted_rating=title_weighted_rating()).order_by(
+            F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
+        )
+    if sort == "year":
+        return titles.order_by(F("start_year").desc(nulls_last=True), "-num_votes", "tconst")
+    if sort == "title":
+        return titles.order_by("primary_title", "start_year", "tconst")
+    return titles.order_by("-num_votes", "tconst")
+
+
+def _search_normalise(query: str) -> str:
+    return " ".join(query.split())[:SEARCH_MAX_QUERY_LENGTH]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    tconst: str
+    exact_rank: int  # 2: the primary title is the query; 1: the original or an alternative title is
+    relevance: float  # best trigram relevance in [0, 1] over primary, original and alternative titles
+    score: float  # relevance + popularity
+    matched_title: str  # the title text that matched best (may be an aka in another language)
+
+
+# Candidates come from the three trigram indexes (``%``: whole-string similarity above
+# pg_trgm.similarity_threshold, 0.3; ``%>``: the query is similar to a run of words in the title,
+# above pg_trgm.word_similarity_threshold, 0.6). Every column expression is exactly the indexed
+# ``imdbrec_unaccent(column)`` and the needle is a constant, so the planner can use the indexes.
+# Relevance of one title text = (similarity + word_similarity) / 2: 1 for an exact title, less for
+# a title that contains the query among other words, less again for a typo.
+_SEARCH_SQL = """
+WITH hits AS (
+    SELECT t.tconst,
+           (similarity(public.imdbrec_unaccent(t.primary_title), {needle})
+            + word_similarity({needle}, public.imdbrec_unaccent(t.primary_title))) / 2 AS relevance,
+           CASE WHEN lower(public.imdbrec_unaccent(t.primary_title)) = lower({needle}) THEN 2 ELSE 0 END AS exact_rank,
+           t.primary_title AS matched_title
+      FROM catalog_title t
+     WHERE public.imdbrec_unaccent(t.primary_title) %% {needle} {primary_words}
+    UNION ALL
+    SELECT t.tconst,
+           (similarity(public.imdbrec_unaccent(t.original_title), {needle})
+            + word_similarity({needle}, public.imdbrec_unaccent(t.original_title))) / 2,
+           CASE WHEN lower(public.imdbrec_unaccent(t.original_title)) = lower({needle}) THEN 1 ELSE 0 END,
+           t.original_title
+      FROM catalog_title t
+     WHERE public.imdbrec_unaccent(t.original_title) %% {needle} {original_words}
+    UNION ALL
+    SELECT a.title_id,
+           (similarity(public.imdbrec_unaccent(a.aka_title), {needle})
+            + word_similarity({needle}, public.imdbrec_unaccent(a.aka_title))) / 2,
+           CASE WHEN lower(public.imdbrec_unaccent(a.aka_title)) = lower({needle}) THEN 1 ELSE 0 END,
+           a.aka_title
+      FROM catalog_titleaka a
+     WHERE a.removed_at IS NULL AND (public.imdbrec_unaccent(a.aka_title) %% {needle} {aka_words})
+), best AS (
+    SELECT tconst,
+           max(exact_rank) AS exact_rank,
+           max(relevance) AS relevance,
+           (array_agg(matched_title ORDER BY exact_rank DESC, relevance DESC))[1] AS matched_title
+      FROM hits
+     GROUP BY tconst
+)
+SELECT t.tconst, best.exact_rank, best.relevance,
+       best.relevance + %(popularity_weight)s * log(1 + t.num_votes) AS score,
+       best.matched_title
+  FROM best
+  JOIN catalog_title t ON t.tconst = best.tconst
+ WHERE NOT t.is_adult AND t.removed_at IS NULL
+ ORDER BY best.exact_rank DESC, score DESC, t.num_votes DESC, t.tconst
+ LIMIT %(limit)s
+"""
+# Below this many letters a query is matched on whole-string similarity only: "the" or "love"
+# as a word occurs in a large share of all titles, and ranking every one of them is what makes
+# a trigram search slow. Longer queries also match as words inside longer titles.
+SEARCH_WORD_MATCH_MIN_LETTERS = 5
+SEARCH_RESULT_LIMIT = 500
+
+
+def title_search_sql(*, query: str, limit: int = SEARCH_RESULT_LIMIT) -> tuple[str, dict]:
+    """The search statement and its parameters (exposed so tests and the README can EXPLAIN it)."""
+    query = _search_normalise(query)
+    # An IMMUTABLE function of a constant: Postgres folds it while planning, so the index
+    # conditions compare the indexed expression with a plain constant.
+    needle = "public.imdbrec_unaccent(%(query)s)"
+    word_match = len(query.replace(" ", "")) >= SEARCH_WORD_MATCH_MIN_LETTERS
+    sql = _SEARCH_SQL.format(
+        needle=needle,
+        primary_words=f"OR public.imdbrec_unaccent(t.primary_title) %%> {needle}" if word_match else "",
+        original_words=f"OR public.imdbrec_unaccent(t.original_title) %%> {needle}" if word_match else "",
+        aka_words=f"OR public.imdbrec_unaccent(a.aka_title) %%> {needle}" if word_match else "",
+    )
+    return sql, {"query": query, "popularity_weight": SEARCH_POPULARITY_WEIGHT, "limit": limit}
+
+
+def title_search(*, query: str, limit: int = SEARCH_RESULT_LIMIT) -> list[SearchHit]:
+    """The best ``limit`` titles whose primary, original or alternative title looks like
+    ``query``, best first. Tolerant of case, accents (``imdbrec_unaccent``) and small typos
+    (pg_trgm). Ranked:
+
+    1. an exact primary-title match (case- and accent-insensitive) first, then an exact original
+       or alternative title: "casablanca" puts the titles called Casablanca first;
+    2. then by ``relevance + 0.05·log10(1 + votes)``: among equally good matches the famous one
+       wins (Casablanca (1942) before Casablanca (1955)), but popularity cannot lift an unrelated
+       title over a close match.
+
+    Returns light hits; fetch the titles of one page with ``title_in_bulk``.
+    """
+    if not _search_normalise(query):
+        return []
+    sql, params = title_search_sql(query=query, limit=limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [SearchHit(*row) for row in cursor.fetchall()]
+
+
+def title_in_bulk(tconsts: Iterable[str]) -> list[Title]:
+    """The titles among ``tconsts`` that exist, in the order given, in one query."""
+    tconsts = list(tconsts)
+    found = Title.objects.in_bulk(tconsts)
+    return [found[tconst] for tconst in tconsts if tconst in found]
+
+
+# --- title page -------------------------------------------------------------------------------
+
+
+def _person_name(person_column: str = "person_id") -> Subquery:
+    return Subquery(Person.objects.filter(nconst=OuterRef(person_column)).values("primary_name")[:1])
+
+
+@dataclass
+class CrewMember:
+    nconst: str
+    name: str | None  # None: the person is not in the catalogue (a dangling reference)
+
+
+@dataclass
+class CastMember:
+    nconst: str
+    name: str | None
+    category: str
+    characters: list[str]
+    job: str
+
+
+@dataclass
+class TitleDetail:
+    """Everything the title page shows, gathered in six queries or fewer."""
+
+    title: Title
+    parent: Title | None = None  # for an episode: its series, when it is in the catalogue
+    parent_tconst: str | None = None
+    season_number: int | None = None
+    episode_number: int | None = None
+    directors: list[CrewMember] = field(default_factory=list)
+    writers: list[CrewMember] = field(default_factory=list)
+    cast: list[CastMember] = field(default_factory=list)
+    other_principals: list[CastMember] = field(default_factory=list)
+    akas_by_region: list[tuple[str, list[TitleAka]]] = field(default_factory=list)
+    seasons: list[tuple[int | None, list[Title]]] = field(default_factory=list)
+    episode_count: int = 0
+    episodes_truncated: bool = False  # more than EPISODE_LIMIT episodes: only the first are listed
+
+    @property
+    def is_series(self) -> bool:
+        return self.title.title_type in ("tvSeries", "tvMiniSeries") or bool(self.seasons)
+
+
+def title_detail(*, tconst: str) -> TitleDetail:
+    """The title and everything around it; raises ``Title.DoesNotExist`` for an unknown id."""
+    title = (
+        Title.objects.annotate(
+            parent_tconst=F("episode__parent_id"),
+            season=F("episode__season_number"),
+            episode_no=F("episode__episode_number"),
+        ).get(tconst=tconst)
+    )
+    detail = TitleDetail(
+        title=title, parent_tconst=title.parent_tconst, season_number=title.season, episode_number=title.episode_no
+    )
+    if title.parent_tconst:
+        detail.parent = Title.objects.filter(tconst=title.parent_tconst).first()
+
+    for member in (
+        Crew.objects.filter(title_id=tconst, removed_at__isnull=True)
+        .annotate(name=_person_name())
+        .order_by("role", "ordering", "person_id")
+        .values("person_id", "name", "role")
+    ):
+        target = detail.directors if member["role"] == Crew.Role.DIRECTOR else detail.writers
+        target.append(CrewMember(nconst=member["person_id"], name=member["name"]))
+
+    for principal in (
+        Principal.objects.filter(title_id=tconst, removed_at__isnull=True)
+        .annotate(name=_person_name())
+        .order_by("ordering")
+        .values("person_id", "name", "category", "characters", "job")
+    ):
+        member = CastMember(
+            nconst=principal["person_id"],
+            name=principal["name"],
+            category=principal["category"],
+            characters=principal["characters"] or [],
+            job=principal["job"],
+        )
+        (detail.cast if principal["category"] in CAST_CATEGORIES else detail.other_principals).append(member)
+
+    akas = TitleAka.objects.filter(title_id=tconst, removed_at__isnull=True).order_by("region", "ordering")
+    detail.akas_by_region = [(region, list(rows)) for region, rows in groupby(akas, key=lambda aka: aka.region)]
+    # By the region's name as shown; regionless entries (IMDb's "original" title) last.
+    detail.akas_by_region.sort(key=lambda pair: (pair[0] == "", region_name(pair[0]).casefold()))
+
+    if title.title_type in ("tvSeries", "tvMiniSeries") or title.parent_tconst is None:
+        episodes = list(
+            Title.objects.filter(episode__parent_id=tconst)
+            .annotate(season=F("episode__season_number"), number=F("episode__episode_number"))
+            .order_by(F("season").asc(nulls_last=True), F("number").asc(nulls_last=True), "start_year", "tconst")[
+                : EPISODE_LIMIT + 1
+            ]
+        )
+        detail.episodes_truncated = len(episodes) > EPISODE_LIMIT
+        episodes = episodes[:EPISODE_LIMIT]
+        detail.episode_count = len(episodes)
+        detail.seasons = [(season, list(rows)) for season, rows in groupby(episodes, key=lambda ep: ep.season)]
+    return detail
+
+
+# --- person page ------------------------------------------------------------------------------
+
+
+@dataclass
+class PersonDetail:
+    person: Person
+    known_for: list[Title]
+    # Title rows annotated with ``category``, ``characters`` and ``job`` of the credit, newest first.
+    filmography: list[Title]
+    filmography_truncated: bool = False
+
+
+def person_detail(*, nconst: str) -> PersonDetail:
+    """The person, their known-for titles (those in the catalogue) and their credits from
+    title.principals. Raises ``Person.DoesNotExist`` for an unknown id."""
+    person = Person.objects.get(nconst=nconst)
+    known_for = list(
+        Title.objects.filter(tconst__in=person.known_for_titles or []).order_by("-num_votes", "tconst")
+    )
+    credits = list(
+        Title.objects.filter(principals__person_id=nconst, principals__removed_at__isnull=True)
+        .annotate(
+            category=F("principals__category"),
+            characters=F("principals__characters"),
+            job=F("principals__job"),
+        )
+        .order_by(F("start_year").desc(nulls_last=True), "primary_title", "tconst")[: FILMOGRAPHY_LIMIT + 1]
+    )
+    return PersonDetail(
+        person=person,
+        known_for=known_for,
+        filmography=credits[:FILMOGRAPHY_LIMIT],
+        filmography_truncated=len(credits) > FILMOGRAPHY_LIMIT,
+    )

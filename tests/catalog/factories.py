@@ -1,0 +1,131 @@
+"""Catalog rows made with the ORM for tests: small, explicit, cross-linked like IMDb's files."""
+
+from __future__ import annotations
+
+import itertools
+
+from catalog.models import Crew, Episode, Person, Principal, Title, TitleAka
+
+_numbers = itertools.count(9_000_001)
+
+
+def next_tconst() -> str:
+    return f"tt{next(_numbers):07d}"
+
+
+def next_nconst() -> str:
+    return f"nm{next(_numbers):07d}"
+
+
+def make_title(tconst: str | None = None, **fields) -> Title:
+    fields.setdefault("title_type", "movie")
+    fields.setdefault("primary_title", f"Title {tconst or ''}".strip())
+    fields.setdefault("original_title", fields["primary_title"])
+    fields.setdefault("genres", ["Drama"])
+    fields.setdefault("start_year", 1950)
+    fields.setdefault("runtime_minutes", 95)
+    if "average_rating" in fields and "num_votes" not in fields:
+        fields["num_votes"] = 100
+    return Title.objects.create(tconst=tconst or next_tconst(), **fields)
+
+
+def make_person(nconst: str | None = None, **fields) -> Person:
+    fields.setdefault("primary_name", "Some Person")
+    fields.setdefault("primary_profession", ["actor"])
+    return Person.objects.create(nconst=nconst or next_nconst(), **fields)
+
+
+def make_aka(title: Title | str, aka_title: str, *, region: str = "", language: str = "", ordering: int | None = None,
+             **fields) -> TitleAka:
+    title_id = title if isinstance(title, str) else title.tconst
+    if ordering is None:
+        ordering = TitleAka.objects.filter(title_id=title_id).count() + 1
+    return TitleAka.objects.create(
+        title_id=title_id, aka_title=aka_title, region=region, language=language, ordering=ordering, **fields
+    )
+
+
+def make_principal(title: Title, person: Person | str, *, category: str = "actor", characters=(), job: str = "",
+                   ordering: int | None = None) -> Principal:
+    person_id = person if isinstance(person, str) else person.nconst
+    if ordering is None:
+        ordering = Principal.objects.filter(title_id=title.tconst).count() + 1
+    return Principal.objects.create(
+        title_id=title.tconst, person_id=person_id, category=category, characters=list(characters), job=job,
+        ordering=ordering,
+    )
+
+
+def make_crew(title: Title, person: Person | str, role: str, ordering: int = 1) -> Crew:
+    person_id = person if isinstance(person, str) else person.nconst
+    return Crew.objects.create(title_id=title.tconst, person_id=person_id, role=role, ordering=ordering)
+
+
+def make_episode(parent: Title | str, season: int | None, number: int | None, **fields) -> Title:
+    parent_id = parent if isinstance(parent, str) else parent.tconst
+    fields.setdefault("title_type", "tvEpisode")
+    fields.setdefault("primary_title", f"Episode {season}.{number}")
+    episode = make_title(**fields)
+    Episode.objects.create(title_id=episode.tconst, parent_id=parent_id, season_number=season, episode_number=number)
+    return episode
+
+
+def make_small_catalog() -> dict:
+    """A coherent little world: Casablanca and namesakes, a series with two seasons, people with
+    dangling references, akas in several regions."""
+    bogart = make_person("nm0000007", primary_name="Humphrey Bogart", birth_year=1899, death_year=1957,
+                         primary_profession=["actor", "producer", "soundtrack"], known_for_titles=["tt0034583", "tt0099999"])
+    bergman = make_person("nm0000006", primary_name="Ingrid Bergman", birth_year=1915, death_year=1982,
+                          primary_profession=["actress"])
+    curtiz = make_person("nm0002031", primary_name="Michael Curtiz", birth_year=1886, death_year=1962,
+                         primary_profession=["director", "writer"])
+    casablanca = make_title(
+        "tt0034583", primary_title="Casablanca", original_title="Casablanca", start_year=1942, runtime_minutes=102,
+        genres=["Drama", "Romance", "War"], average_rating="8.5", num_votes=637_545,
+    )
+    casablanca_tv = make_title(
+        "tt0047719", title_type="tvSeries", primary_title="Casablanca", start_year=1955, end_year=1956,
+        runtime_minutes=60, genres=["Drama"], average_rating="6.4", num_votes=96,
+    )
+    night = make_title(
+        "tt0038777", primary_title="A Night in Casablanca", start_year=1946, genres=["Comedy", "Family"],
+        average_rating="6.9", num_votes=7_854,
+    )
+    samurai = make_title(
+        "tt0047478", primary_title="Seven Samurai", original_title="Shichinin no samurai", start_year=1954,
+        runtime_minutes=207, genres=["Action", "Drama"], average_rating="8.6", num_votes=389_038,
+    )
+    amelie = make_title(
+        "tt0211915", primary_title="Amélie", original_title="Le fabuleux destin d'Amélie Poulain", start_year=2001,
+        genres=["Comedy", "Romance"], average_rating="8.3", num_votes=800_000,
+    )
+    make_aka(casablanca, "Casablanca", region="US", ordering=1)
+    make_aka(casablanca, "Casablanca", region="FR", language="fr", ordering=2)
+    make_aka(casablanca, "Καζαμπλάνκα", region="GR", ordering=3)
+    make_aka(samurai, "Die sieben Samurai", region="DE", ordering=1)
+    make_aka(samurai, "Les Sept Samouraïs", region="FR", ordering=2)
+    make_aka(amelie, "Die fabelhafte Welt der Amélie", region="DE", ordering=1)
+    make_crew(casablanca, curtiz, Crew.Role.DIRECTOR)
+    make_crew(casablanca, "nm0000404", Crew.Role.WRITER, ordering=1)  # dangling: not in name.basics
+    make_crew(casablanca, curtiz, Crew.Role.WRITER, ordering=2)
+    make_principal(casablanca, bogart, characters=["Rick Blaine"], ordering=1)
+    make_principal(casablanca, bergman, category="actress", characters=["Ilsa Lund"], ordering=2)
+    make_principal(casablanca, "nm0000505", characters=["Captain Louis Renault"], ordering=3)  # dangling
+    make_principal(casablanca, curtiz, category="director", ordering=4)
+    make_principal(casablanca, "nm0000606", category="composer", job="music by", ordering=5)
+    series = make_title(
+        "tt0098904", title_type="tvSeries", primary_title="Seinfeld", start_year=1989, end_year=1998,
+        runtime_minutes=22, genres=["Comedy"], average_rating="8.9", num_votes=350_000,
+    )
+    episodes = [
+        make_episode(series, 1, 1, primary_title="The Seinfeld Chronicles", start_year=1989, average_rating="7.5"),
+        make_episode(series, 1, 2, primary_title="The Stake Out", start_year=1990, average_rating="7.7"),
+        make_episode(series, 2, 1, primary_title="The Ex-Girlfriend", start_year=1991, average_rating="7.6"),
+    ]
+    Episode.objects.create(title_id="tt0000777", parent_id=series.tconst, season_number=3, episode_number=1)  # dangling
+    orphan = make_episode("tt0000888", 4, 2, primary_title="An Episode of a Missing Series", start_year=1960)
+    return {
+        "casablanca": casablanca, "casablanca_tv": casablanca_tv, "night": night, "samurai": samurai,
+        "amelie": amelie, "series": series, "episodes": episodes, "orphan_episode": orphan,
+        "bogart": bogart, "bergman": bergman, "curtiz": curtiz,
+    }
