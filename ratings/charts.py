@@ -7,6 +7,7 @@ prints every number in a table, so nothing depends on seeing the picture.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -27,7 +28,37 @@ class Bar:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+MONTHS_BEFORE_YEARLY = 48
+
+
+def timeline_bars(by_month: list[tuple]) -> list[Bar]:
+    """Counts on a continuous time axis: empty months (or years) become zero bars, not gaps.
+
+    Up to four years are shown month by month; longer histories (IMDb imports) year by year.
+    """
+    if not by_month:
+        return []
+    counts = {month: count for month, count, _ in by_month}
+    first, last = by_month[0][0], by_month[-1][0]
+    span = (last.year - first.year) * 12 + last.month - first.month + 1
+    if span > MONTHS_BEFORE_YEARLY:
+        per_year: dict[int, int] = {}
+        for month, count in counts.items():
+            per_year[month.year] = per_year.get(month.year, 0) + count
+        return [
+            Bar(str(year), per_year.get(year, 0), str(per_year.get(year, 0)))
+            for year in range(first.year, last.year + 1)
+        ]
+    bars = []
+    year, month = first.year, first.month
+    for _ in range(span):
+        count = counts.get(dt.date(year, month, 1), 0)
+        bars.append(Bar(dt.date(year, month, 1).strftime("%b %Y"), count, str(count)))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return bars
 
 
 def _svg(width: int, height: int, chart_id: str, title: str, desc: str, body: list[str]) -> SafeString:
@@ -75,7 +106,8 @@ def column_chart(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{bar_h:.1f}" rx="2" fill="{color}">'
             f"<title>{escape(bar.label)}: {escape(bar.text)}</title></rect>"
         )
-        if bar_w >= 14 and bar.text:
+        # Many bars: leave zero ones unlabelled so the few real values stand out.
+        if bar_w >= 14 and bar.text and (bar.value or len(bars) <= 12):
             body.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" fill="{INK}">{escape(bar.text)}</text>'
             )
@@ -146,12 +178,13 @@ def statistics_charts(stats: dict, *, genres_shown: int = 12) -> dict[str, SafeS
         max_value=5,
         color=ACCENT_DARK,
     )
-    months = stats["by_month"]
+    timeline = timeline_bars(stats["by_month"])
+    yearly = bool(timeline) and len(timeline[0].label) == 4
     over_time = column_chart(
-        [Bar(month.strftime("%b %Y"), count, str(count)) for month, count, _ in months],
+        timeline,
         chart_id="chart-over-time",
-        title="Ratings per month",
-        label_every=max(1, len(months) // 8),
+        title="Ratings per year" if yearly else "Ratings per month",
+        label_every=max(1, (len(timeline) + 7) // 8),
     )
     decades = column_chart(
         [Bar(f"{row['decade']}s", row["average"], f"{row['average']:.1f}") for row in stats["by_decade"]],

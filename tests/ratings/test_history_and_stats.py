@@ -222,3 +222,32 @@ def test_optional_include_renders_only_existing_templates(tmp_path, settings, me
         '[{% optional_include "probe/_present.html" %}]'
     )
     assert template.render({"user": member}) == "[][quality for member]"
+
+
+def test_timeline_fills_empty_months():
+    from ratings.charts import timeline_bars
+
+    bars = timeline_bars([(dt.date(2024, 11, 1), 2, 4.0), (dt.date(2025, 2, 1), 1, 3.0)])
+    assert [(bar.label, bar.value) for bar in bars] == [
+        ("Nov 2024", 2),
+        ("Dec 2024", 0),
+        ("Jan 2025", 0),
+        ("Feb 2025", 1),
+    ]
+    assert timeline_bars([]) == []
+
+
+def test_timeline_of_a_long_history_is_yearly():
+    from ratings.charts import timeline_bars
+
+    bars = timeline_bars([(dt.date(2010, 5, 1), 3, 4.0), (dt.date(2010, 9, 1), 1, 4.0), (dt.date(2014, 6, 1), 2, 2.0)])
+    assert [(bar.label, bar.value) for bar in bars] == [("2010", 4), ("2011", 0), ("2012", 0), ("2013", 0), ("2014", 2)]
+
+
+def test_statistics_page_over_a_long_history(member_client, member, title_factory):
+    for when in [at(2009, 1, 1), at(2015, 6, 1), at(2024, 12, 31)]:
+        rating = Rating.objects.create(user=member, title=title_factory(), score=4)
+        Rating.objects.filter(pk=rating.pk).update(updated_at=when)
+    html = member_client.get("/me/stats/").content.decode()
+    assert "Ratings per year" in html
+    assert html.count('<th scope="row">') >= 3

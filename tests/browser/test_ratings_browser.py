@@ -1,0 +1,193 @@
+"""Headless Chromium: log in, rate three titles by clicking stars (no reload), change one, remove one,
+then read the history and the statistics charts. Screenshots go to test-artifacts/screenshots/.
+"""
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from ratings.models import Rating, WatchlistItem
+from tests.ratings.ratings_fixtures import make_title
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium_page():
+    from django.db import connections
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are ordinary blocking calls on the test's own connection.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.dialogs = dialogs
+        yield page
+        # While Playwright's loop is entered, Django keys its connections to that context: the
+        # test body got its own connection, which only this context can close.
+        connections.close_all()
+        context.close()
+        browser.close()
+
+
+def shoot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"ratings-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def stars(page, tconst: str):
+    return page.locator(f'form.stars[data-tconst="{tconst}"]')
+
+
+def lit(page, tconst: str) -> list[str]:
+    return stars(page, tconst).locator("button.on").evaluate_all("buttons => buttons.map(b => b.value)")
+
+
+def test_rate_change_remove_then_history_and_charts(live_server, chromium_page, user_factory):
+    page = chromium_page
+    user = user_factory(username="cinephile", password="a-Strong-pass-123")
+    titles = [
+        make_title(primary_title="The Third Man", start_year=1949, genres=["Film-Noir", "Thriller"]),
+        make_title(primary_title="Chungking Express", start_year=1994, genres=["Drama", "Romance"]),
+        make_title(primary_title="Paddington 2", start_year=2017, genres=["Comedy", "Family"]),
+    ]
+    for title in titles:
+        WatchlistItem.objects.create(user=user, title=title)
+    # Earlier history, so the charts have a few months and decades to show.
+    for year, genres, score, when in [
+        (1957, ["Drama"], 5, dt.datetime(2025, 9, 3, tzinfo=dt.UTC)),
+        (1999, ["Drama", "Thriller"], 4, dt.datetime(2025, 10, 14, tzinfo=dt.UTC)),
+        (2010, ["Comedy"], 2, dt.datetime(2025, 10, 20, tzinfo=dt.UTC)),
+    ]:
+        rating = Rating.objects.create(user=user, title=make_title(start_year=year, genres=genres), score=score)
+        Rating.objects.filter(pk=rating.pk).update(updated_at=when)
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/me/watchlist/")
+    page.fill("input[name=username]", "cinephile")
+    page.fill("input[name=password]", "a-Strong-pass-123")
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/me/watchlist/")
+    page.evaluate("window.__sameDocument = true")  # disappears if anything reloads the page
+
+    third_man, chungking, paddington = (title.tconst for title in titles)
+    for tconst, score in [(third_man, 4), (chungking, 5), (paddington, 2)]:
+        stars(page, tconst).locator(f'button[name=score][value="{score}"]').click()
+        page.wait_for_function(
+            '([tconst, score]) => document.querySelector(`form.stars[data-tconst="${tconst}"] button[value="${score}"].on`)',
+            arg=[tconst, str(score)],
+        )
+    assert lit(page, third_man) == ["4", "3", "2", "1"]
+    assert lit(page, chungking) == ["5", "4", "3", "2", "1"]
+    assert lit(page, paddington) == ["2", "1"]
+    shoot(page, "1-rated-three")
+
+    # Change one: 4 -> 3 stars.
+    stars(page, third_man).locator('button[name=score][value="3"]').click()
+    page.wait_for_function(
+        'tconst => !document.querySelector(`form.stars[data-tconst="${tconst}"] button[value="4"].on`)', arg=third_man
+    )
+    assert lit(page, third_man) == ["3", "2", "1"]
+    # Two clicks in one go (the second while the first is still in flight): the last one wins,
+    # on screen and in the database.
+    page.evaluate(
+        """tconst => {
+          const form = document.querySelector(`form.stars[data-tconst="${tconst}"]`);
+          form.querySelector('button[value="1"]').click();
+          form.querySelector('button[value="5"]').click();
+        }""",
+        chungking,
+    )
+    page.wait_for_function(
+        'tconst => !document.querySelector(`form.stars[data-tconst="${tconst}"][aria-busy]`)'
+        ' && document.querySelector(`form.stars[data-tconst="${tconst}"] button[value="5"].on`)',
+        arg=chungking,
+    )
+    assert lit(page, chungking) == ["5", "4", "3", "2", "1"]
+    # Keyboard: a focused star keeps the focus after the control is swapped.
+    stars(page, third_man).locator('button[name=score][value="3"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        'tconst => !document.querySelector(`form.stars[data-tconst="${tconst}"][aria-busy]`)', arg=third_man
+    )
+    page.wait_for_function("() => document.activeElement && document.activeElement.value === '3'")
+    # Remove one.
+    stars(page, paddington).locator("button.remove-rating").click()
+    page.wait_for_function(
+        'tconst => !document.querySelector(`form.stars[data-tconst="${tconst}"] button.on`)', arg=paddington
+    )
+    assert lit(page, paddington) == []
+    assert stars(page, paddington).locator("button.remove-rating").count() == 0
+    page.mouse.move(0, 0)
+    shoot(page, "2-changed-and-removed")
+
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    assert page.dialogs == []
+    assert dict(Rating.objects.filter(user=user, title__in=titles).values_list("title_id", "score")) == {
+        third_man: 3,
+        chungking: 5,
+    }
+
+    # History: sorted by score, the two new ratings with their stars.
+    page.goto(f"{live_server.url}/me/ratings/?sort=-score")
+    rows = page.locator("#rating-history tbody tr")
+    assert rows.count() == 5
+    assert page.locator("#history-count").inner_text() == "5 ratings."
+    assert rows.nth(0).locator("td").first.inner_text().startswith("Chungking Express")
+    assert page.locator(f'#rating-history tr[data-tconst="{third_man}"] button.on').count() == 3
+    assert page.locator(f'#rating-history tr[data-tconst="{paddington}"]').count() == 0
+    shoot(page, "3-history")
+
+    # Filter by genre through the form.
+    page.select_option("select[name=genre]", "Thriller")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**/me/ratings/?*genre=Thriller*")
+    assert page.locator("#rating-history tbody tr").count() == 2
+
+    # Statistics: five charts drawn, the numbers beside them as text.
+    page.goto(f"{live_server.url}/me/stats/")
+    assert page.locator("svg.chart-svg").count() == 5
+    for chart in page.locator("svg.chart-svg").all():
+        box = chart.bounding_box()
+        assert box and box["width"] > 200 and box["height"] > 50
+    assert page.locator("#stat-count").inner_text() == "5"
+    assert page.locator("#stat-average").inner_text() == "3.80"  # (5 + 4 + 2 + 3 + 5) / 5
+    assert page.locator("#table-distribution tbody tr").nth(4).inner_text().split() == ["5", "stars", "2", "40%"]
+    assert page.locator("#chart-distribution rect").count() == 5
+    shoot(page, "4-statistics")
+
+
+def test_error_from_the_server_is_shown_and_nothing_changes(live_server, chromium_page, user_factory):
+    """A star pointing at a title that vanished: the alert carries the server's message."""
+    page = chromium_page
+    user = user_factory(username="tester", password="a-Strong-pass-123")
+    title = make_title(primary_title="Soon Gone")
+    WatchlistItem.objects.create(user=user, title=title)
+    page.goto(f"{live_server.url}/accounts/login/?next=/me/watchlist/")
+    page.fill("input[name=username]", "tester")
+    page.fill("input[name=password]", "a-Strong-pass-123")
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/me/watchlist/")
+    page.evaluate(
+        "tconst => document.querySelector(`form.stars[data-tconst=\"${tconst}\"]`).action = '/titles/tt0000000/rate/'",
+        arg=title.tconst,
+    )
+    stars(page, title.tconst).locator('button[value="5"]').click()
+    page.wait_for_function("() => !document.querySelector('form.stars[aria-busy]')")
+    page.wait_for_timeout(200)
+    assert len(page.dialogs) == 1 and "tt0000000" in page.dialogs[0]
+    assert lit(page, title.tconst) == []
+    assert not Rating.objects.filter(user=user).exists()
