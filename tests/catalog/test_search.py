@@ -1,0 +1,165 @@
+"""Search: trigram similarity over unaccented primary, original and alternative titles, exact
+primary title first, then relevance and popularity; the trigram indexes in the query plan."""
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from catalog.selectors import title_search, title_search_sql
+from ratings.models import Rating
+from tests.catalog.factories import make_aka, make_small_catalog, make_title
+from tests.catalog.imdb_copy import load_titles_for_search
+from tests.catalog.test_views import tconsts_in
+
+pytestmark = pytest.mark.django_db
+
+TRIGRAM_INDEXES = ("catalog_title_primary_trgm", "catalog_title_original_trgm", "catalog_titleaka_title_trgm")
+
+
+@pytest.fixture
+def catalog():
+    return make_small_catalog()
+
+
+def ranked(query: str) -> list[str]:
+    return [hit.tconst for hit in title_search(query=query)]
+
+
+def test_exact_title_first_then_popularity_breaks_the_tie(catalog):
+    # Two titles are exactly "Casablanca": the film with 637k votes before the 1955 series.
+    assert ranked("casablanca")[:3] == ["tt0034583", "tt0047719", "tt0038777"]
+    hits = title_search(query="casablanca")
+    assert [hit.exact_rank for hit in hits[:3]] == [2, 2, 0]
+
+
+def test_an_exact_title_beats_a_more_popular_partial_match():
+    make_title(primary_title="Alien Nation: The Enemy Within", num_votes=900_000)
+    alien = make_title(primary_title="Alien", num_votes=12)
+    assert ranked("alien")[0] == alien.tconst
+
+
+@pytest.mark.parametrize("query", ["CASABLANCA", "  casablanca ", "casablanka", "casablance", "Cassablanca"])
+def test_case_spaces_and_small_typos(catalog, query):
+    assert ranked(query)[0] == "tt0034583"
+
+
+@pytest.mark.parametrize("query", ["amelie", "AMÉLIE", "Amelie"])
+def test_accents_are_ignored_both_ways(catalog, query):
+    hits = title_search(query=query)
+    assert hits[0].tconst == "tt0211915"
+    assert hits[0].exact_rank == 2
+
+
+def test_accented_query_finds_unaccented_title():
+    plain = make_title(primary_title="Les Miserables", num_votes=10)
+    assert ranked("Les Misérables") == [plain.tconst]
+
+
+def test_original_and_alternative_titles(catalog):
+    hits = title_search(query="shichinin no samurai")
+    assert hits[0].tconst == "tt0047478" and hits[0].exact_rank == 1
+    assert hits[0].matched_title == "Shichinin no samurai"
+    hits = title_search(query="die sieben samurai")
+    assert hits[0].tconst == "tt0047478" and hits[0].matched_title == "Die sieben Samurai"
+    assert ranked("les sept samourais")[0] == "tt0047478"
+    assert ranked("fabelhafte welt der amelie")[0] == "tt0211915"
+    assert ranked("καζαμπλάνκα")[0] == "tt0034583"
+
+
+def test_words_inside_a_longer_title(catalog):
+    wizard = make_title(primary_title="The Wonderful Wizard of Oz", num_votes=1765)
+    make_title(primary_title="The Wizard of Arts", num_votes=37)
+    assert ranked("wizard of oz")[0] == wizard.tconst
+    assert "tt0038777" in ranked("night casablanca")
+
+
+def test_a_title_matched_several_ways_is_listed_once(catalog):
+    make_aka("tt0034583", "Casablanca", region="DE", ordering=9)
+    tconsts = ranked("casablanca")
+    assert len(tconsts) == len(set(tconsts))
+
+
+def test_adult_and_removed_titles_are_not_found():
+    from django.utils import timezone
+
+    make_title(primary_title="Casablanca Nights", is_adult=True)
+    make_title(primary_title="Casablanca Express", removed_at=timezone.now())
+    assert ranked("casablanca") == []
+
+
+@pytest.mark.parametrize(
+    "query", ["zzzzqqqq", "%", "_", "'; DROP TABLE catalog_title; --", "\\", "a" * 500, "🎬", "%(query)s", "{needle}"]
+)
+def test_odd_queries_are_harmless(catalog, query):
+    ranked(query)  # no error, no injection
+    assert ranked("casablanca")[0] == "tt0034583"
+
+
+def test_search_page(client, catalog, django_assert_max_num_queries):
+    with django_assert_max_num_queries(3):
+        response = client.get(reverse("catalog:search"), {"q": "casablanka"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert tconsts_in(html)[:3] == ["tt0034583", "tt0047719", "tt0038777"]
+    assert "Results for “casablanka”" in html
+    response = client.get(reverse("catalog:search"), {"q": "die sieben samurai"})
+    assert "matched <em>Die sieben Samurai</em>" in response.content.decode()
+
+
+def test_search_page_empty_and_no_results(client, catalog):
+    html = client.get(reverse("catalog:search")).content.decode()
+    assert "Search titles" in html and tconsts_in(html) == []
+    html = client.get(reverse("catalog:search"), {"q": "xqzxqzxqz"}).content.decode()
+    assert "No title looks like" in html
+
+
+def test_search_page_paginates_and_shows_member_ratings(client, user_factory, django_assert_max_num_queries):
+    titles = [make_title(primary_title=f"Casablanca {n}", num_votes=1000 - n) for n in range(25)]
+    member = user_factory()
+    Rating.objects.create(user=member, title=titles[21], score=3)
+    client.force_login(member)
+    first = client.get(reverse("catalog:search"), {"q": "casablanca"}).content.decode()
+    with django_assert_max_num_queries(5):
+        second = client.get(reverse("catalog:search"), {"q": "casablanca", "page": 2}).content.decode()
+    assert 'href="?q=casablanca&amp;page=2"' in first
+    assert len(tconsts_in(first)) == 20 and len(tconsts_in(second)) == 5
+    assert set(tconsts_in(first)) | set(tconsts_in(second)) == {title.tconst for title in titles}
+    assert "Your rating: 3 of 5" in second
+
+
+def _plan(query: str) -> str:
+    sql, params = title_search_sql(query=query)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize("query", ["casablanca", "wizard of oz", "m"])
+def test_the_search_uses_the_trigram_indexes(catalog, query):
+    # A handful of rows makes a sequential scan cheaper; forbid it to see the plan a big table gets.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = _plan(query)
+    for index in TRIGRAM_INDEXES:
+        assert f"Bitmap Index Scan on {index}" in plan, plan
+    assert "Seq Scan" not in plan, plan
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_search_on_the_real_imdb_sample(shared_data, client):
+    counts = load_titles_for_search(shared_data / "imdb-sample")
+    assert counts["titles"] == 50_001 and counts["akas"] == 50_001
+    assert ranked("casablanca")[0] == "tt0034583"  # Casablanca (1942), before the 1955 series
+    assert ranked("casablanka")[0] == "tt0034583"
+    assert ranked("citzen kane")[0] == "tt0033467"
+    assert ranked("seven samurai")[0] == "tt0047478"
+    assert ranked("la regle du jeu")[0] == "tt0031885"  # The Rules of the Game, by its French aka
+    assert ranked("wizard of oz")[0] == "tt0032138"  # the 1939 film, not the 1925 or 1933 ones
+    # With 50,000 titles and akas the planner picks the trigram indexes by itself.
+    plan = _plan("casablanca")
+    print("\nEXPLAIN of the search for 'casablanca' on the IMDb sample:\n" + plan)
+    for index in TRIGRAM_INDEXES:
+        assert f"Bitmap Index Scan on {index}" in plan, plan
+    html = client.get(reverse("catalog:search"), {"q": "casablanca"}).content.decode()
+    assert tconsts_in(html)[0] == "tt0034583"
