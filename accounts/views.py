@@ -1,22 +1,103 @@
-from django.contrib.auth import login
+"""Sign-up, profile and account deletion. Log in, log out (POST), password change and reset are
+django.contrib.auth's own views (``imdbrec/urls.py``) with this site's templates."""
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 
-from accounts.forms import SignupForm
+from accounts import services
+from accounts.forms import AccountDeleteForm, ProfileForm, SignupForm
+
+# Sections other apps contribute to the profile page, in order. Each is a self-contained partial
+# (it loads its own data through a template tag, in a fixed number of queries); a name whose
+# template does not exist (yet) is skipped.
+PROFILE_SECTIONS = (
+    "ratings/_profile_summary.html",
+    "recommender/_profile_taste.html",
+)
 
 
+def _safe_next(request, fallback: str = "home") -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return fallback
+
+
+def _existing_templates(names) -> list[str]:
+    found = []
+    for name in names:
+        try:
+            get_template(name)
+        except TemplateDoesNotExist:
+            continue
+        found.append(name)
+    return found
+
+
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "POST"])
 def signup(request):
-    if request.method == "POST":
-        form = SignupForm(request.POST)
-        if form.is_valid():
-            user = form.save()
+    if request.user.is_authenticated:
+        return redirect(_safe_next(request))
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_signup(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
             login(request, user, backend="accounts.backends.SiteUserBackend")
-            return redirect("home")
-    else:
-        form = SignupForm()
-    return render(request, "registration/signup.html", {"form": form})
+            messages.success(request, f"Welcome, {user.username}! Rate a few titles you know to get recommendations.")
+            return redirect(_safe_next(request))
+    return render(request, "registration/signup.html", {"form": form, "next": _safe_next(request, "")})
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def profile(request):
-    return render(request, "accounts/profile.html", {})
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_profile_update(
+                user=request.user,
+                email=form.cleaned_data["email"],
+                favourite_genres=form.cleaned_data["favourite_genres"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Your profile was saved.")
+            return redirect("accounts:profile")
+    return render(
+        request,
+        "accounts/profile.html",
+        {"form": form, "profile_sections": _existing_templates(PROFILE_SECTIONS)},
+    )
+
+
+@sensitive_post_parameters("password")
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request):
+    form = AccountDeleteForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        username = request.user.username
+        services.user_delete(user=request.user)
+        logout(request)
+        messages.success(request, f"The account {username} and all its data were deleted. Goodbye!")
+        return redirect("home")
+    return render(request, "accounts/delete.html", {"form": form})
