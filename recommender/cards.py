@@ -15,7 +15,7 @@ from django.core.paginator import Page, Paginator
 
 from catalog.models import Title
 from recommender.explanations import Explanation, explanations_for
-from recommender.foldin import LiveFilters, LiveList, recommendation_list_live
+from recommender.foldin import LIVE_LIST_LIMIT, LiveFilters, LiveList, recommendation_list_live
 from recommender.onboarding import OnboardingProgress, onboarding_progress, popular_in_genres
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class RecommendationPage:
     fallback: list[Title] = field(default_factory=list)
     genres: list[str] = field(default_factory=list)
     title_types: list[str] = field(default_factory=list)
+    limit: int = LIVE_LIST_LIMIT
 
     @property
     def personal(self) -> bool:

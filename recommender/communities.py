@@ -399,6 +399,8 @@ def community_titles(*, community: TasteCommunity, limit: int = 12, exclude: set
         if title is None or title.removed_at is not None:
             continue
         title.community_lift = entry.get("lift")
+        title.community_share = entry.get("share")
+        title.community_overall_share = entry.get("overall_share")
         result.append(title)
         if len(result) >= limit:
             break

@@ -6,4 +6,11 @@ app_name = "recommender"
 
 urlpatterns = [
     path("recommendations/", views.recommendations, name="recommendations"),
+    path("recommendations/refresh/", views.recommendations_refresh, name="recommendations_refresh"),
+    path("onboarding/", views.onboarding_view, name="onboarding"),
+    path("onboarding/progress/", views.onboarding_progress, name="onboarding_progress"),
+    path("communities/", views.community_list, name="community_list"),
+    path("communities/<int:pk>/", views.community_detail, name="community_detail"),
+    path("titles/<str:tconst>/similar/", views.similar_titles, name="similar_titles"),
+    path("system/models/", views.system_models, name="system_models"),
 ]

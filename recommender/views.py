@@ -1,7 +1,229 @@
+"""Pages of the recommendations experience. Each view parses its input, calls one selector or
+service, and renders."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from catalog.models import Title
+from imdbrec.views import staff_required
+from ratings.selectors import rating_scores_for_user
+from recommender import communities as community_selectors
+from recommender import onboarding
+from recommender.cards import recommendation_page_get
+from recommender.charts import community_map_svg, runs_chart_context
+from recommender.foldin import LiveFilters, active_run
+from recommender.forms import GenrePickForm, RecommendationFilterForm
+from recommender.models import ModelRun, TasteCommunity
+from recommender.quality import quality_overall
+from recommender.similar import similar_title_list
+
+
+def _run_admin_url(run: ModelRun | None) -> str | None:
+    if run is None:
+        return None
+    try:
+        return reverse("admin:recommender_modelrun_change", args=[run.pk])
+    except NoReverseMatch:  # the admin does not register runs: the staff models page shows them
+        return reverse("recommender:system_models")
+
+
+@never_cache
+@login_required
+def recommendations(request):
+    """The user's recommendations: the active run's, folded in again at once when they changed."""
+    run = active_run()
+    model_genres, model_types = _filter_choices(run)
+    form = RecommendationFilterForm(request.GET or None, genres=model_genres, title_types=model_types)
+    filters = LiveFilters()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        filters = LiveFilters(
+            genre=data.get("genre") or None,
+            title_type=data.get("type") or None,
+            year_min=data.get("year_min"),
+            year_max=data.get("year_max"),
+        )
+    page = recommendation_page_get(user=request.user, filters=filters, page_number=request.GET.get("page") or 1)
+    kept = {key: value for key, value in (form.cleaned_data if form.is_bound and form.is_valid() else {}).items()
+            if value not in (None, "")}
+    return render(
+        request,
+        "recommender/recommendations.html",
+        {
+            "form": form,
+            "result": page,
+            "page_obj": page.page,
+            "cards": page.cards,
+            "query_string": urlencode(kept),
+            "filtered": bool(kept),
+            "run": page.live.run,
+            "run_admin_url": _run_admin_url(page.live.run) if request.user.is_staff else None,
+            "state": page.live.state,
+        },
+    )
+
+
+def _filter_choices(run: ModelRun | None) -> tuple[list[str], list[str]]:
+    from recommender.foldin import run_model_get
+
+    model = run_model_get(run=run) if run is not None else None
+    if model is None:
+        return onboarding.genre_choices(), ["movie", "tvSeries", "tvMiniSeries"]
+    return sorted(model.genre_masks), sorted(set(model.title_type.tolist()) - {""})
+
+
+@require_POST
+@login_required
+def recommendations_refresh(request):
+    """Fold the user in again now, whatever the stale flag says, and show the new list."""
+    page = recommendation_page_get(user=request.user, force=True, page_size=1)
+    state = page.live.state
+    if state is not None and state.folded:
+        messages.success(
+            request,
+            f"Recomputed from your {len(state.ratings)} rating{'s' if len(state.ratings) != 1 else ''} "
+            f"in {state.fold_in_ms:.1f} ms.",
+        )
+    elif page.live.run is None:
+        messages.info(request, "There is no trained model yet: these are popular titles in your genres.")
+    query = request.POST.get("query", "")
+    target = reverse("recommender:recommendations")
+    return redirect(f"{target}?{query}" if query and "//" not in query else target)
+
+
+@never_cache
+@login_required
+def onboarding_view(request):
+    """Cold start: pick genres, rate well-known titles by genre and decade, watch the progress."""
+    genres = onboarding.genre_choices()
+    if request.method == "POST":
+        form = GenrePickForm(request.POST, genres=genres)
+        if form.is_valid():
+            try:
+                onboarding.onboarding_genres_set(user=request.user, genres=form.cleaned_data["genres"])
+            except ValidationError as error:
+                form.add_error("genres", error)
+            else:
+                messages.success(request, "Saved your genres: the titles below follow them.")
+                return redirect(reverse("recommender:onboarding") + "#rate")
+    else:
+        form = GenrePickForm(initial={"genres": request.user.favourite_genres}, genres=genres)
+    try:
+        offset = max(0, min(int(request.GET.get("more", 0)), 50))
+    except ValueError:
+        offset = 0
+    return render(
+        request,
+        "recommender/onboarding.html",
+        {
+            "form": form,
+            "progress": onboarding.onboarding_progress(user=request.user),
+            "groups": onboarding.onboarding_groups(user=request.user, offset=offset * onboarding.GROUP_COUNT),
+            "next_more": offset + 1,
+            "fallback": onboarding.popular_in_genres(user=request.user, limit=12),
+        },
+    )
+
+
+@never_cache
+@login_required
+def onboarding_progress(request):
+    """JSON for the onboarding page's live progress bar (``data-progress-url`` in site.js)."""
+    progress = onboarding.onboarding_progress(user=request.user)
+    return JsonResponse(
+        {"progress": progress.fraction, "message": progress.message, "done": progress.unlocked, "rated": progress.rated,
+         "remaining": progress.remaining}
+    )
 
 
 @login_required
-def recommendations(request):
-    return render(request, "recommender/recommendations.html", {})
+def community_list(request):
+    run = active_run()
+    communities = community_selectors.community_list(run=run)
+    place = community_selectors.user_place(user=request.user, run=run)
+    return render(
+        request,
+        "recommender/community_list.html",
+        {
+            "run": run,
+            "communities": communities,
+            "place": place,
+            "map_svg": community_map_svg(run=run, communities=communities, place=place) if communities else "",
+        },
+    )
+
+
+@login_required
+def community_detail(request, pk: int):
+    run = active_run()
+    community = get_object_or_404(TasteCommunity.objects.select_related("run"), pk=pk)
+    if run is None or community.run_id != run.pk:
+        # Communities of an older run are gone from the map; their numbers mean something else now.
+        raise Http404("This community belongs to an older model; see the current communities.")
+    communities = community_selectors.community_list(run=run)
+    place = community_selectors.user_place(user=request.user, run=run)
+    from recommender.foldin import user_excluded_tconsts
+
+    excluded = user_excluded_tconsts(user=request.user)
+    neighbours = [
+        {"community": neighbour,
+         "titles": community_selectors.community_titles(community=neighbour, limit=6, exclude=excluded)}
+        for neighbour in community_selectors.community_neighbours(community=community)
+    ]
+    genres = community.defining_genres[:10]
+    titles = community_selectors.community_titles(community=community, limit=12)
+    return render(
+        request,
+        "recommender/community_detail.html",
+        {
+            "run": run,
+            "community": community,
+            "communities": communities,
+            "place": place,
+            "is_mine": place is not None and place.community is not None and place.community.pk == community.pk,
+            "titles": titles,
+            "scores": rating_scores_for_user(user=request.user, tconsts=[title.tconst for title in titles]),
+            "genres": genres,
+            "genre_max": max([max(entry["share"], entry["overall_share"]) for entry in genres] or [1]),
+            "neighbours": neighbours,
+            "map_svg": community_map_svg(run=run, communities=communities, place=place, highlight=community),
+        },
+    )
+
+
+def similar_titles(request, tconst: str):
+    """"More like this" as a page of its own (the title page shows the same list in a section)."""
+    title = get_object_or_404(Title, tconst=tconst)
+    similar = similar_title_list(title=title, limit=24)
+    scores = rating_scores_for_user(user=request.user, tconsts=[item.title.tconst for item in similar])
+    return render(request, "recommender/similar_page.html", {"title": title, "similar": similar, "scores": scores})
+
+
+@never_cache
+@staff_required
+def system_models(request):
+    """Staff: every run's metrics over time, the communities' agreement with personas, live quality."""
+    runs = list(ModelRun.objects.order_by("created_at"))
+    run = active_run(fresh=True)
+    return render(
+        request,
+        "recommender/system_models.html",
+        {
+            "chart": runs_chart_context(runs=runs),
+            "runs": list(reversed(runs)),
+            "run": run,
+            "run_admin_url": _run_admin_url(run),
+            "communities": community_selectors.community_list(run=run),
+            "quality_by_run": quality_overall(),
+        },
+    )
