@@ -172,13 +172,13 @@ def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
     return response
 
 
-# (heading, sort key or None, first direction when clicked, numeric column)
+# (heading, sort key or None, first direction when clicked, CSS class)
 HISTORY_COLUMNS = [
-    ("Title", "title", "", False),
-    ("Year", "year", "-", True),
-    ("Genres", None, "", False),
-    ("Your score", "score", "-", False),
-    ("Rated", "date", "-", False),
+    ("Title", "title", "", ""),
+    ("Year", "year", "-", "num"),
+    ("Genres", None, "", "col-genres"),
+    ("Your score", "score", "-", ""),
+    ("Rated", "date", "-", ""),
 ]
 
 
@@ -186,8 +186,8 @@ def _history_columns(kept: dict, current_sort: str) -> list[dict]:
     """Column headings; a sortable one links to its sort, flipping direction when already active."""
     filters = {key: value for key, value in kept.items() if key != "sort"}
     columns = []
-    for label, key, first_direction, numeric in HISTORY_COLUMNS:
-        column = {"label": label, "num": numeric, "url": None, "aria_sort": None}
+    for label, key, first_direction, css_class in HISTORY_COLUMNS:
+        column = {"label": label, "css_class": css_class, "url": None, "aria_sort": None}
         if key:
             if current_sort == key:
                 column["aria_sort"], next_sort = "ascending", f"-{key}"
