@@ -9,6 +9,9 @@ The IMDb "Your Ratings" CSV import lives in ``ratings/imdb_csv.py``.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -42,22 +45,33 @@ def rating_score_validate(score: object) -> int:
     return score
 
 
+@functools.cache
+def _recommender_real_time_hook():
+    """``recommender.services.recommendation_mark_stale`` when the recommender defines it, else None.
+
+    Looked up once. A missing module means "no hook"; an error inside an existing module is raised.
+    """
+    if importlib.util.find_spec("recommender.services") is None:
+        return None
+    module = importlib.import_module("recommender.services")
+    return getattr(module, "recommendation_mark_stale", None)
+
+
 def rating_changed_notify(*, user: User) -> None:
     """Tell the recommender that ``user``'s ratings changed. Cheap, never waits for Spark.
 
-    It marks the user's fold-in stale (creating the row when the user has none yet); the
-    recommendations view or the recommender's tasks fold the user in again from that flag.
-    When the recommender app provides ``recommendation_mark_stale`` (its real-time path), that is
+    It marks the user's fold-in stale (creating the row when the user has none yet); saving bumps
+    the row's ``updated_at``, which the recommender compares to detect ratings that arrived while
+    it was folding the user in. The recommendations view folds the user in again from that flag.
+    When the recommender app provides ``recommendation_mark_stale`` (a real-time path), that is
     called too, after the transaction commits so a worker it may queue sees the new rating.
     """
     from recommender.models import UserFoldIn
 
     UserFoldIn.objects.update_or_create(user=user, defaults={"stale": True})
-    try:
-        from recommender.services import recommendation_mark_stale
-    except ImportError:  # the recommender has no real-time hook (yet): the flag above is enough
-        return
-    transaction.on_commit(lambda: recommendation_mark_stale(user=user))
+    hook = _recommender_real_time_hook()
+    if hook is not None:
+        transaction.on_commit(lambda: hook(user=user))
 
 
 @transaction.atomic

@@ -82,6 +82,15 @@ def test_rating_changed_notify_flips_a_fresh_fold_in_to_stale(member):
     assert fold_in.factors == [0.1, 0.2]  # the old factor stays usable until the recommender refreshes it
 
 
+def test_marking_an_already_stale_user_bumps_updated_at(member, title_factory):
+    """The recommender compares ``updated_at`` to spot ratings saved while it was folding in."""
+    services.rating_set(user=member, title=title_factory(), score=2)
+    before = UserFoldIn.objects.get(user=member).updated_at
+    services.rating_set(user=member, title=title_factory(), score=3)
+    after = UserFoldIn.objects.get(user=member)
+    assert after.stale is True and after.updated_at > before
+
+
 @pytest.mark.parametrize("action", ["set", "change", "remove"])
 def test_every_rating_change_marks_the_user_stale(member, title_factory, action):
     title = title_factory()
@@ -160,3 +169,31 @@ def test_excluded_tconsts_combines_rated_watchlist_and_not_interested(member, ti
     assert set(excluded) == {rated.tconst, watched.tconst, ignored.tconst}
     remaining = Title.objects.filter(tconst__in=[t.tconst for t in (rated, watched, ignored, free)])
     assert list(remaining.exclude(tconst__in=excluded).values_list("tconst", flat=True)) == [free.tconst]
+
+
+def test_a_recommender_real_time_hook_runs_after_commit(
+    member, title_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    """When the recommender defines ``recommendation_mark_stale`` it is called once the rating is committed."""
+    calls = []
+    monkeypatch.setattr(services, "_recommender_real_time_hook", lambda: lambda *, user: calls.append(user.pk))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.rating_set(user=member, title=title_factory(), score=4)
+        assert calls == []  # not before the commit
+    assert len(callbacks) == 1 and calls == [member.pk]
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError):
+        services.rating_set(user=member, title=title_factory(), score=0)
+    assert calls == [member.pk]  # refused rating: no call
+
+
+def test_the_real_time_hook_lookup_matches_the_recommender_app():
+    import importlib.util
+
+    services._recommender_real_time_hook.cache_clear()
+    hook = services._recommender_real_time_hook()
+    if importlib.util.find_spec("recommender.services") is None:
+        assert hook is None
+    else:
+        import recommender.services
+
+        assert hook is getattr(recommender.services, "recommendation_mark_stale", None)
