@@ -38,6 +38,18 @@ GENRES_PICK_MAX = 8
 NON_TASTE_GENRES = {"Adult", "News", "Talk-Show", "Reality-TV", "Game-Show", "Short"}
 
 
+CACHE_KEYS = (
+    "recommender:onboarding:genres:v1",
+    "recommender:onboarding:min-votes:v1",
+    "recommender:onboarding:weighted-constants:v1",
+)
+
+
+def onboarding_cache_clear() -> None:
+    """Forget the cached genre list and constants (after an import changed the catalog; tests)."""
+    cache.delete_many(list(CACHE_KEYS))
+
+
 def unlock_threshold() -> int:
     """How many ratings a user needs before their recommendations are personal."""
     return getattr(settings, "RECOMMENDER_UNLOCK_RATINGS", 5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from django.db import transaction
 from django.utils import timezone
 
@@ -206,3 +207,29 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
 
     run_model_forget()
     return run
+
+
+# --- fixtures (import them into a test module to use them) -----------------------------------
+
+
+
+@pytest.fixture
+def recommender_caches():
+    """Forget every process and Redis cache the recommender keeps, before and after the test."""
+    from recommender.foldin import run_model_forget
+    from recommender.onboarding import onboarding_cache_clear
+
+    run_model_forget()
+    onboarding_cache_clear()
+    yield
+    run_model_forget()
+    onboarding_cache_clear()
+
+
+@pytest.fixture
+def world(db, recommender_caches):
+    """120 titles in 10 genres, 40 persona users with 14 ratings each, and a trained active run."""
+    titles = titles_create()
+    users = persona_users_create(titles=titles)
+    run = numpy_run_train()
+    return {"titles": titles, "by_tconst": {title.tconst: title for title in titles}, "users": users, "run": run}
