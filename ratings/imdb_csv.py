@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 
 from catalog.models import Title
@@ -215,37 +215,40 @@ def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportRepor
     existing = {
         rating.title_id: rating for rating in Rating.objects.select_for_update().filter(user=user, title_id__in=known)
     }
-    to_create: list[Rating] = []
-    to_update: list[Rating] = []
+    to_create: list[ImdbRow] = []
+    to_update: list[ImdbRow] = []
     for row in rows:
         if row.tconst not in known:
             report.unmatched.append(UnmatchedRow(line=row.line, tconst=row.tconst, title=row.title))
             continue
         rating = existing.get(row.tconst)
         if rating is None:
-            to_create.append(
-                Rating(
-                    user=user, title_id=row.tconst, score=row.stars, created_at=row.rated_at, updated_at=row.rated_at
-                )
-            )
+            to_create.append(row)
         elif rating.score != row.stars:
-            rating.score = row.stars
-            rating.updated_at = row.rated_at
-            to_update.append(rating)
+            to_update.append(row)
         else:
             report.unchanged += 1
-    if to_create:
-        dates = {rating.title_id: rating.created_at for rating in to_create}
-        # A star clicked in another tab since the SELECT above would collide: the file wins.
-        created = Rating.objects.bulk_create(
-            to_create, update_conflicts=True, unique_fields=["user", "title"], update_fields=["score"]
-        )
-        # auto_now/auto_now_add stamped "now" on insert; bulk_update skips them and writes IMDb's dates.
-        for rating in created:
-            rating.created_at = rating.updated_at = dates[rating.title_id]
-        Rating.objects.bulk_update(created, ["created_at", "updated_at"], batch_size=1000)
-    if to_update:
-        Rating.objects.bulk_update(to_update, ["score", "updated_at"], batch_size=1000)
+    changed = to_create + to_update
+    if changed:
+        # One set-based upsert instead of per-row saves (an export can hold thousands of rows).
+        # It writes IMDb's "Date Rated", which auto_now would overwrite; created_at of an existing
+        # row is kept. A star clicked in another tab since the SELECT above: the file wins.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {Rating._meta.db_table} (user_id, title_id, score, created_at, updated_at)
+                SELECT %s, title_id, score, rated_at, rated_at
+                FROM unnest(%s::text[], %s::smallint[], %s::timestamptz[]) AS file(title_id, score, rated_at)
+                ON CONFLICT (user_id, title_id) DO UPDATE
+                SET score = EXCLUDED.score, updated_at = EXCLUDED.updated_at
+                """,
+                [
+                    user.pk,
+                    [row.tconst for row in changed],
+                    [row.stars for row in changed],
+                    [row.rated_at for row in changed],
+                ],
+            )
     report.created = len(to_create)
     report.updated = len(to_update)
     if to_create or to_update:

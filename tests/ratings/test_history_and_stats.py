@@ -5,6 +5,8 @@ import datetime as dt
 import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ratings import selectors
 from ratings.models import Rating
@@ -251,3 +253,21 @@ def test_statistics_page_over_a_long_history(member_client, member, title_factor
     html = member_client.get("/me/stats/").content.decode()
     assert "Ratings per year" in html
     assert html.count('<th scope="row">') >= 3
+
+
+@pytest.mark.parametrize("path", ["/me/ratings/", "/me/stats/", "/me/watchlist/"])
+def test_pages_use_a_fixed_number_of_queries(member_client, member, title_factory, path, django_assert_max_num_queries):
+    from ratings.models import WatchlistItem
+
+    def add(count):
+        for index in range(count):
+            title = title_factory(start_year=1950 + index, genres=[["Drama"], ["Comedy", "Drama"]][index % 2])
+            Rating.objects.create(user=member, title=title, score=index % 5 + 1)
+            WatchlistItem.objects.create(user=member, title=title)
+
+    add(3)
+    with CaptureQueriesContext(connection) as few:
+        assert member_client.get(path).status_code == 200
+    add(30)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert member_client.get(path).status_code == 200
