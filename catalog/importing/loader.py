@@ -1,0 +1,451 @@
+"""Loads one IMDb file into its table: COPY, set-based SQL, one transaction per file.
+
+Two ways in, chosen per file:
+
+* **first load** (the table is empty): the secondary indexes and unique constraints are
+  dropped, the converted rows are COPYed straight into the table, and the indexes are built
+  once at the end, which is several times faster than maintaining them row by row. A key
+  that repeats inside the file makes the unique index fail to build; the load then falls
+  back (to a savepoint) and goes the second way, which names the duplicates.
+* **update** (the table has rows): rows are COPYed into a temporary staging table with their
+  line numbers; duplicates of a key are rejected (the first line wins); one
+  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE changed`` adds new rows and changes the
+  changed ones (unchanged rows are not written at all), and rows that are no longer in the
+  file get ``removed_at`` (they are kept: users' ratings point at titles).
+
+Either way the whole file is one transaction: a failure midway rolls back to the data that
+was there before, which the site keeps serving meanwhile. Rejected lines are spooled to a
+temporary file (constant memory) and COPYed into ``ImportReject`` at the end.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg2
+from django.db import IntegrityError, connection, transaction
+
+from catalog.importing.convert import Context
+from catalog.importing.datasets import Dataset
+from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem, TsvReader, raw_lines
+
+# One import at a time, whoever starts it (command, worker, another worker).
+IMPORT_LOCK_KEY = 0x1DB0_1A9E
+COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\t', QUOTE E'\\x01', NULL '\\N'"
+REJECT_RAW_LIMIT = 2000
+
+ProgressCallback = Callable[[int, int, int], None]  # (lines read, bytes read, file size)
+
+
+@dataclass
+class FileResult:
+    dataset: str
+    file: str
+    mode: str = ""
+    lines: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    inserted: int = 0
+    updated: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    phases: dict = field(default_factory=dict)
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _KeysNotOrdered(Exception):
+    """title.crew on the first-load path: lines not in key order, so a tconst may repeat."""
+
+
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+class RejectSpool:
+    """Rejected lines wait in a temporary file (COPY text format) until the load is done."""
+
+    def __init__(self, *, run_id: int, file_name: str):
+        self.run_id = run_id
+        self.file_name = _copy_text(file_name[:64])
+        self.file = tempfile.TemporaryFile()
+        self.count = 0
+
+    def add(self, line: int, raw: bytes, reason: str) -> None:
+        text = raw[: REJECT_RAW_LIMIT * 4].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+        if len(text) > REJECT_RAW_LIMIT:
+            text = text[:REJECT_RAW_LIMIT] + "…"
+        row = f"{self.run_id}\t{self.file_name}\t{line}\t{_copy_text(reason)}\t{_copy_text(text)}\n"
+        self.file.write(row.encode("utf-8"))
+        self.count += 1
+
+    def reset(self) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+        self.count = 0
+
+    def copy_into_database(self, cursor) -> None:
+        if not self.count:
+            return
+        self.file.seek(0)
+        cursor.copy_expert(
+            "COPY catalog_importreject (run_id, file, line, reason, raw) FROM STDIN (FORMAT text)",
+            self.file, 1 << 20,
+        )
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _CopySource:
+    """A file-like object for ``copy_expert``: each ``read`` converts the next chunk of lines."""
+
+    def __init__(self, reader: TsvReader, dataset: Dataset, context: Context, spool: RejectSpool,
+                 on_progress: ProgressCallback | None):
+        self.chunks = reader.chunks()
+        self.reader = reader
+        self.convert = dataset.convert
+        self.context = context
+        self.spool = spool
+        self.on_progress = on_progress
+        self.rows = 0
+
+    def read(self, size: int = -1) -> bytes:
+        for chunk in self.chunks:
+            for bad in chunk.bad:
+                self.spool.add(bad.line, bad.raw, bad.reason)
+            rows: list[bytes] = []
+            for line_no, lines in chunk.runs:
+                rows += self.convert(lines, line_no, self.context)
+            if self.on_progress:
+                self.on_progress(self.reader.lines_read, self.reader.position, self.reader.size)
+            if rows:
+                self.rows += len(rows)
+                rows.append(b"")
+                return b"\n".join(rows)
+        return b""
+
+
+
+def open_checked(dataset: Dataset, path: Path, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> TsvReader:
+    """Open ``path`` and check its header: a missing file or a wrong header fails here, early."""
+    reader = TsvReader(path, chunk_bytes=chunk_bytes)
+    if tuple(reader.header) != dataset.header:
+        reader.close()
+        raise FileProblem(
+            f"{Path(path).name}: the header is {' '.join(reader.header)!r}, "
+            f"expected {' '.join(dataset.header)!r} for {dataset.name}"
+        )
+    return reader
+
+
+def load_file(
+    *,
+    dataset: Dataset,
+    path: Path,
+    run_id: int,
+    on_progress: ProgressCallback | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> FileResult:
+    """Load one file in one transaction and return its counts; raises FileProblem for a bad file."""
+    path = Path(path)
+    result = FileResult(dataset=dataset.name, file=path.name)
+    started = time.monotonic()
+    open_checked(dataset, path, chunk_bytes=chunk_bytes).close()  # before any database work
+    spool = RejectSpool(run_id=run_id, file_name=path.name)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+            # Losing the last commit in a crash is harmless here (rerun the import); waiting for
+            # each flush is not. Index builds get memory to sort in.
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {dataset.table})")
+            loaded_first = False
+            if cursor.fetchone()[0]:
+                try:
+                    with transaction.atomic():
+                        _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes)
+                    loaded_first = True
+                except (IntegrityError, psycopg2.IntegrityError, _KeysNotOrdered):
+                    spool.reset()
+                    result.phases = {}
+            if not loaded_first:
+                _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes)
+            mark = time.monotonic()
+            spool.copy_into_database(cursor)
+            if dataset.name in ("title.basics", "title.ratings") and not (loaded_first and dataset.name == "title.basics"):
+                result.phases["titles_rating_synced"] = title_ratings_sync(cursor)
+            cursor.execute(f"ANALYZE {dataset.table}")
+            result.phases["finish_s"] = round(time.monotonic() - mark, 3)
+    finally:
+        spool.close()
+    result.rejected = spool.count
+    result.loaded = result.lines - result.rejected
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _copy(cursor, sql: str, source: _CopySource) -> None:
+    try:
+        cursor.copy_expert(sql, source, 1 << 20)
+    except psycopg2.DataError as error:
+        # A value the converter should have refused: fail the file, say where.
+        raise FileProblem(f"Postgres refused a row near line {source.reader.lines_read}: {error}".strip())
+
+
+def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes) -> None:
+    result.mode = "first load"
+    mark = time.monotonic()
+    # Unique constraints are rebuilt inside this transaction: a key repeated in the file must
+    # fail the load before it commits. Plain indexes are deferred (see indexes_build_deferred).
+    unique = _unique_constraints(cursor, dataset.table)
+    for name, _definition in unique:
+        cursor.execute(f"ALTER TABLE {dataset.table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+    result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
+    context = Context(spool.add, numbered=False)
+    with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
+        source = _CopySource(reader, dataset, context, spool, on_progress)
+        _copy(cursor, f"COPY {dataset.table} ({', '.join(dataset.columns)}) FROM STDIN ({COPY_OPTIONS})", source)
+        result.lines = reader.lines_read
+    if dataset.line_key and not context.keys_ascending:
+        raise _KeysNotOrdered(dataset.name)
+    result.inserted = source.rows
+    result.phases["copy_s"] = round(time.monotonic() - mark, 3)
+    if dataset.name == "title.basics":
+        # cheap now, before the indexes exist (title.ratings is loaded first)
+        result.phases["titles_rating_synced"] = title_ratings_sync(cursor)
+    mark = time.monotonic()
+    for name, definition in unique:
+        # a key repeated in the file fails here with IntegrityError
+        cursor.execute(f"ALTER TABLE {dataset.table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
+    result.phases["constraints_s"] = round(time.monotonic() - mark, 3)
+
+
+def _unique_constraints(cursor, table: str) -> list[tuple[str, str]]:
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype = 'u' ORDER BY conname",
+        [table],
+    )
+    return cursor.fetchall()
+
+
+# Plain secondary indexes of a table being loaded for the first time are dropped and built
+# once after the run's loads: far faster than maintaining them row by row, and the build
+# (CREATE INDEX, a SHARE lock) lets the site read meanwhile. Their definitions are kept in
+# this table, written in the load's own transaction, so that a crash between the load and
+# the build loses nothing: the next run (or `import_imdb --build-indexes`) builds them.
+DEFERRED_INDEX_TABLE = "catalog_import_deferred_index"
+
+
+def _deferred_table_ensure(cursor) -> None:
+    cursor.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {DEFERRED_INDEX_TABLE} (
+            name text PRIMARY KEY,
+            table_name text NOT NULL,
+            definition text NOT NULL,
+            deferred_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+
+
+def _indexes_defer(cursor, table: str) -> int:
+    _deferred_table_ensure(cursor)
+    cursor.execute(
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i "
+        "WHERE indrelid = %s::regclass AND NOT indisprimary AND NOT indisunique "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
+        [table],
+    )
+    indexes = cursor.fetchall()
+    for name, definition in indexes:
+        cursor.execute(
+            f"INSERT INTO {DEFERRED_INDEX_TABLE} (name, table_name, definition) VALUES (%s, %s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET definition = EXCLUDED.definition",
+            [name, table, definition],
+        )
+        cursor.execute(f"DROP INDEX {name}")
+    return len(indexes)
+
+
+def indexes_deferred() -> list[tuple[str, str]]:
+    """(index, table) of the indexes waiting to be built after a first load."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [DEFERRED_INDEX_TABLE])
+        if not cursor.fetchone()[0]:
+            return []
+        cursor.execute(f"SELECT name, table_name FROM {DEFERRED_INDEX_TABLE} ORDER BY table_name, name")
+        return cursor.fetchall()
+
+
+def indexes_build_deferred(*, on_index: Callable[[str, str], None] | None = None) -> dict[str, float]:
+    """Build every deferred index, each in its own transaction; returns seconds per table."""
+    seconds: dict[str, float] = {}
+    for name, table in indexes_deferred():
+        if on_index:
+            on_index(name, table)
+        mark = time.monotonic()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SELECT definition FROM {DEFERRED_INDEX_TABLE} WHERE name = %s FOR UPDATE", [name])
+            row = cursor.fetchone()
+            if row is None:  # built meanwhile by another run
+                continue
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            cursor.execute("SELECT to_regclass(%s) IS NULL", [name])
+            if cursor.fetchone()[0]:
+                cursor.execute(row[0])
+            cursor.execute(f"DELETE FROM {DEFERRED_INDEX_TABLE} WHERE name = %s", [name])
+        seconds[table] = round(seconds.get(table, 0) + time.monotonic() - mark, 3)
+    return seconds
+
+
+def _column_types(cursor, table: str, columns: tuple[str, ...]) -> list[str]:
+    cursor.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        [table],
+    )
+    types = dict(cursor.fetchall())
+    return [f"{column} {types[column]}" for column in columns]
+
+
+def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes) -> None:
+    result.mode = "update"
+    mark = time.monotonic()
+    columns = ", ".join(dataset.columns)
+    cursor.execute("DROP TABLE IF EXISTS import_stage")
+    cursor.execute(
+        f"CREATE TEMP TABLE import_stage (line bigint, {', '.join(_column_types(cursor, dataset.table, dataset.columns))})"
+        " ON COMMIT DROP"
+    )
+    context = Context(spool.add, numbered=True)
+    with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
+        source = _CopySource(reader, dataset, context, spool, on_progress)
+        _copy(cursor, f"COPY import_stage (line, {columns}) FROM STDIN ({COPY_OPTIONS})", source)
+        result.lines = reader.lines_read
+    cursor.execute("ANALYZE import_stage")
+    result.phases["copy_s"] = round(time.monotonic() - mark, 3)
+
+    mark = time.monotonic()
+    _reject_duplicates(cursor, dataset, path, spool, chunk_bytes)
+    result.phases["duplicates_s"] = round(time.monotonic() - mark, 3)
+
+    mark = time.monotonic()
+    key = ", ".join(dataset.key)
+    changed = " OR ".join(f"t.{column} IS DISTINCT FROM EXCLUDED.{column}" for column in dataset.compare)
+    assignments = ", ".join(f"{column} = EXCLUDED.{column}" for column in dataset.compare)
+    real_rows = f"WHERE {dataset.marker_column} IS NOT NULL" if dataset.marker_column else ""
+    cursor.execute(
+        f"""
+        WITH upserted AS (
+            INSERT INTO {dataset.table} AS t ({columns}, removed_at)
+            SELECT {columns}, NULL FROM import_stage {real_rows}
+            ON CONFLICT ({key}) DO UPDATE SET {assignments}, removed_at = NULL
+            WHERE {changed} OR t.removed_at IS NOT NULL
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+        """
+    )
+    result.inserted, result.updated = cursor.fetchone()
+    result.phases["upsert_s"] = round(time.monotonic() - mark, 3)
+
+    mark = time.monotonic()
+    matches = " AND ".join(f"s.{column} = t.{column}" for column in dataset.key)
+    cursor.execute(
+        f"UPDATE {dataset.table} t SET removed_at = now() "
+        f"WHERE t.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE {matches})"
+    )
+    result.removed = cursor.rowcount
+    result.phases["removed_s"] = round(time.monotonic() - mark, 3)
+    cursor.execute("DROP TABLE import_stage")
+
+
+def _reject_duplicates(cursor, dataset: Dataset, path: Path, spool: RejectSpool, chunk_bytes: int) -> None:
+    """A key that repeats inside the file: the first line wins, each later one is a reject."""
+    keys = dataset.keys_of_line
+    key_list = ", ".join(keys)
+    matches = " AND ".join(f"s.{column} = d.{column}" for column in keys)
+    cursor.execute(
+        f"""
+        WITH duplicated AS (
+            SELECT {key_list}, min(line) AS first_line FROM import_stage
+            GROUP BY {key_list} HAVING min(line) <> max(line)
+        )
+        DELETE FROM import_stage s USING duplicated d
+        WHERE {matches} AND s.line <> d.first_line
+        RETURNING s.line, d.first_line, {", ".join(f"s.{column}" for column in keys)}
+        """
+    )
+    duplicates = {row[0]: row[1:] for row in cursor.fetchall()}  # crew: several rows per line
+    if not duplicates:
+        return
+    raw = raw_lines(path, set(duplicates), chunk_bytes=chunk_bytes)
+    label = ", ".join(dataset.header[: len(keys)])
+    for line in sorted(duplicates):
+        first_line, *values = duplicates[line]
+        shown = ", ".join(str(value) for value in values)
+        spool.add(line, raw.get(line, b""), f"duplicate {label} {shown} (first on line {first_line})")
+
+
+def title_ratings_sync(cursor) -> int:
+    """Copy title.ratings into Title.average_rating/num_votes, set-based; returns titles changed."""
+    cursor.execute(
+        """
+        UPDATE catalog_title t SET average_rating = r.average_rating, num_votes = r.num_votes
+        FROM catalog_titlerating r
+        WHERE r.title_id = t.tconst AND r.removed_at IS NULL
+          AND (t.average_rating IS DISTINCT FROM r.average_rating OR t.num_votes <> r.num_votes)
+        """
+    )
+    changed = cursor.rowcount
+    cursor.execute(
+        """
+        UPDATE catalog_title t SET average_rating = NULL, num_votes = 0
+        WHERE (t.average_rating IS NOT NULL OR t.num_votes <> 0)
+          AND NOT EXISTS (
+              SELECT 1 FROM catalog_titlerating r WHERE r.title_id = t.tconst AND r.removed_at IS NULL
+          )
+        """
+    )
+    return changed + cursor.rowcount
+
+
+def check_file(*, dataset: Dataset, path: Path, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+               on_progress: ProgressCallback | None = None, keep: int = 20) -> tuple[FileResult, list[tuple]]:
+    """Read and convert a file without touching the database: counts and the first ``keep`` rejects.
+
+    Duplicate keys are only found by a real load (they need the whole file at once).
+    """
+    result = FileResult(dataset=dataset.name, file=Path(path).name, mode="dry run")
+    started = time.monotonic()
+    kept: list[tuple] = []
+
+    def reject(line: int, raw: bytes, reason: str) -> None:
+        result.rejected += 1
+        if len(kept) < keep:
+            kept.append((line, reason))
+
+    context = Context(reject, numbered=True)
+    with open_checked(dataset, Path(path), chunk_bytes=chunk_bytes) as reader:
+        for chunk in reader.chunks():
+            for bad in chunk.bad:
+                reject(bad.line, bad.raw, bad.reason)
+            for line_no, lines in chunk.runs:
+                dataset.convert(lines, line_no, context)
+            if on_progress:
+                on_progress(reader.lines_read, reader.position, reader.size)
+        result.lines = reader.lines_read
+    result.loaded = result.lines - result.rejected
+    result.seconds = round(time.monotonic() - started, 3)
+    return result, kept

@@ -1,0 +1,280 @@
+"""Catalog writes: importing IMDb's files into the catalog tables.
+
+An import is an ``ImportRun``: created (``import_run_create``) with its source, a directory of
+``*.tsv.gz``/``*.tsv`` files or the base URL of IMDb's download site, then executed
+(``import_run_execute``) file by file, each file in its own transaction (see
+``catalog.importing.loader``). The management command runs it in the foreground; the staff
+system page queues it for a Celery worker (``import_run_start``). Either way the run records
+its progress, per-file counts and rejects, which the admin and the system page show.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.utils import timezone
+
+from catalog.importing.datasets import DATASET_NAMES, Dataset, datasets_named
+from catalog.importing.download import DownloadError, dataset_files_download
+from catalog.importing.loader import FileResult, indexes_build_deferred, load_file
+from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem
+from catalog.models import ImportRun
+
+logger = logging.getLogger(__name__)
+
+FINISHED = (ImportRun.Status.SUCCEEDED, ImportRun.Status.PARTIAL, ImportRun.Status.FAILED)
+PROGRESS_EVERY_SECONDS = 0.5
+# Progress callback for the command's progress bar: one dict per chunk (see _RunProgress.emit).
+ProgressListener = Callable[[dict], None]
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def import_run_create(*, source: str, files: list[str] | tuple[str, ...] | None = None) -> ImportRun:
+    """Record an import of ``files`` (all seven when empty) from a directory or a download URL.
+
+    Nothing is imported yet; a directory that does not exist, or holds none of the files, and
+    unknown file names are refused here with a ValidationError.
+    """
+    source = (source or "").strip()
+    files = [name.strip() for name in (files or []) if name.strip()]
+    try:
+        datasets = datasets_named(files)
+    except ValueError as error:
+        raise ValidationError({"files": str(error)})
+    if not source:
+        raise ValidationError({"source": "Give a directory or a download URL."})
+    if not _is_url(source):
+        directory = Path(source).expanduser()
+        if not directory.is_dir():
+            raise ValidationError({"source": f"{source} is not a directory."})
+        if not any(dataset.path_in(directory) for dataset in datasets):
+            expected = ", ".join(f"{dataset.name}.tsv.gz" for dataset in datasets)
+            raise ValidationError({"source": f"{source} holds none of the IMDb files ({expected}, or .tsv)."})
+        source = str(directory.resolve())
+    run = ImportRun(source=source, files=files)
+    run.full_clean()
+    run.save()
+    return run
+
+
+def import_run_start(*, source: str, files: list[str] | None = None) -> ImportRun:
+    """Create a run and queue it for a worker once the run row is committed."""
+    from catalog.tasks import import_run_execute_task
+
+    with transaction.atomic():
+        run = import_run_create(source=source, files=files)
+        import_run_execute_task.delay_on_commit(run.pk)
+    return run
+
+
+def import_run_sample_start() -> ImportRun:
+    """Queue an import of the sample bundled with the project (catalog/sample)."""
+    return import_run_start(source=str(settings.IMDB_SAMPLE_DIR))
+
+
+def import_run_download_start(*, base_url: str | None = None) -> ImportRun:
+    """Queue a download of IMDb's official files into IMDB_DATA_DIR, then their import."""
+    return import_run_start(source=base_url or settings.IMDB_DOWNLOAD_BASE_URL)
+
+
+class _RunProgress:
+    """Progress of a run, in ImportRun's fields and for an optional listener (the command's bar).
+
+    The fields are written through a second database connection: the file being loaded is one
+    open transaction on the main connection, and the system page must see progress meanwhile.
+    """
+
+    def __init__(self, run: ImportRun, listener: ProgressListener | None):
+        self.run = run
+        self.listener = listener
+        self.connection = None
+        self.last_write = 0.0
+        self.total_bytes = 0
+        self.bytes_before = 0  # bytes of the files already loaded
+        self.rows_before = 0
+        self.current = ""
+        self.started = time.monotonic()
+
+    def plan(self, paths: list[Path]) -> None:
+        self.total_bytes = sum(path.stat().st_size for path in paths) or 1
+
+    def _write(self, *, current_file: str, rows_done: int, rows_total: int | None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_write < PROGRESS_EVERY_SECONDS:
+            return
+        self.last_write = now
+        try:
+            if self.connection is None:
+                self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '2s'")
+                cursor.execute(
+                    "UPDATE catalog_importrun SET current_file = %s, rows_done = %s, rows_total = %s WHERE id = %s",
+                    [current_file[:64], rows_done, rows_total, self.run.pk],
+                )
+        except DatabaseError as error:  # progress is best effort; the import goes on
+            logger.warning("import run %s: progress not saved: %s", self.run.pk, error)
+
+    def downloading(self, name: str, done: int, total: int | None) -> None:
+        # During downloads the row fields count bytes; the progress view says so.
+        self._write(current_file=f"downloading {name}", rows_done=done, rows_total=total)
+        if self.listener:
+            self.listener({"phase": "download", "file": name, "done": done, "total": total})
+
+    def file_started(self, dataset: Dataset, path: Path) -> None:
+        self.current = dataset.name
+        self._write(current_file=dataset.name, rows_done=self.rows_before, rows_total=None, force=True)
+        if self.listener:
+            self.listener({"phase": "start", "file": dataset.name, "path": str(path), "size": path.stat().st_size})
+
+    def file_progress(self, lines: int, position: int, size: int) -> None:
+        fraction = min(1.0, (self.bytes_before + position) / self.total_bytes)
+        rows_done = self.rows_before + lines
+        # Row counts are unknown until the end (files are compressed): estimate from bytes.
+        rows_total = int(rows_done / fraction) if fraction > 0.001 else None
+        self._write(current_file=self.current, rows_done=rows_done, rows_total=rows_total)
+        if self.listener:
+            estimate = int(lines * size / position) if position else None
+            self.listener({"phase": "rows", "file": self.current, "lines": lines, "estimate": estimate})
+
+    def file_finished(self, path: Path | None, result: dict) -> None:
+        if path is not None:
+            self.bytes_before += path.stat().st_size
+        self.rows_before += result.get("lines", 0)
+        if self.listener:
+            self.listener({"phase": "done", "file": self.current, "result": result})
+
+    def index_started(self, name: str, table: str) -> None:
+        self._write(current_file=f"index {name}", rows_done=self.rows_before, rows_total=self.rows_before, force=True)
+        if self.listener:
+            self.listener({"phase": "index", "file": table, "index": name})
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+def import_run_execute(
+    *,
+    run_id: int,
+    task_id: str = "",
+    on_progress: ProgressListener | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    download_dir: str | Path | None = None,
+) -> ImportRun:
+    """Import the run's files one by one; a file that fails is reported and the others go on.
+
+    A run whose source is a URL first downloads the files into ``download_dir`` (default
+    ``IMDB_DATA_DIR``). Idempotent: a run already finished is returned as it is (a redelivered task does nothing),
+    and importing the same files again changes no row.
+    """
+    run = ImportRun.objects.get(pk=run_id)
+    if run.status in FINISHED:
+        return run
+    run.status = ImportRun.Status.RUNNING
+    run.started_at = timezone.now()
+    run.finished_at = None
+    run.task_id = task_id or run.task_id
+    run.counts = {}
+    run.error = ""
+    run.rows_done = 0
+    run.rows_total = None
+    run.save()
+    progress = _RunProgress(run, on_progress)
+    try:
+        _execute(run, progress, chunk_bytes, Path(download_dir or settings.IMDB_DATA_DIR))
+    except Exception as error:
+        if type(error).__name__ == "SoftTimeLimitExceeded":
+            run.error = "stopped: the task ran out of time"
+        else:
+            logger.exception("import run %s failed", run.pk)
+            run.error = str(error) if isinstance(error, (FileProblem, DownloadError)) else f"{type(error).__name__}: {error}"
+        run.status = ImportRun.Status.FAILED
+        run.finished_at = timezone.now()
+        run.save()
+        if type(error).__name__ == "SoftTimeLimitExceeded":
+            raise
+        return run
+    finally:
+        progress.close()
+    return run
+
+
+def _execute(run: ImportRun, progress: _RunProgress, chunk_bytes: int, download_dir: Path) -> None:
+    datasets = datasets_named(run.files)
+    if _is_url(run.source):
+        directory = download_dir
+        dataset_files_download(
+            base_url=run.source, directory=directory, names=[dataset.name for dataset in datasets],
+            on_progress=progress.downloading,
+        )
+    else:
+        directory = Path(run.source)
+    plan = [(dataset, dataset.path_in(directory)) for dataset in datasets]
+    if not run.files:  # "everything in the directory": the files that are there
+        plan = [(dataset, path) for dataset, path in plan if path is not None]
+        if not plan:
+            raise FileProblem(f"{directory} holds none of the IMDb files")
+    progress.plan([path for _dataset, path in plan if path is not None])
+
+    for dataset, path in plan:
+        if path is None:
+            result = FileResult(dataset=dataset.name, file=f"{dataset.name}.tsv.gz",
+                                error=f"{dataset.name}.tsv.gz (or .tsv) not found in {directory}").as_dict()
+        else:
+            progress.file_started(dataset, path)
+            try:
+                result = load_file(
+                    dataset=dataset, path=path, run_id=run.pk, on_progress=progress.file_progress,
+                    chunk_bytes=chunk_bytes,
+                ).as_dict()
+            except FileProblem as error:
+                result = FileResult(dataset=dataset.name, file=path.name, error=str(error)).as_dict()
+            except DatabaseError as error:
+                logger.exception("import run %s: %s failed", run.pk, dataset.name)
+                result = FileResult(dataset=dataset.name, file=path.name,
+                                    error=f"database error: {str(error).strip()}").as_dict()
+        progress.file_finished(path, result)
+        run.counts[dataset.name] = result
+        run.current_file = "" if dataset is plan[-1][0] else dataset.name
+        run.rows_done = progress.rows_before
+        run.save(update_fields=["counts", "current_file", "rows_done"])
+
+    # Indexes dropped for first loads are built once, now that every file is in.
+    built = indexes_build_deferred(on_index=progress.index_started)
+    tables = {dataset.table: dataset.name for dataset, _path in plan}
+    for table, seconds in built.items():
+        if tables.get(table) in run.counts:
+            run.counts[tables[table]]["indexes_seconds"] = seconds
+
+    failed = [name for name, result in run.counts.items() if result.get("error")]
+    if not failed:
+        run.status = ImportRun.Status.SUCCEEDED
+    elif len(failed) == len(run.counts):
+        run.status = ImportRun.Status.FAILED
+    else:
+        run.status = ImportRun.Status.PARTIAL
+    run.error = "\n".join(f"{name}: {run.counts[name]['error']}" for name in failed)
+    run.rows_total = run.rows_done
+    run.current_file = ""
+    run.finished_at = timezone.now()
+    run.save()
+
+
+__all__ = [
+    "DATASET_NAMES",
+    "import_run_create",
+    "import_run_download_start",
+    "import_run_execute",
+    "import_run_sample_start",
+    "import_run_start",
+]
