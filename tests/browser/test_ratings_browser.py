@@ -1,52 +1,30 @@
 """Headless Chromium: log in, rate three titles by clicking stars (no reload), change one, remove one,
-then read the history and the statistics charts. Screenshots go to test-artifacts/screenshots/.
+then read the history and the statistics charts. Screenshots go to test-artifacts/screenshots/ratings-*.png.
+
+Uses the shared browser fixtures of tests/browser/conftest.py (``page`` on ``live_server``, ``login``).
 """
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
 
 from ratings.models import Rating, WatchlistItem
+from tests.browser.conftest import login, screenshot
 from tests.ratings.ratings_fixtures import make_title
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-
-
-@pytest.fixture
-def chromium_page():
-    from django.db import connections
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are ordinary blocking calls on the test's own connection.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        dialogs: list[str] = []
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.dialogs = dialogs
-        yield page
-        # While Playwright's loop is entered, Django keys its connections to that context: the
-        # test body got its own connection, which only this context can close.
-        connections.close_all()
-        context.close()
-        browser.close()
-
 
 def shoot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"ratings-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+    return screenshot(page, f"ratings-{name}")
+
+
+def collect_dialogs(page) -> list[str]:
+    """``window.alert`` messages (site.js reports refused ratings that way), dismissed."""
+    messages: list[str] = []
+    page.on("dialog", lambda dialog: (messages.append(dialog.message), dialog.dismiss()))
+    return messages
 
 
 def stars(page, tconst: str):
@@ -57,9 +35,9 @@ def lit(page, tconst: str) -> list[str]:
     return stars(page, tconst).locator("button.on").evaluate_all("buttons => buttons.map(b => b.value)")
 
 
-def test_rate_change_remove_then_history_and_charts(live_server, chromium_page, user_factory):
-    page = chromium_page
-    user = user_factory(username="cinephile", password="a-Strong-pass-123")
+def test_rate_change_remove_then_history_and_charts(page, user_factory):
+    dialogs = collect_dialogs(page)
+    user = user_factory(username="cinephile")
     titles = [
         make_title(primary_title="The Third Man", start_year=1949, genres=["Film-Noir", "Thriller"]),
         make_title(primary_title="Chungking Express", start_year=1994, genres=["Drama", "Romance"]),
@@ -76,11 +54,8 @@ def test_rate_change_remove_then_history_and_charts(live_server, chromium_page, 
         rating = Rating.objects.create(user=user, title=make_title(start_year=year, genres=genres), score=score)
         Rating.objects.filter(pk=rating.pk).update(updated_at=when)
 
-    page.goto(f"{live_server.url}/accounts/login/?next=/me/watchlist/")
-    page.fill("input[name=username]", "cinephile")
-    page.fill("input[name=password]", "a-Strong-pass-123")
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/me/watchlist/")
+    login(page, user)
+    page.goto("/me/watchlist/")
     page.evaluate("window.__sameDocument = true")  # disappears if anything reloads the page
 
     third_man, chungking, paddington = (title.tconst for title in titles)
@@ -135,14 +110,15 @@ def test_rate_change_remove_then_history_and_charts(live_server, chromium_page, 
     shoot(page, "2-changed-and-removed")
 
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
-    assert page.dialogs == []
+    assert dialogs == []
+    assert page.js_errors == []
     assert dict(Rating.objects.filter(user=user, title__in=titles).values_list("title_id", "score")) == {
         third_man: 3,
         chungking: 5,
     }
 
     # History: sorted by score, the two new ratings with their stars.
-    page.goto(f"{live_server.url}/me/ratings/?sort=-score")
+    page.goto("/me/ratings/?sort=-score")
     rows = page.locator("#rating-history tbody tr")
     assert rows.count() == 5
     assert page.locator("#history-count").inner_text() == "5 ratings."
@@ -158,7 +134,7 @@ def test_rate_change_remove_then_history_and_charts(live_server, chromium_page, 
     assert page.locator("#rating-history tbody tr").count() == 2
 
     # Statistics: five charts drawn, the numbers beside them as text.
-    page.goto(f"{live_server.url}/me/stats/")
+    page.goto("/me/stats/")
     assert page.locator("svg.chart-svg").count() == 5
     for chart in page.locator("svg.chart-svg").all():
         box = chart.bounding_box()
@@ -170,17 +146,14 @@ def test_rate_change_remove_then_history_and_charts(live_server, chromium_page, 
     shoot(page, "4-statistics")
 
 
-def test_error_from_the_server_is_shown_and_nothing_changes(live_server, chromium_page, user_factory):
+def test_error_from_the_server_is_shown_and_nothing_changes(page, user_factory):
     """A star pointing at a title that vanished: the alert carries the server's message."""
-    page = chromium_page
-    user = user_factory(username="tester", password="a-Strong-pass-123")
+    dialogs = collect_dialogs(page)
+    user = user_factory(username="tester")
     title = make_title(primary_title="Soon Gone")
     WatchlistItem.objects.create(user=user, title=title)
-    page.goto(f"{live_server.url}/accounts/login/?next=/me/watchlist/")
-    page.fill("input[name=username]", "tester")
-    page.fill("input[name=password]", "a-Strong-pass-123")
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/me/watchlist/")
+    login(page, user)
+    page.goto("/me/watchlist/")
     page.evaluate(
         "tconst => document.querySelector(`form.stars[data-tconst=\"${tconst}\"]`).action = '/titles/tt0000000/rate/'",
         arg=title.tconst,
@@ -188,6 +161,32 @@ def test_error_from_the_server_is_shown_and_nothing_changes(live_server, chromiu
     stars(page, title.tconst).locator('button[value="5"]').click()
     page.wait_for_function("() => !document.querySelector('form.stars[aria-busy]')")
     page.wait_for_timeout(200)
-    assert len(page.dialogs) == 1 and "tt0000000" in page.dialogs[0]
+    assert len(dialogs) == 1 and "tt0000000" in dialogs[0]
     assert lit(page, title.tconst) == []
     assert not Rating.objects.filter(user=user).exists()
+
+
+def test_phone_rating_and_profile_pages_fit(phone_page, user_factory):
+    """On a phone: tap a star, and the history and statistics pages do not scroll sideways."""
+    from tests.browser.conftest import has_horizontal_overflow
+
+    user = user_factory(username="pocket")
+    titles = [
+        make_title(primary_title=f"Pocket film {n}", start_year=1990 + n, genres=["Drama", "Comedy"]) for n in range(3)
+    ]
+    for title in titles:
+        WatchlistItem.objects.create(user=user, title=title)
+    Rating.objects.create(user=user, title=titles[1], score=2)
+    login(phone_page, user)
+    phone_page.goto("/me/watchlist/")
+    stars(phone_page, titles[0].tconst).locator('button[value="4"]').tap()
+    phone_page.wait_for_function(
+        'tconst => document.querySelector(`form.stars[data-tconst="${tconst}"] button[value="4"].on`)',
+        arg=titles[0].tconst,
+    )
+    assert Rating.objects.get(user=user, title=titles[0]).score == 4
+    for path, name in [("/me/ratings/", "phone-history"), ("/me/stats/", "phone-statistics")]:
+        phone_page.goto(path)
+        assert not has_horizontal_overflow(phone_page), path
+        shoot(phone_page, name)
+    assert phone_page.js_errors == []
