@@ -24,6 +24,7 @@ def collect_dialogs(page) -> list[str]:
     """``window.alert`` messages (site.js reports refused ratings that way), dismissed."""
     messages: list[str] = []
     page.on("dialog", lambda dialog: (messages.append(dialog.message), dialog.dismiss()))
+    page.set_default_timeout(20_000)  # the machine is shared; a slow answer is not a failure here
     return messages
 
 
@@ -177,6 +178,7 @@ def test_phone_rating_and_profile_pages_fit(phone_page, user_factory):
     for title in titles:
         WatchlistItem.objects.create(user=user, title=title)
     Rating.objects.create(user=user, title=titles[1], score=2)
+    phone_page.set_default_timeout(20_000)
     login(phone_page, user)
     phone_page.goto("/me/watchlist/")
     stars(phone_page, titles[0].tconst).locator('button[value="4"]').tap()
