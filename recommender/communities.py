@@ -5,8 +5,9 @@
 1. The ranking model's user vectors are L2-normalised (two users with the same taste but different
    activity point the same way) and clustered with k-means. ``k`` is
    ``RECOMMENDER_COMMUNITIES_K`` when set, else the k in ``RECOMMENDER_COMMUNITIES_K_RANGE``
-   (default 3..10) with the best silhouette score on a sample of users; every candidate's
-   silhouette is recorded in ``run.metrics["community_silhouettes"]``.
+   (default 3..10, and at most one community per ``MIN_AVERAGE_SIZE`` users) with the best
+   silhouette score on a sample of users; every candidate's silhouette is recorded in
+   ``run.metrics["community_silhouettes"]``.
 2. Each community is named by its most distinctive genres: the genres of the titles its members
    rated 4 or 5 stars, by lift (share among the community's high ratings / share among everyone's),
    and described by its most distinctive titles (the centroid's predicted preference minus the
@@ -41,6 +42,8 @@ from recommender.models import ModelRun, TasteCommunity, TitleFactor, UserFactor
 logger = logging.getLogger(__name__)
 
 SILHOUETTE_SAMPLE = 4000
+# A community should be a crowd: k is capped so that the average community has this many members.
+MIN_AVERAGE_SIZE = 10
 HIGH_SCORE = 4
 MIN_GENRE_SHARE = 0.04
 TOP_TITLES = 20
@@ -73,7 +76,7 @@ def choose_k(vectors: np.ndarray, *, k_range: range | None = None, seed: int = S
     n = len(vectors)
     if configured:
         return min(int(configured), max(1, n)), []
-    candidates = [k for k in (k_range or _k_range()) if 2 <= k < n]
+    candidates = [k for k in (k_range or _k_range()) if 2 <= k < n and k <= max(2, n // MIN_AVERAGE_SIZE)]
     if not candidates:
         return max(1, min(2, n)), []
     rng = np.random.default_rng(seed)

@@ -6,9 +6,11 @@ import pytest
 from accounts.models import User
 from ratings.services import rating_set
 from recommender import explanations, foldin
-from tests.recommender.recsys_factories import PERSONAS, recommender_caches, world  # noqa: F401 - fixtures
+from tests.recommender import recsys_factories
 
 pytestmark = pytest.mark.django_db
+recommender_caches = recsys_factories.recommender_caches  # a fixture
+world = recsys_factories.world  # a fixture
 
 
 def test_contributions_add_up_to_the_score(world):
@@ -64,8 +66,7 @@ def test_the_reason_is_the_rated_title_of_the_same_taste(world, user_factory):
         assert explanation.reasons[0].tconst in {title.tconst for title in horror[:6]}
 
 
-def test_no_ratings_known_to_the_model_means_no_named_reason(world, user_factory):
-    user = user_factory(kind=User.Kind.SITE)
+def test_no_ratings_known_to_the_model_means_no_named_reason(world):
     model = foldin.run_model_get(run=world["run"])
     found = explanations.explanations_for(model=model, ratings={"tt0000000": 5}, positions=[0, 1])
     assert [explanation.reasons for explanation in found] == [[], []]

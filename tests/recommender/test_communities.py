@@ -1,0 +1,124 @@
+"""Taste communities: every user of a run gets one, they recover the generator's personas, and the
+pages show them."""
+
+import numpy as np
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from accounts.models import User
+from ratings.services import rating_set
+from recommender import communities, foldin
+from recommender.models import TasteCommunity, TitleFactor, UserFactor
+from tests.recommender import recsys_factories
+from tests.recommender.recsys_factories import PERSONAS, numpy_run_train
+
+pytestmark = pytest.mark.django_db
+recommender_caches = recsys_factories.recommender_caches  # a fixture
+world = recsys_factories.world  # a fixture
+
+
+@pytest.fixture
+def built(world):
+    run = world["run"]
+    found = communities.communities_build(run=run)
+    run.refresh_from_db()
+    return {**world, "communities": found, "run": run}
+
+
+def test_every_user_of_the_run_has_a_community_and_a_place_on_the_map(built):
+    run = built["run"]
+    factors = UserFactor.objects.filter(run=run)
+    assert factors.count() == len(built["users"])
+    assert not factors.filter(community__isnull=True).exists()
+    assert not factors.filter(x__isnull=True).exists() and not factors.filter(y__isnull=True).exists()
+    assert not TitleFactor.objects.filter(run=run, x__isnull=True).exists()
+    rows = TasteCommunity.objects.filter(run=run)
+    assert sum(rows.values_list("size", flat=True)) == factors.count()
+    for community in rows:
+        assert community.size == factors.filter(community=community).count()
+        assert community.x is not None and len(community.centroid) == len(factors.first().factors)
+
+
+def test_communities_recover_the_personas(built):
+    metrics = built["run"].metrics
+    assert metrics["community_k_chosen_by"] == "silhouette"
+    # 3..10, capped at one community per 10 users: 40 users allow 3 or 4.
+    assert [entry["k"] for entry in metrics["community_silhouettes"]] == [3, 4]
+    assert metrics["community_k"] == max(metrics["community_silhouettes"], key=lambda e: e["silhouette"])["k"]
+    assert metrics["community_ari_users"] == 40
+    # Four clean personas of ten users: the clusters should match them closely (1.0 is perfect).
+    assert metrics["community_ari"] >= 0.7, metrics["community_persona_table"]
+
+
+def test_names_come_from_the_distinctive_genres(built):
+    names = [community.name for community in built["communities"]]
+    assert len(names) == len(set(names))
+    for community in built["communities"]:
+        members = UserFactor.objects.filter(run=built["run"], community__number=community.number)
+        personas = User.objects.filter(pk__in=members.values("user_id")).values_list("persona", flat=True)
+        majority = max(set(personas), key=list(personas).count)
+        top_genres = [entry["genre"] for entry in community.defining_genres[:2]]
+        assert set(top_genres) & set(PERSONAS[majority]), (community.name, majority)
+        assert community.defining_genres[0]["lift"] > 1
+        assert community.top_titles and all(entry["share"] > entry["overall_share"] for entry in community.top_titles)
+
+
+def test_configured_k_and_rebuilding_is_idempotent(built):
+    with override_settings(RECOMMENDER_COMMUNITIES_K=2):
+        again = communities.communities_build(run=built["run"])
+    assert len(again) == 2 and TasteCommunity.objects.filter(run=built["run"]).count() == 2
+    built["run"].refresh_from_db()
+    assert built["run"].metrics["community_k_chosen_by"] == "configured"
+    assert not UserFactor.objects.filter(run=built["run"], community__isnull=True).exists()
+
+
+def test_a_folded_in_user_is_placed_in_the_community_of_their_taste(built, user_factory):
+    user = user_factory(kind=User.Kind.SITE)
+    assert communities.user_place(user=user, run=built["run"]) is None
+    for title in [title for title in built["titles"] if title.genres[0] == "Comedy"][:6]:
+        rating_set(user=user, title=title, score=5)
+    foldin.recommendation_list_live(user=user)
+    place = communities.user_place(user=user, run=built["run"])
+    assert place.source == "fold-in" and place.x is not None
+    members = UserFactor.objects.filter(run=built["run"], community=place.community).values("user_id")
+    personas = list(User.objects.filter(pk__in=members).values_list("persona", flat=True))
+    assert max(set(personas), key=personas.count) == "comedy_fan"
+
+
+def test_placing_a_members_vector_gives_their_own_community(built):
+    for row in UserFactor.objects.filter(run=built["run"]).select_related("community")[:15]:
+        place = communities.place_vector(run=built["run"], factors=np.asarray(row.factors))
+        assert place.community.pk == row.community_id
+        assert place.x == pytest.approx(row.x, abs=1e-9) and place.y == pytest.approx(row.y, abs=1e-9)
+
+
+def test_community_pages(built, client, user_factory):
+    member = built["users"][0]
+    viewer = user_factory(kind=User.Kind.SITE)
+    client.force_login(viewer)
+    listing = client.get(reverse("recommender:community_list"))
+    assert listing.status_code == 200
+    body = listing.content.decode()
+    assert all(community.name.replace("&", "&amp;") in body for community in built["communities"])
+    assert "<svg" in body and "community-map" in body
+
+    mine = UserFactor.objects.get(run=built["run"], user=member).community
+    User.objects.filter(pk=member.pk).update(kind=User.Kind.SITE)  # synthetic users cannot log in
+    client.force_login(User.objects.get(pk=member.pk))
+    assert client.get(reverse("recommender:community_list")).status_code == 200
+    detail = client.get(reverse("recommender:community_detail", args=[mine.pk])).content.decode()
+    assert "this is your community" in detail and "map-you" in detail
+    assert "Popular in neighbouring communities" in detail
+    assert mine.defining_genres[0]["genre"] in detail
+
+    old_run_community = mine.pk
+    numpy_run_train(seed=11)
+    assert client.get(reverse("recommender:community_detail", args=[old_run_community])).status_code == 404
+    assert client.get(reverse("recommender:community_detail", args=[999999])).status_code == 404
+
+
+def test_pages_need_a_login(client, db):
+    for url in (reverse("recommender:community_list"), reverse("recommender:community_detail", args=[1])):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]

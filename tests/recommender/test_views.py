@@ -1,0 +1,187 @@
+"""The recommendations page and the staff models page, through the Django test client."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import User
+from ratings.services import not_interested_add, rating_set
+from recommender.models import Recommendation, UserFoldIn
+from tests.recommender import recsys_factories
+from tests.recommender.recsys_factories import PERSONAS
+
+pytestmark = pytest.mark.django_db
+recommender_caches = recsys_factories.recommender_caches  # a fixture
+world = recsys_factories.world  # a fixture
+
+URL = "/recommendations/"
+
+
+@pytest.fixture
+def member(world):
+    """A synthetic user of the run, made a site user so they can log in."""
+    user = world["users"][0]
+    User.objects.filter(pk=user.pk).update(kind=User.Kind.SITE)
+    return User.objects.get(pk=user.pk)
+
+
+def _ranked_tconsts(html: str) -> list[str]:
+    return re.findall(r'class="card rec-card" data-tconst="(tt\d+)"', html)
+
+
+def test_urls_are_the_stable_ones():
+    assert reverse("recommender:recommendations") == URL
+    assert reverse("recommender:onboarding") == "/onboarding/"
+    assert reverse("recommender:community_list") == "/communities/"
+    assert reverse("recommender:community_detail", args=[3]) == "/communities/3/"
+    assert reverse("recommender:similar_titles", args=["tt0000001"]) == "/titles/tt0000001/similar/"
+
+
+def test_anonymous_users_are_sent_to_log_in(client, db):
+    for url in (URL, "/onboarding/", "/system/models/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.post(reverse("recommender:recommendations_refresh")).status_code == 302
+
+
+def test_staff_page_is_staff_only(world, client, user_factory, staff_user):
+    client.force_login(user_factory(kind=User.Kind.SITE))
+    assert client.get("/system/models/").status_code == 403
+    client.force_login(staff_user)
+    page = client.get("/system/models/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Model quality over time" in body and "precision@10 against the most-popular baseline" in body
+    assert f"#{world['run'].pk}" in body and body.count("<svg") >= 3
+
+
+def test_the_page_shows_the_runs_list_with_everything_a_card_needs(world, member, client):
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(URL)
+    assert response.status_code == 200
+    body = response.content.decode()
+    expected = list(Recommendation.objects.filter(run=world["run"], user=member).order_by("rank")
+                    .values_list("title_id", flat=True)[:20])
+    assert _ranked_tconsts(body) == expected
+    first = Recommendation.objects.get(run=world["run"], user=member, rank=1)
+    title = world["by_tconst"][first.title_id]
+    card = body.split(f'data-tconst="{title.tconst}"', 1)[1].split("</li>", 1)[0]
+    assert title.primary_title in card and str(title.start_year) in card and title.genres[0] in card
+    assert f"Predicted {first.predicted_rating:.1f}★" in card
+    assert re.search(r"(high|medium|low) confidence", card)
+    assert str(title.average_rating) in card
+    assert "Because you rated" in card
+    assert f'action="/titles/{title.tconst}/rate/"' in card
+    assert f'action="/titles/{title.tconst}/watchlist/"' in card
+    assert f'action="/titles/{title.tconst}/not-interested/"' in card
+    assert "Run #" not in body  # staff only
+    # Constant work per page: no query per card.
+    assert len(queries) <= 16, [query["sql"][:80] for query in queries]
+
+
+def test_staff_see_the_run_the_list_came_from(world, client, staff_user):
+    rating_set(user=staff_user, title=world["titles"][0], score=5)
+    for title in world["titles"][1:5]:
+        rating_set(user=staff_user, title=title, score=4)
+    client.force_login(staff_user)
+    assert f"Run #{world['run'].pk}" in client.get(URL).content.decode()
+
+
+def test_rating_on_the_page_changes_the_list_on_the_next_view(world, member, client):
+    client.force_login(member)
+    before = _ranked_tconsts(client.get(URL).content.decode())
+    assert client.post(f"/titles/{before[0]}/rate/", {"score": "1"}).status_code == 302
+    body = client.get(URL).content.decode()
+    after = _ranked_tconsts(body)
+    assert before[0] not in after and after != before[1:21]
+    assert "updated just now" in body
+    assert not UserFoldIn.objects.get(user=member).stale
+
+
+def test_not_interested_removes_the_title(world, member, client):
+    client.force_login(member)
+    first = _ranked_tconsts(client.get(URL).content.decode())[0]
+    not_interested_add(user=member, title=world["by_tconst"][first])
+    assert first not in _ranked_tconsts(client.get(URL).content.decode())
+
+
+def test_filters_and_pagination(world, member, client):
+    client.force_login(member)
+    body = client.get(URL, {"genre": "Horror", "type": "movie"}).content.decode()
+    shown = _ranked_tconsts(body)
+    assert shown
+    for tconst in shown:
+        assert "Horror" in world["by_tconst"][tconst].genres and world["by_tconst"][tconst].title_type == "movie"
+    page_one = _ranked_tconsts(client.get(URL).content.decode())
+    page_two = _ranked_tconsts(client.get(URL, {"page": 2}).content.decode())
+    assert len(page_one) == 20 and page_two and not set(page_one) & set(page_two)
+    assert 'rel="next"' in client.get(URL).content.decode()
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"year_min": "abc"}, "Enter a whole number"),
+        ({"year_min": "2000", "year_max": "1990"}, "must not be after"),
+        ({"genre": "<script>"}, "Select a valid choice"),
+    ],
+)
+def test_bad_filters_are_reported_and_the_list_still_shows(world, member, client, params, message):
+    client.force_login(member)
+    response = client.get(URL, params)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert message in body and "<script>" not in body.split("</header>", 1)[1].split("Select a valid")[0]
+    assert len(_ranked_tconsts(body)) == 20
+
+
+def test_refresh_recomputes_at_once_and_needs_csrf(world, member):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    assert client.post(reverse("recommender:recommendations_refresh")).status_code == 403
+    page = client.get(URL)
+    token = page.cookies["csrftoken"].value
+    response = client.post(reverse("recommender:recommendations_refresh"), {"csrfmiddlewaretoken": token,
+                                                                           "query": "genre=Drama"}, follow=True)
+    assert response.redirect_chain[-1][0] == f"{URL}?genre=Drama"
+    assert "Recomputed from your 14 ratings" in response.content.decode()
+    assert UserFoldIn.objects.get(user=member).run_id == world["run"].pk
+    assert client.get(reverse("recommender:recommendations_refresh")).status_code == 405
+
+
+def test_refresh_does_not_redirect_elsewhere(world, member, client):
+    client.force_login(member)
+    response = client.post(reverse("recommender:recommendations_refresh"), {"query": "//evil.example/"})
+    assert response["Location"] == URL
+
+
+def test_below_the_threshold_the_page_is_the_cold_start_fallback(world, client, user_factory):
+    user = user_factory(kind=User.Kind.SITE, favourite_genres=["Comedy"])
+    rating_set(user=user, title=[t for t in world["titles"] if "Comedy" in t.genres][0], score=5)
+    client.force_login(user)
+    body = client.get(URL).content.decode()
+    assert "Rate 4 more titles to unlock your recommendations" in body
+    assert "Popular in your genres" in body and 'href="/onboarding/"' in body
+    assert _ranked_tconsts(body) == []
+
+
+def test_profile_partials_render_for_the_user(world, member, client):
+    from recommender.communities import communities_build
+
+    communities_build(run=world["run"])
+    client.force_login(member)
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/accounts/profile/")
+    request.user = member
+    taste = render_to_string("recommender/_profile_taste.html", {"user": member}, request=request)
+    assert "Your taste community" in taste and "/communities/" in taste
+    quality = render_to_string("recommender/_profile_quality.html", {"user": member}, request=request)
+    assert "How well our predictions matched" in quality and "Nothing to compare yet" in quality
+    assert PERSONAS  # the fixture's personas give the community its name

@@ -1,0 +1,62 @@
+"""Model quality on the profile: predictions against the ratings a user gave afterwards."""
+
+import pytest
+from django.template.loader import render_to_string
+from django.test import RequestFactory
+
+from accounts.models import User
+from ratings.models import Rating
+from ratings.services import rating_set
+from recommender.models import Recommendation
+from recommender.quality import quality_for_user, quality_overall
+from tests.recommender import recsys_factories
+from tests.recommender.recsys_factories import numpy_run_train
+
+pytestmark = pytest.mark.django_db
+recommender_caches = recsys_factories.recommender_caches  # a fixture
+world = recsys_factories.world  # a fixture
+
+
+def test_later_ratings_of_recommended_titles_are_compared_with_the_prediction(world):
+    user = world["users"][1]
+    User.objects.filter(pk=user.pk).update(kind=User.Kind.SITE)
+    run = world["run"]
+    recommended = list(Recommendation.objects.filter(run=run, user=user).order_by("rank")[:3])
+    scores = [5, 2, 4]
+    for row, score in zip(recommended, scores, strict=True):
+        rating_set(user=user, title=world["by_tconst"][row.title_id], score=score)
+    quality = quality_for_user(user=user)
+    assert quality.count == 3
+    expected_mae = sum(abs(row.predicted_rating - score) for row, score in zip(recommended, scores, strict=True)) / 3
+    assert quality.mae == pytest.approx(expected_mae)
+    assert quality.hit_rate == pytest.approx(2 / 3)
+    assert {item.tconst for item in quality.matched} == {row.title_id for row in recommended}
+    assert all(item.title is not None for item in quality.matched)
+
+    # Ratings made before the run existed are not "later": they trained it.
+    earlier = Rating.objects.filter(user=user).exclude(title_id__in=[row.title_id for row in recommended])
+    assert earlier.exists()
+    assert not {item.tconst for item in quality.matched} & set(earlier.values_list("title_id", flat=True))
+
+    overall = quality_overall()
+    assert overall[run.pk]["count"] == 3 and overall[run.pk]["users"] == 1
+    assert overall[run.pk]["mae"] == pytest.approx(expected_mae)
+
+    request = RequestFactory().get("/")
+    request.user = user
+    html = render_to_string("recommender/_profile_quality.html", {"user": user}, request=request)
+    assert f"{expected_mae:.2f}★" in html and "average miss" in html
+    assert world["by_tconst"][recommended[0].title_id].primary_title in html
+
+
+def test_the_latest_prediction_before_the_rating_is_used(world):
+    user = world["users"][2]
+    first_run = world["run"]
+    row = Recommendation.objects.filter(run=first_run, user=user).order_by("rank").first()
+    second_run = numpy_run_train(seed=21)
+    Recommendation.objects.filter(run=second_run, user=user, title_id=row.title_id).delete()
+    newer = Recommendation.objects.create(run=second_run, user=user, title_id=row.title_id, rank=999, score=1.0,
+                                          predicted_rating=1.5, confidence=0.5)
+    rating_set(user=user, title=world["by_tconst"][row.title_id], score=4)
+    quality = quality_for_user(user=user)
+    assert [(item.run_id, item.predicted) for item in quality.matched] == [(second_run.pk, newer.predicted_rating)]
