@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg2
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
@@ -22,8 +23,8 @@ from django.utils import timezone
 
 from catalog.importing.datasets import DATASET_NAMES, Dataset, datasets_named
 from catalog.importing.download import DownloadError, dataset_files_download
-from catalog.importing.loader import FileResult, indexes_build_deferred, load_file
-from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem
+from catalog.importing.loader import FileResult, LoadOptions, indexes_build_deferred, load_file
+from catalog.importing.reader import FileProblem
 from catalog.models import ImportRun
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def import_run_execute(
     run_id: int,
     task_id: str = "",
     on_progress: ProgressListener | None = None,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    options: LoadOptions | None = None,
     download_dir: str | Path | None = None,
 ) -> ImportRun:
     """Import the run's files one by one; a file that fails is reported and the others go on.
@@ -191,7 +192,7 @@ def import_run_execute(
     run.save()
     progress = _RunProgress(run, on_progress)
     try:
-        _execute(run, progress, chunk_bytes, Path(download_dir or settings.IMDB_DATA_DIR))
+        _execute(run, progress, options or LoadOptions(), Path(download_dir or settings.IMDB_DATA_DIR))
     except Exception as error:
         if type(error).__name__ == "SoftTimeLimitExceeded":
             run.error = "stopped: the task ran out of time"
@@ -209,7 +210,7 @@ def import_run_execute(
     return run
 
 
-def _execute(run: ImportRun, progress: _RunProgress, chunk_bytes: int, download_dir: Path) -> None:
+def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, download_dir: Path) -> None:
     datasets = datasets_named(run.files)
     if _is_url(run.source):
         directory = download_dir
@@ -235,11 +236,11 @@ def _execute(run: ImportRun, progress: _RunProgress, chunk_bytes: int, download_
             try:
                 result = load_file(
                     dataset=dataset, path=path, run_id=run.pk, on_progress=progress.file_progress,
-                    chunk_bytes=chunk_bytes,
+                    options=options,
                 ).as_dict()
             except FileProblem as error:
                 result = FileResult(dataset=dataset.name, file=path.name, error=str(error)).as_dict()
-            except DatabaseError as error:
+            except (DatabaseError, psycopg2.Error) as error:
                 logger.exception("import run %s: %s failed", run.pk, dataset.name)
                 result = FileResult(dataset=dataset.name, file=path.name,
                                     error=f"database error: {str(error).strip()}").as_dict()

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psycopg2
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
 from catalog.importing.convert import Context
 from catalog.importing.datasets import Dataset
@@ -39,6 +39,15 @@ COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\t', QUOTE E'\\x01', NULL '\\N'"
 REJECT_RAW_LIMIT = 2000
 
 ProgressCallback = Callable[[int, int, int], None]  # (lines read, bytes read, file size)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    # On a first load, files at least this big (on disk) get their table's indexes dropped and
+    # built after the load; smaller ones load with the indexes in place (cheap at that size,
+    # and no DDL on the table).
+    defer_indexes_min_bytes: int = 8 << 20
 
 
 @dataclass
@@ -115,8 +124,17 @@ class _CopySource:
         self.spool = spool
         self.on_progress = on_progress
         self.rows = 0
+        self.error: BaseException | None = None
 
     def read(self, size: int = -1) -> bytes:
+        try:
+            return self._next()
+        except BaseException as error:
+            # psycopg2 turns an exception in read() into a cancelled COPY; keep the real one
+            self.error = error
+            raise
+
+    def _next(self) -> bytes:
         for chunk in self.chunks:
             for bad in chunk.bad:
                 self.spool.add(bad.line, bad.raw, bad.reason)
@@ -151,13 +169,16 @@ def load_file(
     path: Path,
     run_id: int,
     on_progress: ProgressCallback | None = None,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    options: LoadOptions | None = None,
 ) -> FileResult:
     """Load one file in one transaction and return its counts; raises FileProblem for a bad file."""
     path = Path(path)
     result = FileResult(dataset=dataset.name, file=path.name)
     started = time.monotonic()
+    options = options or LoadOptions()
+    chunk_bytes = options.chunk_bytes
     open_checked(dataset, path, chunk_bytes=chunk_bytes).close()  # before any database work
+    defer_indexes = path.stat().st_size >= options.defer_indexes_min_bytes
     spool = RejectSpool(run_id=run_id, file_name=path.name)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -172,7 +193,7 @@ def load_file(
             if cursor.fetchone()[0]:
                 try:
                     with transaction.atomic():
-                        _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes)
+                        _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes)
                     loaded_first = True
                 except (IntegrityError, psycopg2.IntegrityError, _KeysNotOrdered):
                     spool.reset()
@@ -196,12 +217,16 @@ def load_file(
 def _copy(cursor, sql: str, source: _CopySource) -> None:
     try:
         cursor.copy_expert(sql, source, 1 << 20)
-    except psycopg2.DataError as error:
-        # A value the converter should have refused: fail the file, say where.
-        raise FileProblem(f"Postgres refused a row near line {source.reader.lines_read}: {error}".strip())
+    except (psycopg2.Error, DatabaseError) as error:
+        if source.error is not None:  # the file broke (truncated, unreadable), not the database
+            raise source.error from None
+        if isinstance(error, (psycopg2.DataError, DataError)):
+            # a value the converter should have refused: fail the file, say where
+            raise FileProblem(f"Postgres refused a row near line {source.reader.lines_read}: {error}".strip())
+        raise
 
 
-def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes) -> None:
+def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes) -> None:
     result.mode = "first load"
     mark = time.monotonic()
     # Unique constraints are rebuilt inside this transaction: a key repeated in the file must

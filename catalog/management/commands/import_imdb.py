@@ -87,7 +87,8 @@ class Command(BaseCommand):
                 bar.total = max(event["estimate"], event["lines"])
             bar.update(event["lines"] - bar.n)
         elif phase == "index":
-            self.stdout.write(f"building index {event['index']} on {name}")
+            if self.verbosity >= 2:
+                self.stdout.write(f"building index {event['index']} on {name}")
         elif phase == "done":
             bar = self.bars.pop(name, None)
             if bar is not None:
