@@ -13,12 +13,13 @@ instead of ``select_related`` (an INNER JOIN that would silently drop the row).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models import (
     Avg,
     Case,
@@ -34,9 +35,12 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast
+from psycopg2.errors import QueryCanceled
 
 from catalog.models import Crew, Person, Principal, Title, TitleAka
 from catalog.regions import region_name
+
+logger = logging.getLogger(__name__)
 
 # IMDb's own Top 250 uses m = 25,000 votes: below that a title's mean is pulled towards the
 # catalogue mean, so a 10/10 with 5 votes scores almost exactly the catalogue mean.
@@ -162,12 +166,14 @@ class SearchHit:
     matched_title: str  # the title text that matched best (may be an aka in another language)
 
 
-# Candidates come from the three trigram indexes (``%``: whole-string similarity above
-# pg_trgm.similarity_threshold, 0.3; ``%>``: the query is similar to a run of words in the title,
-# above pg_trgm.word_similarity_threshold, 0.6). Every column expression is exactly the indexed
-# ``imdbrec_unaccent(column)`` and the needle is a constant, so the planner can use the indexes.
-# Relevance of one title text = (similarity + word_similarity) / 2: 1 for an exact title, less for
-# a title that contains the query among other words, less again for a typo.
+# Candidates come from the three trigram indexes, with one operator (the index condition):
+# ``column %> needle``: the query is similar to some run of words in the title (word_similarity at
+# least pg_trgm.word_similarity_threshold); it finds "wizard of oz" in "The Wonderful Wizard of Oz"
+# and "casablanka" in "Casablanca". Queries of four letters use ``column % needle`` (whole-string
+# similarity) instead: as a word, "love" is in too many titles. Every column expression is exactly
+# the indexed ``imdbrec_unaccent(column)`` and the needle folds to a constant, so the planner can
+# use the indexes. Relevance of one title text = (similarity + word_similarity) / 2: 1 for an exact
+# title, less for a title that contains the query among other words, less again for a typo.
 _SEARCH_SQL = """
 WITH hits AS (
     SELECT t.tconst,
@@ -176,7 +182,7 @@ WITH hits AS (
            CASE WHEN lower(public.imdbrec_unaccent(t.primary_title)) = lower({needle}) THEN 2 ELSE 0 END AS exact_rank,
            t.primary_title AS matched_title
       FROM catalog_title t
-     WHERE public.imdbrec_unaccent(t.primary_title) %% {needle} {primary_words}
+     WHERE public.imdbrec_unaccent(t.primary_title) {operator} {needle}
     UNION ALL
     SELECT t.tconst,
            (similarity(public.imdbrec_unaccent(t.original_title), {needle})
@@ -184,7 +190,7 @@ WITH hits AS (
            CASE WHEN lower(public.imdbrec_unaccent(t.original_title)) = lower({needle}) THEN 1 ELSE 0 END,
            t.original_title
       FROM catalog_title t
-     WHERE public.imdbrec_unaccent(t.original_title) %% {needle} {original_words}
+     WHERE public.imdbrec_unaccent(t.original_title) {operator} {needle}
     UNION ALL
     SELECT a.title_id,
            (similarity(public.imdbrec_unaccent(a.aka_title), {needle})
@@ -192,7 +198,7 @@ WITH hits AS (
            CASE WHEN lower(public.imdbrec_unaccent(a.aka_title)) = lower({needle}) THEN 1 ELSE 0 END,
            a.aka_title
       FROM catalog_titleaka a
-     WHERE a.removed_at IS NULL AND (public.imdbrec_unaccent(a.aka_title) %% {needle} {aka_words})
+     WHERE a.removed_at IS NULL AND public.imdbrec_unaccent(a.aka_title) {operator} {needle}
 ), best AS (
     SELECT tconst,
            max(exact_rank) AS exact_rank,
@@ -210,30 +216,84 @@ SELECT t.tconst, best.exact_rank, best.relevance,
  ORDER BY best.exact_rank DESC, score DESC, t.num_votes DESC, t.tconst
  LIMIT %(limit)s
 """
-# Below this many letters a query is matched on whole-string similarity only: "the" or "love"
-# as a word occurs in a large share of all titles, and ranking every one of them is what makes
-# a trigram search slow. Longer queries also match as words inside longer titles.
+_EXACT_SQL = """
+WITH hits AS (
+    SELECT t.tconst, 2 AS exact_rank, t.primary_title AS matched_title
+      FROM catalog_title t
+     WHERE lower(public.imdbrec_unaccent(t.primary_title)) = lower({needle})
+    UNION ALL
+    SELECT t.tconst, 1, t.original_title
+      FROM catalog_title t
+     WHERE lower(public.imdbrec_unaccent(t.original_title)) = lower({needle})
+    UNION ALL
+    SELECT a.title_id, 1, a.aka_title
+      FROM catalog_titleaka a
+     WHERE a.removed_at IS NULL AND lower(public.imdbrec_unaccent(a.aka_title)) = lower({needle})
+), best AS (
+    SELECT tconst, max(exact_rank) AS exact_rank, (array_agg(matched_title ORDER BY exact_rank DESC))[1] AS matched_title
+      FROM hits
+     GROUP BY tconst
+)
+SELECT t.tconst, best.exact_rank, 1.0::float8 AS relevance,
+       1.0 + %(popularity_weight)s * log(1 + t.num_votes) AS score,
+       best.matched_title
+  FROM best
+  JOIN catalog_title t ON t.tconst = best.tconst
+ WHERE NOT t.is_adult AND t.removed_at IS NULL
+ ORDER BY best.exact_rank DESC, score DESC, t.num_votes DESC, t.tconst
+ LIMIT %(limit)s
+"""
+
+# Trigram matching needs trigrams: a query shorter than this ("M", "Up", "Ran") is looked up as an
+# exact title through the btree indexes of migration 0003, which is also what people mean by it.
+SEARCH_FUZZY_MIN_LETTERS = 4
+# Below this many letters a query is matched on whole-string similarity only: a short word such as
+# "love" occurs in a large share of all titles, and rechecking every one of them is what makes a
+# trigram search slow. Longer queries match as words inside longer titles.
 SEARCH_WORD_MATCH_MIN_LETTERS = 5
+# pg_trgm's thresholds, set for the search statement only. The index lets a row through when at
+# least threshold × (the query's trigrams) of them occur in it, to be rechecked one by one: at the
+# default 0.3 any title sharing "the" and "of" with "the wizard of oz" passes. Word similarity at
+# 0.6 still accepts typos ("casablanka" 0.73, "citzen kane" 0.67) and keeps the rechecks few.
+SEARCH_SIMILARITY_THRESHOLD = 0.45
+SEARCH_WORD_SIMILARITY_THRESHOLD = 0.6
+# A query made only of very common trigrams could still match a large share of a full dump: past
+# this budget the search falls back to exact titles instead of keeping the page waiting.
+SEARCH_TIMEOUT_MS = 3000
 SEARCH_RESULT_LIMIT = 500
 
 
-def title_search_sql(*, query: str, limit: int = SEARCH_RESULT_LIMIT) -> tuple[str, dict]:
-    """The search statement and its parameters (exposed so tests and the README can EXPLAIN it)."""
+def _letters(query: str) -> int:
+    return len(query.replace(" ", ""))
+
+
+def title_search_sql(*, query: str, limit: int = SEARCH_RESULT_LIMIT, exact_only: bool = False) -> tuple[str, dict]:
+    """The search statement and its parameters (exposed so tests and the README can EXPLAIN it).
+
+    Run it with ``title_search_settings()`` applied, as ``title_search`` does."""
     query = _search_normalise(query)
     # An IMMUTABLE function of a constant: Postgres folds it while planning, so the index
     # conditions compare the indexed expression with a plain constant.
     needle = "public.imdbrec_unaccent(%(query)s)"
-    word_match = len(query.replace(" ", "")) >= SEARCH_WORD_MATCH_MIN_LETTERS
-    sql = _SEARCH_SQL.format(
-        needle=needle,
-        primary_words=f"OR public.imdbrec_unaccent(t.primary_title) %%> {needle}" if word_match else "",
-        original_words=f"OR public.imdbrec_unaccent(t.original_title) %%> {needle}" if word_match else "",
-        aka_words=f"OR public.imdbrec_unaccent(a.aka_title) %%> {needle}" if word_match else "",
+    params = {"query": query, "popularity_weight": SEARCH_POPULARITY_WEIGHT, "limit": limit}
+    if exact_only or _letters(query) < SEARCH_FUZZY_MIN_LETTERS:
+        return _EXACT_SQL.format(needle=needle), params
+    # ``%%`` is ``%`` once the parameters are bound.
+    operator = "%%>" if _letters(query) >= SEARCH_WORD_MATCH_MIN_LETTERS else "%%"
+    return _SEARCH_SQL.format(needle=needle, operator=operator), params
+
+
+def title_search_settings(cursor, *, timeout_ms: int = SEARCH_TIMEOUT_MS) -> None:
+    """Set the search's pg_trgm thresholds and time budget for the current transaction only."""
+    cursor.execute(
+        "SELECT set_config('pg_trgm.similarity_threshold', %s, true),"
+        " set_config('pg_trgm.word_similarity_threshold', %s, true),"
+        " set_config('statement_timeout', %s, true)",
+        [str(SEARCH_SIMILARITY_THRESHOLD), str(SEARCH_WORD_SIMILARITY_THRESHOLD), f"{int(timeout_ms)}ms"],
     )
-    return sql, {"query": query, "popularity_weight": SEARCH_POPULARITY_WEIGHT, "limit": limit}
 
 
-def title_search(*, query: str, limit: int = SEARCH_RESULT_LIMIT) -> list[SearchHit]:
+def title_search(*, query: str, limit: int = SEARCH_RESULT_LIMIT, timeout_ms: int = SEARCH_TIMEOUT_MS) -> list[SearchHit]:
     """The best ``limit`` titles whose primary, original or alternative title looks like
     ``query``, best first. Tolerant of case, accents (``imdbrec_unaccent``) and small typos
     (pg_trgm). Ranked:
@@ -244,14 +304,26 @@ def title_search(*, query: str, limit: int = SEARCH_RESULT_LIMIT) -> list[Search
        wins (Casablanca (1942) before Casablanca (1955)), but popularity cannot lift an unrelated
        title over a close match.
 
+    Queries under four letters match exact titles only. A fuzzy search that runs past
+    ``timeout_ms`` is cancelled by Postgres and answered with exact matches instead.
     Returns light hits; fetch the titles of one page with ``title_in_bulk``.
     """
     if not _search_normalise(query):
         return []
     sql, params = title_search_sql(query=query, limit=limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [SearchHit(*row) for row in cursor.fetchall()]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            title_search_settings(cursor, timeout_ms=timeout_ms)
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    except OperationalError as error:
+        if not isinstance(error.__cause__, QueryCanceled):
+            raise
+        logger.warning("search for %r took over %d ms; answering with exact titles", query, timeout_ms)
+        with connection.cursor() as cursor:
+            cursor.execute(*title_search_sql(query=query, limit=limit, exact_only=True))
+            rows = cursor.fetchall()
+    return [SearchHit(*row) for row in rows]
 
 
 def title_in_bulk(tconsts: Iterable[str]) -> list[Title]:

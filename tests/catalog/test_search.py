@@ -95,8 +95,13 @@ def test_odd_queries_are_harmless(catalog, query):
     assert ranked("casablanca")[0] == "tt0034583"
 
 
+# The search is one statement after one set_config; in tests its transaction is a savepoint (two
+# more statements), then one query for the titles of the page.
+SEARCH_QUERIES = 5
+
+
 def test_search_page(client, catalog, django_assert_max_num_queries):
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(SEARCH_QUERIES):
         response = client.get(reverse("catalog:search"), {"q": "casablanka"})
     assert response.status_code == 200
     html = response.content.decode()
@@ -119,7 +124,7 @@ def test_search_page_paginates_and_shows_member_ratings(client, user_factory, dj
     Rating.objects.create(user=member, title=titles[21], score=3)
     client.force_login(member)
     first = client.get(reverse("catalog:search"), {"q": "casablanca"}).content.decode()
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(SEARCH_QUERIES + 3):  # + session, user, the member's ratings
         second = client.get(reverse("catalog:search"), {"q": "casablanca", "page": 2}).content.decode()
     assert 'href="?q=casablanca&amp;page=2"' in first
     assert len(tconsts_in(first)) == 20 and len(tconsts_in(second)) == 5
@@ -134,7 +139,7 @@ def _plan(query: str) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-@pytest.mark.parametrize("query", ["casablanca", "wizard of oz", "m"])
+@pytest.mark.parametrize("query", ["casablanca", "wizard of oz", "love"])
 def test_the_search_uses_the_trigram_indexes(catalog, query):
     # A handful of rows makes a sequential scan cheaper; forbid it to see the plan a big table gets.
     with connection.cursor() as cursor:
@@ -143,6 +148,39 @@ def test_the_search_uses_the_trigram_indexes(catalog, query):
     for index in TRIGRAM_INDEXES:
         assert f"Bitmap Index Scan on {index}" in plan, plan
     assert "Seq Scan" not in plan, plan
+    operator = "%" if query == "love" else "%>"
+    assert f"(imdbrec_unaccent(primary_title) {operator} 'love'" in plan or query != "love", plan
+
+
+@pytest.mark.parametrize("query", ["m", "Up", "RAN"])
+def test_short_queries_match_exact_titles_through_btree_indexes(catalog, query):
+    make_title(primary_title="M", num_votes=178_604)
+    make_title(primary_title="Mo", num_votes=10)
+    make_title(primary_title="Up", num_votes=1_100_000)
+    make_title(primary_title="Ran", original_title="乱", num_votes=140_000)
+    hits = title_search(query=query)
+    assert len(hits) == 1 and hits[0].exact_rank == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = _plan(query)
+    for index in ("catalog_title_primary_exact", "catalog_title_original_exact", "catalog_titleaka_title_exact"):
+        assert index in plan, plan
+
+
+def test_a_search_past_its_time_budget_answers_with_exact_titles(catalog, monkeypatch, caplog):
+    from catalog import selectors
+
+    slow = selectors._SEARCH_SQL.replace(" WHERE NOT t.is_adult", " WHERE (SELECT 1 FROM pg_sleep(0.5)) = 1 AND NOT t.is_adult")
+    assert slow != selectors._SEARCH_SQL
+    monkeypatch.setattr(selectors, "_SEARCH_SQL", slow)
+    hits = title_search(query="casablanca", timeout_ms=100)
+    assert [hit.tconst for hit in hits] == ["tt0034583", "tt0047719"]  # the exact titles only
+    assert "answering with exact titles" in caplog.text
+    assert title_search(query="casablanka", timeout_ms=100) == []  # no exact title: nothing, no error
+    # The time budget ended with the search's transaction.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
 
 
 @pytest.mark.shared_data
