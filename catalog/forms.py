@@ -58,8 +58,13 @@ class TitleFilterForm(forms.Form):
     min_votes = forms.IntegerField(required=False, min_value=0, max_value=10_000_000, label="Min. votes")
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False, label="Sort by")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None:
+            # The form's own "Any type" option submits ``type=``: an empty choice means no filter.
+            data = data.copy()
+            for name in ("genre", "type"):
+                data.setlist(name, [value for value in data.getlist(name) if value])
+        super().__init__(data, *args, **kwargs)
         for name in ("year_min", "year_max", "min_votes"):
             self.fields[name].widget.attrs.update({"inputmode": "numeric", "placeholder": "any"})
         self.fields["year_min"].widget.attrs["placeholder"] = str(YEAR_MIN)

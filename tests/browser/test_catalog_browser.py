@@ -74,6 +74,7 @@ def test_sign_up_log_out_log_in_search_filter_and_open_a_title(page):
     page.wait_for_url(re.compile(r"genre=Drama&genre=Romance&year_min=1940&year_max=1960"))
     assert card_tconsts(page) == ["tt0034583"]
     assert page.locator("input[name=genre][value=Romance]").is_checked()
+    assert page.locator(".errorlist").count() == 0
     screenshot(page, "catalog-06-browse-filtered")
 
     # Open the title page from the card and rate it; the stars post without a reload.

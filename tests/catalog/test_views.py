@@ -170,6 +170,13 @@ def test_the_form_keeps_the_filter_state(client, browse_titles):
     assert '<option value="year" selected>' in html
 
 
+def test_the_empty_form_as_submitted_filters_nothing(client, browse_titles):
+    response = client.get(reverse("catalog:title_list") + "?year_min=&year_max=&type=&min_votes=&sort=popularity")
+    html = response.content.decode()
+    assert "errorlist" not in html
+    assert len(tconsts_in(html)) == 6
+
+
 def test_invalid_filters_are_reported_and_the_valid_ones_still_apply(client, browse_titles):
     response = client.get(reverse("catalog:title_list") + "?genre=Crime&genre=Nonsense&year_min=19x4&sort=sideways")
     assert response.status_code == 200
