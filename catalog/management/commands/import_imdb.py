@@ -77,8 +77,9 @@ class Command(BaseCommand):
                 bar = self.bars[("download", name)] = tqdm(
                     desc=f"download {name}", total=event["total"], unit="B", unit_scale=True, mininterval=0.5,
                 )
-            bar.n = event["done"]
-            bar.refresh() if event["done"] == event["total"] else bar.update(0)
+            bar.update(event["done"] - bar.n)
+            if event["total"] is not None and event["done"] >= event["total"]:
+                self.bars.pop(("download", name)).close()
         elif phase == "start":
             self.bars[name] = tqdm(desc=name, unit=" rows", mininterval=0.5, delay=0.5, dynamic_ncols=True)
         elif phase == "rows":
