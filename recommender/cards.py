@@ -8,6 +8,7 @@ Below the unlock threshold (``recommender.onboarding``) the page is the cold-sta
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from django.core.paginator import Page, Paginator
 
 from catalog.models import Title
 from recommender.explanations import Explanation, explanations_for
-from recommender.foldin import LIVE_LIST_LIMIT, LiveFilters, LiveList, recommendation_list_live
+from recommender.foldin import LIVE_LIST_LIMIT, LiveFilters, LiveList, live_list_rank, live_state_get
 from recommender.onboarding import OnboardingProgress, onboarding_progress, popular_in_genres
 
 if TYPE_CHECKING:
@@ -85,15 +86,26 @@ class RecommendationPage:
 
 
 def recommendation_page_get(
-    *, user: User, filters: LiveFilters | None = None, page_number=1, force: bool = False, page_size: int = PAGE_SIZE
+    *,
+    user: User,
+    filters: LiveFilters | None = None,
+    page_number=1,
+    force: bool = False,
+    page_size: int = PAGE_SIZE,
+    live: LiveList | None = None,
 ) -> RecommendationPage:
-    """Everything the recommendations page shows for ``user``: cards or the cold-start fallback."""
-    live = recommendation_list_live(user=user, filters=filters, force=force)
+    """Everything the recommendations page shows for ``user``: cards or the cold-start fallback.
+
+    ``live`` is the user's state from ``live_state_get`` when the caller already has it.
+    """
+    if live is None:
+        live = live_state_get(user=user, force=force)
+    live_list_rank(live, filters=filters)
     progress = onboarding_progress(user=user) if live.state is None else _progress_from(live)
     result = RecommendationPage(live=live, progress=progress)
     if live.model is not None:
-        result.genres = sorted(live.model.genre_masks)
-        result.title_types = sorted(set(live.model.title_type.tolist()) - {""})
+        result.genres = live.model.genres
+        result.title_types = live.model.title_types
     if not result.personal:
         result.fallback = popular_in_genres(user=user, limit=page_size)
         return result
@@ -121,6 +133,23 @@ def recommendation_page_get(
             )
         )
     return result
+
+
+def page_cache_key(*, live: LiveList, user, variant: str, csrf_secret: str) -> str | None:
+    """A key that changes whenever the rendered list could: the run, the user's vectors (their
+    source and version), ratings and exclusions, the filters and page, the user's CSRF secret (the
+    fragment holds forms) and staff status. ``None`` when there is nothing personal to cache."""
+    if not live.personal or live.run is None:
+        return None
+    state = live.state
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (
+        str(live.run.pk), state.version, state.vectors.source, str(state.folded), variant, csrf_secret,
+        str(bool(user.is_staff)), repr(sorted(state.ratings.items())), repr(sorted(live.excluded)),
+    ):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return f"recommender:page:v1:{user.pk}:{digest.hexdigest()}"
 
 
 def _progress_from(live: LiveList) -> OnboardingProgress:

@@ -22,7 +22,8 @@ import numpy as np
 from catalog.models import Title
 from recommender.foldin import RunModel, ranking_system
 
-# A rated title is named only if it carries at least this share of the positive contributions.
+# A rated title is named only if it carries at least this share of the positive contributions, or,
+# for users with many ratings (where every share is small), twice the average share.
 MIN_SHARE = 0.08
 MAX_REASONS = 2
 
@@ -85,6 +86,7 @@ def explanations_for(
             row = matrix[row_number]
             positive = row[row > 0].sum()
             if positive > 0:
+                threshold = min(MIN_SHARE, 2.0 / int((row > 0).sum()))
                 order = np.argsort(-row, kind="stable")
                 for column in order[: MAX_REASONS + 3]:
                     if row[column] <= 0:
@@ -95,7 +97,7 @@ def explanations_for(
                         contribution=float(row[column]),
                         share=float(row[column] / positive),
                     )
-                    if len(explanation.reasons) < MAX_REASONS and reason.share >= MIN_SHARE:
+                    if len(explanation.reasons) < MAX_REASONS and reason.share >= threshold:
                         explanation.reasons.append(reason)
                     else:
                         explanation.others.append(reason)

@@ -20,12 +20,15 @@ What this module owns:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 
 from ratings.models import NotInterested, Rating, WatchlistItem
@@ -84,6 +87,18 @@ class RunModel:
     year: np.ndarray  # float, NaN when unknown
     genre_masks: dict[str, np.ndarray] = field(default_factory=dict)
     loaded_seconds: float = 0.0
+    # float32 copies for the scan over every title (half the memory traffic); the short list is
+    # then re-scored in float64, so the final order is exact.
+    factors32: np.ndarray | None = None
+    popularity32: np.ndarray | None = None
+    title_types: list[str] = field(default_factory=list)
+    genres: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.factors32 = np.ascontiguousarray(self.factors, dtype=np.float32)
+        self.popularity32 = self.popularity.astype(np.float32)
+        self.title_types = sorted(set(self.title_type.tolist()) - {""})
+        self.genres = sorted(self.genre_masks)
 
     @property
     def size(self) -> int:
@@ -151,64 +166,140 @@ def run_model_forget(*, run_id: int | None = None) -> None:
 
 
 def _parse_float_arrays(texts: list[str | None], width: int) -> np.ndarray:
-    """Postgres ``float8[]`` text (``{0.1,0.2}``) to an (n, width) array in one numpy parse."""
+    """Postgres ``float8[]`` text (``{0.1,0.2}``) to an (n, width) array in one C-level parse."""
+    if not texts:
+        return np.zeros((0, width))
     joined = ",".join(text[1:-1] if text else ",".join(["nan"] * width) for text in texts)
-    return np.array(joined.split(","), dtype=np.float64).reshape(len(texts), width) if texts else np.zeros((0, width))
+    return np.fromstring(joined, dtype=np.float64, sep=",").reshape(len(texts), width)
 
 
-def _run_model_load(run: ModelRun) -> RunModel | None:
-    started = time.perf_counter()
-    params = model_params(run)
+def _cache_path(run: ModelRun) -> Path | None:
+    """Where this process and its siblings keep the run's matrices (``RECOMMENDER_MODEL_CACHE_DIR``).
+
+    The name carries the database and the run's creation time, so a run id reused by another
+    database (tests, a reset) never reads someone else's file.
+    """
+    directory = getattr(settings, "RECOMMENDER_MODEL_CACHE_DIR", None) or Path(settings.BASE_DIR) / "var" / "cache"
+    database = connection.settings_dict.get("NAME") or "db"
+    stamp = run.created_at.strftime("%Y%m%dT%H%M%S%f") if run.created_at else "0"
+    return Path(directory) / f"recommender-{database}-run{run.pk}-{stamp}.npz"
+
+
+def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
     with connection.cursor() as cursor:
-        # Arrays as text and one numpy parse: ten times faster than building Python lists per row.
+        # Arrays as text and one numpy parse: ten times faster than Python lists per row.
         cursor.execute(
             """
-            SELECT f.title_id, f.factors::text, f.rating_factors::text, f.bias, f.support,
-                   t.removed_at IS NOT NULL OR t.tconst IS NULL, coalesce(t.title_type, ''), t.start_year,
-                   coalesce(t.genres, '{}')
-            FROM recommender_titlefactor f LEFT JOIN catalog_title t ON t.tconst = f.title_id
-            WHERE f.run_id = %s ORDER BY f.title_id
+            SELECT title_id, factors::text, rating_factors::text, bias, support
+            FROM recommender_titlefactor WHERE run_id = %s ORDER BY title_id
             """,
             [run.pk],
         )
         rows = cursor.fetchall()
     if not rows:
         return None
-    tconsts = np.array([row[0] for row in rows], dtype=object)
     rank = rows[0][1].count(",") + 1
-    factors = _parse_float_arrays([row[1] for row in rows], rank)
-    rating_factors = None
+    arrays = {
+        "tconsts": np.array([row[0] for row in rows], dtype=str),
+        "factors": _parse_float_arrays([row[1] for row in rows], rank),
+        "title_bias": np.array([row[3] or 0.0 for row in rows], dtype=np.float64),
+        "support": np.array([row[4] or 0 for row in rows], dtype=np.float64),
+    }
     if rows[0][2]:
         rating_rank = rows[0][2].count(",") + 1
-        rating_factors = _parse_float_arrays([row[2] for row in rows], rating_rank)
-        rating_factors = np.nan_to_num(rating_factors)
-    title_bias = np.array([row[3] or 0.0 for row in rows], dtype=np.float64)
-    support = np.array([row[4] or 0 for row in rows], dtype=np.float64)
-    max_support = float(params.get("max_support") or support.max() or 1.0)
-    popularity = float(params["popularity_weight"]) * np.log1p(support) / np.log1p(max(max_support, 1.0))
-    title_evidence = support / (support + float(params["confidence_title_prior"]))
+        arrays["rating_factors"] = np.nan_to_num(_parse_float_arrays([row[2] for row in rows], rating_rank))
+    return arrays
+
+
+def _factors_get(run: ModelRun) -> dict[str, np.ndarray] | None:
+    """The run's title arrays from the shared file cache, or from the database (then cached).
+
+    A run's factors never change once written, so the file is valid for the run's life; the first
+    process to load a run pays the database read, its sibling workers read the file.
+    """
+    path = _cache_path(run)
+    if path is not None and path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                return {name: stored[name] for name in stored.files}
+        except (OSError, ValueError) as error:  # a torn or foreign file: read the database instead
+            logger.warning("Ignoring model cache %s: %s", path, error)
+    arrays = _factors_from_database(run)
+    if arrays is not None and path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(temporary, **arrays)
+            os.replace(temporary, path)  # atomic: a reader never sees half a file
+            _cache_prune(path)
+        except OSError as error:
+            logger.warning("Could not write model cache %s: %s", path, error)
+    return arrays
+
+
+def _cache_prune(newest: Path, keep: int = 3) -> None:
+    """Delete this database's cached runs beyond the ``keep`` most recently written."""
+    prefix = newest.name.split("-run", 1)[0]
+    files = sorted(newest.parent.glob(f"{prefix}-run*.npz"), key=lambda item: item.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)
+
+
+def _run_model_load(run: ModelRun) -> RunModel | None:
+    started = time.perf_counter()
+    params = model_params(run)
+    arrays = _factors_get(run)
+    if arrays is None:
+        return None
+    tconsts = arrays["tconsts"].astype(object)
+    factors = arrays["factors"]
+    rating_factors = arrays.get("rating_factors")
+    support = arrays["support"]
+    # Catalog facts can change under a run (a title removed by a newer dump): always read them fresh.
+    size = len(tconsts)
+    removed = np.ones(size, dtype=bool)
+    title_type = np.full(size, "", dtype=object)
+    year = np.full(size, np.nan)
     genre_masks: dict[str, np.ndarray] = {}
-    for position, row in enumerate(rows):
-        for genre in row[8]:
-            mask = genre_masks.get(genre)
-            if mask is None:
-                mask = genre_masks[genre] = np.zeros(len(rows), dtype=bool)
-            mask[position] = True
+    index = {tconst: position for position, tconst in enumerate(tconsts)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT t.tconst, t.removed_at IS NOT NULL, t.title_type, t.start_year, t.genres
+            FROM recommender_titlefactor f JOIN catalog_title t ON t.tconst = f.title_id
+            WHERE f.run_id = %s
+            """,
+            [run.pk],
+        )
+        for tconst, is_removed, kind, start_year, genres in cursor.fetchall():
+            position = index.get(tconst)
+            if position is None:
+                continue
+            removed[position] = is_removed
+            title_type[position] = kind
+            if start_year is not None:
+                year[position] = start_year
+            for genre in genres or ():
+                mask = genre_masks.get(genre)
+                if mask is None:
+                    mask = genre_masks[genre] = np.zeros(size, dtype=bool)
+                mask[position] = True
+    max_support = float(params.get("max_support") or support.max() or 1.0)
     model = RunModel(
         run_id=run.pk,
         params=params,
         tconsts=tconsts,
-        index={tconst: position for position, tconst in enumerate(tconsts)},
+        index=index,
         factors=factors,
         gram=factors.T @ factors,
         rating_factors=rating_factors,
-        title_bias=title_bias,
+        title_bias=arrays["title_bias"],
         support=support,
-        popularity=popularity,
-        title_evidence=title_evidence,
-        removed=np.array([row[5] for row in rows], dtype=bool),
-        title_type=np.array([row[6] for row in rows], dtype=object),
-        year=np.array([row[7] if row[7] is not None else np.nan for row in rows], dtype=np.float64),
+        popularity=float(params["popularity_weight"]) * np.log1p(support) / np.log1p(max(max_support, 1.0)),
+        title_evidence=support / (support + float(params["confidence_title_prior"])),
+        removed=removed,
+        title_type=title_type,
+        year=year,
         genre_masks=genre_masks,
     )
     model.loaded_seconds = time.perf_counter() - started
@@ -270,6 +361,21 @@ def user_ratings(*, user: User) -> dict[str, int]:
     return dict(Rating.objects.filter(user=user).values_list("title_id", "score"))
 
 
+def user_ratings_and_exclusions(*, user: User) -> tuple[dict[str, int], set[str]]:
+    """``({tconst: stars}, {tconsts never to recommend})`` in one query: rated, watchlist, not interested."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT title_id, score FROM ratings_rating WHERE user_id = %(user)s
+            UNION ALL SELECT title_id, NULL FROM ratings_watchlistitem WHERE user_id = %(user)s
+            UNION ALL SELECT title_id, NULL FROM ratings_notinterested WHERE user_id = %(user)s
+            """,
+            {"user": user.pk},
+        )
+        rows = cursor.fetchall()
+    return {tconst: score for tconst, score in rows if score is not None}, {tconst for tconst, _ in rows}
+
+
 def user_excluded_tconsts(*, user: User) -> set[str]:
     """Rated, on the watchlist or not interested: never recommended. One query."""
     rated = Rating.objects.filter(user=user).values_list("title_id", flat=True)
@@ -296,6 +402,7 @@ class UserState:
     ratings: dict[str, int]
     folded: bool  # a fold-in was computed during this call
     fold_in_ms: float = 0.0
+    excluded: set[str] = field(default_factory=set)  # rated, watchlist, not interested
     version: str = ""  # changes whenever the vectors may change (cache keys)
 
 
@@ -306,12 +413,15 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
     ratings (no stale mark newer than the run's start): it is then the same solve. Otherwise, or
     when ``force`` (the "refresh" button), the user is folded in now and the result saved.
     """
+    # The fold-in row is read before the ratings: a rating committed in between makes the row
+    # newer than what we read, which user_fold_in_save detects.
     fold_in = UserFoldIn.objects.filter(user=user).first()
-    ratings = user_ratings(user=user)
+    ratings, excluded = user_ratings_and_exclusions(user=user)
     known = sum(1 for tconst in ratings if tconst in model.index)
     if not force and fold_in is not None and fold_in.run_id == run.pk and not fold_in.stale and fold_in.factors:
         vectors = _vectors_from_arrays(fold_in.factors, fold_in.rating_factors, fold_in.bias, known, "fold-in (saved)")
-        return UserState(vectors=vectors, ratings=ratings, folded=False, version=f"f{fold_in.updated_at.timestamp()}")
+        return UserState(vectors=vectors, ratings=ratings, folded=False, excluded=excluded,
+                         version=f"f{fold_in.updated_at.timestamp()}")
     changed_since_run = fold_in is not None and (
         fold_in.stale and (run.started_at is None or fold_in.updated_at >= run.started_at)
     )
@@ -319,7 +429,7 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
         row = UserFactor.objects.filter(run=run, user=user).values_list("factors", "rating_factors", "bias").first()
         if row is not None:
             vectors = _vectors_from_arrays(row[0], row[1], row[2], known, "run")
-            return UserState(vectors=vectors, ratings=ratings, folded=False, version=f"r{run.pk}")
+            return UserState(vectors=vectors, ratings=ratings, folded=False, excluded=excluded, version=f"r{run.pk}")
     started = time.perf_counter()
     vectors = user_vectors_solve(model=model, ratings=ratings)
     elapsed = (time.perf_counter() - started) * 1000
@@ -327,7 +437,8 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
         user=user, run=run, vectors=vectors, seen_updated_at=fold_in.updated_at if fold_in else None
     )
     return UserState(
-        vectors=vectors, ratings=ratings, folded=True, fold_in_ms=elapsed, version=f"f{saved.updated_at.timestamp()}"
+        vectors=vectors, ratings=ratings, folded=True, fold_in_ms=elapsed, excluded=excluded,
+        version=f"f{saved.updated_at.timestamp()}",
     )
 
 
@@ -432,8 +543,12 @@ def ranked_titles(
     filters: LiveFilters | None = None,
     limit: int = LIVE_LIST_LIMIT,
 ) -> list[ScoredTitle]:
-    """The user's best ``limit`` titles, excluding ``excluded`` and titles gone from the catalog."""
-    scores = scores_all(model=model, vectors=vectors)
+    """The user's best ``limit`` titles, excluding ``excluded`` and titles gone from the catalog.
+
+    Every title is scored in float32; the best ``limit`` plus a margin are scored again in float64
+    and sorted by that exact score (ties by tconst), so the order equals the run's.
+    """
+    scores = model.factors32 @ vectors.factors.astype(np.float32) + model.popularity32
     allowed = ~model.removed
     mask = filters.mask(model) if filters else None
     if mask is not None:
@@ -445,19 +560,22 @@ def ranked_titles(
     if candidates.size == 0:
         return []
     candidate_scores = scores[candidates]
-    if candidates.size > limit:
-        top = np.argpartition(-candidate_scores, limit - 1)[:limit]
+    shortlist = limit + 64
+    if candidates.size > shortlist:
+        top = candidates[np.argpartition(-candidate_scores, shortlist - 1)[:shortlist]]
     else:
-        top = np.arange(candidates.size)
+        top = candidates
+    exact = model.factors[top] @ vectors.factors + model.popularity[top]
     # Ties broken by tconst, so the order is stable between requests and equal to the run's.
-    order = np.lexsort((model.tconsts[candidates[top]], -candidate_scores[top]))
-    positions = candidates[top][order]
+    order = np.lexsort((model.tconsts[top], -exact))[:limit]
+    positions = top[order]
+    exact = exact[order]
     predicted, confidence = predictions_for(model=model, vectors=vectors, positions=positions)
     return [
         ScoredTitle(
             tconst=model.tconsts[position],
             position=int(position),
-            score=float(scores[position]),
+            score=float(exact[n]),
             predicted_rating=float(predicted[n]),
             confidence=float(confidence[n]),
         )
@@ -481,6 +599,28 @@ class LiveList:
         return self.state is not None and self.state.vectors is not None
 
 
+def live_state_get(*, user: User, force: bool = False) -> LiveList:
+    """The active run, its model and the user's current vectors (folding them in when stale),
+    without ranking yet: the page checks its cache with this before doing the ranking's work."""
+    run = active_run()
+    if run is None:
+        return LiveList(run=None, model=None, state=None, items=[], excluded=set())
+    model = run_model_get(run=run)
+    if model is None:
+        return LiveList(run=run, model=None, state=None, items=[], excluded=set())
+    state = user_state_get(user=user, run=run, model=model, force=force)
+    return LiveList(run=run, model=model, state=state, items=[], excluded=state.excluded)
+
+
+def live_list_rank(live: LiveList, *, filters: LiveFilters | None = None, limit: int = LIVE_LIST_LIMIT) -> LiveList:
+    """Fill ``live.items`` with the user's ranked titles (no-op when the user has no vectors)."""
+    if live.model is not None and live.state is not None and live.state.vectors is not None:
+        live.items = ranked_titles(
+            model=live.model, vectors=live.state.vectors, excluded=live.excluded, filters=filters, limit=limit
+        )
+    return live
+
+
 def recommendation_list_live(
     *, user: User, filters: LiveFilters | None = None, force: bool = False, limit: int = LIVE_LIST_LIMIT
 ) -> LiveList:
@@ -489,16 +629,4 @@ def recommendation_list_live(
     Without an active run (or a run without title factors) the list is empty and not personal;
     the page then shows the cold-start fallback.
     """
-    run = active_run()
-    if run is None:
-        return LiveList(run=None, model=None, state=None, items=[], excluded=set())
-    model = run_model_get(run=run)
-    if model is None:
-        return LiveList(run=run, model=None, state=None, items=[], excluded=set())
-    state = user_state_get(user=user, run=run, model=model, force=force)
-    excluded = user_excluded_tconsts(user=user)
-    if state.vectors is None:
-        return LiveList(run=run, model=model, state=state, items=[], excluded=excluded)
-    items = ranked_titles(model=model, vectors=state.vectors, excluded=excluded, filters=filters, limit=limit)
-    return LiveList(run=run, model=model, state=state, items=items, excluded=excluded)
-
+    return live_list_rank(live_state_get(user=user, force=force), filters=filters, limit=limit)

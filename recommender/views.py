@@ -7,10 +7,14 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -19,9 +23,9 @@ from imdbrec.views import staff_required
 from ratings.selectors import rating_scores_for_user
 from recommender import communities as community_selectors
 from recommender import onboarding
-from recommender.cards import recommendation_page_get
+from recommender.cards import page_cache_key, recommendation_page_get
 from recommender.charts import community_map_svg, runs_chart_context
-from recommender.foldin import LiveFilters, active_run
+from recommender.foldin import LiveFilters, active_run, live_state_get
 from recommender.forms import GenrePickForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
 from recommender.quality import quality_overall
@@ -37,14 +41,26 @@ def _run_admin_url(run: ModelRun | None) -> str | None:
         return reverse("recommender:system_models")
 
 
+PAGE_CACHE_SECONDS = 600
+
+
 @never_cache
 @login_required
 def recommendations(request):
-    """The user's recommendations: the active run's, folded in again at once when they changed."""
-    run = active_run()
-    model_genres, model_types = _filter_choices(run)
+    """The user's recommendations: the active run's, folded in again at once when they changed.
+
+    The list part is cached per user state (``page_cache_key``): a repeat view of an unchanged
+    list costs two small queries and a cache read; any rating, watchlist or "not interested"
+    change, a new run or other filters give a new key.
+    """
+    live = live_state_get(user=request.user)
+    if live.model is not None:
+        model_genres, model_types = live.model.genres, live.model.title_types
+    else:
+        model_genres, model_types = onboarding.genre_choices(), ["movie", "tvSeries", "tvMiniSeries"]
     form = RecommendationFilterForm(request.GET or None, genres=model_genres, title_types=model_types)
     filters = LiveFilters()
+    kept = {}
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         filters = LiveFilters(
@@ -53,33 +69,40 @@ def recommendations(request):
             year_min=data.get("year_min"),
             year_max=data.get("year_max"),
         )
-    page = recommendation_page_get(user=request.user, filters=filters, page_number=request.GET.get("page") or 1)
-    kept = {key: value for key, value in (form.cleaned_data if form.is_bound and form.is_valid() else {}).items()
-            if value not in (None, "")}
-    return render(
-        request,
-        "recommender/recommendations.html",
-        {
-            "form": form,
-            "result": page,
-            "page_obj": page.page,
-            "cards": page.cards,
-            "query_string": urlencode(kept),
-            "filtered": bool(kept),
-            "run": page.live.run,
-            "run_admin_url": _run_admin_url(page.live.run) if request.user.is_staff else None,
-            "state": page.live.state,
-        },
-    )
-
-
-def _filter_choices(run: ModelRun | None) -> tuple[list[str], list[str]]:
-    from recommender.foldin import run_model_get
-
-    model = run_model_get(run=run) if run is not None else None
-    if model is None:
-        return onboarding.genre_choices(), ["movie", "tvSeries", "tvMiniSeries"]
-    return sorted(model.genre_masks), sorted(set(model.title_type.tolist()) - {""})
+        kept = {key: value for key, value in data.items() if value not in (None, "")}
+    page_number = request.GET.get("page") or 1
+    key = None
+    if live.state is not None and not live.state.folded:
+        get_token(request)  # the user has a CSRF secret now; the cached forms carry tokens made from it
+        key = page_cache_key(
+            live=live,
+            user=request.user,
+            variant=urlencode(sorted(request.GET.items())),
+            csrf_secret=request.META.get("CSRF_COOKIE", ""),
+        )
+    body = cache.get(key) if key else None
+    if body is None:
+        page = recommendation_page_get(user=request.user, filters=filters, page_number=page_number, live=live)
+        body = render_to_string(
+            "recommender/_recommendations_body.html",
+            {
+                "form": form,
+                "result": page,
+                "page_obj": page.page,
+                "cards": page.cards,
+                "query_string": urlencode(kept),
+                "filtered": bool(kept),
+                "run": page.live.run,
+                "run_admin_url": _run_admin_url(page.live.run) if request.user.is_staff else None,
+                "state": page.live.state,
+                # Title links without a reverse() per card: (prefix, suffix) around the tconst.
+                "title_path": reverse("catalog:title_detail", args=["TCONST"]).split("TCONST", 1),
+            },
+            request=request,
+        )
+        if key and page.personal:
+            cache.set(key, body, PAGE_CACHE_SECONDS)
+    return render(request, "recommender/recommendations.html", {"body": mark_safe(body)})  # noqa: S308 - our render
 
 
 @require_POST

@@ -212,12 +212,14 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
 # --- fixtures (import them into a test module to use them) -----------------------------------
 
 
-
 @pytest.fixture
-def recommender_caches():
-    """Forget every process and Redis cache the recommender keeps, before and after the test."""
+def recommender_caches(settings, tmp_path):
+    """Forget every process and Redis cache the recommender keeps, before and after the test; the
+    run matrices' file cache lives in the test's own directory."""
     from recommender.foldin import run_model_forget
     from recommender.onboarding import onboarding_cache_clear
+
+    settings.RECOMMENDER_MODEL_CACHE_DIR = tmp_path / "model-cache"
 
     run_model_forget()
     onboarding_cache_clear()

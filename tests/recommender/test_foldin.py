@@ -172,3 +172,23 @@ def test_no_active_run_means_no_personal_list(db, user_factory, recommender_cach
     user = _site_user(user_factory)
     live = foldin.recommendation_list_live(user=user)
     assert live.run is None and not live.personal and live.items == []
+
+
+def test_a_second_process_reads_the_run_from_the_file_cache(world, django_assert_num_queries, settings):
+    """Gunicorn workers share the matrices through a file: only the first one reads the factors."""
+    run = world["run"]
+    first = foldin.run_model_get(run=run)
+    files = list(settings.RECOMMENDER_MODEL_CACHE_DIR.glob(f"recommender-*-run{run.pk}-*.npz"))
+    assert len(files) == 1
+    foldin.run_model_forget()  # as if another process
+    with django_assert_num_queries(1):  # only the catalog facts, never the factors
+        second = foldin.run_model_get(run=run)
+    np.testing.assert_array_equal(first.factors, second.factors)
+    np.testing.assert_array_equal(first.rating_factors, second.rating_factors)
+    assert list(first.tconsts) == list(second.tconsts)
+    assert sorted(first.genre_masks) == sorted(second.genre_masks)
+    # A torn file is ignored, not trusted.
+    files[0].write_bytes(b"not a numpy file")
+    foldin.run_model_forget()
+    third = foldin.run_model_get(run=run)
+    np.testing.assert_array_equal(first.factors, third.factors)

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import User
-from ratings.services import not_interested_add, rating_set
+from ratings.services import not_interested_add, rating_set, watchlist_add
 from recommender.models import Recommendation, UserFoldIn
 from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS
@@ -185,3 +185,23 @@ def test_profile_partials_render_for_the_user(world, member, client):
     quality = render_to_string("recommender/_profile_quality.html", {"user": member}, request=request)
     assert "How well our predictions matched" in quality and "Nothing to compare yet" in quality
     assert PERSONAS  # the fixture's personas give the community its name
+
+
+def test_the_cached_list_follows_every_change(world, member, client):
+    """A repeat view is served from the cache, but a watchlist add (which does not mark the user
+    stale), a rating or other filters never show a stale list."""
+    client.force_login(member)
+    first = client.get(URL).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(URL).content.decode()
+    assert _ranked_tconsts(again) == _ranked_tconsts(first)
+    assert not any("catalog_title" in query["sql"] for query in queries), "served from the cache"
+
+    top = _ranked_tconsts(again)[0]
+    watchlist_add(user=member, title=world["by_tconst"][top])
+    assert top not in _ranked_tconsts(client.get(URL).content.decode())
+    second = _ranked_tconsts(client.get(URL).content.decode())[0]
+    rating_set(user=member, title=world["by_tconst"][second], score=2)
+    assert second not in _ranked_tconsts(client.get(URL).content.decode())
+    filtered = _ranked_tconsts(client.get(URL, {"genre": "Comedy"}).content.decode())
+    assert all("Comedy" in world["by_tconst"][tconst].genres for tconst in filtered)
