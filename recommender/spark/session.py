@@ -1,6 +1,7 @@
 """SparkSession factory sized for this machine (2 cores, 24 GiB) unless told otherwise."""
 
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -14,6 +15,9 @@ def spark_session_create(
     checkpoint_dir: str | None = None,
 ) -> SparkSession:
     master = master or os.environ.get("SPARK_MASTER", "local[*]")
+    # Python workers run the same interpreter as the driver (the project's venv with numpy,
+    # pandas and pyarrow), unless the cluster says otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)

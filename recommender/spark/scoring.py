@@ -1,0 +1,143 @@
+"""The numpy side of a run, used by the Spark job's passes on the executors (no pyspark, no Django).
+
+Fold-in, scores, top-N, predicted stars, confidence and the ranking metrics, exactly as written in
+recommender/DESIGN.md. Item-side arrays are sorted by item id so lookups are one ``searchsorted``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Users scored together in one matrix product: 256 users x 50,000 titles of float32 is 51 MB.
+USER_CHUNK = 256
+
+
+@dataclass
+class ItemSide:
+    ids: np.ndarray  # int64, sorted
+    factors: np.ndarray  # float32 (items, rank): the ranking model's y_i
+    rating_factors: np.ndarray  # float32 (items, rating_rank): the star model's q_i
+    bias: np.ndarray  # float32 (items,): b_i
+    support: np.ndarray  # int64 (items,): training ratings n_i
+    gram: np.ndarray  # float64 (rank, rank): YᵀY over all titles
+    popularity: np.ndarray  # float32 (items,): log(1 + n_i) / log(1 + max n_i)
+
+    @classmethod
+    def build(cls, *, ids, factors, rating_factors, bias, support) -> ItemSide:
+        order = np.argsort(ids, kind="stable")
+        ids = np.asarray(ids, dtype=np.int64)[order]
+        factors = np.asarray(factors, dtype=np.float32)[order]
+        support = np.asarray(support, dtype=np.int64)[order]
+        max_support = max(int(support.max()) if len(support) else 1, 1)
+        return cls(
+            ids=ids,
+            factors=factors,
+            rating_factors=np.asarray(rating_factors, dtype=np.float32)[order],
+            bias=np.asarray(bias, dtype=np.float32)[order],
+            support=support,
+            gram=factors.astype(np.float64).T @ factors.astype(np.float64),
+            popularity=(np.log1p(support) / math.log1p(max_support)).astype(np.float32),
+        )
+
+    def positions(self, items) -> np.ndarray:
+        """Row of each item id, -1 for items the run does not know."""
+        items = np.asarray(items, dtype=np.int64)
+        if not len(self.ids):
+            return np.full(len(items), -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, items)
+        pos = np.minimum(pos, len(self.ids) - 1)
+        return np.where(self.ids[pos] == items, pos, -1)
+
+
+def strength(ratings: np.ndarray, count: int | np.ndarray, model: dict) -> np.ndarray:
+    """w_ui of DESIGN.md §1: stars lift the confidence, heavy raters' single ratings weigh less."""
+    span = model["scale_max"] - model["scale_min"]
+    lift = 1.0 + model["star_weight"] * (np.asarray(ratings, dtype=np.float64) - model["scale_min"]) / span
+    activity = (model["activity_reference"] / np.maximum(count, 1)) ** model["activity_exponent"]
+    return lift * activity
+
+
+def ranking_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
+    """x_u = (YᵀY + Σ alpha w y yᵀ + reg n I)⁻¹ Σ (1 + alpha w) y over the user's known titles."""
+    rank = side.factors.shape[1]
+    count = len(rows)
+    if count == 0:
+        return np.zeros(rank, dtype=np.float32)
+    vectors = side.factors[rows].astype(np.float64)
+    weights = model["alpha"] * strength(ratings, count, model)
+    matrix = side.gram + (vectors.T * weights) @ vectors + model["reg"] * count * np.eye(rank)
+    target = (1.0 + weights) @ vectors
+    return np.linalg.solve(matrix, target).astype(np.float32)
+
+
+def rating_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> tuple[np.ndarray, float]:
+    """(p_u, b_u) of DESIGN.md §2 with the titles' q_i and b_i fixed."""
+    rank = side.rating_factors.shape[1]
+    count = len(rows)
+    if count == 0:
+        return np.zeros(rank, dtype=np.float32), 0.0
+    ratings = np.asarray(ratings, dtype=np.float64)
+    title_bias = side.bias[rows].astype(np.float64)
+    user_bias = float((ratings - model["global_mean"] - title_bias).sum() / (model["bias_reg_user"] + count))
+    residual = ratings - model["global_mean"] - user_bias - title_bias
+    vectors = side.rating_factors[rows].astype(np.float64)
+    matrix = vectors.T @ vectors + model["rating_reg"] * count * np.eye(rank)
+    return np.linalg.solve(matrix, vectors.T @ residual).astype(np.float32), user_bias
+
+
+def stars_predict(user_vector, user_bias, rows: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
+    """r̂ = clip(mu + b_u + b_i + p_u·q_i); titles the run does not know (row -1) get mu + b_u."""
+    known = rows >= 0
+    safe = np.where(known, rows, 0)
+    item_part = side.bias[safe] + side.rating_factors[safe] @ np.asarray(user_vector, dtype=np.float32)
+    value = model["global_mean"] + user_bias + np.where(known, item_part, 0.0)
+    return np.clip(value, model["scale_min"], model["scale_max"])
+
+
+def confidence(preference: np.ndarray, user_count, title_support: np.ndarray, model: dict) -> np.ndarray:
+    """(clip(x·y, 0, 1) · n_u/(n_u + prior_u) · n_i/(n_i + prior_i)) ^ (1/3), in [0, 1]."""
+    user_evidence = np.asarray(user_count, dtype=np.float64) / (user_count + model["confidence_user_prior"] + 1e-12)
+    title_evidence = title_support / (title_support + model["confidence_title_prior"] + 1e-12)
+    product = np.clip(preference, 0.0, 1.0) * user_evidence * title_evidence
+    return np.clip(np.cbrt(product), 0.0, 1.0)
+
+
+def scores_for(user_vectors: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
+    """score_ui = x_u·y_i + popularity_weight * pop_i for a block of users (float32)."""
+    scores = np.asarray(user_vectors, dtype=np.float32) @ side.factors.T
+    if model["popularity_weight"]:
+        scores += np.float32(model["popularity_weight"]) * side.popularity
+    return scores
+
+
+def top_rows(scores: np.ndarray, excluded: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """Per row of ``scores``: the positions of the ``count`` best, best first, skipping ``excluded``."""
+    scores = scores.copy()
+    for index, rows in enumerate(excluded):
+        rows = rows[rows >= 0]
+        if len(rows):
+            scores[index, rows] = -np.inf
+    width = scores.shape[1]
+    count = min(count, width)
+    if count == 0:
+        return [np.empty(0, dtype=np.int64) for _ in excluded]
+    best = np.argpartition(-scores, count - 1, axis=1)[:, :count] if count < width else np.tile(np.arange(width), (len(scores), 1))
+    result = []
+    for index in range(len(scores)):
+        candidates = best[index]
+        values = scores[index, candidates]
+        ordered = candidates[np.argsort(-values, kind="stable")]
+        result.append(ordered[np.isfinite(scores[index, ordered])])
+    return result
+
+
+def ranking_metrics(recommended: np.ndarray, relevant: set, k: int = 10) -> tuple[float, float]:
+    """precision@k (hits / k) and binary NDCG@k of one user's list."""
+    hits = np.array([1.0 if item in relevant else 0.0 for item in recommended[:k]])
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = float((hits * discounts[: len(hits)]).sum())
+    ideal = float(discounts[: min(k, len(relevant))].sum())
+    return float(hits.sum() / k), (dcg / ideal if ideal else 0.0)
