@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # NUL characters and oversized bodies get a clear 400/413 before any view (imdbrec/middleware.py).
+    "imdbrec.middleware.RequestGuardMiddleware",
     # Last, as django-axes asks: it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -128,7 +130,8 @@ MAX_RATINGS_UPLOAD_BYTES = env.int("MAX_RATINGS_UPLOAD_BYTES", default=5 * 1024 
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache that answers "miss" when Redis is down, so pages keep working (imdbrec/cache.py).
+        "BACKEND": "imdbrec.cache.ResilientRedisCache",
         "LOCATION": env("CACHE_URL", default=env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")),
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }

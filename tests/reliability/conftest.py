@@ -1,0 +1,69 @@
+"""Fixtures for fault tests: private Postgres and Redis servers we may stop, kill and restart.
+
+Tests marked ``reliability`` are heavy (their own servers, gunicorn, workers, seconds to minutes
+each). They run with ``pytest -m reliability`` (``make reliability``) and are skipped otherwise,
+so ``make test`` runs only this package's light checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+from tests.reliability.procs import MISSING_TOOLS, PrivatePostgres, PrivateRedis, manage, project_env
+
+SAMPLE_DIR = "catalog/sample"
+
+
+def _reliability_selected(config) -> bool:
+    return "reliability" in (config.getoption("markexpr") or "") or os.environ.get("IMDBREC_RELIABILITY") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    if _reliability_selected(config):
+        return
+    skip = pytest.mark.skip(reason="heavy fault/load test: run `make reliability` (pytest -m reliability)")
+    for item in items:
+        if item.get_closest_marker("reliability") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def private_postgres():
+    """A Postgres cluster of our own with a migrated template database holding the bundled IMDb sample."""
+    if MISSING_TOOLS:
+        pytest.skip(MISSING_TOOLS)
+    server = PrivatePostgres().init().start()
+    try:
+        server.psql("CREATE DATABASE imdbrec_template")
+        env = project_env(database_url=server.url("imdbrec_template"), broker_url="redis://127.0.0.1:1/0")
+        manage("migrate", "--noinput", "-v0", env=env)
+        manage("import_imdb", "--dir", SAMPLE_DIR, "-v0", env=env)
+        server.psql("UPDATE pg_database SET datallowconn = true, datistemplate = true "
+                    "WHERE datname = 'imdbrec_template'")
+        yield server
+    finally:
+        server.destroy()
+
+
+_numbers = itertools.count()
+
+
+@pytest.fixture
+def private_database(private_postgres):
+    """A fresh database on the private server, copied from the template (schema + IMDb sample)."""
+    name = f"imdbrec_{os.getpid()}_{next(_numbers)}"
+    private_postgres.psql(f"CREATE DATABASE {name} TEMPLATE imdbrec_template")
+    yield private_postgres.url(name)
+    private_postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def private_redis():
+    if MISSING_TOOLS:
+        pytest.skip(MISSING_TOOLS)
+    server = PrivateRedis().start()
+    yield server
+    server.destroy()
