@@ -81,7 +81,8 @@ def build(*, titles: int, rank: int, rating_rank: int, seed: int) -> tuple[Model
     run = ModelRun.objects.create(
         status=ModelRun.Status.SUCCEEDED,
         triggered_by="bench_foldin",
-        params={"model": {"ranking_reg": 0.1, "ranking_alpha": 1.0, "ranking_star_weight": 0.0,
+        params={"model": {"reg": 0.1, "alpha": 1.0, "star_weight": 0.0, "activity_exponent": 1.0,
+                          "activity_reference": 20.0,
                           "popularity_weight": 0.3, "max_support": int(support.max()), "rating_reg": 0.2,
                           "bias_reg_user": 5.0, "bias_reg_title": 3.0, "global_mean": 3.6, "scale_min": 1,
                           "scale_max": 5, "confidence_user_prior": 10, "confidence_title_prior": 10}},

@@ -47,6 +47,7 @@ class Explanation:
     # Further contributors, for the detail shown on hover / to screen readers.
     others: list[Reason] = field(default_factory=list)
     popularity: float = 0.0  # the popularity term of the score, when the run uses one
+    threshold: float = MIN_SHARE  # the share a rating needed to be named
 
     @property
     def text(self) -> str:
@@ -86,7 +87,7 @@ def explanations_for(
             row = matrix[row_number]
             positive = row[row > 0].sum()
             if positive > 0:
-                threshold = min(MIN_SHARE, 2.0 / int((row > 0).sum()))
+                threshold = explanation.threshold = min(MIN_SHARE, 2.0 / int((row > 0).sum()))
                 order = np.argsort(-row, kind="stable")
                 for column in order[: MAX_REASONS + 3]:
                     if row[column] <= 0:

@@ -40,12 +40,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Defaults for parameters a run may not record (older runs); the run's own values always win.
+# Names are the training's (``recommender/spark/train_als.py`` stores them in run.params["model"]).
 MODEL_DEFAULTS = {
     "scale_min": 1.0,
     "scale_max": 5.0,
-    "ranking_reg": 0.1,
-    "ranking_alpha": 1.0,
-    "ranking_star_weight": 0.0,
+    "reg": 0.1,
+    "alpha": 1.0,
+    "star_weight": 0.0,
+    "activity_exponent": 0.0,
+    "activity_reference": 1.0,
     "popularity_weight": 0.0,
     "rating_reg": 0.1,
     "bias_reg_user": 5.0,
@@ -59,11 +62,17 @@ LIVE_LIST_LIMIT = 200
 ACTIVE_RUN_TTL_SECONDS = 2.0
 
 
+# The names DESIGN.md first used for the ranking model's parameters.
+PARAM_ALIASES = {"ranking_reg": "reg", "ranking_alpha": "alpha", "ranking_star_weight": "star_weight"}
+
+
 def model_params(run: ModelRun) -> dict:
     """The formulation's parameters of ``run`` (``run.params["model"]``) with defaults filled in."""
     params = dict(MODEL_DEFAULTS)
     recorded = (run.params or {}).get("model") or {}
-    params.update({key: value for key, value in recorded.items() if value is not None})
+    for key, value in recorded.items():
+        if value is not None:
+            params[PARAM_ALIASES.get(key, key)] = value
     return params
 
 
@@ -311,10 +320,16 @@ def _run_model_load(run: ModelRun) -> RunModel | None:
 
 
 def rating_strength(model: RunModel, scores: np.ndarray) -> np.ndarray:
-    """``w = 1 + star_weight * (r - min) / (max - min)``: five stars count more than one."""
+    """``w_ui = (1 + star_weight·(r − min)/(max − min)) · (reference / n_u)^activity_exponent``:
+    five stars count more than one, and one rating of a heavy rater counts less than one of a
+    light rater (``n_u`` = the user's ratings the run knows, ``reference`` the training's median)."""
     params = model.params
     span = float(params["scale_max"]) - float(params["scale_min"]) or 1.0
-    return 1.0 + float(params["ranking_star_weight"]) * (scores - float(params["scale_min"])) / span
+    lift = 1.0 + float(params["star_weight"]) * (scores - float(params["scale_min"])) / span
+    exponent = float(params["activity_exponent"])
+    if exponent:
+        lift = lift * (float(params["activity_reference"]) / max(len(scores), 1)) ** exponent
+    return lift
 
 
 def ranking_system(model: RunModel, positions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -323,11 +338,11 @@ def ranking_system(model: RunModel, positions: np.ndarray, scores: np.ndarray) -
     ``A = YᵀY + Σ alpha·w_i y_i y_iᵀ + reg·n_u·I``, ``b = Σ c_i y_i``, ``c_i = 1 + alpha·w_i``.
     """
     params = model.params
-    alpha = float(params["ranking_alpha"])
+    alpha = float(params["alpha"])
     rated = model.factors[positions]
     weights = alpha * rating_strength(model, scores)
     system = model.gram + (rated.T * weights) @ rated
-    system[np.diag_indices_from(system)] += float(params["ranking_reg"]) * len(positions)
+    system[np.diag_indices_from(system)] += float(params["reg"]) * len(positions)
     confidence = 1.0 + weights
     return system, rated.T @ confidence, confidence
 

@@ -31,10 +31,11 @@ PERSONAS = {
 DEFAULT_MODEL = {
     "scale_min": 1,
     "scale_max": 5,
-    "ranking_rank": 8,
-    "ranking_reg": 0.05,
-    "ranking_alpha": 4.0,
-    "ranking_star_weight": 1.0,
+    "rank": 8,
+    "reg": 0.05,
+    "alpha": 4.0,
+    "star_weight": 1.0,
+    "activity_exponent": 0.5,
     "popularity_weight": 0.0,
     "rating_rank": 4,
     "rating_reg": 0.1,
@@ -98,12 +99,12 @@ def persona_users_create(
     return users
 
 
-def _solve_rows(gram, fixed, rows, weights_fn, reg, size):
+def _solve_rows(gram, fixed, rows, reg):
+    """One half-step of implicit ALS: each row solved with the other side fixed (alpha·w given)."""
     out = np.zeros((len(rows), fixed.shape[1]))
-    for n, (positions, values) in enumerate(rows):
+    for n, (positions, weights) in enumerate(rows):
         if len(positions) == 0:
             continue
-        weights = weights_fn(values)
         matrix = gram + (fixed[positions].T * weights) @ fixed[positions]
         matrix[np.diag_indices_from(matrix)] += reg * len(positions)
         out[n] = np.linalg.solve(matrix, fixed[positions].T @ (1 + weights))
@@ -124,30 +125,33 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
     scores = np.array([score for _, _, score in triples], dtype=float)
     span = params["scale_max"] - params["scale_min"]
 
-    def weights_fn(values):
-        return params["ranking_alpha"] * (1 + params["ranking_star_weight"] * (values - params["scale_min"]) / span)
+    counts = np.bincount(users, minlength=len(user_ids))
+    params["activity_reference"] = float(np.median(counts))
+    # w_ui of DESIGN.md: stars lift it, heavy raters' single ratings weigh less.
+    weights = params["alpha"] * (1 + params["star_weight"] * (scores - params["scale_min"]) / span) * (
+        params["activity_reference"] / np.maximum(counts[users], 1)) ** params["activity_exponent"]
 
     order = np.argsort(users, kind="stable")
     rows_of_user = np.split(order, np.cumsum(np.bincount(users, minlength=len(user_ids)))[:-1])
     order = np.argsort(items, kind="stable")
     rows_of_title = np.split(order, np.cumsum(np.bincount(items, minlength=len(tconsts)))[:-1])
-    by_user = [(items[rows], scores[rows]) for rows in rows_of_user]
-    by_title = [(users[rows], scores[rows]) for rows in rows_of_title]
-    rank = params["ranking_rank"]
+    by_user = [(items[rows], weights[rows]) for rows in rows_of_user]
+    by_title = [(users[rows], weights[rows]) for rows in rows_of_title]
+    rank = params["rank"]
     X = rng.normal(0, 0.1, (len(user_ids), rank))
     Y = rng.normal(0, 0.1, (len(tconsts), rank))
     for _ in range(iterations):
-        Y = _solve_rows(X.T @ X, X, by_title, weights_fn, params["ranking_reg"], len(tconsts))
-        X = _solve_rows(Y.T @ Y, Y, by_user, weights_fn, params["ranking_reg"], len(user_ids))
+        Y = _solve_rows(X.T @ X, X, by_title, params["reg"])
+        X = _solve_rows(Y.T @ Y, Y, by_user, params["reg"])
 
     mean = float(scores.mean())
     user_bias = np.zeros(len(user_ids))
     title_bias = np.zeros(len(tconsts))
     for _ in range(params["bias_sweeps"]):
-        for i, (us, values) in enumerate(by_title):
-            title_bias[i] = (values - mean - user_bias[us]).sum() / (params["bias_reg_title"] + len(us))
-        for u, (its, values) in enumerate(by_user):
-            user_bias[u] = (values - mean - title_bias[its]).sum() / (params["bias_reg_user"] + len(its))
+        for i, rows in enumerate(rows_of_title):
+            title_bias[i] = (scores[rows] - mean - user_bias[users[rows]]).sum() / (params["bias_reg_title"] + len(rows))
+        for u, rows in enumerate(rows_of_user):
+            user_bias[u] = (scores[rows] - mean - title_bias[items[rows]]).sum() / (params["bias_reg_user"] + len(rows))
     residual = scores - mean - user_bias[users] - title_bias[items]
     rating_rank = params["rating_rank"]
     P = rng.normal(0, 0.1, (len(user_ids), rating_rank))
