@@ -1,0 +1,109 @@
+"""The staff system page's synthetic-crowd actions: generate, remove, follow the job's progress."""
+
+from celery.result import AsyncResult
+from django import forms
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from imdbrec.queueing import BackgroundUnavailable, broker_ping, enqueue
+from imdbrec.views import staff_required
+from ratings.system import rater_counts_forget, synthetic_job_current, synthetic_job_remember
+from ratings.tasks import synthetic_users_generate_task, synthetic_users_remove_task
+
+PANEL_URL = "/system/#ratings"
+
+
+class SyntheticGenerateForm(forms.Form):
+    users = forms.IntegerField(min_value=1, max_value=1_000_000, initial=3000, label="Users",
+                               help_text="How many synthetic users (seed:0 … seed:N-1); existing ones are kept.")
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=42, label="Seed",
+                              help_text="The same seed always gives the same users and ratings.")
+    min_votes = forms.IntegerField(min_value=0, required=False, label="Minimum IMDb votes",
+                                   help_text="Only titles with at least this many votes are rated (blank: the default).")
+
+
+def _job_running(request) -> bool:
+    job = synthetic_job_current()
+    if job and job["active"]:
+        messages.error(request, f"A {job['action']} job is still running; wait for it to finish.")
+        return True
+    return False
+
+
+@require_POST
+@staff_required
+def synthetic_generate(request):
+    """Queue the generator; the page then shows its progress bar."""
+    form = SyntheticGenerateForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            for error in errors:
+                messages.error(request, f"Not started: {form.fields[field].label if field in form.fields else field}: {error}")
+        return redirect(PANEL_URL)
+    if _job_running(request):
+        return redirect(PANEL_URL)
+    data = form.cleaned_data
+    try:
+        result = enqueue(synthetic_users_generate_task, data["users"], data["seed"], data["min_votes"])
+    except BackgroundUnavailable as error:
+        messages.error(request, str(error))
+        return redirect(PANEL_URL)
+    synthetic_job_remember(task_id=result.id, action="generate", users=data["users"], seed=data["seed"])
+    messages.success(request, f"Generating {data['users']:,} synthetic users with seed {data['seed']}.")
+    return redirect(PANEL_URL)
+
+
+@require_POST
+@staff_required
+def synthetic_remove(request):
+    """Queue the removal of every synthetic user and their ratings."""
+    if _job_running(request):
+        return redirect(PANEL_URL)
+    try:
+        result = enqueue(synthetic_users_remove_task)
+    except BackgroundUnavailable as error:
+        messages.error(request, str(error))
+        return redirect(PANEL_URL)
+    synthetic_job_remember(task_id=result.id, action="remove")
+    messages.success(request, "Removing every synthetic user and their ratings.")
+    return redirect(PANEL_URL)
+
+
+@never_cache
+@require_GET
+@staff_required
+def synthetic_progress(request, task_id: str):
+    """``{"progress": 0..1, "message": str, "done": bool}`` for the progress bar (site.js polls it)."""
+    try:
+        broker_ping()  # the result backend would otherwise retry for 20 s before failing
+    except BackgroundUnavailable as error:
+        return JsonResponse({"progress": 0.0, "message": str(error), "done": False, "state": "UNKNOWN"})
+    result = AsyncResult(task_id)
+    state, info = result.state, result.info
+    if state == "SUCCESS" and isinstance(info, dict) and "skipped" in info:
+        progress, done, message = 1.0, True, f"Not run: {info['skipped']}."
+    elif state == "PROGRESS" and isinstance(info, dict):
+        total = info.get("total") or 1
+        progress, message, done = info.get("done", 0) / total, info.get("message", ""), False
+    elif state == "SUCCESS":
+        rater_counts_forget()
+        progress, done = 1.0, True
+        if isinstance(info, dict) and "users_created" in info:
+            message = (f"Done: {info['users_created']:,} users and {info['ratings_created']:,} ratings created "
+                       f"({info['users_existing']:,} already there) in {info['seconds']:.1f} s.")
+        elif isinstance(info, dict):
+            message = f"Done: {info.get('users', 0):,} users and {info.get('ratings', 0):,} ratings removed."
+        else:
+            message = "Done."
+    elif state in ("FAILURE", "REVOKED"):
+        rater_counts_forget()
+        progress, done, message = 1.0, True, f"Failed: {info}"
+    elif state == "STARTED":
+        progress, done, message = 0.0, False, "Starting…"
+    else:
+        progress, done, message = 0.0, False, "Waiting for a worker…"
+    return JsonResponse({"progress": round(min(max(progress, 0.0), 1.0), 4), "message": message, "done": done,
+                         "state": state})
