@@ -29,7 +29,7 @@ class Context:
     def __init__(self, reject: Callable[[int, bytes, str], None], *, numbered: bool):
         self.reject = reject
         self.numbered = numbered
-        # title.crew: whether tconsts came in increasing order (then no tconst can repeat)
+        # whether the keys of the lines came in increasing order (then no key can repeat)
         self.previous_key: bytes = b""
         self.ascending_text = True
         self.ascending_numeric = True
@@ -118,6 +118,7 @@ def convert_title_basics(lines: list[bytes], line_no: int, ctx: Context) -> list
     append = out.append
     reject = ctx.reject
     numbered = ctx.numbered
+    note_key = ctx.note_key
     join = b"\t".join
     for line in lines:
         line_no += 1
@@ -160,7 +161,11 @@ def convert_title_basics(lines: list[bytes], line_no: int, ctx: Context) -> list
         if original == NULL:
             original = b""
         row = join((tconst, title_type, primary, original, adult, start, end, runtime, genres, b"0"))
-        append(b"%d\t%s" % (line_no, row) if numbered else row)
+        if numbered:  # staging: also check that keys ascend (then none repeats)
+            note_key(tconst)
+            append(b"%d\t%s" % (line_no, row))
+        else:
+            append(row)
     return out
 
 
@@ -169,6 +174,7 @@ def convert_name_basics(lines: list[bytes], line_no: int, ctx: Context) -> list[
     append = out.append
     reject = ctx.reject
     numbered = ctx.numbered
+    note_key = ctx.note_key
     join = b"\t".join
     for line in lines:
         line_no += 1
@@ -195,7 +201,11 @@ def convert_name_basics(lines: list[bytes], line_no: int, ctx: Context) -> list[
             reject(line_no, line, "knownForTitles has an id longer than 12 characters")
             continue
         row = join((nconst, _text(name), birth, death, professions, known_for))
-        append(b"%d\t%s" % (line_no, row) if numbered else row)
+        if numbered:  # staging: also check that keys ascend (then none repeats)
+            note_key(nconst)
+            append(b"%d\t%s" % (line_no, row))
+        else:
+            append(row)
     return out
 
 
@@ -294,6 +304,7 @@ def convert_title_episode(lines: list[bytes], line_no: int, ctx: Context) -> lis
     append = out.append
     reject = ctx.reject
     numbered = ctx.numbered
+    note_key = ctx.note_key
     for line in lines:
         line_no += 1
         fields = line.split(b"\t")
@@ -313,7 +324,11 @@ def convert_title_episode(lines: list[bytes], line_no: int, ctx: Context) -> lis
         if not (episode == NULL or (episode.isdigit() and len(episode) <= 9)):
             reject(line_no, line, f"episodeNumber {show(episode)} is not a number")
             continue
-        append(b"%d\t%s" % (line_no, line) if numbered else line)
+        if numbered:  # staging: also check that keys ascend (then none repeats)
+            note_key(tconst)
+            append(b"%d\t%s" % (line_no, line))
+        else:
+            append(line)
     return out
 
 
@@ -370,6 +385,7 @@ def convert_title_ratings(lines: list[bytes], line_no: int, ctx: Context) -> lis
     append = out.append
     reject = ctx.reject
     numbered = ctx.numbered
+    note_key = ctx.note_key
     for line in lines:
         line_no += 1
         fields = line.split(b"\t")
@@ -387,5 +403,9 @@ def convert_title_ratings(lines: list[bytes], line_no: int, ctx: Context) -> lis
         if not (votes.isdigit() and len(votes) <= 9):
             reject(line_no, line, f"numVotes {show(votes)} is not a number")
             continue
-        append(b"%d\t%s" % (line_no, line) if numbered else line)
+        if numbered:  # staging: also check that keys ascend (then none repeats)
+            note_key(tconst)
+            append(b"%d\t%s" % (line_no, line))
+        else:
+            append(line)
     return out

@@ -25,6 +25,8 @@ class Dataset:
     line_key: tuple[str, ...] = ()
     # Staging rows with this column NULL stand for a line without rows (title.crew).
     marker_column: str = ""
+    # The converter checks that line keys ascend (Context.keys_ascending) when numbering rows.
+    checks_key_order: bool = True
 
     @property
     def keys_of_line(self) -> tuple[str, ...]:
@@ -87,6 +89,7 @@ DATASETS: tuple[Dataset, ...] = (
         key=("title_id", "ordering"),
         compare=("aka_title", "region", "language", "types", "attributes", "is_original_title"),
         convert=convert.convert_title_akas,
+        checks_key_order=False,
     ),
     Dataset(
         name="title.crew",
@@ -116,6 +119,7 @@ DATASETS: tuple[Dataset, ...] = (
         key=("title_id", "ordering"),
         compare=("person_id", "category", "job", "characters"),
         convert=convert.convert_title_principals,
+        checks_key_order=False,
     ),
 )
 

@@ -20,7 +20,9 @@ temporary file (constant memory) and COPYed into ``ImportReject`` at the end.
 
 from __future__ import annotations
 
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -113,11 +115,17 @@ class RejectSpool:
 
 
 class _CopySource:
-    """A file-like object for ``copy_expert``: each ``read`` converts the next chunk of lines."""
+    """A file-like object for ``copy_expert``, fed by a converter thread.
+
+    Reading, decompressing and converting (Python) overlap with Postgres parsing and storing
+    the previous chunks: psycopg2 releases the GIL while it sends, so the thread converts the
+    next chunk meanwhile. A few chunks at most wait in the queue: memory stays flat.
+    """
+
+    QUEUED_CHUNKS = 4
 
     def __init__(self, reader: TsvReader, dataset: Dataset, context: Context, spool: RejectSpool,
                  on_progress: ProgressCallback | None):
-        self.chunks = reader.chunks()
         self.reader = reader
         self.convert = dataset.convert
         self.context = context
@@ -125,30 +133,57 @@ class _CopySource:
         self.on_progress = on_progress
         self.rows = 0
         self.error: BaseException | None = None
+        self.queue: queue.Queue = queue.Queue(maxsize=self.QUEUED_CHUNKS)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._produce, name=f"import-{dataset.name}", daemon=True)
+        self.thread.start()
+
+    def _put(self, item) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for chunk in self.reader.chunks():
+                for bad in chunk.bad:
+                    self.spool.add(bad.line, bad.raw, bad.reason)
+                rows: list[bytes] = []
+                for line_no, lines in chunk.runs:
+                    rows += self.convert(lines, line_no, self.context)
+                count = len(rows)
+                rows.append(b"")
+                payload = b"\n".join(rows) if count else b""
+                if not self._put((payload, count, self.reader.lines_read, self.reader.position)):
+                    return
+            self._put(None)
+        except BaseException as error:  # handed to the reading side, which raises it
+            self._put(error)
 
     def read(self, size: int = -1) -> bytes:
-        try:
-            return self._next()
-        except BaseException as error:
-            # psycopg2 turns an exception in read() into a cancelled COPY; keep the real one
-            self.error = error
-            raise
-
-    def _next(self) -> bytes:
-        for chunk in self.chunks:
-            for bad in chunk.bad:
-                self.spool.add(bad.line, bad.raw, bad.reason)
-            rows: list[bytes] = []
-            for line_no, lines in chunk.runs:
-                rows += self.convert(lines, line_no, self.context)
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return b""
+            if isinstance(item, BaseException):
+                # psycopg2 turns an exception in read() into a cancelled COPY; keep the real one
+                self.error = item
+                raise item
+            payload, count, lines, position = item
+            self.rows += count
             if self.on_progress:
-                self.on_progress(self.reader.lines_read, self.reader.position, self.reader.size)
-            if rows:
-                self.rows += len(rows)
-                rows.append(b"")
-                return b"\n".join(rows)
-        return b""
+                self.on_progress(lines, position, self.reader.size)
+            if payload:
+                return payload
 
+    def close(self) -> None:
+        """Stop the converter thread (the COPY may have ended early) and wait for it."""
+        self.stopping.set()
+        self.thread.join()
 
 
 def open_checked(dataset: Dataset, path: Path, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> TsvReader:
@@ -218,12 +253,15 @@ def _copy(cursor, sql: str, source: _CopySource) -> None:
     try:
         cursor.copy_expert(sql, source, 1 << 20)
     except (psycopg2.Error, DatabaseError) as error:
+        source.close()
         if source.error is not None:  # the file broke (truncated, unreadable), not the database
             raise source.error from None
         if isinstance(error, (psycopg2.DataError, DataError)):
             # a value the converter should have refused: fail the file, say where
             raise FileProblem(f"Postgres refused a row near line {source.reader.lines_read}: {error}".strip())
         raise
+    finally:
+        source.close()
 
 
 def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes) -> None:
@@ -362,21 +400,29 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes)
     result.phases["copy_s"] = round(time.monotonic() - mark, 3)
 
     mark = time.monotonic()
-    _reject_duplicates(cursor, dataset, path, spool, chunk_bytes)
+    if not (dataset.checks_key_order and context.keys_ascending):  # ascending keys cannot repeat
+        _reject_duplicates(cursor, dataset, path, spool, chunk_bytes)
     result.phases["duplicates_s"] = round(time.monotonic() - mark, 3)
 
     mark = time.monotonic()
     key = ", ".join(dataset.key)
-    changed = " OR ".join(f"t.{column} IS DISTINCT FROM EXCLUDED.{column}" for column in dataset.compare)
+    same_key = " AND ".join(f"present.{column} = s.{column}" for column in dataset.key)
+    changed = " OR ".join(f"present.{column} IS DISTINCT FROM s.{column}" for column in dataset.compare)
+    still_changed = " OR ".join(f"t.{column} IS DISTINCT FROM EXCLUDED.{column}" for column in dataset.compare)
     assignments = ", ".join(f"{column} = EXCLUDED.{column}" for column in dataset.compare)
-    real_rows = f"WHERE {dataset.marker_column} IS NOT NULL" if dataset.marker_column else ""
+    real_rows = f"AND s.{dataset.marker_column} IS NOT NULL" if dataset.marker_column else ""
+    # The join keeps only new and changed rows (a hash join, not a million index probes), so
+    # re-importing the same dump writes nothing; ON CONFLICT still guards against a row
+    # inserted meanwhile.
     cursor.execute(
         f"""
         WITH upserted AS (
             INSERT INTO {dataset.table} AS t ({columns}, removed_at)
-            SELECT {columns}, NULL FROM import_stage {real_rows}
+            SELECT {", ".join(f"s.{column}" for column in dataset.columns)}, NULL
+            FROM import_stage s LEFT JOIN {dataset.table} present ON {same_key}
+            WHERE (present.{dataset.key[0]} IS NULL OR present.removed_at IS NOT NULL OR {changed}) {real_rows}
             ON CONFLICT ({key}) DO UPDATE SET {assignments}, removed_at = NULL
-            WHERE {changed} OR t.removed_at IS NOT NULL
+            WHERE {still_changed} OR t.removed_at IS NOT NULL
             RETURNING (xmax = 0) AS inserted
         )
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
