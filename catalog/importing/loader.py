@@ -269,10 +269,12 @@ def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, 
     mark = time.monotonic()
     # Unique constraints are rebuilt inside this transaction: a key repeated in the file must
     # fail the load before it commits. Plain indexes are deferred (see indexes_build_deferred).
-    unique = _unique_constraints(cursor, dataset.table)
+    # Small files load with every index in place: cheap at that size, and no DDL on the table.
+    unique = _unique_constraints(cursor, dataset.table) if defer_indexes else []
     for name, _definition in unique:
         cursor.execute(f"ALTER TABLE {dataset.table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
-    result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
+    if defer_indexes:
+        result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
     context = Context(spool.add, numbered=False)
     with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
         source = _CopySource(reader, dataset, context, spool, on_progress)

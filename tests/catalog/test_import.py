@@ -5,7 +5,9 @@ import json
 import shutil
 
 import pytest
+from django.db import connection
 
+from catalog.importing.loader import indexes_deferred
 from catalog.models import Crew, Episode, ImportReject, ImportRun, Person, Principal, Title, TitleAka, TitleRating
 from tests.catalog.importing_helpers import run_import, snapshot, split
 
@@ -23,8 +25,12 @@ def _data_lines(path):
         return stream.read().split(b"\n")[1:-1]
 
 
-def test_fixtures_load_with_exact_counts(fixtures_dir):
-    run = run_import(fixtures_dir)
+@pytest.mark.parametrize("defer_indexes_min_bytes", [None, 0], ids=["indexes-kept", "indexes-deferred"])
+def test_fixtures_load_with_exact_counts(fixtures_dir, defer_indexes_min_bytes):
+    options = {} if defer_indexes_min_bytes is None else {"defer_indexes_min_bytes": defer_indexes_min_bytes}
+    indexes_before = _indexes()
+
+    run = run_import(fixtures_dir, **options)
 
     assert run.status == ImportRun.Status.SUCCEEDED, run.error
     assert Title.objects.count() == 75
@@ -41,6 +47,18 @@ def test_fixtures_load_with_exact_counts(fixtures_dir):
         assert result["mode"] == "first load" and result["updated"] == result["removed"] == 0, name
     assert run.counts["title.crew"]["inserted"] == 188
     assert not ImportReject.objects.filter(run=run).exists()
+    # dropped for the load or not, every index and constraint is there afterwards
+    assert _indexes() == indexes_before
+    assert not indexes_deferred()
+    if defer_indexes_min_bytes == 0:
+        assert run.counts["title.basics"]["phases"]["indexes_deferred"] >= 4
+
+
+def _indexes():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'catalog_%' "
+                       "AND tablename <> 'catalog_import_deferred_index' ORDER BY 1, 2")
+        return cursor.fetchall()
 
 
 def test_fixture_rows_are_stored_exactly(fixtures_dir):

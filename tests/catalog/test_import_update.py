@@ -102,6 +102,23 @@ def test_failure_midway_leaves_the_previous_data(tmp_path, already_loaded):
         assert cursor.fetchall() == indexes_before
 
 
+def test_deferred_first_load_with_a_repeated_key_falls_back_and_reports_it(tmp_path):
+    principals = sample_lines("title.principals")
+    write_file(tmp_path, "title.principals", [*principals, principals[10]], gz=True)
+
+    run = run_import(tmp_path, defer_indexes_min_bytes=0)
+
+    result = run.counts["title.principals"]
+    assert run.status == ImportRun.Status.SUCCEEDED
+    assert (result["mode"], result["lines"], result["loaded"], result["rejected"]) == (
+        "update", len(principals) + 1, len(principals), 1)
+    tconst, ordering = split(principals[10])[:2]
+    assert ImportReject.objects.get(run=run).reason == f"duplicate tconst, ordering {tconst}, {ordering} (first on line 12)"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'catalog_principal_unique'")
+        assert cursor.fetchone()[0] == 1
+
+
 MALFORMED_BASICS = [
     b"tt0000001\tmovie\tGood One\tGood One\t0\t1999\t\\N\t90\tDrama",                       # 2
     b"tt0000002\tmovie\tShort Row\tShort Row\t0\t1999\t\\N\t90",                             # 3
