@@ -45,7 +45,8 @@ demo: venv services .env stop
 
 # Data for the demo; each step is idempotent so `make demo` is safe to run twice.
 demo-data:
-	@true
+	$(PY) manage.py import_imdb --dir catalog/sample
+	$(PY) manage.py generate_synthetic_users --users $(DEMO_USERS) --seed 42
 
 serve: venv
 	@mkdir -p $(RUN)
