@@ -26,6 +26,7 @@ from catalog.importing.download import DownloadError, dataset_files_download
 from catalog.importing.loader import FileResult, LoadOptions, indexes_build_deferred, load_file
 from catalog.importing.reader import FileProblem
 from catalog.models import ImportRun
+from imdbrec.queueing import AlreadyRunning, enqueue_on_commit, exclusive, exclusive_is_held, is_database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +68,53 @@ def import_run_create(*, source: str, files: list[str] | tuple[str, ...] | None 
     return run
 
 
+# One import at a time: held by the run executing (see imdbrec.queueing.exclusive); a process
+# that dies releases it, which is how a run left "running" by a killed worker is recognised.
+IMPORT_EXCLUSIVE = "catalog-import"
+# A queued run whose message never reached a worker (lost with Redis) stops blocking after this.
+QUEUED_RUN_EXPIRES_SECONDS = 6 * 60 * 60
+
+
+def import_run_active() -> ImportRun | None:
+    """The import queued or running now, if any. A run marked running whose process died
+    (worker killed) is marked failed here, and a queued run older than a day's work is given up."""
+    for run in ImportRun.objects.filter(status__in=[ImportRun.Status.QUEUED, ImportRun.Status.RUNNING]).order_by("pk"):
+        if run.status == ImportRun.Status.RUNNING and not exclusive_is_held(IMPORT_EXCLUSIVE):
+            _import_run_fail(run, "stopped: the process running it ended (killed or crashed); start the import again")
+            continue
+        age = (timezone.now() - run.created_at).total_seconds()
+        if run.status == ImportRun.Status.QUEUED and age > QUEUED_RUN_EXPIRES_SECONDS:
+            _import_run_fail(run, "not started: no worker took it in time; start the import again")
+            continue
+        return run
+    return None
+
+
+def _import_run_fail(run: ImportRun, error: str) -> None:
+    ImportRun.objects.filter(pk=run.pk, status=run.status).update(
+        status=ImportRun.Status.FAILED, error=error, finished_at=timezone.now())
+
+
 def import_run_start(*, source: str, files: list[str] | None = None) -> ImportRun:
-    """Create a run and queue it for a worker once the run row is committed."""
+    """Create a run and queue it for a worker once the run row is committed.
+
+    Refused with a ValidationError while another import is queued or running. Raises
+    ``imdbrec.queueing.BackgroundUnavailable`` (and records nothing) when the task queue does
+    not answer; a send that fails after the commit marks the run failed.
+    """
     from catalog.tasks import import_run_execute_task
 
     with transaction.atomic():
+        # Two requests at the same moment: the second waits here, then sees the first's run.
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('imdbrec:catalog-import-start'))")
+        active = import_run_active()
+        if active is not None:
+            raise ValidationError(f"import #{active.pk} is {active.get_status_display().lower()}; "
+                                  "start another when it has finished.")
         run = import_run_create(source=source, files=files)
-        import_run_execute_task.delay_on_commit(run.pk)
+        enqueue_on_commit(import_run_execute_task, run.pk, on_failure=lambda error: _import_run_fail(
+            run, f"not started: {error}"))
     return run
 
 
@@ -102,6 +143,7 @@ class _RunProgress:
         self.total_bytes = 0
         self.bytes_before = 0  # bytes of the files already loaded
         self.rows_before = 0
+        self.lines = 0  # of the current file
         self.current = ""
         self.started = time.monotonic()
 
@@ -133,12 +175,14 @@ class _RunProgress:
 
     def file_started(self, dataset: Dataset, path: Path) -> None:
         self.current = dataset.name
+        self.lines = 0
         self._write(current_file=dataset.name, rows_done=self.rows_before, rows_total=None, force=True)
         if self.listener:
             self.listener({"phase": "start", "file": dataset.name, "path": str(path), "size": path.stat().st_size})
 
     def file_progress(self, lines: int, position: int, size: int) -> None:
         fraction = min(1.0, (self.bytes_before + position) / self.total_bytes)
+        self.lines = lines
         rows_done = self.rows_before + lines
         # Row counts are unknown until the end (files are compressed): estimate from bytes.
         rows_total = int(rows_done / fraction) if fraction > 0.001 else None
@@ -146,6 +190,12 @@ class _RunProgress:
         if self.listener:
             estimate = int(lines * size / position) if position else None
             self.listener({"phase": "rows", "file": self.current, "lines": lines, "estimate": estimate})
+
+    def file_step(self, step: str) -> None:
+        self._write(current_file=f"{self.current}: {step}", rows_done=self.rows_before + self.lines,
+                    rows_total=self.rows_before + self.lines, force=True)
+        if self.listener:
+            self.listener({"phase": "step", "file": self.current, "step": step})
 
     def file_finished(self, path: Path | None, result: dict) -> None:
         if path is not None:
@@ -181,6 +231,20 @@ def import_run_execute(
     run = ImportRun.objects.get(pk=run_id)
     if run.status in FINISHED:
         return run
+    try:
+        with exclusive(IMPORT_EXCLUSIVE):
+            return _import_run_execute_exclusive(run, task_id, on_progress, options, download_dir)
+    except AlreadyRunning:
+        if run.status == ImportRun.Status.RUNNING:
+            return run  # this run is executing in another process (a redelivered message): leave it be
+        active = ImportRun.objects.filter(status=ImportRun.Status.RUNNING).exclude(pk=run.pk).first()
+        _import_run_fail(run, f"not started: import #{active.pk if active else '?'} was running; "
+                              "start this one again when it has finished")
+        run.refresh_from_db()
+        return run
+
+
+def _import_run_execute_exclusive(run, task_id, on_progress, options, download_dir) -> ImportRun:
     run.status = ImportRun.Status.RUNNING
     run.started_at = timezone.now()
     run.finished_at = None
@@ -194,6 +258,8 @@ def import_run_execute(
     try:
         _execute(run, progress, options or LoadOptions(), Path(download_dir or settings.IMDB_DATA_DIR))
     except Exception as error:
+        if is_database_outage(error):
+            raise  # the database went away: nothing can be recorded now; the task retries
         if type(error).__name__ == "SoftTimeLimitExceeded":
             run.error = "stopped: the task ran out of time"
         else:
@@ -236,11 +302,13 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
             try:
                 result = load_file(
                     dataset=dataset, path=path, run_id=run.pk, on_progress=progress.file_progress,
-                    options=options,
+                    on_step=progress.file_step, options=options,
                 ).as_dict()
             except FileProblem as error:
                 result = FileResult(dataset=dataset.name, file=path.name, error=str(error)).as_dict()
             except (DatabaseError, psycopg2.Error) as error:
+                if is_database_outage(error):
+                    raise
                 logger.exception("import run %s: %s failed", run.pk, dataset.name)
                 result = FileResult(dataset=dataset.name, file=path.name,
                                     error=f"database error: {str(error).strip()}").as_dict()

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import ImportRun
 from catalog.services import import_run_download_start, import_run_sample_start, import_run_start
+from imdbrec.queueing import BackgroundUnavailable
 from imdbrec.views import staff_required
 
 SOURCES = ("sample", "directory", "download")
@@ -32,6 +33,9 @@ def import_start(request):
     except ValidationError as error:
         for message in error.messages:
             messages.error(request, f"Import not started: {message}")
+        return redirect("/system/#catalog")
+    except BackgroundUnavailable as error:
+        messages.error(request, f"Import not started: {error}")
         return redirect("/system/#catalog")
     messages.success(request, f"Import #{run.pk} queued: {run.source}")
     return redirect("/system/#catalog")

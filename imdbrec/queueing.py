@@ -136,12 +136,18 @@ DATABASE_RETRY = {
 
 
 def is_database_outage(error: BaseException) -> bool:
-    """True for an error meaning the database went away (retry later), false for a data error."""
-    return isinstance(error, DATABASE_OUTAGE_ERRORS) and not _is_disk_full(error)
+    """True when ``error`` means the database went away (retry later), false for anything else.
 
-
-def _is_disk_full(error: BaseException) -> bool:
-    return "No space left on device" in str(error) or getattr(error, "pgcode", None) == "53100"
+    Outages: no connection at all (no SQLSTATE), SQLSTATE class 08 (connection exception) and
+    57P01-57P03 (the server is shutting down, crashed, or starting). Not outages: bad data,
+    constraint violations, and a full disk (53100), which a retry would only repeat.
+    """
+    if not isinstance(error, DATABASE_OUTAGE_ERRORS):
+        return False
+    code = getattr(error, "pgcode", None) or getattr(error.__cause__, "pgcode", None)
+    if code is None:
+        return "No space left on device" not in str(error)
+    return code.startswith("08") or code in ("57P01", "57P02", "57P03")
 
 
 # --- one run at a time ---------------------------------------------------------------------------

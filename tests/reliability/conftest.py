@@ -67,3 +67,61 @@ def private_redis():
     server = PrivateRedis().start()
     yield server
     server.destroy()
+
+
+STAFF = ("staff", "staff-Pass-2024")
+MEMBER = ("member", "member-Pass-2024")
+
+
+class Site:
+    """This project running on private services: ``manage.py`` against them, gunicorn, workers."""
+
+    def __init__(self, database_url: str, broker_url: str, tmp_path, **env_extra):
+        self.database_url = database_url
+        self.env = project_env(database_url=database_url, broker_url=broker_url,
+                               IMDB_DATA_DIR=tmp_path / "imdb", RECOMMENDER_EXCHANGE_DIR=tmp_path / "exchange",
+                               **env_extra)
+        self.tmp_path = tmp_path
+        self.servers: list = []
+
+    def shell(self, code: str) -> str:
+        return manage("shell", "-c", code, env=self.env).stdout
+
+    def create_users(self) -> None:
+        self.shell(
+            "from accounts.models import User\n"
+            f"User.objects.create_superuser({STAFF[0]!r}, 'staff@example.com', {STAFF[1]!r})\n"
+            f"User.objects.create_user({MEMBER[0]!r}, 'member@example.com', {MEMBER[1]!r})\n"
+        )
+
+    def gunicorn(self, **kwargs):
+        from tests.reliability.procs import Gunicorn
+
+        server = Gunicorn(self.env, log=self.tmp_path / f"gunicorn-{len(self.servers)}.log", **kwargs).start()
+        self.servers.append(server)
+        return server
+
+    def worker(self, **kwargs):
+        from tests.reliability.procs import CeleryWorker
+
+        worker = CeleryWorker(self.env, log=self.tmp_path / f"worker-{len(self.servers)}.log", **kwargs)
+        self.servers.append(worker)
+        return worker.start()
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+@pytest.fixture
+def site_factory(tmp_path):
+    sites = []
+
+    def make(database_url: str, broker_url: str, **env_extra) -> Site:
+        site = Site(database_url, broker_url, tmp_path, **env_extra)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.stop()
