@@ -26,7 +26,14 @@ from catalog.importing.download import DownloadError, dataset_files_download
 from catalog.importing.loader import FileResult, LoadOptions, indexes_build_deferred, load_file
 from catalog.importing.reader import FileProblem
 from catalog.models import ImportRun
-from imdbrec.queueing import AlreadyRunning, enqueue_on_commit, exclusive, exclusive_is_held, is_database_outage
+from imdbrec.queueing import (
+    AlreadyRunning,
+    broker_ping,
+    enqueue_on_commit,
+    exclusive,
+    exclusive_is_held,
+    is_database_outage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +111,7 @@ def import_run_start(*, source: str, files: list[str] | None = None) -> ImportRu
     """
     from catalog.tasks import import_run_execute_task
 
+    broker_ping()  # first: "the background system is down" matters more than "an import waits"
     with transaction.atomic():
         # Two requests at the same moment: the second waits here, then sees the first's run.
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
