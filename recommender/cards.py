@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 
 from catalog.models import Title
 from recommender.explanations import Explanation, explanations_for
@@ -135,21 +136,39 @@ def recommendation_page_get(
     return result
 
 
-def page_cache_key(*, live: LiveList, user, variant: str, csrf_secret: str) -> str | None:
-    """A key that changes whenever the rendered list could: the run, the user's vectors (their
-    source and version), ratings and exclusions, the filters and page, the user's CSRF secret (the
-    fragment holds forms) and staff status. ``None`` when there is nothing personal to cache."""
-    if not live.personal or live.run is None:
+def page_fingerprint(*, user, run) -> tuple | None:
+    """What the user's list depends on, read in one small query; ``None`` when the user is stale
+    (the page must fold them in, not show a cached list).
+
+    Rows are only inserted, deleted or (ratings) updated with a new ``updated_at``, and new rows
+    get later timestamps than old ones, so (count, latest time) per list changes whenever the list
+    does. The fold-in row's time and run change with every fold-in.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT (SELECT concat_ws('/', run_id, stale, updated_at) FROM recommender_userfoldin WHERE user_id = %(u)s),
+                   (SELECT concat_ws('/', count(*), max(updated_at)) FROM ratings_rating WHERE user_id = %(u)s),
+                   (SELECT concat_ws('/', count(*), max(created_at)) FROM ratings_watchlistitem WHERE user_id = %(u)s),
+                   (SELECT concat_ws('/', count(*), max(created_at)) FROM ratings_notinterested WHERE user_id = %(u)s),
+                   (SELECT stale FROM recommender_userfoldin WHERE user_id = %(u)s)
+            """,
+            {"u": user.pk},
+        )
+        fold_in, ratings, watchlist, dismissed, stale = cursor.fetchone()
+    if stale:
         return None
-    state = live.state
+    return (run.pk, fold_in or "", ratings, watchlist, dismissed)
+
+
+def page_cache_key(*, user, fingerprint: tuple, variant: str, csrf_secret: str) -> str:
+    """The cache key of the rendered list: the fingerprint, the filters and page, the user's CSRF
+    secret (the fragment holds forms) and staff status."""
     digest = hashlib.blake2b(digest_size=16)
-    for part in (
-        str(live.run.pk), state.version, state.vectors.source, str(state.folded), variant, csrf_secret,
-        str(bool(user.is_staff)), repr(sorted(state.ratings.items())), repr(sorted(live.excluded)),
-    ):
+    for part in (*map(str, fingerprint), variant, csrf_secret, str(bool(user.is_staff))):
         digest.update(part.encode())
         digest.update(b"\0")
-    return f"recommender:page:v1:{user.pk}:{digest.hexdigest()}"
+    return f"recommender:page:v2:{user.pk}:{digest.hexdigest()}"
 
 
 def _progress_from(live: LiveList) -> OnboardingProgress:

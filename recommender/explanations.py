@@ -26,6 +26,10 @@ from recommender.foldin import RunModel, ranking_system
 # for users with many ratings (where every share is small), twice the average share.
 MIN_SHARE = 0.08
 MAX_REASONS = 2
+# In the ranking model every rating is a sign of interest (a one-star rating still says "I watch
+# this kind of film"), so low ratings can contribute. But "Because you rated X ★" reads as nonsense
+# to a person: only ratings of at least this many stars are named; the others stay in ``others``.
+NAMED_MIN_STARS = 3
 
 
 @dataclass
@@ -89,7 +93,7 @@ def explanations_for(
             if positive > 0:
                 threshold = explanation.threshold = min(MIN_SHARE, 2.0 / int((row > 0).sum()))
                 order = np.argsort(-row, kind="stable")
-                for column in order[: MAX_REASONS + 3]:
+                for column in order[: MAX_REASONS + 4]:
                     if row[column] <= 0:
                         break
                     reason = Reason(
@@ -98,7 +102,11 @@ def explanations_for(
                         contribution=float(row[column]),
                         share=float(row[column] / positive),
                     )
-                    if len(explanation.reasons) < MAX_REASONS and reason.share >= threshold:
+                    if (
+                        len(explanation.reasons) < MAX_REASONS
+                        and reason.share >= threshold
+                        and reason.stars >= NAMED_MIN_STARS
+                    ):
                         explanation.reasons.append(reason)
                     else:
                         explanation.others.append(reason)

@@ -23,7 +23,7 @@ from imdbrec.views import staff_required
 from ratings.selectors import rating_scores_for_user
 from recommender import communities as community_selectors
 from recommender import onboarding
-from recommender.cards import page_cache_key, recommendation_page_get
+from recommender.cards import page_cache_key, page_fingerprint, recommendation_page_get
 from recommender.charts import community_map_svg, runs_chart_context
 from recommender.foldin import LiveFilters, active_run, live_state_get
 from recommender.forms import GenrePickForm, RecommendationFilterForm
@@ -49,10 +49,31 @@ PAGE_CACHE_SECONDS = 600
 def recommendations(request):
     """The user's recommendations: the active run's, folded in again at once when they changed.
 
-    The list part is cached per user state (``page_cache_key``): a repeat view of an unchanged
-    list costs two small queries and a cache read; any rating, watchlist or "not interested"
-    change, a new run or other filters give a new key.
+    The list part is cached per user state: a repeat view of an unchanged list costs one small
+    query (``page_fingerprint``) and a cache read; a rating, a watchlist or "not interested"
+    change, a new run or other filters give a new key, and a stale user is always folded in.
     """
+    run = active_run()
+    key = None
+    fingerprint = page_fingerprint(user=request.user, run=run) if run is not None else None
+    if fingerprint is not None:
+        get_token(request)  # the user has a CSRF secret now; the cached forms carry tokens made from it
+        key = page_cache_key(
+            user=request.user,
+            fingerprint=fingerprint,
+            variant=urlencode(sorted(request.GET.items())),
+            csrf_secret=request.META.get("CSRF_COOKIE", ""),
+        )
+    body = cache.get(key) if key else None
+    if body is None:
+        body, cacheable = _recommendations_body(request)
+        if key and cacheable:
+            cache.set(key, body, PAGE_CACHE_SECONDS)
+    return render(request, "recommender/recommendations.html", {"body": mark_safe(body)})  # noqa: S308 - our render
+
+
+def _recommendations_body(request) -> tuple[str, bool]:
+    """Render the list part; cacheable unless it was just folded in (it says "updated just now")."""
     live = live_state_get(user=request.user)
     if live.model is not None:
         model_genres, model_types = live.model.genres, live.model.title_types
@@ -70,39 +91,26 @@ def recommendations(request):
             year_max=data.get("year_max"),
         )
         kept = {key: value for key, value in data.items() if value not in (None, "")}
-    page_number = request.GET.get("page") or 1
-    key = None
-    if live.state is not None and not live.state.folded:
-        get_token(request)  # the user has a CSRF secret now; the cached forms carry tokens made from it
-        key = page_cache_key(
-            live=live,
-            user=request.user,
-            variant=urlencode(sorted(request.GET.items())),
-            csrf_secret=request.META.get("CSRF_COOKIE", ""),
-        )
-    body = cache.get(key) if key else None
-    if body is None:
-        page = recommendation_page_get(user=request.user, filters=filters, page_number=page_number, live=live)
-        body = render_to_string(
-            "recommender/_recommendations_body.html",
-            {
-                "form": form,
-                "result": page,
-                "page_obj": page.page,
-                "cards": page.cards,
-                "query_string": urlencode(kept),
-                "filtered": bool(kept),
-                "run": page.live.run,
-                "run_admin_url": _run_admin_url(page.live.run) if request.user.is_staff else None,
-                "state": page.live.state,
-                # Title links without a reverse() per card: (prefix, suffix) around the tconst.
-                "title_path": reverse("catalog:title_detail", args=["TCONST"]).split("TCONST", 1),
-            },
-            request=request,
-        )
-        if key and page.personal:
-            cache.set(key, body, PAGE_CACHE_SECONDS)
-    return render(request, "recommender/recommendations.html", {"body": mark_safe(body)})  # noqa: S308 - our render
+    page = recommendation_page_get(user=request.user, filters=filters, page_number=request.GET.get("page") or 1,
+                                   live=live)
+    body = render_to_string(
+        "recommender/_recommendations_body.html",
+        {
+            "form": form,
+            "result": page,
+            "page_obj": page.page,
+            "cards": page.cards,
+            "query_string": urlencode(kept),
+            "filtered": bool(kept),
+            "run": page.live.run,
+            "run_admin_url": _run_admin_url(page.live.run) if request.user.is_staff else None,
+            "state": page.live.state,
+            # Title links without a reverse() per card: (prefix, suffix) around the tconst.
+            "title_path": reverse("catalog:title_detail", args=["TCONST"]).split("TCONST", 1),
+        },
+        request=request,
+    )
+    return body, page.personal and not page.live.state.folded
 
 
 @require_POST

@@ -68,7 +68,8 @@
     event.preventDefault();
     var card = form.closest(".rec-card");
     card.classList.add("leaving");
-    fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin", headers: ajaxHeaders})
+    // getAttribute: the form has an input named "action", which shadows form.action.
+    fetch(form.getAttribute("action"), {method: "POST", body: new FormData(form), credentials: "same-origin", headers: ajaxHeaders})
       .then(function (response) { return response.text().then(function (text) { return {ok: response.ok, text: text}; }); })
       .then(function (result) {
         if (!result.ok) { card.classList.remove("leaving"); window.alert(result.text); return; }

@@ -41,10 +41,18 @@ def test_explanations_name_only_titles_the_user_rated_with_their_stars(world):
             assert reason.title.primary_title in explanation.text
             assert reason.star_string in explanation.text
             assert reason.share >= explanation.threshold
+            assert reason.stars >= explanations.NAMED_MIN_STARS
             assert explanation.threshold <= explanations.MIN_SHARE
             named += 1
-        contributions = [reason.contribution for reason in explanation.reasons + explanation.others]
-        assert contributions == sorted(contributions, reverse=True)
+        for group in (explanation.reasons, explanation.others):
+            contributions = [reason.contribution for reason in group]
+            assert contributions == sorted(contributions, reverse=True)
+        if explanation.reasons:
+            # A bigger contributor left unnamed must be a low rating (named ones read "because you rated").
+            weakest = explanation.reasons[-1].contribution
+            for other in explanation.others:
+                if other.contribution > weakest:
+                    assert other.stars < explanations.NAMED_MIN_STARS
     assert named >= 20  # most recommendations have at least one named reason
 
 
