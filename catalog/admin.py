@@ -14,6 +14,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from catalog.forms import GENRES, TITLE_TYPES
+from catalog.importing.datasets import DATASET_NAMES
 from catalog.models import (
     Crew,
     Episode,
@@ -234,6 +235,7 @@ class PrincipalAdmin(BigTableAdmin):
 
 
 COUNT_COLUMNS = ("lines", "loaded", "rejected", "inserted", "updated", "removed")
+LOAD_ORDER = {name: position for position, name in enumerate(DATASET_NAMES)}
 
 
 @admin.register(ImportRun)
@@ -284,7 +286,7 @@ class ImportRunAdmin(admin.ModelAdmin):
                 (result.get("file", name), result.get("mode", ""),
                  *(f"{int(result.get(column) or 0):,}" for column in COUNT_COLUMNS),
                  result.get("seconds", ""), result.get("error", ""))
-                for name, result in run.counts.items()
+                for name, result in sorted(run.counts.items(), key=lambda item: LOAD_ORDER.get(item[0], 99))
             ),
         )
         return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows)

@@ -9,6 +9,7 @@ from catalog.importing.loader import indexes_deferred
 from catalog.models import ImportRun
 
 RECENT_RUNS = 5
+LOAD_ORDER = {dataset.name: position for position, dataset in enumerate(DATASETS)}
 COUNT_COLUMNS = ("lines", "loaded", "rejected", "inserted", "updated", "removed")
 
 
@@ -31,7 +32,8 @@ def table_row_estimates() -> list[dict]:
 def import_run_summary(run: ImportRun) -> dict:
     totals = dict.fromkeys(COUNT_COLUMNS, 0)
     files = []
-    for name, result in (run.counts or {}).items():
+    # jsonb does not keep key order: show the files in load order
+    for name, result in sorted((run.counts or {}).items(), key=lambda item: LOAD_ORDER.get(item[0], 99)):
         for column in COUNT_COLUMNS:
             totals[column] += int(result.get(column) or 0)
         files.append({"name": name, **result})

@@ -50,6 +50,9 @@ class LoadOptions:
     # built after the load; smaller ones load with the indexes in place (cheap at that size,
     # and no DDL on the table).
     defer_indexes_min_bytes: int = 8 << 20
+    # On an update, as many written rows (new, changed or removed) as this get the same
+    # treatment: a full dump loaded over the demo sample is in effect a first load.
+    defer_indexes_min_rows: int = 200_000
 
 
 @dataclass
@@ -204,9 +207,13 @@ def load_file(
     path: Path,
     run_id: int,
     on_progress: ProgressCallback | None = None,
+    on_step: Callable[[str], None] | None = None,
     options: LoadOptions | None = None,
 ) -> FileResult:
-    """Load one file in one transaction and return its counts; raises FileProblem for a bad file."""
+    """Load one file in one transaction and return its counts; raises FileProblem for a bad file.
+
+    ``on_progress`` hears about rows as they are read, ``on_step`` about the SQL steps after.
+    """
     path = Path(path)
     result = FileResult(dataset=dataset.name, file=path.name)
     started = time.monotonic()
@@ -215,6 +222,7 @@ def load_file(
     open_checked(dataset, path, chunk_bytes=chunk_bytes).close()  # before any database work
     defer_indexes = path.stat().st_size >= options.defer_indexes_min_bytes
     spool = RejectSpool(run_id=run_id, file_name=path.name)
+    step = on_step or (lambda text: None)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
@@ -228,18 +236,24 @@ def load_file(
             if cursor.fetchone()[0]:
                 try:
                     with transaction.atomic():
-                        _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes)
+                        _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes,
+                                    step)
                     loaded_first = True
                 except (IntegrityError, psycopg2.IntegrityError, _KeysNotOrdered):
                     spool.reset()
                     result.phases = {}
             if not loaded_first:
-                _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes)
+                _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step,
+                             options.defer_indexes_min_rows)
             mark = time.monotonic()
+            step("recording rejects")
             spool.copy_into_database(cursor)
             if dataset.name in ("title.basics", "title.ratings") and not (loaded_first and dataset.name == "title.basics"):
+                step("copying ratings into titles")
                 result.phases["titles_rating_synced"] = title_ratings_sync(cursor)
+            step("analyzing")
             cursor.execute(f"ANALYZE {dataset.table}")
+            step("committing")
             result.phases["finish_s"] = round(time.monotonic() - mark, 3)
     finally:
         spool.close()
@@ -264,7 +278,8 @@ def _copy(cursor, sql: str, source: _CopySource) -> None:
         source.close()
 
 
-def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes) -> None:
+def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes,
+                                    step) -> None:
     result.mode = "first load"
     mark = time.monotonic()
     # Unique constraints are rebuilt inside this transaction: a key repeated in the file must
@@ -286,8 +301,11 @@ def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, 
     result.phases["copy_s"] = round(time.monotonic() - mark, 3)
     if dataset.name == "title.basics":
         # cheap now, before the indexes exist (title.ratings is loaded first)
+        step("copying ratings into titles")
         result.phases["titles_rating_synced"] = title_ratings_sync(cursor)
     mark = time.monotonic()
+    if unique:
+        step("building unique constraints")
     for name, definition in unique:
         # a key repeated in the file fails here with IntegrityError
         cursor.execute(f"ALTER TABLE {dataset.table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
@@ -384,7 +402,7 @@ def _column_types(cursor, table: str, columns: tuple[str, ...]) -> list[str]:
     return [f"{column} {types[column]}" for column in columns]
 
 
-def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes) -> None:
+def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step, defer_min_rows) -> None:
     result.mode = "update"
     mark = time.monotonic()
     columns = ", ".join(dataset.columns)
@@ -398,50 +416,72 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes)
         source = _CopySource(reader, dataset, context, spool, on_progress)
         _copy(cursor, f"COPY import_stage (line, {columns}) FROM STDIN ({COPY_OPTIONS})", source)
         result.lines = reader.lines_read
+    step("comparing with the catalog")
     cursor.execute("ANALYZE import_stage")
     result.phases["copy_s"] = round(time.monotonic() - mark, 3)
 
     mark = time.monotonic()
     if not (dataset.checks_key_order and context.keys_ascending):  # ascending keys cannot repeat
+        step("looking for repeated keys")
         _reject_duplicates(cursor, dataset, path, spool, chunk_bytes)
     result.phases["duplicates_s"] = round(time.monotonic() - mark, 3)
 
+    # What will be written, found with hash joins (not a million index probes): the new and
+    # changed rows, and the keys of rows gone from the file. Re-importing the same dump finds
+    # nothing and writes nothing.
     mark = time.monotonic()
-    key = ", ".join(dataset.key)
     same_key = " AND ".join(f"present.{column} = s.{column}" for column in dataset.key)
     changed = " OR ".join(f"present.{column} IS DISTINCT FROM s.{column}" for column in dataset.compare)
-    still_changed = " OR ".join(f"t.{column} IS DISTINCT FROM EXCLUDED.{column}" for column in dataset.compare)
-    assignments = ", ".join(f"{column} = EXCLUDED.{column}" for column in dataset.compare)
     real_rows = f"AND s.{dataset.marker_column} IS NOT NULL" if dataset.marker_column else ""
-    # The join keeps only new and changed rows (a hash join, not a million index probes), so
-    # re-importing the same dump writes nothing; ON CONFLICT still guards against a row
-    # inserted meanwhile.
+    cursor.execute("DROP TABLE IF EXISTS import_changes; DROP TABLE IF EXISTS import_gone")
     cursor.execute(
         f"""
-        WITH upserted AS (
-            INSERT INTO {dataset.table} AS t ({columns}, removed_at)
-            SELECT {", ".join(f"s.{column}" for column in dataset.columns)}, NULL
-            FROM import_stage s LEFT JOIN {dataset.table} present ON {same_key}
-            WHERE (present.{dataset.key[0]} IS NULL OR present.removed_at IS NOT NULL OR {changed}) {real_rows}
-            ON CONFLICT ({key}) DO UPDATE SET {assignments}, removed_at = NULL
-            WHERE {still_changed} OR t.removed_at IS NOT NULL
-            RETURNING (xmax = 0) AS inserted
-        )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+        CREATE TEMP TABLE import_changes ON COMMIT DROP AS
+        SELECT {", ".join(f"s.{column}" for column in dataset.columns)}, present.{dataset.key[0]} IS NULL AS is_new
+        FROM import_stage s LEFT JOIN {dataset.table} present ON {same_key}
+        WHERE (present.{dataset.key[0]} IS NULL OR present.removed_at IS NOT NULL OR {changed}) {real_rows}
         """
     )
-    result.inserted, result.updated = cursor.fetchone()
+    changes = cursor.rowcount
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE import_gone ON COMMIT DROP AS
+        SELECT {", ".join(f"present.{column}" for column in dataset.key)} FROM {dataset.table} present
+        WHERE present.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE {same_key})
+        """
+    )
+    gone = cursor.rowcount
+    result.phases["compare_s"] = round(time.monotonic() - mark, 3)
+    if changes + gone >= defer_min_rows:
+        # a big change: build the plain indexes once afterwards rather than row by row
+        result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
+
+    # Only imports write these tables, one at a time (the advisory lock): no row can appear
+    # between the comparison and the writes, so plain INSERT and UPDATE do.
+    mark = time.monotonic()
+    if changes:
+        step("saving new and changed rows")
+        cursor.execute(f"INSERT INTO {dataset.table} ({columns}) SELECT {columns} FROM import_changes WHERE is_new")
+        result.inserted = cursor.rowcount
+        assignments = ", ".join(f"{column} = c.{column}" for column in dataset.compare)
+        matches = " AND ".join(f"c.{column} = t.{column}" for column in dataset.key)
+        cursor.execute(
+            f"UPDATE {dataset.table} t SET {assignments}, removed_at = NULL FROM import_changes c "
+            f"WHERE NOT c.is_new AND {matches}"
+        )
+        result.updated = cursor.rowcount
     result.phases["upsert_s"] = round(time.monotonic() - mark, 3)
 
     mark = time.monotonic()
-    matches = " AND ".join(f"s.{column} = t.{column}" for column in dataset.key)
-    cursor.execute(
-        f"UPDATE {dataset.table} t SET removed_at = now() "
-        f"WHERE t.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE {matches})"
-    )
-    result.removed = cursor.rowcount
+    if gone:
+        step("flagging removed rows")
+        matches = " AND ".join(f"g.{column} = t.{column}" for column in dataset.key)
+        cursor.execute(
+            f"UPDATE {dataset.table} t SET removed_at = now() FROM import_gone g WHERE {matches} AND t.removed_at IS NULL"
+        )
+        result.removed = cursor.rowcount
     result.phases["removed_s"] = round(time.monotonic() - mark, 3)
-    cursor.execute("DROP TABLE import_stage")
+    cursor.execute("DROP TABLE import_stage; DROP TABLE import_changes; DROP TABLE import_gone")
 
 
 def _reject_duplicates(cursor, dataset: Dataset, path: Path, spool: RejectSpool, chunk_bytes: int) -> None:

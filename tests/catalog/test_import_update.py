@@ -17,7 +17,9 @@ def _write_sample(directory, name, lines):
     write_file(directory, name, lines, gz=True)
 
 
-def test_newer_dump_is_applied_as_an_update(tmp_path):
+@pytest.mark.parametrize("defer_indexes_min_rows", [None, 0], ids=["indexes-kept", "indexes-deferred"])
+def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
+    options = {} if defer_indexes_min_rows is None else {"defer_indexes_min_rows": defer_indexes_min_rows}
     old_dir, new_dir = tmp_path / "old", tmp_path / "new"
     old_dir.mkdir(), new_dir.mkdir()
     basics, ratings, principals = (sample_lines(name) for name in ("title.basics", "title.ratings", "title.principals"))
@@ -41,9 +43,10 @@ def test_newer_dump_is_applied_as_an_update(tmp_path):
     _write_sample(new_dir, "title.ratings", new_ratings)
     _write_sample(new_dir, "title.principals", new_principals)
 
-    run = run_import(new_dir)
+    run = run_import(new_dir, **options)
 
     assert run.status == ImportRun.Status.SUCCEEDED, run.error
+    assert ("indexes_deferred" in run.counts["title.basics"]["phases"]) == (defer_indexes_min_rows == 0)
     counts = run.counts
     assert {key: counts["title.basics"][key] for key in ("inserted", "updated", "removed", "rejected")} == {
         "inserted": 1, "updated": 1, "removed": 1, "rejected": 0}
@@ -62,7 +65,7 @@ def test_newer_dump_is_applied_as_an_update(tmp_path):
     assert Principal.objects.get(title_id=second[0], ordering=int(second[1])).removed_at is not None
 
     # the old dump again: the flagged title comes back, the changes are undone
-    back = run_import(old_dir)
+    back = run_import(old_dir, **options)
     assert back.counts["title.basics"]["updated"] == 2  # the renamed and the returning title
     assert back.counts["title.basics"]["removed"] == 1  # the added one is not in the old dump
     assert Title.objects.get(tconst=gone).removed_at is None

@@ -87,6 +87,10 @@ class Command(BaseCommand):
             if event["estimate"]:
                 bar.total = max(event["estimate"], event["lines"])
             bar.update(event["lines"] - bar.n)
+        elif phase == "step":
+            bar = self.bars.get(name)
+            if bar is not None:
+                bar.set_postfix_str(event["step"])
         elif phase == "index":
             if self.verbosity >= 2:
                 self.stdout.write(f"building index {event['index']} on {name}")
