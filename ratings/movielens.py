@@ -141,7 +141,7 @@ def movielens_import(*, directory: str | Path, progress: ProgressCallback | None
     """Import ``DIR/ratings.csv`` through ``DIR/links.csv`` as MovieLens users and their ratings.
 
     Validates the directory and both headers before writing anything; then commits a chunk of
-    ratings at a time (re-running completes an interrupted import).
+    users with all their ratings at a time (re-running completes an interrupted import).
     """
     started = time.monotonic()
     directory = Path(directory)
@@ -159,6 +159,9 @@ def movielens_import(*, directory: str | Path, progress: ProgressCallback | None
     chunks = _csv_read(ratings_path, RATINGS_COLUMNS, report, chunksize=CHUNK_ROWS)
     missing_movies: dict[int, int] = {}  # movieId not in catalog → its ratings
     unlinked_movies: dict[int, int] = {}
+    held = pd.DataFrame({"userId": pd.Series(dtype=np.int64), "movieId": pd.Series(dtype=np.int64),
+                         "stars": pd.Series(dtype=np.int16), "timestamp": pd.Series(dtype=np.int64),
+                         "tconst": pd.Series(dtype=object)})
     for chunk in chunks:
         rows = _ratings_validate(chunk, report)
         report.lines += len(chunk)
@@ -170,12 +173,20 @@ def movielens_import(*, directory: str | Path, progress: ProgressCallback | None
         known = tconst.isin(in_catalog)
         for movie, count in rows.loc[~known, "movieId"].value_counts().items():
             missing_movies[int(movie)] = missing_movies.get(int(movie), 0) + int(count)
-        rows = rows[known].assign(tconst=tconst[known])
+        rows = pd.concat([held, rows[known].assign(tconst=tconst[known])])
+        # MovieLens lists each user's ratings together: the last user of a chunk may go on in the
+        # next one, so they wait for it and every user is written whole, in one transaction.
+        users = rows["userId"].to_numpy()
+        changes = np.flatnonzero(users[1:] != users[:-1])
+        split = int(changes[-1]) + 1 if changes.size else 0
+        rows, held = rows.iloc[:split], rows.iloc[split:]
         if len(rows):
             _chunk_write(rows, report)
         if progress:
             progress(report.lines, max(lines_expected, report.lines),
                      f"{report.lines:,} lines read; {report.ratings_created:,} ratings imported")
+    if len(held):
+        _chunk_write(held, report)
     report.movies_not_linked = len(unlinked_movies)
     report.ratings_not_linked = sum(unlinked_movies.values())
     report.movies_not_in_catalog = len(missing_movies)

@@ -1,0 +1,216 @@
+"""Benchmark: generate 100,000 synthetic users (about 4 million ratings) and remove them again.
+
+    python bench/bench_synthetic.py [--users 100000] [--seed 1] [--writers 2] [--keep-row-triggers]
+
+Works in a database of its own, ``<DATABASE_URL's name>_bench_synthetic``, created fresh, migrated,
+filled with titles and dropped at the end (``--keep`` keeps it). The titles are the real IMDb slice
+(title.basics + title.ratings of ../shared/data/imdb-sample, loaded with COPY) when it is there,
+else 30,000 made-up titles with IMDb-like genres, averages and vote counts.
+
+Prints the wall time, ratings per second and peak memory of the generation, of a second run with
+the same seed (which must write nothing), and of the removal, with the machine's load average:
+the box is shared, and a busy neighbour slows Postgres down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+SLICE = ROOT.parent / "shared" / "data" / "imdb-sample"
+sys.path.insert(0, str(ROOT))
+
+
+def database_create(base_url: str, name: str) -> str:
+    import psycopg2
+
+    parsed = urlparse(base_url)
+    admin = psycopg2.connect(urlunparse(parsed._replace(path="/postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+def database_drop(base_url: str, name: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(urlunparse(urlparse(base_url)._replace(path="/postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def titles_load() -> tuple[int, str]:
+    """Fill catalog_title with COPY; returns (rows, where they came from)."""
+    import numpy as np
+    import pandas as pd
+    from django.db import connection
+
+    if (SLICE / "title.basics.tsv.gz").exists():
+        read = {"sep": "\t", "quoting": 3, "dtype": str, "keep_default_na": False}
+        basics = pd.read_csv(SLICE / "title.basics.tsv.gz", **read)
+        ratings = pd.read_csv(SLICE / "title.ratings.tsv.gz", **read)
+        titles = basics.merge(ratings, on="tconst", how="left")
+        null = "\\N"
+        frame = pd.DataFrame({
+            "tconst": titles.tconst, "title_type": titles.titleType, "primary_title": titles.primaryTitle,
+            "original_title": titles.originalTitle, "is_adult": titles.isAdult.eq("1"),
+            "start_year": titles.startYear.replace(null, ""), "genres": "{" + titles.genres.replace(null, "") + "}",
+            "average_rating": titles.averageRating.fillna(""), "num_votes": titles.numVotes.fillna("0"),
+        })
+        source = f"the real IMDb slice ({SLICE})"
+    else:
+        rng = np.random.default_rng(0)
+        count = 30_000
+        genres = np.array(["Drama", "Comedy", "Romance", "Crime", "Action", "Adventure", "Thriller", "Horror",
+                           "Sci-Fi", "Fantasy", "Family", "Animation", "War", "Biography", "Musical", "Western"])
+        picks = [sorted(set(rng.choice(genres, size=rng.integers(1, 4), p=None))) for _ in range(count)]
+        frame = pd.DataFrame({
+            "tconst": [f"tt{i:07d}" for i in range(1, count + 1)], "title_type": "movie",
+            "primary_title": [f"Film {i}" for i in range(1, count + 1)], "original_title": "", "is_adult": False,
+            "start_year": rng.integers(1920, 2024, count), "genres": ["{" + ",".join(g) + "}" for g in picks],
+            "average_rating": np.clip(rng.normal(6.3, 1.1, count), 1, 10).round(1),
+            "num_votes": (rng.lognormal(6, 2, count) + 5).astype(int),
+        })
+        source = "30,000 made-up titles"
+    body = io.StringIO()
+    frame.to_csv(body, index=False, header=False)
+    body.seek(0)
+    with connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY catalog_title ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", body)
+        cursor.execute("ANALYZE catalog_title")
+    return len(frame), source
+
+
+class BackendCpu:
+    """CPU seconds used by the Postgres backends serving one database, sampled from /proc.
+
+    Backends show their database in their process title ("postgres: 15/main: user db ...").
+    Each writer chunk has its own short-lived connection, so the sampler keeps the last reading
+    of every backend it saw (up to one sampling interval of a backend's last work is missed).
+    """
+
+    def __init__(self, database: str, interval: float = 0.05):
+        import threading
+
+        self.database, self.interval = database, interval
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def sample(self) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if f" {self.database} " not in title or not title.startswith("postgres:"):
+                    continue
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                self.seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / self.ticks
+            except OSError:
+                continue
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.sample()
+            self.stop.wait(self.interval)
+
+    def __enter__(self):
+        self.sample()
+        self.before = dict(self.seen)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sample()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.seen.items())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--keep-row-triggers", action="store_true",
+                        help="Do not skip the per-row foreign-key triggers (what a non-superuser role gets).")
+    parser.add_argument("--keep", action="store_true", help="Keep the benchmark database.")
+    args = parser.parse_args()
+
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/imdbrec")
+    name = urlparse(base_url).path.lstrip("/") + "_bench_synthetic"
+    os.environ["DATABASE_URL"] = database_create(base_url, name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imdbrec.settings.dev")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from ratings.synthetic import synthetic_users_generate, synthetic_users_remove
+
+    try:
+        call_command("migrate", verbosity=0)
+        started = time.monotonic()
+        rows, source = titles_load()
+        print(f"database {name}: {rows:,} titles from {source} in {time.monotonic() - started:.1f} s")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+
+        rss_before = peak_rss_mb()
+        cpu_before = time.process_time()
+        with BackendCpu(name) as backends:
+            report = synthetic_users_generate(users=args.users, seed=args.seed, writers=args.writers,
+                                              skip_row_triggers=not args.keep_row_triggers)
+        cpu = time.process_time() - cpu_before
+        print(f"generate: {report.users_created:,} users, {report.ratings_created:,} ratings from "
+              f"{report.titles_in_pool:,} titles in {report.seconds:.1f} s = "
+              f"{report.ratings_created / report.seconds:,.0f} ratings/s "
+              f"({'row triggers skipped, checked per title' if report.fast_path else 'row triggers on'}); "
+              f"peak RSS {peak_rss_mb():.0f} MB (before: {rss_before:.0f} MB)")
+        # On an idle machine the work spreads over the cores: the CPU it needs bounds the time.
+        print(f"CPU: Python {cpu:.1f} s + Postgres backends {backends.seconds:.1f} s = "
+              f"{cpu + backends.seconds:.1f} s; on {os.cpu_count()} idle cores about "
+              f"{max(cpu, backends.seconds / args.writers, (cpu + backends.seconds) / (os.cpu_count() or 1)):.1f} s "
+              f"(plus WAL writing and checkpoints, not counted)")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+        again = synthetic_users_generate(users=args.users, seed=args.seed, writers=args.writers)
+        print(f"same seed again: {again.users_created:,} users, {again.ratings_created:,} ratings written "
+              f"in {again.seconds:.1f} s")
+
+        started = time.monotonic()
+        removed = synthetic_users_remove()
+        print(f"remove: {removed['users']:,} users and {removed['ratings']:,} ratings in "
+              f"{time.monotonic() - started:.1f} s")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            database_drop(base_url, name)
+
+
+if __name__ == "__main__":
+    main()

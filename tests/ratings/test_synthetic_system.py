@@ -1,0 +1,137 @@
+"""The ratings panel of the staff system page: counts, the generate/remove forms, live progress."""
+
+import re
+import time
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.models import User
+from ratings.models import Rating
+from ratings.synthetic import synthetic_users_generate
+from ratings.system import JOB_CACHE_KEY, rater_counts_forget, synthetic_job_remember
+from tests.ratings.test_synthetic import titles_make
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.delete(JOB_CACHE_KEY)
+    rater_counts_forget()
+    yield
+    cache.delete(JOB_CACHE_KEY)
+    rater_counts_forget()
+
+
+def staff_client(staff_user) -> tuple[Client, str]:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    page = client.get("/system/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    return client, token
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]] if response.context else []
+
+
+@pytest.mark.django_db
+def test_panel_shows_raters_by_persona_and_the_forms(staff_user, user_factory):
+    titles = titles_make(80)
+    synthetic_users_generate(users=120, seed=9)
+    lens = user_factory(kind=User.Kind.MOVIELENS, external_id="5")
+    Rating.objects.create(user=lens, title=titles[0], score=3)
+    client, _ = staff_client(staff_user)
+    page = client.get("/system/").content.decode()
+
+    assert 'id="ratings"' in page and "Community raters" in page
+    for label in ("Action fan", "Drama lover", "Comedy fan", "Sci-fi geek", "Crime fan", "Casual viewer"):
+        assert label in page
+    synthetic_ratings = Rating.objects.filter(user__kind=User.Kind.SYNTHETIC).count()
+    assert re.search(r"All synthetic</th><td class=\"num\">120</td><td class=\"num\">" + f"{synthetic_ratings:,}", page)
+    assert re.search(r"All MovieLens</th><td class=\"num\">1</td><td class=\"num\">1<", page)
+    assert 'action="/system/ratings/synthetic/generate/"' in page and 'name="users"' in page and 'name="seed"' in page
+    assert 'action="/system/ratings/synthetic/remove/"' in page and "Remove all synthetic users" in page
+    assert "data-progress-url" not in page.split('id="ratings"')[1]  # no job yet
+
+
+@pytest.mark.django_db
+def test_actions_are_for_staff_only_and_need_csrf(client, user_factory, staff_user):
+    assert client.post("/system/ratings/synthetic/generate/", {"users": 5, "seed": 1}).status_code == 302  # to login
+    assert client.get("/system/ratings/synthetic/abc/progress/").status_code == 302
+    client.force_login(user_factory())
+    assert client.post("/system/ratings/synthetic/generate/", {"users": 5, "seed": 1}).status_code == 403
+    assert client.post("/system/ratings/synthetic/remove/").status_code == 403
+    assert client.get("/system/ratings/synthetic/abc/progress/").status_code == 403
+
+    staff, _ = staff_client(staff_user)
+    assert staff.post("/system/ratings/synthetic/generate/", {"users": 5, "seed": 1}).status_code == 403  # no token
+    assert staff.get("/system/ratings/synthetic/generate/").status_code == 405
+    assert cache.get(JOB_CACHE_KEY) is None
+
+
+@pytest.mark.django_db
+def test_invalid_form_and_a_running_job_start_nothing(staff_user):
+    client, token = staff_client(staff_user)
+    response = client.post("/system/ratings/synthetic/generate/", {"users": 0, "seed": "x", "csrfmiddlewaretoken": token},
+                           follow=True)
+    text = " ".join(messages_of(response))
+    assert "Users" in text and "Seed" in text and cache.get(JOB_CACHE_KEY) is None
+
+    # A job queued but not picked up by any worker still counts as running.
+    synthetic_job_remember(task_id="not-a-real-task", action="generate", users=10, seed=1)
+    response = client.post("/system/ratings/synthetic/generate/", {"users": 10, "seed": 2, "csrfmiddlewaretoken": token},
+                           follow=True)
+    assert any("still running" in message for message in messages_of(response))
+    response = client.post("/system/ratings/synthetic/remove/", {"csrfmiddlewaretoken": token}, follow=True)
+    assert any("still running" in message for message in messages_of(response))
+    assert cache.get(JOB_CACHE_KEY)["task_id"] == "not-a-real-task"
+    page = client.get("/system/").content.decode()
+    assert 'data-progress-url="/system/ratings/synthetic/not-a-real-task/progress/"' in page
+    assert client.get("/system/ratings/synthetic/not-a-real-task/progress/").json() == {
+        "progress": 0.0, "message": "Waiting for a worker…", "done": False, "state": "PENDING"}
+
+
+def _wait_done(client, url: str, seconds: float = 120) -> dict:
+    deadline = time.monotonic() + seconds
+    seen = []
+    while time.monotonic() < deadline:
+        progress = client.get(url).json()
+        seen.append(progress)
+        assert 0.0 <= progress["progress"] <= 1.0
+        if progress["done"]:
+            return {"last": progress, "seen": seen}
+        time.sleep(0.3)
+    pytest.fail(f"the worker did not finish in time: {seen[-1]}")
+
+
+@pytest.mark.celery_worker
+def test_generate_and_remove_run_on_a_real_worker_with_progress(celery_worker_process, staff_user):
+    titles_make(150)
+    client, token = staff_client(staff_user)
+
+    response = client.post("/system/ratings/synthetic/generate/",
+                           {"users": 2500, "seed": 5, "min_votes": "", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == "/system/#ratings"
+    job = cache.get(JOB_CACHE_KEY)
+    assert (job["action"], job["users"], job["seed"]) == ("generate", 2500, 5)
+    page = client.get("/system/").content.decode()
+    progress_url = f"/system/ratings/synthetic/{job['task_id']}/progress/"
+    assert f'data-progress-url="{progress_url}"' in page
+
+    result = _wait_done(client, progress_url)
+    assert result["last"]["progress"] == 1.0 and result["last"]["state"] == "SUCCESS"
+    assert result["last"]["message"].startswith("Done: 2,500 users and ")
+    assert User.objects.filter(kind=User.Kind.SYNTHETIC).count() == 2500
+    ratings = Rating.objects.filter(user__kind=User.Kind.SYNTHETIC).count()
+    assert f"{ratings:,} ratings created" in result["last"]["message"]
+    page = client.get("/system/").content.decode()
+    assert re.search(r"All synthetic</th><td class=\"num\">2,500</td>", page)
+    assert 'data-progress-url' not in page.split('id="ratings"')[1]
+
+    response = client.post("/system/ratings/synthetic/remove/", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    job = cache.get(JOB_CACHE_KEY)
+    result = _wait_done(client, f"/system/ratings/synthetic/{job['task_id']}/progress/")
+    assert result["last"]["message"] == f"Done: 2,500 users and {ratings:,} ratings removed."
+    assert not User.objects.filter(kind=User.Kind.SYNTHETIC).exists()
