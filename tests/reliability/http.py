@@ -21,7 +21,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @dataclass
 class Response:
-    status: int
+    status: int  # 0: no HTTP answer (connection refused, reset or timed out)
     body: str
     headers: dict
     seconds: float
@@ -57,6 +57,8 @@ class Browser:
                 status, raw, answer_headers = answer.status, answer.read(), dict(answer.headers)
         except urllib.error.HTTPError as error:
             status, raw, answer_headers = error.code, error.read(), dict(error.headers)
+        except (urllib.error.URLError, OSError) as error:  # refused, reset, timed out: no HTTP answer at all
+            status, raw, answer_headers = 0, f"{type(error).__name__}: {error}".encode(), {}
         return Response(status, raw.decode("utf-8", "replace"), answer_headers, time.perf_counter() - started)
 
     def get(self, path: str, **kwargs) -> Response:
