@@ -11,6 +11,7 @@ urlpatterns = [
     path("system/", views.system, name="system"),
     path("system/catalog/", include("catalog.system_urls")),
     path("system/ratings/", include("ratings.system_urls")),
+    path("system/recommender/", include("recommender.system_urls")),
     path("accounts/", include("accounts.urls")),
     # django.contrib.auth's views: login, logout (POST), password change and reset.
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 import zipfile
@@ -160,8 +161,15 @@ def biases_fit(train: DataFrame, mean: float, params: dict) -> tuple[DataFrame, 
 
 
 def models_fit(train: DataFrame, params: dict, reporter: Reporter, *, blocks: int, fit_ranking: bool = True,
-               fit_rating: bool = True, base: Fitted | None = None, label: str = "") -> Fitted:
-    """Fit the star model and/or the ranking model on ``train`` (reusing ``base``'s when not refitted)."""
+               fit_rating: bool = True, base: Fitted | None = None, label: str = "",
+               span: tuple[float, float] = (0.0, 1.0)) -> Fitted:
+    """Fit the star model and/or the ranking model on ``train`` (reusing ``base``'s when not refitted).
+
+    Progress is reported inside ``span`` of the whole job."""
+
+    def at(fraction: float) -> float:
+        return span[0] + (span[1] - span[0]) * fraction
+
     train = train.persist()
     with reporter.timed(f"{label}counts"):
         stats = train.agg(F.avg("rating").alias("mean"), F.count(F.lit(1)).alias("n")).first()
@@ -179,7 +187,7 @@ def models_fit(train: DataFrame, params: dict, reporter: Reporter, *, blocks: in
     fitted = Fitted(constants, user_counts, item_counts, None, None, None, None, None)
 
     if fit_rating or base is None:
-        reporter.progress(f"{label}star model", 0.0, "fitting user and title biases")
+        reporter.progress(f"{label}star model", at(0.0), "fitting user and title biases")
         with reporter.timed(f"{label}fit_biases"):
             user_bias, item_bias = biases_fit(train, mean, params)
             residual = (
@@ -200,7 +208,7 @@ def models_fit(train: DataFrame, params: dict, reporter: Reporter, *, blocks: in
             )
             target = residual.join(F.broadcast(user_scale), "user").select(
                 "user", "item", (F.col("e") / F.col("scale")).cast("float").alias("target"))
-        reporter.progress(f"{label}star model", 0.2, "fitting the star model (explicit ALS)")
+        reporter.progress(f"{label}star model", at(0.15), "fitting the star model (explicit ALS)")
         with reporter.timed(f"{label}fit_rating"):
             rating = als_create(implicit=False, rank=params["rating_rank"], iterations=params["rating_iterations"],
                                 reg=params["rating_reg"], alpha=1.0, params=params, blocks=blocks,
@@ -215,7 +223,7 @@ def models_fit(train: DataFrame, params: dict, reporter: Reporter, *, blocks: in
             constants[key] = base.constants[key]
 
     if fit_ranking or base is None:
-        reporter.progress(f"{label}ranking model", 0.5, "fitting the ranking model (implicit ALS)")
+        reporter.progress(f"{label}ranking model", at(0.55), "fitting the ranking model (implicit ALS)")
         span = params["scale_max"] - params["scale_min"]
         strength = (
             (1.0 + params["star_weight"] * (F.col("rating") - params["scale_min"]) / span)
@@ -457,7 +465,8 @@ def confidence_buckets(rows: pd.DataFrame) -> list[dict]:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def grid_search(train: DataFrame, params: dict, reporter: Reporter, blocks: int) -> tuple[dict, list[dict]]:
+def grid_search(train: DataFrame, params: dict, reporter: Reporter, blocks: int,
+                span: tuple[float, float]) -> tuple[dict, list[dict]]:
     """Every candidate fitted on part of ``train`` and scored on the rest; returns the best params."""
     spark = train.sparkSession
     fit_part, validation = ratings_split(train, fraction=params["validation_fraction"], seed=params["seed"] + 1,
@@ -471,13 +480,13 @@ def grid_search(train: DataFrame, params: dict, reporter: Reporter, blocks: int)
     for number, candidate in enumerate(candidates):
         kind = candidate["kind"]
         overrides = {key: value for key, value in candidate.items() if key != "kind"}
-        reporter.progress("grid", number / max(len(candidates), 1),
-                          f"grid candidate {number + 1}/{len(candidates)}: {kind} {overrides}")
+        low, high = span[0] + (span[1] - span[0]) * number / len(candidates), span[0] + (span[1] - span[0]) * (number + 1) / len(candidates)
+        reporter.progress("grid", low, f"grid candidate {number + 1}/{len(candidates)}: {kind} {overrides}")
         started = time.monotonic()
         candidate_params = {**params, **overrides}
         fitted = models_fit(fit_part, candidate_params, reporter, blocks=blocks, base=base,
                             fit_ranking=kind == "ranking" or base is None,
-                            fit_rating=kind == "rating" or base is None, label="grid_")
+                            fit_rating=kind == "rating" or base is None, label="grid_", span=(low, high))
         if base is None:
             base = fitted
         side, _ = item_side_collect(fitted)
@@ -505,7 +514,7 @@ def code_ship(spark: SparkSession) -> None:
     if spark.sparkContext.master.startswith("local"):
         return
     package = Path(__file__).resolve().parent
-    archive = Path(spark.conf.get("spark.local.dir", "/tmp")) / f"imdbrec-spark-{os.getpid()}.zip"
+    archive = Path(tempfile.gettempdir()) / f"imdbrec-spark-{os.getpid()}.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("recommender/__init__.py", "")
         for source in package.glob("*.py"):
@@ -541,18 +550,18 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
     candidates: list[dict] = []
     if params["grid"]:
         with reporter.timed("grid"):
-            params, candidates = grid_search(train, params, reporter, blocks)
+            params, candidates = grid_search(train, params, reporter, blocks, span=(0.02, 0.5))
 
-    fitted = models_fit(train, params, reporter, blocks=blocks)
+    fitted = models_fit(train, params, reporter, blocks=blocks, span=(0.5 if params["grid"] else 0.02, 0.75))
     side, titles = item_side_collect(fitted)
 
     metrics: dict = {}
     if test is not None:
-        reporter.progress("evaluation", 0.7, "scoring the holdout")
+        reporter.progress("evaluation", 0.76, "scoring the holdout")
         with reporter.timed("evaluate"):
             metrics = evaluate(spark, fitted, side, train, test.persist(), params)
 
-    reporter.progress("top-n", 0.8, "recommending for every user")
+    reporter.progress("top-n", 0.82, "recommending for every user")
     with reporter.timed("recommend"):
         users = everything.groupBy("user").agg(F.sort_array(F.collect_list(F.struct("item", "rating"))).alias("_pairs"))
         users = users.select("user", F.col("_pairs.item").alias("items"), F.col("_pairs.rating").alias("ratings"))
@@ -569,7 +578,7 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
 
         users.mapInPandas(serve, SERVE_SCHEMA).write.mode("overwrite").parquet(f"{output_dir}/users.parquet")
 
-    reporter.progress("similar", 0.9, "similar titles")
+    reporter.progress("similar", 0.93, "similar titles")
     with reporter.timed("similar"):
         count, min_support = params["similar_n"], params["similar_min_support"]
 

@@ -1,0 +1,664 @@
+"""Model runs: create, queue and train them, switch the served run atomically, clean up old ones.
+
+This module owns the life of a ``ModelRun`` and every write of a run's rows (``Recommendation``,
+``UserFactor``, ``TitleFactor``, ``SimilarTitle``). Fold-ins of single users belong to
+``recommender.foldin``; taste communities to ``recommender.communities`` (called here, before the
+switch, when it exists).
+
+A training (``model_run_train``), as recommender/DESIGN.md §6 describes it:
+
+1. one training at a time — ``imdbrec.queueing.exclusive`` (a Postgres advisory lock on a
+   connection of its own, released when the process dies); a run left "running" by a killed worker
+   is recognised because nobody holds the lock, and is marked failed with its rows deleted;
+2. export — ratings and exclusions with ``COPY ... TO STDOUT`` into Parquet files under
+   ``RECOMMENDER_EXCHANGE_DIR``;
+3. the Spark job — one fresh process, ``python -m recommender.spark.train_als``, whose progress
+   lines update the run while a heartbeat thread keeps ``heartbeat_at`` fresh;
+4. write-back — ``COPY ... FROM STDIN`` of the job's Parquet files into the run's rows, in one
+   transaction that ends with the switch: the previous active run serves until that commit,
+   and a failure (or a killed worker) anywhere before it leaves no row of the new run behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.dataset as pds
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.utils import timezone
+
+from imdbrec.queueing import AlreadyRunning, BackgroundUnavailable, enqueue_on_commit, exclusive, exclusive_is_held
+from recommender.models import ModelRun, Recommendation, SimilarTitle, TitleFactor, UserFactor
+from recommender.spark.params import ParamsError, params_resolve
+
+logger = logging.getLogger(__name__)
+
+TRAIN_EXCLUSIVE = "recommender-train"
+# A queued run whose message never reached a worker stops blocking "Train now" after this.
+QUEUED_RUN_EXPIRES_SECONDS = 6 * 60 * 60
+HEARTBEAT_SECONDS = 2.0
+# Rows per COPY batch in the write-back: bounded memory whatever the run's size.
+WRITE_BATCH_ROWS = 250_000
+RETRAIN_COUNTER_KEY = "recommender:ratings-since-training"
+
+# Where each phase sits on the run's progress bar.
+PROGRESS_EXPORT = (0.0, 0.05)
+PROGRESS_SPARK = (0.05, 0.85)
+PROGRESS_WRITE_BACK = (0.85, 0.97)
+
+FINISHED = (ModelRun.Status.SUCCEEDED, ModelRun.Status.FAILED)
+RUN_TABLES = (Recommendation, SimilarTitle, UserFactor, TitleFactor)
+
+
+class TrainingError(Exception):
+    """A training step failed; ``str()`` is the text stored on the run."""
+
+
+# --- creating and queueing -------------------------------------------------------------------------
+
+
+def model_run_create(*, params: dict | None = None, triggered_by: str = "manual") -> ModelRun:
+    """A queued run asking for ``params`` (overrides of the defaults in recommender/spark/params.py).
+
+    Bad parameters raise ``ValidationError`` and nothing is written.
+    """
+    requested = {key: value for key, value in (params or {}).items() if value is not None}
+    try:
+        resolved = params_resolve(requested)
+    except ParamsError as error:
+        raise ValidationError(f"Bad training parameter: {error}") from error
+    run = ModelRun(params={**resolved, "requested": requested}, triggered_by=triggered_by[:32])
+    run.full_clean()
+    run.save()
+    return run
+
+
+def model_run_active() -> ModelRun | None:
+    """The run queued or running now, if any.
+
+    A run marked running whose process died (worker killed: nobody holds the training lock) is
+    marked failed here and its rows deleted; a queued run nobody took in time is given up.
+    """
+    for run in ModelRun.objects.filter(status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]).order_by("pk"):
+        if run.status == ModelRun.Status.RUNNING and not exclusive_is_held(TRAIN_EXCLUSIVE):
+            _run_fail(run, "stopped: the process training it ended (killed or crashed); train again")
+            continue
+        age = (timezone.now() - run.created_at).total_seconds()
+        if run.status == ModelRun.Status.QUEUED and age > QUEUED_RUN_EXPIRES_SECONDS:
+            _run_fail(run, "not started: no worker of the spark queue took it in time")
+            continue
+        return run
+    return None
+
+
+def model_run_start(*, params: dict | None = None, triggered_by: str = "manual") -> ModelRun:
+    """Create a run and queue its training on the ``spark`` queue once the row is committed.
+
+    Refused with a ``ValidationError`` while another training is queued or running; raises
+    ``imdbrec.queueing.BackgroundUnavailable`` (recording nothing) when the queue does not answer.
+    """
+    from recommender.tasks import model_run_train_task
+
+    with transaction.atomic():
+        # Two clicks at the same moment: the second waits here, then sees the first's run.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('imdbrec:recommender-train-start'))")
+        active = model_run_active()
+        if active is not None:
+            raise ValidationError(f"training run #{active.pk} is {active.get_status_display().lower()}; "
+                                  "start another when it has finished.")
+        run = model_run_create(params=params, triggered_by=triggered_by)
+        enqueue_on_commit(model_run_train_task, run.pk, options={"queue": "spark"},
+                          on_failure=lambda error: _run_fail(run, f"not started: {error}"))
+    return run
+
+
+# --- training --------------------------------------------------------------------------------------
+
+
+def model_run_train(*, run_id: int, task_id: str = "", on_progress: Callable[[ModelRun], None] | None = None
+                    ) -> ModelRun:
+    """Train run ``run_id`` from start to switch (see the module docstring). Returns the run.
+
+    Idempotent: a finished run is returned unchanged (a redelivered task does nothing). While
+    another training holds the lock the run is marked failed with a message saying so.
+    ``on_progress(run)`` is called on each progress change (the management command's bar).
+    """
+    run = ModelRun.objects.get(pk=run_id)
+    if run.status in FINISHED:
+        return run
+    try:
+        with exclusive(TRAIN_EXCLUSIVE):
+            return _train_exclusive(run, task_id=task_id, on_progress=on_progress)
+    except AlreadyRunning:
+        if run.status == ModelRun.Status.RUNNING:
+            return run  # executing in another process (a redelivered message): leave it be
+        other = ModelRun.objects.filter(status=ModelRun.Status.RUNNING).exclude(pk=run.pk).first()
+        _run_fail(run, f"not started: another training (run #{other.pk if other else '?'}) is running; "
+                       "train again when it has finished")
+        run.refresh_from_db()
+        return run
+
+
+class _Heartbeat:
+    """Writes the run's phase, progress and ``heartbeat_at`` every few seconds from a thread with its
+    own connection, so the system page moves while the main connection is busy in a transaction."""
+
+    def __init__(self, run: ModelRun, on_progress):
+        self.run = run
+        self.on_progress = on_progress
+        self.phase = run.phase
+        self.progress = run.progress
+        self.message = ""
+        self._stop = threading.Event()
+        self._changed = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"model-run-{run.pk}-heartbeat", daemon=True)
+
+    def set(self, phase: str, progress: float, message: str = "") -> None:
+        self.phase, self.progress, self.message = phase[:32], max(self.progress, min(progress, 1.0)), message
+        self.run.phase, self.run.progress = self.phase, self.progress
+        self._changed.set()
+        if self.on_progress is not None:
+            self.on_progress(self.run)
+
+    def span(self, low: float, high: float, fraction: float) -> float:
+        return low + (high - low) * min(max(fraction, 0.0), 1.0)
+
+    def _write(self, connection_) -> None:
+        with connection_.cursor() as cursor:
+            cursor.execute("BEGIN")
+            # Never wait behind the main connection's transaction: skip a beat instead.
+            cursor.execute("SET LOCAL lock_timeout = '1s'")
+            cursor.execute(
+                "UPDATE recommender_modelrun SET heartbeat_at = now(), phase = %s, progress = %s "
+                "WHERE id = %s AND status = %s",
+                [self.phase, self.progress, self.run.pk, ModelRun.Status.RUNNING],
+            )
+            cursor.execute("COMMIT")
+
+    def _loop(self) -> None:
+        beat = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._write(beat)
+                except Exception as error:  # a missed beat is not worth failing a training for
+                    logger.warning("model run %s heartbeat: %s", self.run.pk, error)
+                    with contextlib.suppress(Exception):
+                        beat.close()
+                    beat = connections.create_connection(DEFAULT_DB_ALIAS)
+                self._changed.wait(HEARTBEAT_SECONDS)
+                self._changed.clear()
+        finally:
+            beat.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._changed.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
+    # We hold the lock, so any other run still marked running belongs to a process that died.
+    for stale in ModelRun.objects.filter(status=ModelRun.Status.RUNNING).exclude(pk=run.pk):
+        _run_fail(stale, "stopped: the process training it ended (killed or crashed)")
+    started = time.monotonic()
+    run.status = ModelRun.Status.RUNNING
+    run.started_at = timezone.now()
+    run.heartbeat_at = run.started_at
+    run.finished_at = None
+    run.task_id = task_id or run.task_id
+    run.phase, run.progress, run.error = "export", 0.0, ""
+    run.timings, run.metrics, run.candidates = {}, {}, []
+    run.save()
+    _run_rows_delete([run.pk])  # a retried run starts from nothing
+    directory = exchange_directory(run)
+    heartbeat = _Heartbeat(run, on_progress)
+    try:
+        with heartbeat:
+            params = params_resolve(run.params.get("requested") or {})
+            timings: dict = {}
+            shutil.rmtree(directory, ignore_errors=True)
+            (directory / "input").mkdir(parents=True)
+            heartbeat.set("export", PROGRESS_EXPORT[0], "exporting ratings")
+            clock = time.monotonic()
+            exported = ratings_export(directory=directory / "input")
+            timings["export"] = round(time.monotonic() - clock, 3)
+            if not exported["ratings"]:
+                raise TrainingError("there are no ratings to learn from: rate some titles or generate synthetic users")
+            run.artifact_uri = str(directory)
+            ModelRun.objects.filter(pk=run.pk).update(artifact_uri=run.artifact_uri)
+
+            def job_progress(step: str, fraction: float, message: str) -> None:
+                heartbeat.set(f"spark: {step}", heartbeat.span(*PROGRESS_SPARK, fraction), message)
+
+            heartbeat.set("spark: start", PROGRESS_SPARK[0], "starting Spark")
+            clock = time.monotonic()
+            result = spark_job_run(input_dir=directory / "input", output_dir=directory / "output", params=params,
+                                   on_progress=job_progress, log_path=directory / "spark.log")
+            timings["spark"] = round(time.monotonic() - clock, 3)
+            job = result.get("timings", {})
+            timings["spark_start"] = job.get("spark_start")
+            timings["fit"] = round(sum(job.get(key) or 0.0 for key in ("counts", "fit_biases", "fit_rating",
+                                                                         "fit_ranking")), 3)
+            timings["grid"] = job.get("grid")
+            timings["evaluate"] = job.get("evaluate")
+            timings["recommend"] = job.get("recommend")
+            timings["similar"] = job.get("similar")
+            timings["job"] = job
+
+            heartbeat.set("write-back", PROGRESS_WRITE_BACK[0], "loading the results into Postgres")
+            clock = time.monotonic()
+            with transaction.atomic():
+                written = run_rows_write(run=run, output_dir=directory / "output", heartbeat=heartbeat)
+                timings["write_back"] = round(time.monotonic() - clock, 3)
+                timings["write_back_rows_per_second"] = round(sum(written.values()) / max(timings["write_back"], 1e-9))
+                heartbeat.set("communities", PROGRESS_WRITE_BACK[1], "building taste communities")
+                heartbeat.stop()  # from here on the main connection writes the run's row
+                clock = time.monotonic()
+                communities_error = _communities_build(run)
+                timings["communities"] = round(time.monotonic() - clock, 3)
+                clock = time.monotonic()
+                metrics = dict(result.get("metrics") or {})
+                if communities_error:
+                    metrics["communities_error"] = communities_error
+                run.params = {**params, "requested": run.params.get("requested") or {},
+                              "model": result.get("model") or {}}
+                run.metrics = metrics
+                run.candidates = result.get("candidates") or []
+                run.num_users = exported["users"]
+                run.num_titles = exported["titles"]
+                run.num_ratings = exported["ratings"]
+                run.metrics["rows"] = written
+                run.metrics["exported"] = exported
+                _switch(run)
+                timings["switch"] = round(time.monotonic() - clock, 3)
+                timings["total"] = round(time.monotonic() - started, 3)
+                run.timings = timings
+                run.save(update_fields=["timings", "metrics"])
+    except BaseException as error:  # SoftTimeLimitExceeded and KeyboardInterrupt too: never leave it running
+        heartbeat.stop()
+        message = str(error) if isinstance(error, TrainingError) else f"{type(error).__name__}: {error}"
+        if not isinstance(error, TrainingError):
+            logger.exception("model run %s failed", run.pk)
+        _run_fail(run, message or type(error).__name__)
+        run.refresh_from_db()
+        if not isinstance(error, Exception):
+            raise
+        return run
+    if on_progress is not None:
+        on_progress(run)
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(Exception):
+        model_run_cleanup()
+    with contextlib.suppress(Exception):
+        cache.delete(RETRAIN_COUNTER_KEY)
+    return run
+
+
+def _switch(run: ModelRun) -> None:
+    """Inside the write-back transaction: the new run becomes the one served, the old one stops."""
+    ModelRun.objects.filter(is_active=True).exclude(pk=run.pk).update(is_active=False)
+    run.is_active = True
+    run.status = ModelRun.Status.SUCCEEDED
+    run.phase = "done"
+    run.progress = 1.0
+    run.finished_at = timezone.now()
+    run.heartbeat_at = run.finished_at
+    run.save()
+    # Fold-ins were solved against the old run's title vectors: solve them again on next view.
+    from recommender.models import UserFoldIn
+
+    UserFoldIn.objects.exclude(run=run).update(stale=True)
+
+
+@transaction.atomic
+def model_run_activate(*, run: ModelRun) -> ModelRun:
+    """Serve an earlier run again (a rollback): it must have succeeded and still have its rows."""
+    run = ModelRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != ModelRun.Status.SUCCEEDED:
+        raise ValidationError(f"Run #{run.pk} is {run.get_status_display().lower()}: only a succeeded run can be served.")
+    if not TitleFactor.objects.filter(run=run).exists():
+        raise ValidationError(f"Run #{run.pk}'s rows were cleaned up (RECOMMENDER_KEEP_RUNS); train again instead.")
+    if not run.is_active:
+        ModelRun.objects.filter(is_active=True).update(is_active=False)
+        run.is_active = True
+        run.save(update_fields=["is_active"])
+        from recommender.models import UserFoldIn
+
+        UserFoldIn.objects.exclude(run=run).update(stale=True)
+    return run
+
+
+def _communities_build(run: ModelRun) -> str:
+    """Call ``recommender.communities.communities_build(run=...)`` when it exists; returns the error
+    text if it failed (a run's recommendations are still worth serving without communities)."""
+    if importlib.util.find_spec("recommender.communities") is None:
+        return ""
+    builder = getattr(importlib.import_module("recommender.communities"), "communities_build", None)
+    if builder is None:
+        return ""
+    try:
+        with transaction.atomic():
+            builder(run=run)
+    except Exception as error:
+        logger.exception("communities of run %s failed", run.pk)
+        return f"{type(error).__name__}: {error}"
+    return ""
+
+
+def _run_fail(run: ModelRun, error: str) -> None:
+    """Mark ``run`` failed (if it is not finished) and delete whatever rows it has."""
+    ModelRun.objects.filter(pk=run.pk, status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]).update(
+        status=ModelRun.Status.FAILED, error=error[:10000], finished_at=timezone.now(), is_active=False)
+    _run_rows_delete([run.pk])
+
+
+def _run_rows_delete(run_ids: list[int]) -> None:
+    if not run_ids:
+        return
+    with connection.cursor() as cursor:
+        for model in RUN_TABLES:
+            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE run_id = ANY(%s)", [list(run_ids)])  # noqa: S608
+    from recommender.models import TasteCommunity
+
+    TasteCommunity.objects.filter(run_id__in=run_ids).delete()
+
+
+def model_run_cleanup(*, keep: int | None = None) -> list[int]:
+    """Delete the rows of old runs: all but the active run and the ``keep - 1`` latest succeeded runs
+    before it keep theirs (``RECOMMENDER_KEEP_RUNS``, default 2). The ``ModelRun`` rows stay, with
+    their metrics, as the history. Returns the ids whose rows were deleted."""
+    keep = keep if keep is not None else getattr(settings, "RECOMMENDER_KEEP_RUNS", 2)
+    succeeded = list(ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by("-is_active", "-finished_at")
+                     .values_list("pk", flat=True))
+    kept = set(succeeded[: max(keep, 1)])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT run_id FROM recommender_titlefactor "
+                       "UNION SELECT DISTINCT run_id FROM recommender_recommendation")
+        with_rows = {row[0] for row in cursor.fetchall()}
+    busy = set(ModelRun.objects.filter(status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING])
+               .values_list("pk", flat=True))
+    doomed = sorted(with_rows - kept - busy)
+    _run_rows_delete(doomed)
+    return doomed
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+# Titles whose id maps back exactly: "tt" + at least 7 digits, no extra leading zero.
+CANONICAL_TCONST = r"^tt([0-9]{7}|[1-9][0-9]{7,8})$"
+
+EXPORT_RATINGS_SQL = f"""
+    COPY (
+        SELECT r.user_id, substring(r.title_id from 3)::int, r.score
+        FROM ratings_rating r JOIN catalog_title t ON t.tconst = r.title_id
+        WHERE t.removed_at IS NULL AND r.title_id ~ '{CANONICAL_TCONST}'
+    ) TO STDOUT WITH (FORMAT csv)
+"""
+EXPORT_EXCLUSIONS_SQL = f"""
+    COPY (
+        SELECT user_id, substring(title_id from 3)::int FROM ratings_watchlistitem WHERE title_id ~ '{CANONICAL_TCONST}'
+        UNION
+        SELECT user_id, substring(title_id from 3)::int FROM ratings_notinterested WHERE title_id ~ '{CANONICAL_TCONST}'
+    ) TO STDOUT WITH (FORMAT csv)
+"""
+
+
+def ratings_export(*, directory: Path) -> dict:
+    """``ratings.parquet`` and ``exclusions.parquet`` in ``directory``; returns the counts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ratings = _copy_out_parquet(EXPORT_RATINGS_SQL, directory / "ratings.parquet",
+                                [("user", pa.int32()), ("item", pa.int32()), ("rating", pa.float32())])
+    exclusions = _copy_out_parquet(EXPORT_EXCLUSIONS_SQL, directory / "exclusions.parquet",
+                                   [("user", pa.int32()), ("item", pa.int32())])
+    return {
+        "ratings": ratings.num_rows,
+        "users": len(pc.unique(ratings["user"])) if ratings.num_rows else 0,
+        "titles": len(pc.unique(ratings["item"])) if ratings.num_rows else 0,
+        "exclusions": exclusions.num_rows,
+    }
+
+
+def _copy_out_parquet(sql: str, path: Path, columns: list[tuple[str, pa.DataType]]) -> pa.Table:
+    csv_path = path.with_suffix(".csv")
+    with open(csv_path, "wb") as stream, connection.cursor() as cursor:
+        cursor.copy_expert(sql, stream, 1 << 20)
+    schema = pa.schema(columns)
+    if csv_path.stat().st_size:
+        table = pcsv.read_csv(
+            csv_path,
+            read_options=pcsv.ReadOptions(column_names=[name for name, _ in columns]),
+            convert_options=pcsv.ConvertOptions(column_types=dict(columns)),
+        )
+    else:
+        table = schema.empty_table()
+    pq.write_table(table, path)
+    csv_path.unlink()
+    return table
+
+
+def exchange_directory(run: ModelRun) -> Path:
+    """``RECOMMENDER_EXCHANGE_DIR/<database>/run-<id>``: test databases and the dev database never
+    share a directory even when their run ids are equal."""
+    database = connection.settings_dict.get("NAME") or "db"
+    return Path(settings.RECOMMENDER_EXCHANGE_DIR) / database / f"run-{run.pk}"
+
+
+# --- the Spark job ---------------------------------------------------------------------------------
+
+
+class SparkJobError(TrainingError):
+    pass
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """The Spark driver dies with the worker that started it (Linux), instead of running orphaned."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: Path,
+                  on_progress: Callable[[str, float, str], None] | None = None, bare_fit: bool = False) -> dict:
+    """Run ``python -m recommender.spark.train_als`` as a fresh process; returns its RESULT.
+
+    Spark's own logs go to ``log_path``. A non-zero exit raises ``SparkJobError`` with the job's
+    error line. Any exception here (a Celery time limit, Ctrl-C) kills the job's process group.
+    """
+    command = [sys.executable, "-m", "recommender.spark.train_als", "--input", str(input_dir),
+               "--params", json.dumps(params), "--master", settings.SPARK_MASTER]
+    command += ["--bare-fit"] if bare_fit else ["--output", str(output_dir)]
+    base_dir = str(settings.BASE_DIR)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([base_dir, *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "SPARK_MASTER": settings.SPARK_MASTER,
+        "SPARK_DRIVER_MEMORY": str(settings.SPARK_DRIVER_MEMORY),
+        "SPARK_SHUFFLE_PARTITIONS": str(settings.SPARK_SHUFFLE_PARTITIONS),
+        "PYTHONUNBUFFERED": "1",
+    }
+    result = None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=base_dir,
+                                   env=environment, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        try:
+            for line in process.stdout:
+                if line.startswith("PROGRESS ") and on_progress is not None:
+                    with contextlib.suppress(ValueError, KeyError):
+                        progress = json.loads(line[9:])
+                        on_progress(progress["step"], float(progress["progress"]), progress.get("message", ""))
+                elif line.startswith("RESULT "):
+                    result = json.loads(line[7:])
+            returncode = process.wait()
+        except BaseException:
+            _process_group_kill(process)
+            raise
+    if returncode != 0 or result is None:
+        raise SparkJobError(f"the Spark job failed (exit status {returncode}): {_job_error(log_path)}")
+    return result
+
+
+def _process_group_kill(process: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _job_error(log_path: Path) -> str:
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    errors = [line[6:] for line in lines if line.startswith("ERROR ")]
+    if errors:
+        return errors[-1]
+    tail = [line for line in lines if line.strip()][-5:]
+    return " | ".join(tail)[-2000:] or "no output"
+
+
+# --- write-back ------------------------------------------------------------------------------------
+
+
+def _tconsts(items: pa.Array) -> pa.Array:
+    """Item ids back to tconsts (the export kept only ids that map back exactly)."""
+    digits = pc.utf8_lpad(pc.cast(items, pa.string()), width=7, padding="0")
+    return pc.binary_join_element_wise("tt", digits, "")
+
+
+def _pg_arrays(values: pa.Array) -> pa.Array:
+    """list<float> to Postgres array literals ``{0.1,-2.5e-07}`` (pyarrow's shortest float text)."""
+    joined = pc.binary_join(pc.cast(values, pa.list_(pa.string())), ",")
+    return pc.binary_join_element_wise("{", joined, "}", "")
+
+
+def _copy_in(cursor, table: str, columns: list[str], data: pa.Table) -> int:
+    if not data.num_rows:
+        return 0
+    buffer = io.BytesIO()
+    pcsv.write_csv(data, buffer, pcsv.WriteOptions(include_header=False, batch_size=65536))
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer, 1 << 20)
+    return data.num_rows
+
+
+def _batches(path: Path, columns: list[str]):
+    if not path.exists():
+        return
+    yield from pds.dataset(str(path), format="parquet").to_batches(columns=columns, batch_size=20_000)
+
+
+def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None) -> dict:
+    """COPY the job's Parquet files into the run's rows (call inside a transaction). Returns counts."""
+    counts = {"user_factors": 0, "recommendations": 0, "title_factors": 0, "similar_titles": 0}
+    run_id = run.pk
+    users_path, titles_path, similar_path = (output_dir / name for name in
+                                             ("users.parquet", "titles.parquet", "similar.parquet"))
+    total_users = sum(fragment.count_rows() for fragment in pds.dataset(str(users_path), format="parquet")
+                      .get_fragments()) if users_path.exists() else 0
+    done_users = 0
+    with connection.cursor() as cursor:
+        for batch in _batches(titles_path, ["item", "factors", "rating_factors", "bias", "support"]):
+            size = batch.num_rows
+            counts["title_factors"] += _copy_in(cursor, TitleFactor._meta.db_table,
+                                                ["run_id", "title_id", "factors", "rating_factors", "bias", "support"],
+                                                pa.table([pa.array([run_id] * size, pa.int64()),
+                                                          _tconsts(batch["item"]), _pg_arrays(batch["factors"]),
+                                                          _pg_arrays(batch["rating_factors"]), batch["bias"],
+                                                          batch["support"]],
+                                                         names=["r", "t", "f", "rf", "b", "s"]))
+        for batch in _batches(users_path, ["user", "factors", "rating_factors", "bias", "items", "scores",
+                                           "predicted", "confidence"]):
+            size = batch.num_rows
+            counts["user_factors"] += _copy_in(cursor, UserFactor._meta.db_table,
+                                               ["run_id", "user_id", "factors", "rating_factors", "bias"],
+                                               pa.table([pa.array([run_id] * size, pa.int64()), batch["user"],
+                                                         _pg_arrays(batch["factors"]),
+                                                         _pg_arrays(batch["rating_factors"]), batch["bias"]],
+                                                        names=["r", "u", "f", "rf", "b"]))
+            counts["recommendations"] += _copy_in(
+                cursor, Recommendation._meta.db_table,
+                ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
+                _exploded(run_id, batch["user"], batch["items"], [batch["scores"], batch["predicted"],
+                                                                 batch["confidence"]]))
+            done_users += size
+            if heartbeat is not None and total_users:
+                heartbeat.set("write-back", heartbeat.span(0.85, 0.95, done_users / total_users),
+                              f"recommendations of {done_users:,} of {total_users:,} users")
+        for batch in _batches(similar_path, ["item", "similar", "scores"]):
+            counts["similar_titles"] += _copy_in(
+                cursor, SimilarTitle._meta.db_table, ["run_id", "title_id", "similar_id", "rank", "score"],
+                _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]))
+    return counts
+
+
+def _exploded(run_id: int, owners: pa.Array, lists: pa.Array, parallel: list[pa.Array]) -> pa.Table:
+    """One row per list element: run, owner, tconst, rank (1-based), the parallel lists' values."""
+    import numpy as np
+
+    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    parents = pc.list_parent_indices(lists)
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    ranks = (np.arange(len(parents)) - starts + 1).astype(np.int16)
+    flat_items = pc.list_flatten(lists)
+    columns = [pa.array(np.full(len(parents), run_id, dtype=np.int64)), pc.take(owners, parents),
+               _tconsts(flat_items), pa.array(ranks)]
+    columns += [pc.list_flatten(values) for values in parallel]
+    return pa.table(columns, names=[f"c{index}" for index in range(len(columns))])
+
+
+# --- the real-time hook and automatic retraining ---------------------------------------------------
+
+
+def recommendation_mark_stale(*, user) -> None:
+    """Called by ratings after a user's ratings change (after commit). Their fold-in is already
+    marked stale by ratings; here we count ratings towards an automatic retraining when
+    ``RECOMMENDER_RETRAIN_AFTER_RATINGS`` is set (0, the default, turns it off)."""
+    threshold = getattr(settings, "RECOMMENDER_RETRAIN_AFTER_RATINGS", 0)
+    if not threshold:
+        return
+    try:
+        count = cache.incr(RETRAIN_COUNTER_KEY)
+    except ValueError:
+        cache.set(RETRAIN_COUNTER_KEY, 1, timeout=None)
+        count = 1
+    if count and count >= threshold:
+        cache.set(RETRAIN_COUNTER_KEY, 0, timeout=None)
+        with contextlib.suppress(ValidationError, BackgroundUnavailable):
+            model_run_start(triggered_by="retrain-after-ratings")
