@@ -14,6 +14,7 @@ JOB_CACHE_KEY = "ratings:system:synthetic-job"
 JOB_CACHE_SECONDS = 24 * 60 * 60
 
 PERSONA_LABELS = {persona.name: persona.label for persona in DEFAULT_PERSONAS}
+KIND_LABELS = {User.Kind.SYNTHETIC.value: "Synthetic", User.Kind.MOVIELENS.value: "MovieLens"}
 
 
 def rater_counts() -> dict:
@@ -31,7 +32,7 @@ def rater_counts() -> dict:
             [kinds],
         )
         rows = [
-            {"kind": kind, "kind_label": User.Kind(kind).label, "persona": persona,
+            {"kind": kind, "kind_label": KIND_LABELS[kind], "persona": persona,
              "persona_label": PERSONA_LABELS.get(persona, persona) or "—", "users": users, "ratings": int(ratings)}
             for kind, persona, users, ratings in cursor.fetchall()
         ]
@@ -46,21 +47,48 @@ def rater_counts_forget() -> None:
     cache.delete(COUNTS_CACHE_KEY)
 
 
-def synthetic_job_current() -> dict | None:
-    """The last generate/remove job started from the page, with its live state, or None."""
-    job = cache.get(JOB_CACHE_KEY)
-    if not job:
-        return None
+def synthetic_job_progress(task_id: str) -> dict:
+    """A generate/remove task's state for the progress bar: progress 0..1, a message, done or not."""
     from celery.result import AsyncResult
 
     from imdbrec.queueing import BackgroundUnavailable, broker_ping
 
     try:
-        broker_ping()
-    except BackgroundUnavailable:
-        return {**job, "state": "UNKNOWN", "active": False}
-    result = AsyncResult(job["task_id"])
-    return {**job, "state": result.state, "active": not result.ready()}
+        broker_ping()  # the result backend would otherwise retry for 20 s before failing
+    except BackgroundUnavailable as error:
+        return {"progress": 0.0, "message": str(error), "done": False, "state": "UNKNOWN"}
+    result = AsyncResult(task_id)
+    state, info = result.state, result.info
+    progress, done = (1.0, True) if state in ("SUCCESS", "FAILURE", "REVOKED") else (0.0, False)
+    if done:
+        rater_counts_forget()
+    if state == "PROGRESS" and isinstance(info, dict):
+        progress, message = info.get("done", 0) / (info.get("total") or 1), info.get("message", "")
+    elif state == "SUCCESS" and isinstance(info, dict) and "skipped" in info:
+        message = f"Not run: {info['skipped']}."
+    elif state == "SUCCESS" and isinstance(info, dict) and "users_created" in info:
+        message = (f"Done: {info['users_created']:,} users and {info['ratings_created']:,} ratings created "
+                   f"({info['users_existing']:,} already there) in {info['seconds']:.1f} s.")
+    elif state == "SUCCESS" and isinstance(info, dict):
+        message = f"Done: {info.get('users', 0):,} users and {info.get('ratings', 0):,} ratings removed."
+    elif state == "SUCCESS":
+        message = "Done."
+    elif done:
+        message = f"Failed: {info}"
+    elif state == "STARTED":
+        message = "Starting…"
+    else:
+        message = "Waiting for a worker…"
+    return {"progress": round(min(max(progress, 0.0), 1.0), 4), "message": message, "done": done, "state": state}
+
+
+def synthetic_job_current() -> dict | None:
+    """The last generate/remove job started from the page, with its live state, or None."""
+    job = cache.get(JOB_CACHE_KEY)
+    if not job:
+        return None
+    progress = synthetic_job_progress(job["task_id"])
+    return {**job, **progress, "active": not progress["done"] and progress["state"] != "UNKNOWN"}
 
 
 def synthetic_job_remember(*, task_id: str, action: str, **details) -> None:

@@ -1,6 +1,5 @@
 """The staff system page's synthetic-crowd actions: generate, remove, follow the job's progress."""
 
-from celery.result import AsyncResult
 from django import forms
 from django.contrib import messages
 from django.http import JsonResponse
@@ -8,9 +7,9 @@ from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imdbrec.queueing import BackgroundUnavailable, broker_ping, enqueue
+from imdbrec.queueing import BackgroundUnavailable, enqueue
 from imdbrec.views import staff_required
-from ratings.system import rater_counts_forget, synthetic_job_current, synthetic_job_remember
+from ratings.system import synthetic_job_current, synthetic_job_progress, synthetic_job_remember
 from ratings.tasks import synthetic_users_generate_task, synthetic_users_remove_task
 
 PANEL_URL = "/system/#ratings"
@@ -77,33 +76,4 @@ def synthetic_remove(request):
 @staff_required
 def synthetic_progress(request, task_id: str):
     """``{"progress": 0..1, "message": str, "done": bool}`` for the progress bar (site.js polls it)."""
-    try:
-        broker_ping()  # the result backend would otherwise retry for 20 s before failing
-    except BackgroundUnavailable as error:
-        return JsonResponse({"progress": 0.0, "message": str(error), "done": False, "state": "UNKNOWN"})
-    result = AsyncResult(task_id)
-    state, info = result.state, result.info
-    if state == "SUCCESS" and isinstance(info, dict) and "skipped" in info:
-        progress, done, message = 1.0, True, f"Not run: {info['skipped']}."
-    elif state == "PROGRESS" and isinstance(info, dict):
-        total = info.get("total") or 1
-        progress, message, done = info.get("done", 0) / total, info.get("message", ""), False
-    elif state == "SUCCESS":
-        rater_counts_forget()
-        progress, done = 1.0, True
-        if isinstance(info, dict) and "users_created" in info:
-            message = (f"Done: {info['users_created']:,} users and {info['ratings_created']:,} ratings created "
-                       f"({info['users_existing']:,} already there) in {info['seconds']:.1f} s.")
-        elif isinstance(info, dict):
-            message = f"Done: {info.get('users', 0):,} users and {info.get('ratings', 0):,} ratings removed."
-        else:
-            message = "Done."
-    elif state in ("FAILURE", "REVOKED"):
-        rater_counts_forget()
-        progress, done, message = 1.0, True, f"Failed: {info}"
-    elif state == "STARTED":
-        progress, done, message = 0.0, False, "Starting…"
-    else:
-        progress, done, message = 0.0, False, "Waiting for a worker…"
-    return JsonResponse({"progress": round(min(max(progress, 0.0), 1.0), 4), "message": message, "done": done,
-                         "state": state})
+    return JsonResponse(synthetic_job_progress(task_id))

@@ -128,6 +128,7 @@ def test_generate_and_remove_run_on_a_real_worker_with_progress(celery_worker_pr
     page = client.get("/system/").content.decode()
     assert re.search(r"All synthetic</th><td class=\"num\">2,500</td>", page)
     assert 'data-progress-url' not in page.split('id="ratings"')[1]
+    assert result["last"]["message"] in page  # the finished job's summary stays on the panel
 
     response = client.post("/system/ratings/synthetic/remove/", {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
