@@ -27,6 +27,9 @@ class Dataset:
     marker_column: str = ""
     # The converter checks that line keys ascend (Context.keys_ascending) when numbering rows.
     checks_key_order: bool = True
+    # One row per line and a surrogate ``id``: a first load uses the line numbers as ids
+    # (unique, and cheaper than a sequence call per row).
+    line_is_id: bool = False
 
     @property
     def keys_of_line(self) -> tuple[str, ...]:
@@ -90,6 +93,7 @@ DATASETS: tuple[Dataset, ...] = (
         compare=("aka_title", "region", "language", "types", "attributes", "is_original_title"),
         convert=convert.convert_title_akas,
         checks_key_order=False,
+        line_is_id=True,
     ),
     Dataset(
         name="title.crew",
@@ -120,6 +124,7 @@ DATASETS: tuple[Dataset, ...] = (
         compare=("person_id", "category", "job", "characters"),
         convert=convert.convert_title_principals,
         checks_key_order=False,
+        line_is_id=True,
     ),
 )
 

@@ -290,11 +290,17 @@ def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, 
         cursor.execute(f"ALTER TABLE {dataset.table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
     if defer_indexes:
         result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
-    context = Context(spool.add, numbered=False)
+    context = Context(spool.add, numbered=dataset.line_is_id)
+    columns = ("id", *dataset.columns) if dataset.line_is_id else dataset.columns
     with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
         source = _CopySource(reader, dataset, context, spool, on_progress)
-        _copy(cursor, f"COPY {dataset.table} ({', '.join(dataset.columns)}) FROM STDIN ({COPY_OPTIONS})", source)
+        _copy(cursor, f"COPY {dataset.table} ({', '.join(columns)}) FROM STDIN ({COPY_OPTIONS})", source)
         result.lines = reader.lines_read
+    if dataset.line_is_id:  # rows added later by updates take ids after the last line
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, 'id'), coalesce(max(id), 0) + 1, false) FROM {dataset.table}",
+            [dataset.table],
+        )
     if dataset.line_key and not context.keys_ascending:
         raise _KeysNotOrdered(dataset.name)
     result.inserted = source.rows

@@ -38,7 +38,8 @@ def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
     new_ratings = [f"{rated[0]}\t{rated[1]}\t{new_votes}"] + ratings[1:]
     recast = split(principals[0])
     recast[5] = '["Someone \\"Else\\""]'
-    new_principals = ["\t".join(recast)] + principals[2:]
+    # a new row after a first load whose ids were its line numbers: the next id is free
+    new_principals = ["\t".join(recast)] + principals[2:] + ["tt9999991\t1\tnm0000001\tactor\t\\N\t[\"Lead\"]"]
     _write_sample(new_dir, "title.basics", new_basics)
     _write_sample(new_dir, "title.ratings", new_ratings)
     _write_sample(new_dir, "title.principals", new_principals)
@@ -53,7 +54,8 @@ def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
     assert {key: counts["title.ratings"][key] for key in ("inserted", "updated", "removed")} == {
         "inserted": 0, "updated": 1, "removed": 0}
     assert {key: counts["title.principals"][key] for key in ("inserted", "updated", "removed")} == {
-        "inserted": 0, "updated": 1, "removed": 1}
+        "inserted": 1, "updated": 1, "removed": 1}
+    assert Principal.objects.get(title_id="tt9999991").characters == ["Lead"]
     assert Title.objects.get(tconst=changed[0]).primary_title == changed[2]
     assert Title.objects.get(tconst="tt9999991").primary_title == 'A "New" Film'
     removed = Title.objects.get(tconst=gone)  # flagged, not deleted: ratings may point at it
