@@ -53,6 +53,8 @@ class LoadOptions:
     # On an update, as many written rows (new, changed or removed) as this get the same
     # treatment: a full dump loaded over the demo sample is in effect a first load.
     defer_indexes_min_rows: int = 200_000
+    # Flag rows missing from the file as removed (a newer full dump); off to add a partial file.
+    flag_missing: bool = True
 
 
 @dataclass
@@ -243,8 +245,7 @@ def load_file(
                     spool.reset()
                     result.phases = {}
             if not loaded_first:
-                _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step,
-                             options.defer_indexes_min_rows)
+                _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step, options)
             mark = time.monotonic()
             step("recording rejects")
             spool.copy_into_database(cursor)
@@ -408,7 +409,7 @@ def _column_types(cursor, table: str, columns: tuple[str, ...]) -> list[str]:
     return [f"{column} {types[column]}" for column in columns]
 
 
-def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step, defer_min_rows) -> None:
+def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step, options) -> None:
     result.mode = "update"
     mark = time.monotonic()
     columns = ", ".join(dataset.columns)
@@ -454,11 +455,12 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
         CREATE TEMP TABLE import_gone ON COMMIT DROP AS
         SELECT {", ".join(f"present.{column}" for column in dataset.key)} FROM {dataset.table} present
         WHERE present.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE {same_key})
+        {"" if options.flag_missing else "AND false"}
         """
     )
     gone = cursor.rowcount
     result.phases["compare_s"] = round(time.monotonic() - mark, 3)
-    if changes + gone >= defer_min_rows:
+    if changes + gone >= options.defer_indexes_min_rows:
         # a big change: build the plain indexes once afterwards rather than row by row
         result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
 

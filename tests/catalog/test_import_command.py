@@ -32,6 +32,18 @@ def test_sample_import_reports_each_file_and_is_idempotent():
     assert ImportRun.objects.filter(status=ImportRun.Status.SUCCEEDED).count() == 2
 
 
+def test_keep_missing_adds_a_partial_file_without_flagging_the_rest(tmp_path):
+    _call("--dir", str(SAMPLE_DIR), "--only", "title.basics")
+    write_file(tmp_path, "title.basics", ["tt9999991\tmovie\tA New Film\tA New Film\t0\t2030\t\\N\t95\tDrama"])
+
+    out, _err = _call("--dir", str(tmp_path), "--keep-missing")
+
+    assert "1 loaded (1 new, 0 changed, 0 removed)" in out
+    assert not Title.objects.filter(removed_at__isnull=False).exists()
+    out, _err = _call("--dir", str(tmp_path))
+    assert "(0 new, 0 changed, 4,541 removed)" in out
+
+
 def test_rejects_are_listed_with_file_line_and_reason(tmp_path):
     write_file(tmp_path, "title.ratings", ["tt0000001\t7.5\t12", "tt0000002\tseven\t3", "tt0000003\t6.0"])
 

@@ -4,6 +4,7 @@
   import_imdb --dir DIR --only title.basics,title.ratings
   import_imdb --download [--dir DIR] [--base-url URL]    fetch the official files first (resumable)
   import_imdb --dir DIR --dry-run                        check the files, write nothing
+  import_imdb --dir DIR --keep-missing                   add a partial file: flag nothing as removed
 
 Each file is loaded in one transaction: new rows are added, changed rows updated, rows gone
 from the file flagged as removed, and bad lines recorded as rejects (file, line, reason) while
@@ -18,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from catalog.importing.datasets import DATASET_NAMES, datasets_named
-from catalog.importing.loader import check_file
+from catalog.importing.loader import LoadOptions, check_file
 from catalog.importing.reader import FileProblem
 from catalog.models import ImportReject, ImportRun
 from catalog.services import import_run_create, import_run_execute
@@ -39,8 +40,11 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default=None,
                             help="where to download from (default settings.IMDB_DOWNLOAD_BASE_URL)")
         parser.add_argument("--dry-run", action="store_true", help="read and check the files, write nothing")
+        parser.add_argument("--keep-missing", action="store_true",
+                            help="do not flag rows missing from the files as removed (for a partial dump)")
 
-    def handle(self, *args, directory=None, only="", download=False, base_url=None, dry_run=False, **options):
+    def handle(self, *args, directory=None, only="", download=False, base_url=None, dry_run=False,
+               keep_missing=False, **options):
         self.verbosity = options["verbosity"]
         files = [name.strip() for name in only.split(",") if name.strip()]
         if not directory and not download:
@@ -58,6 +62,7 @@ class Command(BaseCommand):
             raise CommandError(" ".join(message for messages in error.message_dict.values() for message in messages))
         self.bars = {}
         run = import_run_execute(run_id=run.pk, on_progress=self._progress,
+                                 options=LoadOptions(flag_missing=not keep_missing),
                                  download_dir=directory or settings.IMDB_DATA_DIR)
         for bar in self.bars.values():
             bar.close()
