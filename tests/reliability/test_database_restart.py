@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.reliability.conftest import MEMBER
+from tests.reliability.conftest import MEMBER, STAFF
 from tests.reliability.http import Browser
 from tests.reliability.procs import wait_for
 
@@ -98,3 +98,62 @@ def test_requests_during_a_restart_under_load_fail_cleanly_then_all_succeed(priv
     after = [status for at, status, _clean in statuses if at > back_at + 2]
     assert 500 in during, "the outage was not observed (test did not test anything)"
     assert after and set(after) == {200}, f"not recovered: {after[-20:]}"
+
+
+def _run_state(postgres, database: str, run_id: int) -> str:
+    try:
+        return postgres.psql(f"SELECT status FROM catalog_importrun WHERE id = {run_id}", database=database)
+    except RuntimeError:  # the database is down right now
+        return ""
+
+
+def test_a_task_retries_while_postgres_is_down(private_postgres, private_database, private_redis, site_factory):
+    database = private_database.rsplit("/", 1)[1]
+    site = site_factory(private_database, private_redis.url(0))
+    site.create_users()
+    server = site.gunicorn(workers=1, threads=2)
+    staff = Browser(server.url, timeout=30)
+    staff.login(*STAFF)
+    assert staff.post("/system/catalog/import/", {"source": "sample"}).status == 302
+    run_id = int(private_postgres.psql("SELECT max(id) FROM catalog_importrun", database=database))
+
+    private_postgres.stop("fast")
+    worker = site.worker(queues="default")  # takes the task; its first query fails
+    wait_for(lambda: "Retry in" in worker.log_text(), timeout=60, what="the task scheduling a retry")
+    time.sleep(3)
+    private_postgres.start()
+    wait_for(lambda: _run_state(private_postgres, database, run_id) == "succeeded", timeout=180,
+             what="the retried import succeeding")
+    retries = worker.log_text().count("Retry in")
+    print(f"import task retried {retries} time(s) while Postgres was down, then succeeded")
+
+
+@pytest.mark.shared_data
+def test_postgres_restarted_in_the_middle_of_an_import(private_postgres, private_database, private_redis,
+                                                       site_factory, shared_data):
+    database = private_database.rsplit("/", 1)[1]
+    site = site_factory(private_database, private_redis.url(0))
+    site.create_users()
+    server = site.gunicorn(workers=1, threads=2)
+    worker = site.worker(queues="default")
+    staff = Browser(server.url, timeout=30)
+    staff.login(*STAFF)
+    assert staff.post("/system/catalog/import/", {"source": "directory",
+                                                  "directory": str(shared_data / "imdb-sample")}).status == 302
+    run_id = int(private_postgres.psql("SELECT max(id) FROM catalog_importrun", database=database))
+
+    def mid_file():
+        row = private_postgres.psql(f"SELECT status, rows_done FROM catalog_importrun WHERE id = {run_id}",
+                                    database=database).split("|")
+        return row[0] == "running" and int(row[1]) > 0
+
+    wait_for(mid_file, timeout=120, interval=0.05, what="import running")
+    private_postgres.restart(down_seconds=2)  # fast shutdown: the import's connections are terminated
+    wait_for(lambda: _run_state(private_postgres, database, run_id) in ("succeeded", "partial", "failed"),
+             timeout=300, what="the import finishing after the restart")
+    status, error = private_postgres.psql(f"SELECT status, error FROM catalog_importrun WHERE id = {run_id}",
+                                          database=database).split("|", 1)
+    assert status == "succeeded", (status, error)
+    assert "Retry in" in worker.log_text(), "the outage did not make the task retry"
+    assert int(private_postgres.psql("SELECT count(*) FROM catalog_title", database=database)) >= 50_000
+    print(f"Postgres restarted mid-import: task retried, run {status}")
