@@ -27,7 +27,7 @@ How one synthetic user is made (all of it vectorised with numpy, a block of user
    ==============  =========  ===========
 
    then the user's taste shifts it: ``+strength`` for a title in a liked genre, ``-strength`` for
-   one in a disliked genre (``strength`` is drawn per user from ``affinity_strength``), plus the
+   one in a disliked genre (a title with both counts as neither) (``strength`` is drawn per user from ``affinity_strength``), plus the
    user's own leniency (``user_bias_sd``). The shift is rounded stochastically (a shift of 0.7 adds
    one star 70% of the time) and the result clipped to 1–5.
 
@@ -40,7 +40,13 @@ and catalog always give the same users and ratings, a larger ``--users`` only ad
 second run inserts nothing (``INSERT ... ON CONFLICT DO NOTHING``). A user's ratings are written in
 the same transaction as the user, so an existing user is always complete and is skipped.
 
-Written with COPY, a transaction per chunk of users, so memory stays bounded.
+Fast and bounded: a chunk of users is one transaction. Its users go through a staging table (COPY,
+then ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``); their ratings cannot conflict (the users
+are new in this very transaction), so they are COPYed straight into ``ratings_rating``, in title
+order. ``writers`` chunks are written at once, on their own connections. When the database role
+may, a chunk switches off the per-row foreign-key triggers (``session_replication_role =
+replica``, as pg_restore does) and checks the same references once per title instead (``FOR KEY
+SHARE``); otherwise the triggers run. bench/bench_synthetic.py measures it.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ from ratings.models import NotInterested, Rating, WatchlistItem
 # Users are generated in blocks of this many, each from its own random stream (seed, block): the
 # blocks, not the chunk size or the number of users asked for, decide what user i looks like.
 BLOCK_SIZE = 1000
-# Users written per transaction (a multiple of BLOCK_SIZE): about 200,000 ratings per COPY.
+# Blocks written per transaction: 5,000 users, about 200,000 ratings in one COPY.
 CHUNK_BLOCKS = 5
 
 STARS = (1, 2, 3, 4, 5)

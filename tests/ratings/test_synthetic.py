@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test import RequestFactory
 
 from accounts.models import User
@@ -392,3 +392,24 @@ def test_generate_and_remove_commands(capsys, tmp_path):
     call_command("remove_synthetic_users")
     assert "removed 70 synthetic users" in capsys.readouterr().out
     assert not User.objects.filter(kind=User.Kind.SYNTHETIC).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_row_triggers_on_the_crowd_is_the_same_and_references_hold():
+    """What a role that may not skip triggers gets: the same users and ratings, checked row by row."""
+    titles = titles_make(60)
+    slow = synthetic_users_generate(users=80, seed=6, skip_row_triggers=False)
+    assert slow.fast_path is False and slow.users_created == 80
+    snapshot = ratings_snapshot()
+    synthetic_users_remove()
+    assert synthetic_users_generate(users=80, seed=6).fast_path is True
+    assert ratings_snapshot() == snapshot
+    synthetic_users_remove()
+
+    def progress(done, total, message):
+        if done == 0:
+            Title.objects.filter(tconst__in=[title.tconst for title in titles[:30]]).delete()
+
+    with pytest.raises(IntegrityError):
+        synthetic_users_generate(users=80, seed=6, skip_row_triggers=False, progress=progress)
+    assert not Rating.objects.exists() and not User.objects.filter(kind=User.Kind.SYNTHETIC).exists()
