@@ -47,6 +47,7 @@ demo: venv services .env stop
 demo-data:
 	$(PY) manage.py import_imdb --dir catalog/sample
 	$(PY) manage.py generate_synthetic_users --users $(DEMO_USERS) --seed 42
+	$(PY) manage.py train_recommender
 
 serve: venv
 	@mkdir -p $(RUN)
