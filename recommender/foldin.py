@@ -444,6 +444,10 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
         row = UserFactor.objects.filter(run=run, user=user).values_list("factors", "rating_factors", "bias").first()
         if row is not None:
             vectors = _vectors_from_arrays(row[0], row[1], row[2], known, "run")
+            if fold_in is not None and (fold_in.stale or fold_in.run_id != run.pk):
+                # A new run marked every fold-in stale, but this user changed nothing since its
+                # export: its vectors are theirs. Recorded, so the flag stops sending them here.
+                user_fold_in_save(user=user, run=run, vectors=vectors, seen_updated_at=fold_in.updated_at)
             return UserState(vectors=vectors, ratings=ratings, folded=False, excluded=excluded, version=f"r{run.pk}")
     started = time.perf_counter()
     vectors = user_vectors_solve(model=model, ratings=ratings)

@@ -192,3 +192,20 @@ def test_a_second_process_reads_the_run_from_the_file_cache(world, django_assert
     foldin.run_model_forget()
     third = foldin.run_model_get(run=run)
     np.testing.assert_array_equal(first.factors, third.factors)
+
+
+def test_after_a_switch_marks_fold_ins_stale_unchanged_users_are_served_from_the_run(world):
+    """The training's switch marks every fold-in of another run stale (a bulk update that keeps
+    ``updated_at``). A user who rated nothing since the run's export gets the run's own vectors,
+    and the flag is cleared so the next views are cached again."""
+    user = world["users"][9]
+    rating_set(user=user, title=world["titles"][5], score=4)
+    foldin.recommendation_list_live(user=user)  # folded into the first run
+    new_run = numpy_run_train(seed=13)
+    UserFoldIn.objects.exclude(run=new_run).update(stale=True)  # what the switch does
+    live = foldin.recommendation_list_live(user=user)
+    assert live.state.vectors.source == "run" and not live.state.folded
+    row = UserFoldIn.objects.get(user=user)
+    assert not row.stale and row.run_id == new_run.pk
+    np.testing.assert_allclose(row.factors, UserFactor.objects.get(run=new_run, user=user).factors)
+    assert foldin.recommendation_list_live(user=user).state.vectors.source == "fold-in (saved)"
