@@ -295,3 +295,36 @@ def test_bundled_sample_loads_completely_and_is_small():
     assert Principal.objects.exists() and Crew.objects.exists() and TitleAka.objects.exists()
     assert sum(path.stat().st_size for path in SAMPLE_DIR.glob("*.tsv.gz")) <= 5 * 1024 * 1024
     assert "non-commercial" in (SAMPLE_DIR / "README.md").read_text()
+
+
+def test_database_failure_midway_through_the_writes_rolls_the_file_back(tmp_path):
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    old_dir.mkdir(), new_dir.mkdir()
+    basics = sample_lines("title.basics")
+    _write_sample(old_dir, "title.basics", basics)
+    run_import(old_dir)
+    renamed = ["\t".join([fields[0], fields[1], fields[2] + " (changed)", *fields[3:]]) for fields in map(split, basics)]
+    last = split(basics[-1])[0]
+    _write_sample(new_dir, "title.basics", renamed[1:] + ["tt9999991\tmovie\tNew\tNew\t0\t2030\t\\N\t95\tDrama"])
+    _write_sample(new_dir, "title.ratings", [])
+    before = snapshot()
+    # A fault inside Postgres while the file's rows are being written: the new title is
+    # already inserted, renames are under way, and the update of one title raises.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION pg_temp.fail_import() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER fail_import BEFORE UPDATE ON catalog_title FOR EACH ROW "
+            f"WHEN (NEW.tconst = '{last}') EXECUTE FUNCTION pg_temp.fail_import()"
+        )
+
+    run = run_import(new_dir)
+
+    assert run.status == ImportRun.Status.PARTIAL
+    assert "injected failure" in run.counts["title.basics"]["error"]
+    assert run.counts["title.ratings"]["error"] == ""
+    after = snapshot()
+    assert after["Title"] == before["Title"]  # no rename, no new title, nothing flagged removed
+    assert after["TitleRating"] == []
