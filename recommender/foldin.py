@@ -58,8 +58,6 @@ MODEL_DEFAULTS = {
 }
 # How many titles a user can page through; beyond that, a list is noise.
 LIVE_LIST_LIMIT = 200
-# How long a process trusts its idea of which run is active before asking the database again.
-ACTIVE_RUN_TTL_SECONDS = 2.0
 
 
 # The names DESIGN.md first used for the ranking model's parameters.
@@ -129,18 +127,13 @@ class UserVectors:
     source: str  # "run", "fold-in" or "fold-in (saved)"
 
 
-_models: dict[int, RunModel] = {}
+_models: dict[tuple, RunModel] = {}
 _models_lock = threading.Lock()
-_active_cache: dict[str, object] = {"at": 0.0, "run": None}
 
 
-def active_run(*, fresh: bool = False) -> ModelRun | None:
-    """The active run, re-read from the database at most every ``ACTIVE_RUN_TTL_SECONDS``."""
-    now = time.monotonic()
-    if fresh or now - _active_cache["at"] > ACTIVE_RUN_TTL_SECONDS:
-        _active_cache["run"] = ModelRun.objects.filter(is_active=True).first()
-        _active_cache["at"] = now
-    return _active_cache["run"]
+def active_run() -> ModelRun | None:
+    """The run being served (one indexed query: a switch is seen by the very next request)."""
+    return ModelRun.objects.filter(is_active=True).first()
 
 
 def run_model_get(*, run: ModelRun) -> RunModel | None:
@@ -149,17 +142,18 @@ def run_model_get(*, run: ModelRun) -> RunModel | None:
     ``None`` when the run has no title factors. Only the newest two runs stay cached, so a process
     serving through a switch never holds more than the old and the new model.
     """
-    model = _models.get(run.pk)
+    key = (run.pk, run.created_at)  # a run id reused by another database is another run
+    model = _models.get(key)
     if model is not None:
         return model
     with _models_lock:
-        model = _models.get(run.pk)
+        model = _models.get(key)
         if model is None:
             model = _run_model_load(run)
             if model is None:
                 return None
-            _models[run.pk] = model
-            for old in sorted(_models)[:-2]:
+            _models[key] = model
+            for old in sorted(_models, key=lambda item: item[0])[:-2]:
                 del _models[old]
     return model
 
@@ -170,8 +164,8 @@ def run_model_forget(*, run_id: int | None = None) -> None:
         if run_id is None:
             _models.clear()
         else:
-            _models.pop(run_id, None)
-    _active_cache["at"] = 0.0
+            for key in [key for key in _models if key[0] == run_id]:
+                del _models[key]
 
 
 def _parse_float_arrays(texts: list[str | None], width: int) -> np.ndarray:

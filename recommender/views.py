@@ -245,7 +245,7 @@ def similar_titles(request, tconst: str):
 def system_models(request):
     """Staff: every run's metrics over time, the communities' agreement with personas, live quality."""
     runs = list(ModelRun.objects.order_by("created_at"))
-    run = active_run(fresh=True)
+    run = active_run()
     return render(
         request,
         "recommender/system_models.html",
