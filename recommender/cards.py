@@ -80,6 +80,8 @@ class RecommendationPage:
     genres: list[str] = field(default_factory=list)
     title_types: list[str] = field(default_factory=list)
     limit: int = LIVE_LIST_LIMIT
+    place: object = None  # the user's taste community (recommender.communities.UserPlace)
+    discover: list = field(default_factory=list)  # [{"community", "titles"}] of neighbouring communities
 
     @property
     def personal(self) -> bool:
@@ -118,6 +120,8 @@ def recommendation_page_get(
     )
     thresholds = confidence_thresholds(live.run)
     first_rank = result.page.start_index()
+    if result.page.number == 1:
+        _discovery_add(result, user=user)
     for offset, (item, explanation) in enumerate(zip(items, explanations, strict=True)):
         title = titles.get(item.tconst)
         if title is None:  # deleted from the catalog since the model was loaded
@@ -134,6 +138,23 @@ def recommendation_page_get(
             )
         )
     return result
+
+
+def _discovery_add(result: RecommendationPage, *, user, per_community: int = 4) -> None:
+    """The user's community and, for discovery, titles loved in the two neighbouring communities
+    that the user has not rated, listed or dismissed and that are not on this page already."""
+    from recommender.communities import community_neighbours, community_titles, user_place
+
+    result.place = user_place(user=user, run=result.live.run)
+    if result.place is None or result.place.community is None:
+        return
+    shown = {item.tconst for item in result.page.object_list} if result.page else set()
+    exclude = set(result.live.excluded) | shown
+    for neighbour in community_neighbours(community=result.place.community):
+        titles = community_titles(community=neighbour, limit=per_community, exclude=exclude)
+        if titles:
+            result.discover.append({"community": neighbour, "titles": titles})
+            exclude |= {title.tconst for title in titles}
 
 
 def page_fingerprint(*, user, run) -> tuple | None:

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from ratings.services import not_interested_add, rating_set, watchlist_add
-from recommender.models import Recommendation, UserFoldIn
+from recommender.models import Recommendation, UserFactor, UserFoldIn
 from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS
 
@@ -206,3 +206,22 @@ def test_the_cached_list_follows_every_change(world, member, client):
     assert second not in _ranked_tconsts(client.get(URL).content.decode())
     filtered = _ranked_tconsts(client.get(URL, {"genre": "Comedy"}).content.decode())
     assert all("Comedy" in world["by_tconst"][tconst].genres for tconst in filtered)
+
+
+def test_page_one_suggests_titles_loved_in_neighbouring_communities(world, member, client):
+    from recommender.communities import communities_build, community_neighbours
+
+    communities_build(run=world["run"])
+    client.force_login(member)
+    body = client.get(URL).content.decode()
+    assert "Discover: loved next door" in body
+    mine = UserFactor.objects.get(run=world["run"], user=member).community
+    neighbours = community_neighbours(community=mine)
+    assert neighbours[0].name.replace("&", "&amp;") in body
+    discover = body.split('id="h-discover"', 1)[1]
+    suggested = re.findall(r'<li class="card" data-tconst="(tt\d+)"', discover)
+    assert suggested
+    on_page = set(_ranked_tconsts(body))
+    rated = set(member.ratings.values_list("title_id", flat=True))
+    assert not set(suggested) & (on_page | rated)
+    assert "Discover" not in client.get(URL, {"page": 2}).content.decode()
