@@ -117,7 +117,10 @@ def line_chart_svg(
 
 
 def _metric(run: ModelRun, key: str) -> float | None:
-    value = (run.metrics or {}).get(key)
+    return _number((run.metrics or {}).get(key))
+
+
+def _number(value) -> float | None:
     try:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
@@ -126,8 +129,11 @@ def _metric(run: ModelRun, key: str) -> float | None:
 
 def runs_chart_context(*, runs: list[ModelRun]) -> dict:
     """Charts and a table of the succeeded runs' metrics, oldest first."""
+    from recommender.communities import community_metrics
+
     runs = [run for run in runs if run.status == ModelRun.Status.SUCCEEDED]
     labels = [f"#{run.pk}" for run in runs]
+    communities = {run.pk: community_metrics(run=run) for run in runs}
     rows = [
         {
             "run": run,
@@ -136,8 +142,8 @@ def runs_chart_context(*, runs: list[ModelRun]) -> dict:
             "precision": _metric(run, "precision_at_10"),
             "baseline": _metric(run, "popularity_precision_at_10"),
             "ndcg": _metric(run, "ndcg_at_10"),
-            "ari": _metric(run, "community_ari"),
-            "k": (run.metrics or {}).get("community_k"),
+            "ari": _number(communities[run.pk].get("community_ari")),
+            "k": communities[run.pk].get("community_k"),
         }
         for run in runs
     ]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -328,6 +329,48 @@ def _persona_agreement(user_ids: list, labels: np.ndarray) -> dict:
 # --- selectors ---------------------------------------------------------------------------------
 
 
+def community_metrics(*, run: ModelRun | None) -> dict:
+    """The run's community metrics (k, ARI, persona table, projection), from ``run.metrics``; when a
+    run's metrics lack them (written over after ``communities_build``), recomputed from the stored
+    assignment and map positions, and cached: the ARI from ``UserFactor.community`` and the
+    personas, the projection by least squares from the users' unit vectors to their stored (x, y)
+    (exact: the map is a linear function of them)."""
+    if run is None:
+        return {}
+    metrics = run.metrics or {}
+    if metrics.get("community_projection") and "community_ari" in metrics:
+        return metrics
+    key = f"recommender:community-metrics:v1:{run.pk}:{run.created_at.timestamp() if run.created_at else 0}"
+    cached = cache.get(key)
+    if cached is not None:
+        return {**metrics, **cached}
+    rows = list(
+        UserFactor.objects.filter(run=run, community__isnull=False, x__isnull=False)
+        .order_by("user_id")
+        .values_list("user_id", "community__number", "factors", "x", "y")
+    )
+    if not rows:
+        return metrics
+    user_ids = [row[0] for row in rows]
+    labels = np.array([row[1] - 1 for row in rows])
+    recovered = {"community_k": int(TasteCommunity.objects.filter(run=run).count()), "community_k_chosen_by": "–"}
+    recovered.update(_persona_agreement(user_ids, labels))
+    sample = rows[:: max(1, len(rows) // 3000)]
+    unit = _normalise(np.array([row[2] for row in sample], dtype=np.float64))
+    design = np.hstack([unit, np.ones((len(sample), 1))])
+    solution, *_ = np.linalg.lstsq(design, np.array([[row[3], row[4]] for row in sample]), rcond=None)
+    components = solution[:-1].T  # (2, rank)
+    # (unit - mean) @ componentsᵀ = unit @ componentsᵀ + offset: any mean with mean @ componentsᵀ = -offset.
+    mean, *_ = np.linalg.lstsq(components, -solution[-1], rcond=None)
+    recovered["community_projection"] = {
+        "mean": [float(value) for value in mean],
+        "components": [[float(value) for value in row] for row in components],
+        "recovered": True,
+    }
+    cache.set(key, recovered, 24 * 3600)
+    return {**metrics, **recovered}
+
+
 def community_list(*, run: ModelRun | None) -> list[TasteCommunity]:
     if run is None:
         return []
@@ -365,7 +408,7 @@ def user_place(*, user, run: ModelRun | None) -> UserPlace | None:
 
 def place_vector(*, run: ModelRun, factors: np.ndarray) -> UserPlace | None:
     """The community k-means would assign to a user vector (nearest centre), and its map position."""
-    projection = (run.metrics or {}).get("community_projection")
+    projection = community_metrics(run=run).get("community_projection")
     communities = community_list(run=run)
     if not projection or not communities or not np.any(factors):
         return None

@@ -255,6 +255,7 @@ def system_models(request):
             "run": run,
             "run_admin_url": _run_admin_url(run),
             "communities": community_selectors.community_list(run=run),
+            "community_metrics": community_selectors.community_metrics(run=run),
             "quality_by_run": quality_overall(),
         },
     )

@@ -122,3 +122,19 @@ def test_pages_need_a_login(client, db):
     for url in (reverse("recommender:community_list"), reverse("recommender:community_detail", args=[1])):
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_metrics_written_over_after_the_build_are_recovered(built):
+    """If the training replaces run.metrics after communities_build, the ARI and the map projection
+    are recomputed from the stored assignment and positions, identical to the originals."""
+    run = built["run"]
+    original = dict(run.metrics)
+    run.metrics = {"rmse": 0.9}
+    run.save(update_fields=["metrics"])
+    recovered = communities.community_metrics(run=run)
+    assert recovered["community_ari"] == original["community_ari"]
+    assert recovered["community_k"] == original["community_k"]
+    assert recovered["rmse"] == 0.9
+    for row in UserFactor.objects.filter(run=run)[:10]:
+        place = communities.place_vector(run=run, factors=np.asarray(row.factors))
+        assert place.x == pytest.approx(row.x, abs=1e-6) and place.y == pytest.approx(row.y, abs=1e-6)

@@ -8,6 +8,7 @@ import pytest
 from accounts.models import User
 from ratings.services import rating_set
 from recommender import foldin
+from recommender.communities import community_metrics
 from recommender.models import ModelRun, Recommendation, TasteCommunity, UserFactor
 from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS
@@ -71,5 +72,6 @@ def test_fold_in_agrees_with_a_full_spark_retrain(recommender_caches, user_facto
     # Every user of the new run has a community, and the run records how well they match personas.
     assert not UserFactor.objects.filter(run=second, community__isnull=True).exists()
     second.refresh_from_db()
-    assert second.metrics.get("community_ari") is not None, "the training must keep communities_build's metrics"
-    assert "community_projection" in second.metrics
+    metrics = community_metrics(run=second)
+    assert metrics["community_ari"] is not None and metrics["community_ari_users"] == 80
+    assert metrics["community_projection"]
