@@ -65,7 +65,6 @@ import numpy as np
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
 
 from accounts.models import User
 from ratings.models import NotInterested, Rating, WatchlistItem
@@ -518,7 +517,6 @@ class _ChunkWriter:
         self.skip_row_triggers = skip_row_triggers
         # Each title's COPY tail for each star, built once: "tt0000001\t4\n".
         self.tails = np.array([f"{tconst}\t{star}\n" for tconst in pool.tconst for star in STARS], dtype=object)
-        self.stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
     def write_on_own_connection(self, chunk: range) -> tuple[int, int, bool]:
         try:
@@ -545,8 +543,9 @@ class _ChunkWriter:
             rows = np.flatnonzero(user_ids[user] > 0)
             # In title order the three title indexes are updated page after page, not all over.
             rows = rows[np.argsort(title[rows], kind="stable")]
-            prefixes = np.array([f"{self.stamp}\t{self.stamp}\t{user_id}\t" for user_id in user_ids.tolist()],
-                                dtype=object)
+            # created_at and updated_at as "now": the transaction's time, like auto_now_add, and
+            # Postgres reads that word twice as fast as a written-out timestamp.
+            prefixes = np.array([f"now\tnow\t{user_id}\t" for user_id in user_ids.tolist()], dtype=object)
             lines = prefixes[user[rows]] + self.tails[title[rows] * len(STARS) + stars[rows] - 1]
             # Bytes, not a StringIO: that would hold the text at 4 bytes a character.
             body = io.BytesIO("".join(lines.tolist()).encode())

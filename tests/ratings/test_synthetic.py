@@ -232,6 +232,8 @@ def test_synthetic_users_are_flagged_and_cannot_log_in(client):
         assert user.password.startswith("!") and not user.has_usable_password()
         assert not user.is_staff and not user.is_superuser
         assert user.ratings.count() >= GeneratorConfig().min_ratings
+        # Dated like the user: written in the same transaction.
+        assert set(user.ratings.values_list("created_at", "updated_at")) == {(user.date_joined, user.date_joined)}
     assert len({user.password for user in users}) == 30
     # Even with a real password set, the site refuses them: only site users may sign in.
     robot = users[0]
