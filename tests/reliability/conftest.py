@@ -15,6 +15,8 @@ import pytest
 from tests.reliability.procs import MISSING_TOOLS, PrivatePostgres, PrivateRedis, manage, project_env
 
 SAMPLE_DIR = "catalog/sample"
+STAFF = ("staff", "staff-Pass-2024")
+MEMBER = ("member", "member-Pass-2024")
 
 
 def _reliability_selected(config) -> bool:
@@ -69,9 +71,6 @@ def private_redis():
     server.destroy()
 
 
-STAFF = ("staff", "staff-Pass-2024")
-MEMBER = ("member", "member-Pass-2024")
-
 
 class Site:
     """This project running on private services: ``manage.py`` against them, gunicorn, workers."""
@@ -125,3 +124,33 @@ def site_factory(tmp_path):
     yield make
     for site in sites:
         site.stop()
+
+
+@pytest.fixture(scope="session")
+def trained_template(private_postgres, tmp_path_factory):
+    """``imdbrec_trained``: the sample catalog, 500 synthetic users and one trained, active model run."""
+    private_postgres.psql("CREATE DATABASE imdbrec_trained TEMPLATE imdbrec_template")
+    exchange = tmp_path_factory.mktemp("exchange")
+    env = project_env(database_url=private_postgres.url("imdbrec_trained"), broker_url="redis://127.0.0.1:1/0",
+                      RECOMMENDER_EXCHANGE_DIR=exchange, SPARK_MASTER="local[1]")
+    manage("generate_synthetic_users", "--users", "500", "--seed", "7", "-v0", env=env)
+    manage("shell", "-c",
+           "from accounts.models import User\n"
+           "from catalog.models import Title\n"
+           "from ratings.services import rating_set\n"
+           f"member = User.objects.create_user({MEMBER[0]!r}, 'member@example.com', {MEMBER[1]!r})\n"
+           f"User.objects.create_superuser({STAFF[0]!r}, 'staff@example.com', {STAFF[1]!r})\n"
+           "for title in Title.objects.filter(genres__contains=['Comedy']).order_by('-num_votes')[:12]:\n"
+           "    rating_set(user=member, title=title, score=5)\n", env=env)
+    manage("train_recommender", "--rank", "8", "--iterations", "5", "-v0", env=env, timeout=900)
+    private_postgres.psql("UPDATE pg_database SET datistemplate = true WHERE datname = 'imdbrec_trained'")
+    return "imdbrec_trained"
+
+
+@pytest.fixture
+def trained_database(private_postgres, trained_template):
+    """A fresh copy of ``imdbrec_trained`` (users ``staff`` and ``member`` exist; run #1 is active)."""
+    name = f"imdbrec_{os.getpid()}_{next(_numbers)}"
+    private_postgres.psql(f"CREATE DATABASE {name} TEMPLATE {trained_template}")
+    yield private_postgres.url(name)
+    private_postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
