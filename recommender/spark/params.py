@@ -27,7 +27,7 @@ DEFAULT_PARAMS: dict = {
     "rating_iterations": 15,
     "bias_reg_user": 5.0,
     "bias_reg_title": 3.0,
-    "bias_sweeps": 4,
+    "bias_sweeps": 3,
     "rating_scale_prior": 10.0,
     # scale of the ratings (the site's stars; MovieLens uses 0.5-5)
     "scale_min": 1.0,
@@ -47,8 +47,8 @@ DEFAULT_PARAMS: dict = {
     "grid": False,
     "validation_fraction": 0.2,
     "grid_max_candidates": 0,
-    # Spark
-    "checkpoint_interval": 5,
+    # Spark: ALS checkpoints its factors every N iterations (so long runs do not overflow the lineage)
+    "checkpoint_interval": 10,
 }
 
 # What --grid searches when no grid is given: ranking and star parameters are searched

@@ -93,17 +93,21 @@ def path_exists(spark: SparkSession, path: str) -> bool:
 
 def ratings_split(frame: DataFrame, *, fraction: float, seed: int, min_ratings: int) -> tuple[DataFrame, DataFrame]:
     """Deterministic random split (a hash of user, item and seed, so recomputation cannot move a
-    rating between the sides). Only users with ``min_ratings`` give ratings to the test side, and
-    each of them keeps at least one rating in training."""
+    rating between the sides). Only users with ``min_ratings`` give ratings to the test side; each
+    of them, and every title, keeps at least one rating in training."""
     draw = (F.pmod(F.xxhash64("user", "item", F.lit(seed)), F.lit(1_000_003)) / F.lit(1_000_003.0)).alias("_draw")
     per_user = Window.partitionBy("user")
+    per_item = Window.partitionBy("item")
     marked = (
         frame.select("*", draw)
         .withColumn("_count", F.count(F.lit(1)).over(per_user))
         .withColumn("_order", F.row_number().over(per_user.orderBy("_draw", "item")))
+        # Every title keeps its last-drawn rating in training too, so the model knows every title.
+        .withColumn("_item_order", F.row_number().over(per_item.orderBy(F.desc("_draw"), "user")))
         .withColumn(
             "_held",
-            (F.col("_draw") < fraction) & (F.col("_count") >= min_ratings) & (F.col("_order") < F.col("_count")),
+            (F.col("_draw") < fraction) & (F.col("_count") >= min_ratings) & (F.col("_order") < F.col("_count"))
+            & (F.col("_item_order") > 1),
         )
         .localCheckpoint()
     )
@@ -171,14 +175,19 @@ def models_fit(train: DataFrame, params: dict, reporter: Reporter, *, blocks: in
         return span[0] + (span[1] - span[0]) * fraction
 
     train = train.persist()
+    spark = train.sparkSession
     with reporter.timed(f"{label}counts"):
-        stats = train.agg(F.avg("rating").alias("mean"), F.count(F.lit(1)).alias("n")).first()
-        mean = float(stats["mean"])
-        user_counts = train.groupBy("user").agg(F.count(F.lit(1)).alias("n")).localCheckpoint()
-        item_counts = train.groupBy("item").agg(F.count(F.lit(1)).alias("support")).localCheckpoint()
-        reference = float(user_counts.approxQuantile("n", [0.5], 0.001)[0])
+        # Per-user and per-title counts are small: two aggregations, then numpy on the driver.
+        users = train.groupBy("user").agg(F.count(F.lit(1)).alias("n"), F.sum("rating").alias("total")).toPandas()
+        items = train.groupBy("item").agg(F.count(F.lit(1)).alias("support")).toPandas()
+        num_ratings = int(users["n"].sum())
+        mean = float(users["total"].sum() / max(num_ratings, 1))
+        reference = float(np.median(users["n"])) if len(users) else 1.0
+        user_counts = spark.createDataFrame(users[["user", "n"]].astype({"user": "int32", "n": "int64"}),
+                                            "user int, n long")
+        item_counts = spark.createDataFrame(items.astype({"item": "int32", "support": "int64"}), "item int, support long")
     constants = {
-        "global_mean": mean, "activity_reference": reference, "num_ratings": int(stats["n"]),
+        "global_mean": mean, "activity_reference": reference, "num_ratings": num_ratings,
         **{key: params[key] for key in (
             "scale_min", "scale_max", "rank", "reg", "alpha", "star_weight", "activity_exponent", "popularity_weight",
             "rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior",
@@ -522,15 +531,19 @@ def code_ship(spark: SparkSession) -> None:
     spark.sparkContext.addPyFile(str(archive))
 
 
+def als_blocks(spark: SparkSession) -> int:
+    """ALS blocks: one per core (more blocks on two cores only add shuffle overhead)."""
+    return max(1, min(int(spark.conf.get("spark.sql.shuffle.partitions")), spark.sparkContext.defaultParallelism))
+
+
 def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, reporter: Reporter) -> dict:
-    blocks = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    blocks = als_blocks(spark)
     code_ship(spark)
     reporter.progress("load", 0.0, "reading ratings")
     with reporter.timed("load"):
         ratings = ratings_read(spark, f"{input_dir}/ratings.parquet").persist()
-        counts = ratings.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user").alias("users"),
-                             F.countDistinct("item").alias("items")).first()
-    if not counts["n"]:
+        total = ratings.count()
+    if not total:
         raise ValueError("there are no ratings to learn from")
     exclusions_path = f"{input_dir}/exclusions.parquet"
     exclusions = (spark.read.parquet(exclusions_path).select(F.col("user").cast("int"), F.col("item").cast("int"))
@@ -600,8 +613,8 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
     model_constants = dict(fitted.constants)
     model_constants["max_support"] = int(side.support.max()) if len(side.support) else 0
     return {
-        "counts": {"ratings": int(counts["n"]), "users": int(counts["users"]), "titles": int(counts["items"]),
-                   "train_ratings": model_constants["num_ratings"], "model_titles": len(side.ids)},
+        "counts": {"ratings": int(total), "train_ratings": model_constants["num_ratings"],
+                   "model_titles": len(side.ids)},
         "metrics": metrics,
         "candidates": candidates,
         "params": {key: value for key, value in params.items()},
@@ -613,7 +626,7 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
 
 def bare_fit(spark: SparkSession, *, input_dir: str, params: dict, reporter: Reporter) -> dict:
     """The reference of the benchmark: ``ALS.fit`` of both models alone, on already-prepared input."""
-    blocks = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    blocks = als_blocks(spark)
     ratings = ratings_read(spark, f"{input_dir}/ratings.parquet").persist()
     ratings.count()
     for name, implicit, rank, iterations, reg in (
@@ -629,6 +642,12 @@ def bare_fit(spark: SparkSession, *, input_dir: str, params: dict, reporter: Rep
 
 def error_summary(error: Exception) -> str:
     """One line for the run's error text: a Python worker's own exception rather than Spark's wrapping."""
+    java = getattr(error, "java_exception", None)
+    if java is not None:  # Py4JJavaError: the JVM's own exception says what went wrong
+        try:
+            return f"{type(error).__name__}: {java.toString()}"[:2000]
+        except Exception:  # noqa: S110 - the JVM is gone; fall back to the Python text
+            pass
     text = str(error)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     python_errors = [line for line in lines if line.split(":")[0].endswith(("Error", "Exception", "Interrupt"))]
