@@ -114,10 +114,15 @@ def recommendation_page_get(
         return result
     result.page = Paginator(live.items, page_size).get_page(page_number)
     items = list(result.page.object_list)
-    titles = Title.objects.in_bulk([item.tconst for item in items])
     explanations = explanations_for(
-        model=live.model, ratings=live.state.ratings, positions=[item.position for item in items]
+        model=live.model, ratings=live.state.ratings, positions=[item.position for item in items], with_titles=False
     )
+    # One query for the cards' titles and the titles their explanations name.
+    named = {reason.tconst for explanation in explanations for reason in explanation.reasons + explanation.others}
+    titles = Title.objects.in_bulk([item.tconst for item in items] + sorted(named))
+    for explanation in explanations:
+        for reason in explanation.reasons + explanation.others:
+            reason.title = titles.get(reason.tconst)
     thresholds = confidence_thresholds(live.run)
     first_rank = result.page.start_index()
     if result.page.number == 1:
@@ -145,7 +150,10 @@ def _discovery_add(result: RecommendationPage, *, user, per_community: int = 4) 
     that the user has not rated, listed or dismissed and that are not on this page already."""
     from recommender.communities import community_neighbours, community_titles, user_place
 
-    result.place = user_place(user=user, run=result.live.run)
+    state = result.live.state
+    result.place = user_place(
+        user=user, run=result.live.run, vectors=state.vectors.factors if state.vectors.source != "run" else None
+    )
     if result.place is None or result.place.community is None:
         return
     shown = {item.tconst for item in result.page.object_list} if result.page else set()

@@ -102,6 +102,7 @@ def communities_build(*, run: ModelRun) -> list[TasteCommunity]:
     """
     user_ids, user_vectors = _load_vectors("recommender_userfactor", "user_id", run.pk)
     TasteCommunity.objects.filter(run=run).delete()
+    run.__dict__.pop("_communities", None)  # community_list's memo of the old ones
     if len(user_ids) == 0:
         return []
     normalised = _normalise(user_vectors)
@@ -350,6 +351,7 @@ def community_metrics(*, run: ModelRun | None) -> dict:
         .values_list("user_id", "community__number", "factors", "x", "y")
     )
     if not rows:
+        cache.set(key, {}, 600)
         return metrics
     user_ids = [row[0] for row in rows]
     labels = np.array([row[1] - 1 for row in rows])
@@ -372,9 +374,13 @@ def community_metrics(*, run: ModelRun | None) -> dict:
 
 
 def community_list(*, run: ModelRun | None) -> list[TasteCommunity]:
+    """The run's communities by number; remembered on the run object for the rest of the request."""
     if run is None:
         return []
-    return list(TasteCommunity.objects.filter(run=run).order_by("number"))
+    cached = getattr(run, "_communities", None)
+    if cached is None:
+        cached = run._communities = list(TasteCommunity.objects.filter(run=run).order_by("number"))
+    return cached
 
 
 @dataclass
@@ -385,19 +391,22 @@ class UserPlace:
     source: str  # "run" (clustered with everyone) or "fold-in" (placed by the nearest centroid)
 
 
-def user_place(*, user, run: ModelRun | None) -> UserPlace | None:
+def user_place(*, user, run: ModelRun | None, vectors: np.ndarray | None = None) -> UserPlace | None:
     """The user's community and map position in ``run``.
 
     A fold-in for this run is the user's current vector (ratings changed since the training), so it
     wins; it is placed with the run's k-means centres and PCA. Otherwise the run's own assignment.
+    ``vectors``: the user's current ranking vector when the caller has it (saves the query).
     """
     from recommender.models import UserFoldIn
 
-    if run is None:
+    if run is None or not community_list(run=run):
         return None
-    fold_in = UserFoldIn.objects.filter(user=user, run=run, factors__isnull=False).first()
-    if fold_in is not None:
-        placed = place_vector(run=run, factors=np.asarray(fold_in.factors, dtype=np.float64))
+    if vectors is None:
+        fold_in = UserFoldIn.objects.filter(user=user, run=run, factors__isnull=False).values_list("factors", flat=True)
+        vectors = np.asarray(fold_in[0], dtype=np.float64) if fold_in else None
+    if vectors is not None:
+        placed = place_vector(run=run, factors=np.asarray(vectors, dtype=np.float64))
         if placed is not None:
             return placed
     row = UserFactor.objects.filter(run=run, user=user).select_related("community").first()

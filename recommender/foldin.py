@@ -612,10 +612,10 @@ class LiveList:
         return self.state is not None and self.state.vectors is not None
 
 
-def live_state_get(*, user: User, force: bool = False) -> LiveList:
-    """The active run, its model and the user's current vectors (folding them in when stale),
-    without ranking yet: the page checks its cache with this before doing the ranking's work."""
-    run = active_run()
+def live_state_get(*, user: User, force: bool = False, run: ModelRun | None = None) -> LiveList:
+    """The active run (or ``run``), its model and the user's current vectors (folding them in when
+    stale), without ranking yet."""
+    run = run if run is not None else active_run()
     if run is None:
         return LiveList(run=None, model=None, state=None, items=[], excluded=set())
     model = run_model_get(run=run)

@@ -66,15 +66,15 @@ def recommendations(request):
         )
     body = cache.get(key) if key else None
     if body is None:
-        body, cacheable = _recommendations_body(request)
+        body, cacheable = _recommendations_body(request, run=run)
         if key and cacheable:
             cache.set(key, body, PAGE_CACHE_SECONDS)
     return render(request, "recommender/recommendations.html", {"body": mark_safe(body)})  # noqa: S308 - our render
 
 
-def _recommendations_body(request) -> tuple[str, bool]:
+def _recommendations_body(request, *, run) -> tuple[str, bool]:
     """Render the list part; cacheable unless it was just folded in (it says "updated just now")."""
-    live = live_state_get(user=request.user)
+    live = live_state_get(user=request.user, run=run)
     if live.model is not None:
         model_genres, model_types = live.model.genres, live.model.title_types
     else:
