@@ -24,22 +24,28 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 PAGE_SIZE = 20
-# Where "high" and "medium" confidence start (see DESIGN.md §3: the cube root of preference and of
-# the evidence about the user and the title). A run may calibrate them from its holdout.
-CONFIDENCE_HIGH = 0.6
-CONFIDENCE_MEDIUM = 0.35
+# Where "high" and "medium" confidence start: the thirds of [0, 1] the training measures its
+# confidence buckets on (DESIGN.md §3, ``metrics["confidence_buckets"]``), so a label means what
+# the run measured for it.
+CONFIDENCE_HIGH = 2 / 3
+CONFIDENCE_MEDIUM = 1 / 3
+
+
+def confidence_buckets(run) -> dict[str, dict]:
+    """The run's measured buckets by name ("low", "medium", "high"), or {} when it has none."""
+    buckets = (run.metrics or {}).get("confidence_buckets") if run is not None else None
+    if not isinstance(buckets, list):
+        return {}
+    return {bucket["confidence"]: bucket for bucket in buckets if isinstance(bucket, dict) and "confidence" in bucket}
 
 
 def confidence_thresholds(run) -> tuple[float, float]:
-    """(high, medium) lower bounds: the run's holdout terciles when it recorded them."""
-    buckets = (run.metrics or {}).get("confidence_buckets") if run is not None else None
-    if isinstance(buckets, list) and len(buckets) >= 3:
-        try:
-            lows = sorted(float(bucket["lower"]) for bucket in buckets)
-            return lows[-1], lows[-2]
-        except (KeyError, TypeError, ValueError):
-            pass
-    return CONFIDENCE_HIGH, CONFIDENCE_MEDIUM
+    """(high, medium) lower bounds, from the run's measured buckets when it has them."""
+    buckets = confidence_buckets(run)
+    try:
+        return float(buckets["high"]["range"][0]), float(buckets["medium"]["range"][0])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return CONFIDENCE_HIGH, CONFIDENCE_MEDIUM
 
 
 def confidence_label(confidence: float, thresholds: tuple[float, float] = (CONFIDENCE_HIGH, CONFIDENCE_MEDIUM)) -> str:
@@ -80,6 +86,7 @@ class RecommendationPage:
     genres: list[str] = field(default_factory=list)
     title_types: list[str] = field(default_factory=list)
     limit: int = LIVE_LIST_LIMIT
+    buckets: dict = field(default_factory=dict)  # the run's measured confidence buckets
     place: object = None  # the user's taste community (recommender.communities.UserPlace)
     discover: list = field(default_factory=list)  # [{"community", "titles"}] of neighbouring communities
 
@@ -124,6 +131,7 @@ def recommendation_page_get(
         for reason in explanation.reasons + explanation.others:
             reason.title = titles.get(reason.tconst)
     thresholds = confidence_thresholds(live.run)
+    result.buckets = confidence_buckets(live.run)
     first_rank = result.page.start_index()
     if result.page.number == 1:
         _discovery_add(result, user=user)

@@ -225,3 +225,26 @@ def test_page_one_suggests_titles_loved_in_neighbouring_communities(world, membe
     rated = set(member.ratings.values_list("title_id", flat=True))
     assert not set(suggested) & (on_page | rated)
     assert "Discover" not in client.get(URL, {"page": 2}).content.decode()
+
+
+def test_confidence_labels_follow_the_runs_measured_buckets(world, member, client):
+    from recommender.cards import confidence_label, confidence_thresholds
+
+    run = world["run"]
+    assert confidence_thresholds(run) == (2 / 3, 1 / 3)  # no buckets recorded: the training's thirds
+    run.metrics["confidence_buckets"] = [
+        {"confidence": "low", "range": [0.0, 0.2], "hit_rate": 0.04, "mae": 1.1},
+        {"confidence": "medium", "range": [0.2, 0.5], "hit_rate": 0.12, "mae": 0.9},
+        {"confidence": "high", "range": [0.5, 1.0], "hit_rate": 0.31, "mae": 0.7},
+    ]
+    run.save(update_fields=["metrics"])
+    assert confidence_thresholds(run) == (0.5, 0.2)
+    assert [confidence_label(value, (0.5, 0.2)) for value in (0.1, 0.2, 0.49, 0.5)] == ["low", "medium", "medium", "high"]
+    client.force_login(member)
+    body = client.get(URL).content.decode()
+    assert "31% of high-confidence suggestions" in body and "against 4% of low-confidence ones" in body
+    shown = re.findall(r'title="Confidence (\d+)%[^"]*">· (\w+) confidence', body)
+    assert len(shown) == 20
+    for percent, label in shown:
+        if min(abs(int(percent) - 50), abs(int(percent) - 20)) > 1:  # the page rounds to whole percents
+            assert label == confidence_label(int(percent) / 100, (0.5, 0.2))
