@@ -279,8 +279,7 @@ def _copy(cursor, sql: str, source: _CopySource) -> None:
         source.close()
 
 
-def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes,
-                                    step) -> None:
+def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes, step) -> None:
     result.mode = "first load"
     mark = time.monotonic()
     # Unique constraints are rebuilt inside this transaction: a key repeated in the file must

@@ -11,6 +11,7 @@ from the file flagged as removed, and bad lines recorded as rejects (file, line,
 the rest loads. Importing the same files twice changes nothing. Exits non-zero if a file failed.
 """
 
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -73,7 +74,12 @@ class Command(BaseCommand):
     # --- progress and report -------------------------------------------------------------------
 
     def _progress(self, event: dict) -> None:
-        if self.verbosity < 1:
+        if event["phase"] == "index" and self.verbosity >= 1:  # after a big load: can take minutes
+            self.stdout.write(f"building index {event['index']} on {event['file']}")
+            return
+        stream = getattr(self.stderr, "_out", sys.stderr)
+        # bars in a terminal (or with -v 2); a log file gets the summary lines only
+        if self.verbosity < 1 or (self.verbosity == 1 and not stream.isatty()):
             return
         phase, name = event["phase"], event["file"]
         if phase == "download":
@@ -81,12 +87,14 @@ class Command(BaseCommand):
             if bar is None:
                 bar = self.bars[("download", name)] = tqdm(
                     desc=f"download {name}", total=event["total"], unit="B", unit_scale=True, mininterval=0.5,
+                    file=stream,
                 )
             bar.update(event["done"] - bar.n)
             if event["total"] is not None and event["done"] >= event["total"]:
                 self.bars.pop(("download", name)).close()
         elif phase == "start":
-            self.bars[name] = tqdm(desc=name, unit=" rows", mininterval=0.5, delay=0.5, dynamic_ncols=True)
+            self.bars[name] = tqdm(desc=name, unit=" rows", mininterval=0.5, delay=0.5, dynamic_ncols=True,
+                                   file=stream)
         elif phase == "rows":
             bar = self.bars[name]
             if event["estimate"]:
@@ -96,9 +104,6 @@ class Command(BaseCommand):
             bar = self.bars.get(name)
             if bar is not None:
                 bar.set_postfix_str(event["step"])
-        elif phase == "index":
-            if self.verbosity >= 2:
-                self.stdout.write(f"building index {event['index']} on {name}")
         elif phase == "done":
             bar = self.bars.pop(name, None)
             if bar is not None:
