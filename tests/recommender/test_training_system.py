@@ -1,0 +1,97 @@
+"""The recommender's panel on the staff system page and its endpoints (staff only, POST with CSRF),
+and the admin of model runs."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from recommender.models import ModelRun
+
+pytestmark = pytest.mark.django_db
+
+
+def _token(client, url="/system/"):
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get(url).content.decode()).group(1)
+
+
+def test_panel_shows_runs_and_the_train_button(staff_user):
+    served = ModelRun.objects.create(status="succeeded", is_active=True, num_ratings=1234, num_users=10,
+                                     num_titles=20, metrics={"precision_at_10": 0.31, "popularity_precision_at_10": 0.15,
+                                                             "rmse": 0.85, "mae": 0.66, "ndcg_at_10": 0.36,
+                                                             "popularity_ndcg_at_10": 0.18, "eval_pairs": 50,
+                                                             "eval_users": 9},
+                                     timings={"export": 0.4, "fit": 12.5, "evaluate": 1.25, "write_back": 0.5,
+                                              "total": 20.0})
+    failed = ModelRun.objects.create(status="failed", error="the Spark job failed (exit status 1): boom")
+    running = ModelRun.objects.create(status="running", phase="spark: ranking model", progress=0.42,
+                                      params={"requested": {"rank": 8}})
+    client = Client()
+    client.force_login(staff_user)
+    page = client.get("/system/").content.decode()
+    assert 'id="recommender"' in page and "Train now" in page
+    assert f'data-progress-url="/system/recommender/train/{running.pk}/progress/"' in page
+    assert "rank=8" in page and "spark: ranking model" in page
+    assert "boom" in page and f"#{failed.pk}" in page
+    assert "0.310" in page and "0.150" in page and "12.5" in page  # metrics against popular, timings
+    assert f'#{served.pk}</a> <span class="badge badge-ok">serving</span>' in page
+    assert 'disabled title="A training is already queued or running"' in page
+
+    progress = client.get(f"/system/recommender/train/{running.pk}/progress/").json()
+    assert progress["done"] is False and progress["progress"] == 0.42 and "spark: ranking model" in progress["message"]
+    done = client.get(f"/system/recommender/train/{served.pk}/progress/").json()
+    assert done["done"] is True and done["progress"] == 1.0 and "precision@10 0.310" in done["message"]
+    failed_progress = client.get(f"/system/recommender/train/{failed.pk}/progress/").json()
+    assert failed_progress["message"] == "Failed: the Spark job failed (exit status 1): boom"
+    assert client.get("/system/recommender/train/999999/progress/").status_code == 404
+
+
+def test_train_now_queues_one_run_and_refuses_a_second(staff_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    token = _token(client)
+    response = client.post("/system/recommender/train/", {"csrfmiddlewaretoken": token, "rank": "16", "reg": "0.05",
+                                                          "grid": "1"}, follow=True)
+    run = ModelRun.objects.get()
+    assert run.status == ModelRun.Status.QUEUED
+    assert run.params["requested"] == {"rank": 16, "reg": 0.05, "grid": True}
+    assert run.triggered_by == "staff:staff"
+    assert f"Training run #{run.pk} queued." in response.content.decode()
+
+    response = client.post("/system/recommender/train/", {"csrfmiddlewaretoken": token}, follow=True)
+    assert f"Training not started: training run #{run.pk} is queued" in response.content.decode()
+    assert ModelRun.objects.count() == 1
+
+    response = client.post("/system/recommender/train/", {"csrfmiddlewaretoken": token, "rank": "lots"}, follow=True)
+    assert "rank must be a whole number" in response.content.decode()
+    assert ModelRun.objects.count() == 1
+
+
+def test_only_staff_and_only_post_with_csrf(user_factory, staff_user):
+    anonymous = Client()
+    assert anonymous.post("/system/recommender/train/").status_code == 302  # to the login page
+    user = user_factory()
+    client = Client()
+    client.force_login(user)
+    assert client.post("/system/recommender/train/").status_code == 403
+    run = ModelRun.objects.create()
+    assert client.get(f"/system/recommender/train/{run.pk}/progress/").status_code == 403
+    staff = Client(enforce_csrf_checks=True)
+    staff.force_login(staff_user)
+    assert staff.get("/system/recommender/train/").status_code == 405
+    assert staff.post("/system/recommender/train/").status_code == 403  # no CSRF token
+    assert ModelRun.objects.count() == 1
+
+
+def test_admin_lists_runs_by_status_and_shows_their_metrics(staff_user):
+    succeeded = ModelRun.objects.create(status="succeeded", metrics={"rmse": 0.8512, "precision_at_10": 0.3021},
+                                        candidates=[{"kind": "ranking", "params": {"rank": 32}, "metrics": {}}])
+    ModelRun.objects.create(status="failed", error="broken")
+    client = Client()
+    client.force_login(staff_user)
+    listing = client.get("/admin/recommender/modelrun/?status__exact=succeeded").content.decode()
+    assert "0.8512" in listing and "0.3021" in listing and "broken" not in listing
+    detail = client.get(f"/admin/recommender/modelrun/{succeeded.pk}/change/").content.decode()
+    assert "&quot;rank&quot;: 32" in detail
+    for model in ("recommendation", "userfactor", "titlefactor", "similartitle", "tastecommunity", "userfoldin"):
+        assert client.get(f"/admin/recommender/{model}/").status_code == 200, model
