@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from catalog.models import Title
 from recommender.explanations import Explanation, explanations_for
@@ -75,6 +78,67 @@ class RecommendationCard:
     def confidence_percent(self) -> int:
         return round(self.confidence * 100)
 
+    html: str = ""  # the card's own markup (card_html), built in Python: see card_html
+
+
+# Built with format_html rather than in the template: the template engine costs ~0.5 ms of CPU per
+# card for this part, Python string building a tenth of that, and the page renders after every
+# rating (real-time fold-in). The star control and list buttons stay the shared partials.
+def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeString:
+    from recommender.forms import TITLE_TYPE_LABELS
+
+    title = card.title
+    prefix, suffix = title_url
+    meta = [str(title.start_year)] if title.start_year else []
+    meta.append(TITLE_TYPE_LABELS.get(title.title_type, title.title_type))
+    if title.runtime_minutes:
+        meta.append(f"{title.runtime_minutes} min")
+    rating = (
+        format_html(' · <span class="imdb-score" title="IMDb rating">{}</span> IMDb', title.average_rating)
+        if title.average_rating is not None
+        else ""
+    )
+    genres = (
+        format_html('<p class="rec-genres">{}</p>', format_html_join(" ", '<span class="badge">{}</span>', ((g,) for g in title.genres)))
+        if title.genres
+        else ""
+    )
+    explanation = ""
+    if card.explanation is not None:
+        others = ", ".join(
+            f"{reason.title.primary_title if reason.title else reason.tconst} {reason.star_string}"
+            for reason in card.explanation.others
+        )
+        if card.explanation.reasons:
+            body = format_html(
+                "Because you rated {}",
+                format_html_join(
+                    " and ",
+                    '<a href="{}{}{}"><em>{}</em></a> <span class="explanation-stars" aria-label="{} stars">{}</span>',
+                    (
+                        (prefix, reason.tconst, suffix, reason.title.primary_title if reason.title else reason.tconst,
+                         reason.stars, reason.star_string)
+                        for reason in card.explanation.reasons
+                    ),
+                ),
+            )
+        else:
+            body = card.explanation.text
+        explanation = format_html(
+            '<p class="explanation"{}>{}</p>', format_html(' title="Also: {}"', others) if others else "", body
+        )
+    return format_html(
+        '<div class="rec-top"><span class="rec-rank" aria-label="Rank {}">{}</span><div class="rec-heading">'
+        '<a class="card-title" href="{}{}{}">{}</a><span class="card-meta">{}{}</span></div></div>{}'
+        '<p class="rec-numbers"><span class="prediction" title="The star rating the model expects you to give">'
+        "Predicted {}★</span> "
+        '<span class="confidence confidence-{}" title="Confidence {}%: how much evidence backs this suggestion — how '
+        'strongly the model expects you to pick it, and how many ratings you and this title have behind it">'
+        "· {} confidence</span></p>{}",
+        card.rank, card.rank, prefix, title.tconst, suffix, title.primary_title, " · ".join(meta), rating, genres,
+        card.predicted_display, card.confidence_label, card.confidence_percent, card.confidence_label, explanation,
+    )
+
 
 @dataclass
 class RecommendationPage:
@@ -132,6 +196,7 @@ def recommendation_page_get(
             reason.title = titles.get(reason.tconst)
     thresholds = confidence_thresholds(live.run)
     result.buckets = confidence_buckets(live.run)
+    title_url = tuple(reverse("catalog:title_detail", args=["TCONST"]).split("TCONST", 1))
     first_rank = result.page.start_index()
     if result.page.number == 1:
         _discovery_add(result, user=user)
@@ -150,6 +215,7 @@ def recommendation_page_get(
                 explanation=explanation,
             )
         )
+        result.cards[-1].html = card_html(result.cards[-1], title_url=title_url)
     return result
 
 
