@@ -144,13 +144,16 @@ def main() -> None:
             solve_times.append((time.perf_counter() - started) * 1000)
 
         client.get("/recommendations/")  # warm: templates compiled, connection open
-        page_times, fold_in_times = [], []
+        page_times, page_cpu, fold_in_times = [], [], []
+        load_before = os.getloadavg()[0]
         for round_number in range(args.rounds):
             title = Title.objects.get(pk=tconsts[chosen[args.ratings + round_number]])
             rating_set(user=user, title=title, score=int(rng.integers(1, 6)))  # marks the user stale
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             response = client.get("/recommendations/")
             page_times.append((time.perf_counter() - started) * 1000)
+            # CPU of this process only: what the request costs, whatever else the machine runs.
+            page_cpu.append((time.process_time() - cpu_started) * 1000)
             assert response.status_code == 200, response.status_code
             if b"Because you rated" not in response.content:
                 dump = ROOT / "bench" / "out" / "bench_foldin_page.html"
@@ -162,11 +165,13 @@ def main() -> None:
             assert len(marker) == 2, "the view must fold the stale user in"
             fold_in_times.append(float(marker[1].split(b" ms)", 1)[0]))
 
-        warm_times = []
+        warm_times, warm_cpu = [], []
         for _ in range(args.rounds):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             client.get("/recommendations/")
             warm_times.append((time.perf_counter() - started) * 1000)
+            warm_cpu.append((time.process_time() - cpu_started) * 1000)
+        load_after = os.getloadavg()[0]
 
         print()
         print(f"model: {model.size:,} titles, rank {model.rank}; user: {len(ratings)}+ ratings")
@@ -179,10 +184,14 @@ def main() -> None:
         print(f"/recommendations/ after a rating:    median {statistics.median(page_times):6.2f} ms  "
               f"p95 {percentile(page_times, 95):6.2f} ms  p99 {percentile(page_times, 99):6.2f} ms  "
               f"({args.rounds} requests)")
+        print(f"  the same, CPU time of the server:  median {statistics.median(page_cpu):6.2f} ms  "
+              f"p95 {percentile(page_cpu, 95):6.2f} ms")
         print(f"/recommendations/ unchanged user:    median {statistics.median(warm_times):6.2f} ms  "
-              f"p95 {percentile(warm_times, 95):6.2f} ms")
+              f"p95 {percentile(warm_times, 95):6.2f} ms  (CPU median {statistics.median(warm_cpu):.2f} ms)")
+        print(f"load average during the run: {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} cores "
+              "(other processes share them; wall times grow with it, CPU times do not)")
         verdict = "PASS" if percentile(page_times, 95) < 50 else "FAIL"
-        print(f"target p95 < 50 ms after a rating: {verdict}")
+        print(f"target p95 < 50 ms after a rating (wall clock): {verdict}")
     finally:
         with transaction.atomic():
             ModelRun.objects.filter(pk=run.pk).update(is_active=False)
