@@ -165,15 +165,16 @@ def test_no_secrets_are_tracked_by_git():
 
 
 def test_the_secret_scanner_finds_what_it_looks_for():
-    # The scanner above must be able to fail: each pattern on a made-up specimen.
+    # The scanner above must be able to fail: each pattern on a made-up specimen (assembled from
+    # pieces so that this file itself does not trip the scan).
     specimens = {
-        "private key": "-----BEGIN RSA PRIVATE KEY-----",
-        "AWS access key": "aws = 'AKIAABCDEFGHIJKLMNOP'",
+        "private key": "-----BEGIN RSA " + "PRIVATE KEY-----",
+        "AWS access key": "aws = 'AKIA" + "ABCDEFGHIJKLMNOP'",
         "GitHub token": "token ghp_" + "a1B2" * 9,
-        "JSON web token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "JSON web token": "eyJ" + "hbGciOiJIUzI1NiJ9." + "eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0",
     }
     for kind, text in specimens.items():
         assert SECRET_PATTERNS[kind].search(text), kind
-    assert ASSIGNED_SECRET.search('SECRET_KEY = "q8#mZr2!pX7@wLs9bN4"')
-    assert ASSIGNED_SECRET.search('DB_PASSWORD: "hunter2hunter2"')
-    assert URL_CREDENTIALS.search("redis://admin:s3cret@cache:6379/0")
+    assert ASSIGNED_SECRET.search("SECRET_KEY = " + '"q8#mZr2!pX7@wLs9bN4"')
+    assert ASSIGNED_SECRET.search("DB_PASSWORD: " + '"hunter2hunter2"')
+    assert URL_CREDENTIALS.search("redis://admin" + ":s3cret@cache:6379/0")
