@@ -86,6 +86,12 @@ CHECKS: dict[str, tuple[str, str]] = {
     "test_an_unreadable_file_is_reported_and_the_old_data_stays":
         ("faults", "Unreadable input files (truncated gzip, not gzip, binary, a directory, a dangling link): the file "
                    "is reported by name with the reason, the old rows stay, the good file loads"),
+    "test_exclusive_admits_one_holder_at_a_time": ("faults", "The one-at-a-time lock admits one holder"),
+    "test_the_lock_dies_with_a_killed_process":
+        ("faults", "The lock held by a process is released when that process is SIGKILLed"),
+    "test_database_errors_are_classified":
+        ("faults", "Database errors are told apart: a refused or terminated connection is an outage (retry), a "
+                   "constraint violation is not"),
     "test_import_start_refusals_are_messages_not_errors":
         ("hostile", "Import form with bad directories, unknown files, unknown sources: messages, nothing started"),
     # hostile input
