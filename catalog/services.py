@@ -63,8 +63,12 @@ def import_run_create(*, source: str, files: list[str] | tuple[str, ...] | None 
         raise ValidationError({"source": "Give a directory or a download URL."})
     if not _is_url(source):
         directory = Path(source).expanduser()
-        if not directory.is_dir():
-            raise ValidationError({"source": f"{source} is not a directory."})
+        try:
+            is_directory = directory.is_dir()
+        except OSError as error:  # a name too long, a path the system refuses outright
+            raise ValidationError({"source": f"{source[:200]} cannot be used ({error.strerror or error})."})
+        if not is_directory:
+            raise ValidationError({"source": f"{source[:200]} is not a directory."})
         if not any(dataset.path_in(directory) for dataset in datasets):
             expected = ", ".join(f"{dataset.name}.tsv.gz" for dataset in datasets)
             raise ValidationError({"source": f"{source} holds none of the IMDb files ({expected}, or .tsv)."})

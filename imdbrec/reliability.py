@@ -92,6 +92,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "test_database_errors_are_classified":
         ("faults", "Database errors are told apart: a refused or terminated connection is an outage (retry), a "
                    "constraint violation is not"),
+    "test_staff_forms_refuse_hostile_values_with_a_message":
+        ("hostile", "Staff forms (train, synthetic users, import) with huge, negative, NaN, markup, SQL and 10,000-"
+                    "character values: a 'not started' message, nothing queued (a 10,000-character directory was a 500)"),
     "test_import_start_refusals_are_messages_not_errors":
         ("hostile", "Import form with bad directories, unknown files, unknown sources: messages, nothing started"),
     # hostile input

@@ -277,3 +277,44 @@ def test_csv_export_of_hostile_titles_is_plain_data(hostile_world):
 
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[1][1] == XSS  # the value round-trips as data; a CSV is not HTML
+
+
+STAFF_FORM_ATTACKS = {
+    "/system/recommender/train/": [{"rank": "1000000000"}, {"rank": "-5"}, {"rank": "nan"}, {"reg": "inf"},
+                                   {"iterations": "99999"}, {"alpha": "<script>"}, {"rank": "' OR 1=1 --"}],
+    "/system/ratings/synthetic/generate/": [{"users": "-1", "seed": "1"}, {"users": "10000000000", "seed": "1"},
+                                            {"users": "abc", "seed": "1"}, {"users": "5", "seed": "-3"},
+                                            {"users": "5", "seed": "1", "min_votes": "<script>"}],
+    "/system/catalog/import/": [{"source": "directory", "directory": "/etc"},
+                                {"source": "directory", "directory": "/proc/self"},
+                                {"source": "directory", "directory": "x" * 10_000},
+                                {"source": "<script>alert(1)</script>"}],
+}
+
+
+def test_staff_forms_refuse_hostile_values_with_a_message(db, staff_user):
+    from django.contrib.messages import get_messages
+    from django.urls import Resolver404, resolve
+
+    from catalog.models import ImportRun
+    from recommender.models import ModelRun
+
+    client = Client()
+    client.force_login(staff_user)
+    runs_before = (ImportRun.objects.count(), ModelRun.objects.count())
+    tried = 0
+    for path, attacks in STAFF_FORM_ATTACKS.items():
+        try:
+            resolve(path)
+        except Resolver404:
+            continue
+        for data in attacks:
+            response = client.post(path, data)
+            assert response.status_code == 302, (path, data, response.status_code)
+            shown = " ".join(str(message) for message in get_messages(response.wsgi_request))
+            assert "not started" in shown.lower(), (path, data, shown)
+            tried += 1
+    assert tried >= 10
+    # The messages (quoting the hostile values) are shown on the system page, escaped.
+    assert_no_raw_markup(client.get("/system/").content.decode(), "/system/")
+    assert (ImportRun.objects.count(), ModelRun.objects.count()) == runs_before
