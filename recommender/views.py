@@ -23,7 +23,7 @@ from imdbrec.views import staff_required
 from ratings.selectors import rating_scores_for_user
 from recommender import communities as community_selectors
 from recommender import onboarding
-from recommender.cards import page_cache_key, page_fingerprint, recommendation_page_get
+from recommender.cards import card_actions_render, page_cache_key, page_fingerprint, recommendation_page_get
 from recommender.charts import community_map_svg, runs_chart_context
 from recommender.foldin import LiveFilters, active_run, live_state_get
 from recommender.forms import GenrePickForm, RecommendationFilterForm
@@ -93,6 +93,7 @@ def _recommendations_body(request, *, run) -> tuple[str, bool]:
         kept = {key: value for key, value in data.items() if value not in (None, "")}
     page = recommendation_page_get(user=request.user, filters=filters, page_number=request.GET.get("page") or 1,
                                    live=live)
+    card_actions_render(page.cards, request=request)
     body = render_to_string(
         "recommender/_recommendations_body.html",
         {

@@ -248,3 +248,60 @@ def test_confidence_labels_follow_the_runs_measured_buckets(world, member, clien
     for percent, label in shown:
         if min(abs(int(percent) - 50), abs(int(percent) - 20)) > 1:  # the page rounds to whole percents
             assert label == confidence_label(int(percent) / 100, (0.5, 0.2))
+
+
+def _without_csrf(html: str) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+
+
+def test_stamped_card_actions_equal_a_real_render_of_each_card(world, member, rf):
+    from django.middleware.csrf import get_token
+    from django.template.loader import render_to_string
+
+    from catalog.models import Title
+    from recommender import cards
+
+    odd = Title.objects.create(tconst="tt9100001", title_type="movie", primary_title='Tom & Jerry: "Live" <3',
+                               genres=["Comedy"], start_year=2001, num_votes=10)
+    request = rf.get(URL)
+    request.user = member
+    get_token(request)
+    page = cards.recommendation_page_get(user=member)
+    page.cards[0].title = odd  # special characters must come out escaped exactly as the template does it
+    cards.card_actions_render(page.cards, request=request)
+    for card in page.cards:
+        real = render_to_string(cards.ACTIONS_TEMPLATE, {"title": card.title}, request=request)
+        assert _without_csrf(str(card.actions_html)) == _without_csrf(real)
+        assert f'data-tconst="{card.title.tconst}"' in card.actions_html
+    assert "Tom &amp; Jerry: &quot;Live&quot; &lt;3" in page.cards[0].actions_html
+
+
+def test_card_actions_are_rendered_per_card_when_the_partial_cannot_be_stamped(world, member, rf, settings,
+                                                                              monkeypatch):
+    """If the shared partials ever use more of the title than its id and name, stamping would be
+    wrong: the check against a real render sends every card through the template instead."""
+    from django.middleware.csrf import get_token
+
+    from recommender import cards
+
+    settings.TEMPLATES = [{
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": settings.TEMPLATES[0]["DIRS"],
+        "OPTIONS": {
+            "context_processors": settings.TEMPLATES[0]["OPTIONS"]["context_processors"],
+            "loaders": [
+                ("django.template.loaders.locmem.Loader", {"test/_actions.html": "{{ title.tconst }}:{{ title.start_year }}"}),
+                "django.template.loaders.filesystem.Loader",
+                "django.template.loaders.app_directories.Loader",
+            ],
+        },
+    }]
+    monkeypatch.setattr(cards, "ACTIONS_TEMPLATE", "test/_actions.html")
+    request = rf.get(URL)
+    request.user = member
+    get_token(request)
+    page = cards.recommendation_page_get(user=member)
+    cards.card_actions_render(page.cards, request=request)
+    assert [str(card.actions_html) for card in page.cards] == [
+        f"{card.title.tconst}:{card.title.start_year}" for card in page.cards
+    ]
