@@ -95,6 +95,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "test_staff_forms_refuse_hostile_values_with_a_message":
         ("hostile", "Staff forms (train, synthetic users, import) with huge, negative, NaN, markup, SQL and 10,000-"
                     "character values: a 'not started' message, nothing queued (a 10,000-character directory was a 500)"),
+    "test_account_forms_take_oversized_and_odd_input":
+        ("hostile", "Login, password reset, sign-up, password change and onboarding with 10,000-character names, "
+                    "100,000-character passwords, markup and control characters: form errors (a 10,000-character "
+                    "login name was a 500); header injection through a redirect target refused"),
     "test_import_start_refusals_are_messages_not_errors":
         ("hostile", "Import form with bad directories, unknown files, unknown sources: messages, nothing started"),
     # hostile input

@@ -106,6 +106,8 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_RESET_ON_SUCCESS = True
+# Records at most 150 characters of the posted user name: a longer one was a 500 (imdbrec/security.py).
+AXES_USERNAME_CALLABLE = "imdbrec.security.axes_username"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

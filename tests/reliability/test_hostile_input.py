@@ -318,3 +318,33 @@ def test_staff_forms_refuse_hostile_values_with_a_message(db, staff_user):
     # The messages (quoting the hostile values) are shown on the system page, escaped.
     assert_no_raw_markup(client.get("/system/").content.decode(), "/system/")
     assert (ImportRun.objects.count(), ModelRun.objects.count()) == runs_before
+
+
+def test_account_forms_take_oversized_and_odd_input(user_factory):
+    client = Client()
+    # A 10,000-character user name at login was a 500 (django-axes could not store it).
+    for data in ({"username": "u" * 10_000, "password": "x"}, {"username": "<script>", "password": "p" * 100_000},
+                 {"username": "a\u202eb\u200b", "password": "x"}):
+        response = client.post("/accounts/login/", data)
+        assert response.status_code == 200 and "_auth_user_id" not in client.session
+        assert_no_raw_markup(response.content.decode(), "login")
+    for email in ("a@b.c" + "x" * 5000, '<script>alert("xss")</script>@x.y', "' OR 1=1 --@x.y"):
+        response = client.post("/accounts/password_reset/", {"email": email})
+        assert response.status_code in (200, 302)
+        assert_no_raw_markup(response.content.decode(), "password reset")
+    response = client.post("/accounts/signup/", {"username": "fine_name", "email": "e" * 300 + "@x.y",
+                                                 "password1": "p" * 5000, "password2": "p" * 5000})
+    assert response.status_code == 200 and not User.objects.filter(username="fine_name").exists()
+    member = user_factory(username="odd_input")
+    client.force_login(member)
+    response = client.post("/accounts/password_change/", {"old_password": "x" * 100_000, "new_password1": "a",
+                                                          "new_password2": "b"})
+    assert response.status_code == 200
+    response = client.post("/onboarding/", {"genres": ["x" * 10_000] * 50})
+    assert response.status_code == 200
+    member.refresh_from_db()
+    assert member.favourite_genres == []
+    # A redirect target too long to be a URL: refused (400), not followed.
+    assert client.post("/recommendations/refresh/", {"query": "x" * 100_000}).status_code == 400
+    response = client.post("/recommendations/refresh/", {"query": "page=1\r\nSet-Cookie: owned=1"})
+    assert response.status_code == 302 and "\n" not in response["Location"] and "owned" not in response.cookies
