@@ -245,9 +245,9 @@ def _discovery_add(result: RecommendationPage, *, user, per_community: int = 4) 
             exclude |= {title.tconst for title in titles}
 
 
-def page_fingerprint(*, user, run) -> tuple | None:
+def page_fingerprint(*, user) -> tuple | None:
     """What the user's list depends on, read in one small query; ``None`` when the user is stale
-    (the page must fold them in, not show a cached list).
+    (the page must fold them in, not show a cached list) or no run is active.
 
     Rows are only inserted, deleted or (ratings) updated with a new ``updated_at``, and new rows
     get later timestamps than old ones, so (count, latest time) per list changes whenever the list
@@ -256,7 +256,8 @@ def page_fingerprint(*, user, run) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT (SELECT concat_ws('/', run_id, stale, updated_at) FROM recommender_userfoldin WHERE user_id = %(u)s),
+            SELECT (SELECT concat_ws('/', id, created_at) FROM recommender_modelrun WHERE is_active),
+                   (SELECT concat_ws('/', run_id, stale, updated_at) FROM recommender_userfoldin WHERE user_id = %(u)s),
                    (SELECT concat_ws('/', count(*), max(updated_at)) FROM ratings_rating WHERE user_id = %(u)s),
                    (SELECT concat_ws('/', count(*), max(created_at)) FROM ratings_watchlistitem WHERE user_id = %(u)s),
                    (SELECT concat_ws('/', count(*), max(created_at)) FROM ratings_notinterested WHERE user_id = %(u)s),
@@ -264,10 +265,10 @@ def page_fingerprint(*, user, run) -> tuple | None:
             """,
             {"u": user.pk},
         )
-        fold_in, ratings, watchlist, dismissed, stale = cursor.fetchone()
-    if stale:
+        run, fold_in, ratings, watchlist, dismissed, stale = cursor.fetchone()
+    if stale or not run:
         return None
-    return (run.pk, fold_in or "", ratings, watchlist, dismissed)
+    return (run, fold_in or "", ratings, watchlist, dismissed)
 
 
 def page_cache_key(*, user, fingerprint: tuple, variant: str, csrf_secret: str) -> str:

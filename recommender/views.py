@@ -53,11 +53,11 @@ def recommendations(request):
     query (``page_fingerprint``) and a cache read; a rating, a watchlist or "not interested"
     change, a new run or other filters give a new key, and a stale user is always folded in.
     """
-    run = active_run()
     key = None
-    fingerprint = page_fingerprint(user=request.user, run=run) if run is not None else None
+    fingerprint = page_fingerprint(user=request.user)  # includes the active run
     if fingerprint is not None:
-        get_token(request)  # the user has a CSRF secret now; the cached forms carry tokens made from it
+        if not request.META.get("CSRF_COOKIE"):
+            get_token(request)  # the user has a CSRF secret now; the cached forms carry tokens made from it
         key = page_cache_key(
             user=request.user,
             fingerprint=fingerprint,
@@ -66,7 +66,7 @@ def recommendations(request):
         )
     body = cache.get(key) if key else None
     if body is None:
-        body, cacheable = _recommendations_body(request, run=run)
+        body, cacheable = _recommendations_body(request, run=active_run())
         if key and cacheable:
             cache.set(key, body, PAGE_CACHE_SECONDS)
     return render(request, "recommender/recommendations.html", {"body": mark_safe(body)})  # noqa: S308 - our render
