@@ -463,18 +463,25 @@ def community_titles(*, community: TasteCommunity, limit: int = 12, exclude: set
 
 
 def community_map_points(*, run: ModelRun, limit: int = 1500) -> list[tuple[float, float, int]]:
-    """A deterministic sample of users' (x, y, community number) for the map picture."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT f.x, f.y, c.number FROM recommender_userfactor f
-            JOIN recommender_tastecommunity c ON c.id = f.community_id
-            WHERE f.run_id = %s AND f.x IS NOT NULL
-            ORDER BY md5(f.user_id::text) LIMIT %s
-            """,
-            [run.pk, limit],
-        )
-        return cursor.fetchall()
+    """A deterministic sample of users' (x, y, community number) for the map picture (cached per run:
+    a run's map never changes, and the sample sorts every user of the run)."""
+    key = f"recommender:map-points:v1:{run.pk}:{run.created_at.timestamp() if run.created_at else 0}:{limit}"
+    points = cache.get(key)
+    if points is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT f.x, f.y, c.number FROM recommender_userfactor f
+                JOIN recommender_tastecommunity c ON c.id = f.community_id
+                WHERE f.run_id = %s AND f.x IS NOT NULL
+                ORDER BY md5(f.user_id::text) LIMIT %s
+                """,
+                [run.pk, limit],
+            )
+            points = cursor.fetchall()
+        if points:
+            cache.set(key, points, 24 * 3600)
+    return points
 
 
 def community_members_count(*, community: TasteCommunity) -> int:

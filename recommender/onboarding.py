@@ -38,6 +38,7 @@ GENRES_PICK_MAX = 8
 NON_TASTE_GENRES = {"Adult", "News", "Talk-Show", "Reality-TV", "Game-Show", "Short"}
 
 
+POPULAR_GENERATION_KEY = "recommender:popular:generation"
 CACHE_KEYS = (
     "recommender:onboarding:genres:v1",
     "recommender:onboarding:min-votes:v1",
@@ -46,8 +47,12 @@ CACHE_KEYS = (
 
 
 def onboarding_cache_clear() -> None:
-    """Forget the cached genre list and constants (after an import changed the catalog; tests)."""
+    """Forget the cached genre list, constants and popular lists (after an import; tests)."""
     cache.delete_many(list(CACHE_KEYS))
+    try:
+        cache.incr(POPULAR_GENERATION_KEY)  # every popular list's key changes
+    except ValueError:
+        cache.set(POPULAR_GENERATION_KEY, 1, None)
 
 
 def unlock_threshold() -> int:
@@ -259,34 +264,56 @@ def weighted_rating_constants() -> tuple[float, int]:
     return constants
 
 
+POPULAR_POOL = 300  # ranked titles kept per genre set; a user's exclusions are taken out of these
+
+
 def popular_in_genres(*, user: User, genres: list[str] | None = None, limit: int = 24) -> list[Title]:
     """The cold-start fallback: titles in ``genres`` (default: the user's picks; all when none),
-    best first by weighted IMDb rating, without titles the user rated or dismissed."""
-    genres = list(genres if genres is not None else (user.favourite_genres or []))
-    mean, m = weighted_rating_constants()
+    best first by weighted IMDb rating, without titles the user rated or dismissed.
+
+    The ranking itself is the same for everyone who picked the same genres: it is computed once
+    and cached for ten minutes (a sort over every well-voted title of the catalogue); only the
+    user's exclusions are applied per request.
+    """
+    genres = sorted(set(genres if genres is not None else (user.favourite_genres or [])))
+    key = f"recommender:popular:v1:{cache.get(POPULAR_GENERATION_KEY, 0)}:" + "|".join(genres)
+    ranked = cache.get(key)
+    if ranked is None:
+        mean, m = weighted_rating_constants()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT t.tconst,
+                       (t.num_votes::float / (t.num_votes + %(m)s)) * t.average_rating::float
+                       + (%(m)s::float / (t.num_votes + %(m)s)) * %(mean)s AS weighted
+                FROM catalog_title t
+                WHERE t.removed_at IS NULL AND NOT t.is_adult AND t.average_rating IS NOT NULL
+                  AND t.num_votes >= %(min_votes)s AND t.title_type IN ('movie', 'tvSeries', 'tvMiniSeries')
+                  {"AND t.genres && %(genres)s::varchar[]" if genres else ""}
+                ORDER BY weighted DESC, t.num_votes DESC, t.tconst
+                LIMIT %(pool)s
+                """,
+                {"m": m, "mean": mean, "min_votes": min(FALLBACK_MIN_VOTES, m), "genres": genres, "pool": POPULAR_POOL},
+            )
+            ranked = cursor.fetchall()
+        cache.set(key, ranked, 600)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            SELECT t.tconst,
-                   (t.num_votes::float / (t.num_votes + %(m)s)) * t.average_rating::float
-                   + (%(m)s::float / (t.num_votes + %(m)s)) * %(mean)s AS weighted
-            FROM catalog_title t
-            WHERE t.removed_at IS NULL AND NOT t.is_adult AND t.average_rating IS NOT NULL
-              AND t.num_votes >= %(min_votes)s AND t.title_type IN ('movie', 'tvSeries', 'tvMiniSeries')
-              {"AND t.genres && %(genres)s::varchar[]" if genres else ""}
-              AND NOT EXISTS (SELECT 1 FROM ratings_rating r WHERE r.user_id = %(user)s AND r.title_id = t.tconst)
-              AND NOT EXISTS (SELECT 1 FROM ratings_watchlistitem w WHERE w.user_id = %(user)s AND w.title_id = t.tconst)
-              AND NOT EXISTS (SELECT 1 FROM ratings_notinterested n WHERE n.user_id = %(user)s AND n.title_id = t.tconst)
-            ORDER BY weighted DESC, t.num_votes DESC, t.tconst
-            LIMIT %(limit)s
+            """
+            SELECT title_id FROM ratings_rating WHERE user_id = %(u)s AND title_id = ANY(%(t)s)
+            UNION SELECT title_id FROM ratings_watchlistitem WHERE user_id = %(u)s AND title_id = ANY(%(t)s)
+            UNION SELECT title_id FROM ratings_notinterested WHERE user_id = %(u)s AND title_id = ANY(%(t)s)
             """,
-            {"m": m, "mean": mean, "min_votes": min(FALLBACK_MIN_VOTES, m), "genres": genres, "user": user.pk, "limit": limit},
+            {"u": user.pk, "t": [tconst for tconst, _ in ranked]},
         )
-        ranked = cursor.fetchall()
+        excluded = {row[0] for row in cursor.fetchall()}
+    ranked = [(tconst, weighted) for tconst, weighted in ranked if tconst not in excluded][:limit]
     titles = Title.objects.in_bulk([tconst for tconst, _ in ranked])
     result = []
     for tconst, weighted in ranked:
-        title = titles[tconst]
+        title = titles.get(tconst)
+        if title is None:
+            continue
         title.weighted_rating = weighted
         result.append(title)
     return result
