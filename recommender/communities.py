@@ -103,6 +103,8 @@ def communities_build(*, run: ModelRun) -> list[TasteCommunity]:
     user_ids, user_vectors = _load_vectors("recommender_userfactor", "user_id", run.pk)
     TasteCommunity.objects.filter(run=run).delete()
     run.__dict__.pop("_communities", None)  # community_list's memo of the old ones
+    stamp = run.created_at.timestamp() if run.created_at else 0
+    cache.delete_many([f"recommender:map-points:v1:{run.pk}:{stamp}:1500", f"recommender:community-metrics:v1:{run.pk}:{stamp}"])
     if len(user_ids) == 0:
         return []
     normalised = _normalise(user_vectors)
@@ -465,6 +467,7 @@ def community_titles(*, community: TasteCommunity, limit: int = 12, exclude: set
 def community_map_points(*, run: ModelRun, limit: int = 1500) -> list[tuple[float, float, int]]:
     """A deterministic sample of users' (x, y, community number) for the map picture (cached per run:
     a run's map never changes, and the sample sorts every user of the run)."""
+    # communities_build deletes this key (limit 1500) when it rebuilds the run's communities.
     key = f"recommender:map-points:v1:{run.pk}:{run.created_at.timestamp() if run.created_at else 0}:{limit}"
     points = cache.get(key)
     if points is None:
