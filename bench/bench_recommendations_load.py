@@ -53,6 +53,23 @@ def percentile(values, q):
     return float(np.percentile(np.asarray(values), q))
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in the process group ``pgid`` (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "pid (comm)": state ppid pgrp ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def gunicorn_start(*, port: int, workers: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test", "DEBUG": "false"}
     process = subprocess.Popen(
@@ -163,12 +180,15 @@ def main() -> None:
 
         threads = [threading.Thread(target=drive, args=(index,)) for index in range(len(cookies))]
         load_before = os.getloadavg()[0]
+        server_cpu_before, client_cpu_before = group_cpu_seconds(process.pid), time.process_time()
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        server_cpu = group_cpu_seconds(process.pid) - server_cpu_before
+        client_cpu = time.process_time() - client_cpu_before
         every = [value for values in latencies for value in values]
         print()
         print(f"{len(cookies)} concurrent users, {elapsed:.1f} s, {len(every):,} requests, {sum(errors)} errors"
@@ -176,7 +196,10 @@ def main() -> None:
         print(f"throughput: {len(every) / elapsed:.0f} requests/s")
         print(f"latency ms: median {statistics.median(every):.1f}  p95 {percentile(every, 95):.1f}  "
               f"p99 {percentile(every, 99):.1f}  max {max(every):.1f}")
-        print(f"load average before the run: {load_before:.2f} (2 cores; other processes share them)")
+        print(f"load average before the run: {load_before:.2f} on {os.cpu_count()} cores (other processes share them)")
+        per_request = server_cpu / max(len(every), 1) * 1000
+        print(f"CPU per request: server {per_request:.2f} ms, load generator {client_cpu / max(len(every), 1) * 1000:.2f} ms"
+              f" -> {os.cpu_count()} idle cores would serve about {os.cpu_count() * 1000 / per_request:.0f} requests/s")
         ok = percentile(every, 99) < 150 and len(every) / elapsed >= 200 and not sum(errors)
         print(f"targets p99 < 150 ms and >= 200 requests/s: {'PASS' if ok else 'FAIL'}")
     finally:
