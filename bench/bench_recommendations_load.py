@@ -215,12 +215,13 @@ def main() -> None:
                 ModelRun.objects.filter(pk=previous.pk).update(is_active=True)
         for user in users:
             user.delete()
+        run_id = run.pk  # delete() sets it to None
         run.delete()
         if created_titles:
             with connection.cursor() as cursor:
                 cursor.execute("DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
                                [BENCH_PREFIX + "%"])
-        for path in foldin._cache_path(run).parent.glob(f"recommender-*-run{run.pk}-*.npz"):
+        for path in foldin._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
             path.unlink()
 
 

@@ -246,12 +246,13 @@ def _factors_get(run: ModelRun) -> dict[str, np.ndarray] | None:
     return arrays
 
 
-def _cache_prune(newest: Path, keep: int = 3) -> None:
-    """Delete this database's cached runs beyond the ``keep`` most recently written."""
-    prefix = newest.name.split("-run", 1)[0]
-    files = sorted(newest.parent.glob(f"{prefix}-run*.npz"), key=lambda item: item.stat().st_mtime, reverse=True)
+def _cache_prune(newest: Path, keep: int = 8) -> None:
+    """Keep the ``keep`` most recently written model files (any database: dev, tests, benchmarks).
+    A process whose file was pruned reads the database again; nothing breaks."""
+    files = sorted(newest.parent.glob("recommender-*-run*.npz"), key=lambda item: item.stat().st_mtime, reverse=True)
     for old in files[keep:]:
-        old.unlink(missing_ok=True)
+        if old != newest:
+            old.unlink(missing_ok=True)
 
 
 def _run_model_load(run: ModelRun) -> RunModel | None:
