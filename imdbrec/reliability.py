@@ -292,8 +292,8 @@ def render(results: dict) -> str:
               "`imdbrec/queueing.py` (queueing fails fast with a message; tasks retry through a database outage; one "
               "import or training at a time, with a lock that dies with its process), `imdbrec/middleware.py` "
               "(NUL characters: 400; oversized bodies: 413), acks_late + reject_on_worker_lost, each import file and "
-              "each model switch in one transaction. Redis should run with `appendonly yes` so queued work survives "
-              "its restart.", END]
+              "each model switch in one transaction. Redis should run with `appendonly yes` and `appendfsync always` so "
+              "queued work survives its crash or restart.", END]
     return "\n".join(lines) + "\n"
 
 

@@ -139,7 +139,9 @@ class PrivatePostgres:
 
 
 class PrivateRedis:
-    """A redis-server with an append-only file, as production should run it: a restart keeps the queue."""
+    """A redis-server with an append-only file synced on every write, as production should run it
+    for the queue: a crash or restart keeps every message it acknowledged. (``appendfsync everysec``,
+    Redis' default with ``appendonly yes``, can drop the last second of writes: it happened here.)"""
 
     def __init__(self, port: int | None = None):
         self.port = port or free_port(8701)
@@ -149,7 +151,8 @@ class PrivateRedis:
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--save", "", "--protected-mode", "no", "--loglevel", "warning"],
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
+             "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         wait_for(lambda: port_open(self.port), timeout=15, what=f"redis on {self.port}")

@@ -9,6 +9,7 @@ gunicorn and a Celery worker against a private redis-server that it kills and re
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 
 import pytest
@@ -81,6 +82,7 @@ STAFF_ACTIONS = {
     "/system/catalog/import/": {"source": "sample"},
     "/system/ratings/synthetic/generate/": {"users": "3", "seed": "1"},
     "/system/ratings/synthetic/remove/": {},
+    "/system/recommender/train/": {"rank": "8"},
 }
 
 
@@ -155,6 +157,9 @@ def test_redis_killed_and_restarted_under_a_real_server(private_postgres, privat
     assert states.split() == [f"{queued_before}:queued"], f"only the run queued before the outage waits: {states}"
 
     private_redis.start()  # same directory: the append-only file brings the queue back
+    queued = subprocess.run(["redis-cli", "-p", str(private_redis.port), "LLEN", "default"], capture_output=True,
+                            text=True).stdout.strip()
+    assert queued == "1", f"the queued import's message did not survive the Redis restart (LLEN default = {queued})"
     worker = site.worker(queues="default")
     wait_for(lambda: private_postgres.psql(f"SELECT status FROM catalog_importrun WHERE id = {queued_before}",
                                            database=database) == "succeeded", timeout=120, what="queued import ran")
