@@ -54,9 +54,15 @@ class ModelRun(models.Model):
 class Recommendation(models.Model):
     """One of a user's top-N titles in a run: rank, predicted stars (1-5), confidence in [0, 1]."""
 
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="recommendations")
+    # Millions of rows are written per run with COPY: no index beyond what reads use, and no
+    # per-row foreign-key trigger (a run's rows are only written by the training, for its own run,
+    # and deleted with it). The unique (run, user, rank) index serves "a user's list in a run" and
+    # deletes by run; user_id serves "this user's past recommendations" across runs.
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="recommendations", db_index=False,
+                            db_constraint=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
-    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
+                              db_index=False)
     rank = models.SmallIntegerField()
     score = models.FloatField(help_text="The ranking model's score")
     predicted_rating = models.FloatField()
@@ -73,8 +79,11 @@ class UserFactor(models.Model):
     """A user's vectors in a run: ``factors`` for the ranking model, ``rating_factors`` and ``bias``
     for the star-prediction model (see recommender/DESIGN.md for the formulation)."""
 
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="user_factors")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    # The unique (run, user) index serves every read and deletes by run.
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="user_factors", db_index=False,
+                            db_constraint=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
+                             db_index=False)
     factors = ArrayField(models.FloatField())
     rating_factors = ArrayField(models.FloatField(), null=True, blank=True)
     bias = models.FloatField(default=0.0)
@@ -90,8 +99,11 @@ class UserFactor(models.Model):
 
 
 class TitleFactor(models.Model):
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="title_factors")
-    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    # The unique (run, title) index serves every read and deletes by run.
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="title_factors", db_index=False,
+                            db_constraint=False)
+    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
+                              db_index=False)
     factors = ArrayField(models.FloatField())
     rating_factors = ArrayField(models.FloatField(), null=True, blank=True)
     bias = models.FloatField(default=0.0)
@@ -107,9 +119,13 @@ class TitleFactor(models.Model):
 
 
 class SimilarTitle(models.Model):
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="similar_titles")
-    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
-    similar = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
+    # The unique (run, title, rank) index serves "more like this" and deletes by run.
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="similar_titles", db_index=False,
+                            db_constraint=False)
+    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
+                              db_index=False)
+    similar = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
+                                db_index=False)
     rank = models.SmallIntegerField()
     score = models.FloatField()
 

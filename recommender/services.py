@@ -29,6 +29,7 @@ import io
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -269,8 +271,8 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
             timings["spark"] = round(time.monotonic() - clock, 3)
             job = result.get("timings", {})
             timings["spark_start"] = job.get("spark_start")
-            timings["fit"] = round(sum(job.get(key) or 0.0 for key in ("counts", "fit_biases", "fit_rating",
-                                                                         "fit_ranking")), 3)
+            timings["fit"] = round(sum(job.get(key) or 0.0 for key in ("prepare", "fit_rating", "fit_ranking",
+                                                                         "collect")), 3)
             timings["grid"] = job.get("grid")
             timings["evaluate"] = job.get("evaluate")
             timings["recommend"] = job.get("recommend")
@@ -567,70 +569,135 @@ def _pg_arrays(values: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise("{", joined, "}", "")
 
 
-def _copy_in(cursor, table: str, columns: list[str], data: pa.Table) -> int:
-    if not data.num_rows:
-        return 0
+def _ids_reserve(cursor, table: str, count: int) -> int:
+    """Reserve ``count`` ids of ``table`` in one call (instead of a nextval per row); returns the
+    first. Only a training writes these tables, one at a time; unused ids are just a gap."""
+    cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), nextval(pg_get_serial_sequence(%s, 'id')) + %s)",
+                   [table, table, max(count, 1) - 1])
+    return cursor.fetchone()[0] - max(count, 1) + 1
+
+
+def _csv(data: pa.Table, first_id: int) -> bytes:
+    data = data.add_column(0, "id", pa.array(np.arange(first_id, first_id + data.num_rows, dtype=np.int64)))
     buffer = io.BytesIO()
     pcsv.write_csv(data, buffer, pcsv.WriteOptions(include_header=False, batch_size=65536))
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer, 1 << 20)
-    return data.num_rows
+    return buffer.getvalue()
 
 
-def _batches(path: Path, columns: list[str]):
+def _batches(path: Path, columns: list[str], batch_size: int = 5_000):
     if not path.exists():
         return
-    yield from pds.dataset(str(path), format="parquet").to_batches(columns=columns, batch_size=20_000)
+    yield from pds.dataset(str(path), format="parquet").to_batches(columns=columns, batch_size=batch_size)
+
+
+TABLE_COLUMNS = {
+    TitleFactor: ["run_id", "title_id", "factors", "rating_factors", "bias", "support"],
+    UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias"],
+    Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
+    SimilarTitle: ["run_id", "title_id", "similar_id", "rank", "score"],
+}
+
+
+def _pieces(run_id: int, output_dir: Path, first_ids: dict):
+    """(model, CSV bytes, rows, users done) for every batch of the job's output, ids assigned from
+    ``first_ids``. Runs in a thread: pyarrow releases the GIL, so this overlaps the COPYs."""
+    next_id = dict(first_ids)
+
+    def piece(model, data: pa.Table, users: int = 0):
+        body = _csv(data, next_id[model])
+        next_id[model] += data.num_rows
+        return model, body, data.num_rows, users
+
+    def constant(size: int) -> pa.Array:
+        return pa.array(np.full(size, run_id, dtype=np.int64))
+
+    for batch in _batches(output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"]):
+        yield piece(TitleFactor, pa.table([constant(batch.num_rows), _tconsts(batch["item"]),
+                                           _pg_arrays(batch["factors"]), _pg_arrays(batch["rating_factors"]),
+                                           batch["bias"], batch["support"]], names=TABLE_COLUMNS[TitleFactor]))
+    for batch in _batches(output_dir / "users.parquet", ["user", "factors", "rating_factors", "bias", "items",
+                                                         "scores", "predicted", "confidence"]):
+        yield piece(UserFactor, pa.table([constant(batch.num_rows), batch["user"], _pg_arrays(batch["factors"]),
+                                          _pg_arrays(batch["rating_factors"]), batch["bias"]],
+                                         names=TABLE_COLUMNS[UserFactor]))
+        yield piece(Recommendation, _exploded(run_id, batch["user"], batch["items"],
+                                              [batch["scores"], batch["predicted"], batch["confidence"]]),
+                    users=batch.num_rows)
+    for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], batch_size=20_000):
+        yield piece(SimilarTitle, _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]))
+
+
+def _row_bounds(output_dir: Path) -> dict:
+    """Rows each table will get (exact, from the Parquet files' list lengths)."""
+
+    def rows(name: str, column: str | None = None) -> int:
+        path = output_dir / name
+        if not path.exists():
+            return 0
+        dataset = pds.dataset(str(path), format="parquet")
+        if column is None:
+            return dataset.count_rows()
+        return sum(int(pc.sum(pc.list_value_length(batch[column])).as_py() or 0)
+                   for batch in dataset.to_batches(columns=[column]))
+
+    return {TitleFactor: rows("titles.parquet"), UserFactor: rows("users.parquet"),
+            Recommendation: rows("users.parquet", "items"), SimilarTitle: rows("similar.parquet", "similar")}
 
 
 def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None) -> dict:
-    """COPY the job's Parquet files into the run's rows (call inside a transaction). Returns counts."""
-    counts = {"user_factors": 0, "recommendations": 0, "title_factors": 0, "similar_titles": 0}
-    run_id = run.pk
-    users_path, titles_path, similar_path = (output_dir / name for name in
-                                             ("users.parquet", "titles.parquet", "similar.parquet"))
-    total_users = sum(fragment.count_rows() for fragment in pds.dataset(str(users_path), format="parquet")
-                      .get_fragments()) if users_path.exists() else 0
+    """COPY the job's Parquet files into the run's rows (call inside a transaction). Returns counts.
+
+    A thread turns the Parquet batches into CSV while this thread COPYs the previous one."""
+
+    names = {TitleFactor: "title_factors", UserFactor: "user_factors", Recommendation: "recommendations",
+             SimilarTitle: "similar_titles"}
+    counts = dict.fromkeys(names.values(), 0)
+    bounds = _row_bounds(output_dir)
+    total_users = bounds[UserFactor]
     done_users = 0
+    pending: queue.Queue = queue.Queue(maxsize=3)
+    stop = threading.Event()
+
+    def produce(first_ids):
+        try:
+            for item in _pieces(run.pk, output_dir, first_ids):
+                while not stop.is_set():
+                    try:
+                        pending.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pending.put(None)
+        except BaseException as error:  # handed to the writer, which raises it
+            pending.put(error)
+
     with connection.cursor() as cursor:
-        for batch in _batches(titles_path, ["item", "factors", "rating_factors", "bias", "support"]):
-            size = batch.num_rows
-            counts["title_factors"] += _copy_in(cursor, TitleFactor._meta.db_table,
-                                                ["run_id", "title_id", "factors", "rating_factors", "bias", "support"],
-                                                pa.table([pa.array([run_id] * size, pa.int64()),
-                                                          _tconsts(batch["item"]), _pg_arrays(batch["factors"]),
-                                                          _pg_arrays(batch["rating_factors"]), batch["bias"],
-                                                          batch["support"]],
-                                                         names=["r", "t", "f", "rf", "b", "s"]))
-        for batch in _batches(users_path, ["user", "factors", "rating_factors", "bias", "items", "scores",
-                                           "predicted", "confidence"]):
-            size = batch.num_rows
-            counts["user_factors"] += _copy_in(cursor, UserFactor._meta.db_table,
-                                               ["run_id", "user_id", "factors", "rating_factors", "bias"],
-                                               pa.table([pa.array([run_id] * size, pa.int64()), batch["user"],
-                                                         _pg_arrays(batch["factors"]),
-                                                         _pg_arrays(batch["rating_factors"]), batch["bias"]],
-                                                        names=["r", "u", "f", "rf", "b"]))
-            counts["recommendations"] += _copy_in(
-                cursor, Recommendation._meta.db_table,
-                ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
-                _exploded(run_id, batch["user"], batch["items"], [batch["scores"], batch["predicted"],
-                                                                 batch["confidence"]]))
-            done_users += size
-            if heartbeat is not None and total_users:
-                heartbeat.set("write-back", heartbeat.span(0.85, 0.95, done_users / total_users),
-                              f"recommendations of {done_users:,} of {total_users:,} users")
-        for batch in _batches(similar_path, ["item", "similar", "scores"]):
-            counts["similar_titles"] += _copy_in(
-                cursor, SimilarTitle._meta.db_table, ["run_id", "title_id", "similar_id", "rank", "score"],
-                _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]))
+        first_ids = {model: _ids_reserve(cursor, model._meta.db_table, count) for model, count in bounds.items()}
+        producer = threading.Thread(target=produce, args=(first_ids,), name=f"model-run-{run.pk}-csv", daemon=True)
+        producer.start()
+        try:
+            while (item := pending.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                model, body, rows, users = item
+                columns = ", ".join(["id", *TABLE_COLUMNS[model]])
+                cursor.copy_expert(f"COPY {model._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT csv)",
+                                   io.BytesIO(body), 1 << 20)
+                counts[names[model]] += rows
+                done_users += users
+                if users and heartbeat is not None and total_users:
+                    heartbeat.set("write-back", heartbeat.span(0.85, 0.95, done_users / total_users),
+                                  f"recommendations of {done_users:,} of {total_users:,} users")
+        finally:
+            stop.set()
+            producer.join(timeout=30)
     return counts
 
 
 def _exploded(run_id: int, owners: pa.Array, lists: pa.Array, parallel: list[pa.Array]) -> pa.Table:
     """One row per list element: run, owner, tconst, rank (1-based), the parallel lists' values."""
-    import numpy as np
-
     lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
     parents = pc.list_parent_indices(lists)
     lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)

@@ -16,7 +16,7 @@ DEFAULT_PARAMS: dict = {
     # ranking model: implicit ALS
     "rank": 48,
     "reg": 0.1,
-    "iterations": 12,
+    "iterations": 10,
     "alpha": 1.0,
     "star_weight": 0.0,
     "activity_exponent": 1.0,
@@ -24,7 +24,7 @@ DEFAULT_PARAMS: dict = {
     # star model: biases + explicit ALS on the residuals
     "rating_rank": 40,
     "rating_reg": 0.14,
-    "rating_iterations": 15,
+    "rating_iterations": 10,
     "bias_reg_user": 5.0,
     "bias_reg_title": 3.0,
     "bias_sweeps": 3,
@@ -48,7 +48,7 @@ DEFAULT_PARAMS: dict = {
     "validation_fraction": 0.2,
     "grid_max_candidates": 0,
     # Spark: ALS checkpoints its factors every N iterations (so long runs do not overflow the lineage)
-    "checkpoint_interval": 10,
+    "checkpoint_interval": 20,
 }
 
 # What --grid searches when no grid is given: ranking and star parameters are searched

@@ -141,3 +141,62 @@ def ranking_metrics(recommended: np.ndarray, relevant: set, k: int = 10) -> tupl
     dcg = float((hits * discounts[: len(hits)]).sum())
     ideal = float(discounts[: min(k, len(relevant))].sum())
     return float(hits.sum() / k), (dcg / ideal if ideal else 0.0)
+
+
+# --- preparing the ratings on the driver -----------------------------------------------------------
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a well-spread 64-bit hash of each value (uint64 in, uint64 out)."""
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return values ^ (values >> np.uint64(31))
+
+
+def pair_draw(users: np.ndarray, items: np.ndarray, seed: int) -> np.ndarray:
+    """A number in [0, 1) fixed by (user, item, seed): the same rating always lands on the same side."""
+    with np.errstate(over="ignore"):
+        key = (users.astype(np.int64).astype(np.uint64) << np.uint64(32)) ^ items.astype(np.int64).astype(np.uint64)
+        key = _mix64(key ^ _mix64(np.full(len(key), seed, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+    return (key >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def holdout_mask(users: np.ndarray, items: np.ndarray, *, fraction: float, seed: int, min_ratings: int) -> np.ndarray:
+    """Which ratings are held out: each with probability ``fraction``, only from users with at least
+    ``min_ratings`` ratings; every user and every title keeps at least one rating in training."""
+    draw = pair_draw(users, items, seed)
+    _, user_index, user_counts = np.unique(users, return_inverse=True, return_counts=True)
+    held = (draw < fraction) & (user_counts[user_index] >= min_ratings)
+    for index in (user_index, np.unique(items, return_inverse=True)[1]):
+        size = index.max() + 1 if len(index) else 0
+        total = np.bincount(index, minlength=size)
+        held_count = np.bincount(index[held], minlength=size)
+        emptied = np.flatnonzero((held_count == total) & (total > 0))
+        if len(emptied):
+            # Give back each emptied user's (title's) rating with the largest draw.
+            rows = np.flatnonzero(np.isin(index, emptied))
+            order = rows[np.lexsort((draw[rows], index[rows]))]
+            last = order[np.r_[index[order][1:] != index[order][:-1], True]]
+            held[last] = False
+    return held
+
+
+def group_lists(keys: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """Distinct keys (sorted) and, for each of ``values``, the list of its values per key."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    distinct, starts = np.unique(sorted_keys, return_index=True)
+    return distinct, [np.split(value[order], starts[1:]) for value in values]
+
+
+def biases_solve(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray, *, mean: float, users: int,
+                 items: int, reg_user: float, reg_item: float, sweeps: int) -> tuple[np.ndarray, np.ndarray]:
+    """b_u and b_i of DESIGN.md §2 by ``sweeps`` rounds of regularised alternating least squares."""
+    user_counts = np.bincount(user_index, minlength=users)
+    item_counts = np.bincount(item_index, minlength=items)
+    user_bias, item_bias = np.zeros(users), np.zeros(items)
+    for _ in range(sweeps):
+        item_bias = np.bincount(item_index, ratings - mean - user_bias[user_index], items) / (item_counts + reg_item)
+        user_bias = np.bincount(user_index, ratings - mean - item_bias[item_index], users) / (user_counts + reg_user)
+    return user_bias, item_bias

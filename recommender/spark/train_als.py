@@ -24,6 +24,7 @@ The formulation (two models, fold-in, confidence) is in recommender/DESIGN.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -38,8 +39,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.ml.recommendation import ALS, ALSModel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recommender.spark import scoring
@@ -73,211 +76,190 @@ class Reporter:
         return _Timer()
 
 
-# --- reading and splitting ------------------------------------------------------------------------
+# --- the ratings on the driver ----------------------------------------------------------------------
 
 
-def ratings_read(spark: SparkSession, path: str) -> DataFrame:
-    return spark.read.parquet(path).select(
-        F.col("user").cast("int").alias("user"), F.col("item").cast("int").alias("item"),
-        F.col("rating").cast("float").alias("rating"),
-    )
+@dataclass
+class Ratings:
+    """Ratings as numpy arrays on the driver (12 bytes a rating: 100 million fit in 1.2 GB)."""
+
+    user: np.ndarray  # int32
+    item: np.ndarray  # int32
+    rating: np.ndarray  # float32
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def subset(self, mask: np.ndarray) -> Ratings:
+        return Ratings(self.user[mask], self.item[mask], self.rating[mask])
+
+    def concat(self, other: Ratings) -> Ratings:
+        return Ratings(*(np.concatenate([a, b]) for a, b in
+                         ((self.user, other.user), (self.item, other.item), (self.rating, other.rating))))
 
 
-def path_exists(spark: SparkSession, path: str) -> bool:
-    if "://" not in path or path.startswith("file://"):
-        return Path(path.removeprefix("file://")).exists()
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+def local_path(path: str) -> str:
+    if "://" in path and not path.startswith("file://"):
+        raise ValueError(f"{path}: the exchange location must be a path mounted on the driver and the executors "
+                         "(see recommender/DESIGN.md §7)")
+    return path.removeprefix("file://")
 
 
-def ratings_split(frame: DataFrame, *, fraction: float, seed: int, min_ratings: int) -> tuple[DataFrame, DataFrame]:
-    """Deterministic random split (a hash of user, item and seed, so recomputation cannot move a
-    rating between the sides). Only users with ``min_ratings`` give ratings to the test side; each
-    of them, and every title, keeps at least one rating in training."""
-    draw = (F.pmod(F.xxhash64("user", "item", F.lit(seed)), F.lit(1_000_003)) / F.lit(1_000_003.0)).alias("_draw")
-    per_user = Window.partitionBy("user")
-    per_item = Window.partitionBy("item")
-    marked = (
-        frame.select("*", draw)
-        .withColumn("_count", F.count(F.lit(1)).over(per_user))
-        .withColumn("_order", F.row_number().over(per_user.orderBy("_draw", "item")))
-        # Every title keeps its last-drawn rating in training too, so the model knows every title.
-        .withColumn("_item_order", F.row_number().over(per_item.orderBy(F.desc("_draw"), "user")))
-        .withColumn(
-            "_held",
-            (F.col("_draw") < fraction) & (F.col("_count") >= min_ratings) & (F.col("_order") < F.col("_count"))
-            & (F.col("_item_order") > 1),
-        )
-        .localCheckpoint()
-    )
-    columns = ["user", "item", "rating"]
-    return marked.where(~F.col("_held")).select(columns), marked.where(F.col("_held")).select(columns)
+def ratings_load(path: str, *, with_rating: bool = True) -> Ratings:
+    table = pq.read_table(local_path(path))
+    user = table.column("user").to_numpy().astype(np.int32)
+    item = table.column("item").to_numpy().astype(np.int32)
+    rating = (table.column("rating").to_numpy().astype(np.float32) if with_rating
+              else np.zeros(len(user), dtype=np.float32))
+    return Ratings(user, item, rating)
 
 
 # --- fitting --------------------------------------------------------------------------------------
 
 
 @dataclass
-class Fitted:
-    """Both models of a run, plus the constants DESIGN.md names."""
+class Prepared:
+    """The training ratings indexed and weighted for both ALS fits (DESIGN.md §1 and §2)."""
 
     constants: dict
-    user_counts: DataFrame  # user, n
-    item_counts: DataFrame  # item, support
-    user_bias: DataFrame  # user, user_bias
-    item_bias: DataFrame  # item, item_bias
-    user_scale: DataFrame  # user, scale
-    ranking: ALSModel | None
-    rating: ALSModel | None
+    user_ids: np.ndarray  # sorted distinct users
+    user_counts: np.ndarray  # n_u
+    user_bias: np.ndarray  # b_u
+    user_scale: np.ndarray  # s_u
+    item_ids: np.ndarray  # sorted distinct titles
+    item_support: np.ndarray  # n_i
+    item_bias: np.ndarray  # b_i
+    frame: DataFrame  # user, item, strength (ranking model), target (star model)
 
 
-def als_create(*, implicit: bool, rank: int, iterations: int, reg: float, alpha: float, params: dict, blocks: int,
-               rating_column: str) -> ALS:
+@dataclass
+class Fitted:
+    prepared: Prepared
+    ranking: ALSModel
+    rating: ALSModel
+
+    @property
+    def constants(self) -> dict:
+        return self.prepared.constants
+
+
+MODEL_KEYS = ("scale_min", "scale_max", "rank", "reg", "alpha", "star_weight", "activity_exponent",
+              "popularity_weight", "rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "bias_sweeps",
+              "rating_scale_prior", "confidence_user_prior", "confidence_title_prior")
+
+
+def prepare(spark: SparkSession, train: Ratings, params: dict, *, work_dir: str) -> Prepared:
+    """Counts, biases, the users' spreads and both models' observations, in numpy; then one Parquet
+    file in the exchange location that both fits read (executors elsewhere read it there too)."""
+    user_ids, user_index = np.unique(train.user, return_inverse=True)
+    item_ids, item_index = np.unique(train.item, return_inverse=True)
+    ratings = train.rating.astype(np.float64)
+    user_counts = np.bincount(user_index, minlength=len(user_ids))
+    item_support = np.bincount(item_index, minlength=len(item_ids))
+    mean = float(ratings.mean())
+    reference = float(np.median(user_counts))
+    user_bias, item_bias = scoring.biases_solve(
+        user_index, item_index, ratings, mean=mean, users=len(user_ids), items=len(item_ids),
+        reg_user=params["bias_reg_user"], reg_item=params["bias_reg_title"], sweeps=params["bias_sweeps"])
+    residual = ratings - mean - user_bias[user_index] - item_bias[item_index]
+    prior = params["rating_scale_prior"]
+    spread = float(np.mean(residual ** 2))
+    # Users who use a wide range of stars get their residuals scaled down while the titles'
+    # vectors are learned, so a few erratic raters do not dominate them (DESIGN.md §2).
+    user_scale = np.sqrt((np.bincount(user_index, residual ** 2, len(user_ids)) + prior * spread)
+                         / (user_counts + prior + 1e-12))
+    user_scale = np.where(user_scale > 1e-6, user_scale, 1.0)
+    constants = {"global_mean": mean, "activity_reference": reference, "num_ratings": len(train),
+                 **{key: params[key] for key in MODEL_KEYS}}
+    strength = scoring.strength(ratings, user_counts[user_index], constants)
+    path = parquet_path(work_dir, "observations")
+    pq.write_table(pa.table({"user": train.user, "item": train.item, "strength": strength.astype(np.float32),
+                             "target": (residual / user_scale[user_index]).astype(np.float32)}), path,
+                   row_group_size=1 << 18)
+    frame = spark.read.parquet(path)
+    return Prepared(constants, user_ids, user_counts, user_bias, user_scale, item_ids, item_support, item_bias, frame)
+
+
+_files = itertools.count()
+
+
+def parquet_path(work_dir: str, name: str) -> str:
+    """A new file name under ``work_dir`` (a file Spark read lazily is never overwritten)."""
+    directory = Path(local_path(work_dir))
+    directory.mkdir(parents=True, exist_ok=True)
+    return str(directory / f"{name}-{next(_files)}.parquet")
+
+
+def als_create(*, implicit: bool, params: dict, blocks: int) -> ALS:
+    prefix = "" if implicit else "rating_"
     return ALS(
-        rank=rank, maxIter=iterations, regParam=reg, implicitPrefs=implicit, alpha=alpha, seed=params["seed"],
-        userCol="user", itemCol="item", ratingCol=rating_column, nonnegative=False,
-        numUserBlocks=blocks, numItemBlocks=blocks, checkpointInterval=params["checkpoint_interval"],
+        rank=params[f"{prefix}rank"], maxIter=params[f"{prefix}iterations"], regParam=params[f"{prefix}reg"],
+        implicitPrefs=implicit, alpha=params["alpha"], seed=params["seed"], userCol="user", itemCol="item",
+        ratingCol="strength" if implicit else "target", nonnegative=False, numUserBlocks=blocks,
+        numItemBlocks=blocks, checkpointInterval=params["checkpoint_interval"],
         intermediateStorageLevel="MEMORY_AND_DISK", finalStorageLevel="MEMORY_AND_DISK",
     )
 
 
-def biases_fit(train: DataFrame, mean: float, params: dict) -> tuple[DataFrame, DataFrame]:
-    """b_i and b_u by regularised alternating least squares (DESIGN.md §2)."""
-    user_bias = train.select("user").distinct().withColumn("user_bias", F.lit(0.0))
-    item_bias = train.select("item").distinct().withColumn("item_bias", F.lit(0.0))
-    for _ in range(params["bias_sweeps"]):
-        item_bias = (
-            train.join(F.broadcast(user_bias), "user")
-            .groupBy("item")
-            .agg(F.sum(F.col("rating") - mean - F.col("user_bias")).alias("_sum"), F.count(F.lit(1)).alias("_n"))
-            .select("item", (F.col("_sum") / (F.col("_n") + params["bias_reg_title"])).alias("item_bias"))
-            .localCheckpoint()
-        )
-        user_bias = (
-            train.join(F.broadcast(item_bias), "item")
-            .groupBy("user")
-            .agg(F.sum(F.col("rating") - mean - F.col("item_bias")).alias("_sum"), F.count(F.lit(1)).alias("_n"))
-            .select("user", (F.col("_sum") / (F.col("_n") + params["bias_reg_user"])).alias("user_bias"))
-            .localCheckpoint()
-        )
-    return user_bias, item_bias
+def als_fit(prepared: Prepared, params: dict, *, implicit: bool, blocks: int) -> ALSModel:
+    model = als_create(implicit=implicit, params=params, blocks=blocks).fit(prepared.frame)
+    model.userFactors.count()  # fitted now, not when first read
+    return model
 
 
-def models_fit(train: DataFrame, params: dict, reporter: Reporter, *, blocks: int, fit_ranking: bool = True,
-               fit_rating: bool = True, base: Fitted | None = None, label: str = "",
-               span: tuple[float, float] = (0.0, 1.0)) -> Fitted:
-    """Fit the star model and/or the ranking model on ``train`` (reusing ``base``'s when not refitted).
-
-    Progress is reported inside ``span`` of the whole job."""
+def models_fit(spark: SparkSession, train: Ratings, params: dict, reporter: Reporter, *, blocks: int,
+               work_dir: str, label: str = "", span: tuple[float, float] = (0.0, 1.0), base: Fitted | None = None,
+               fit_ranking: bool = True, fit_rating: bool = True) -> Fitted:
+    """Both models on ``train`` (or only one, the other taken from ``base``). Progress inside ``span``."""
 
     def at(fraction: float) -> float:
         return span[0] + (span[1] - span[0]) * fraction
 
-    train = train.persist()
-    spark = train.sparkSession
-    with reporter.timed(f"{label}counts"):
-        # Per-user and per-title counts are small: two aggregations, then numpy on the driver.
-        users = train.groupBy("user").agg(F.count(F.lit(1)).alias("n"), F.sum("rating").alias("total")).toPandas()
-        items = train.groupBy("item").agg(F.count(F.lit(1)).alias("support")).toPandas()
-        num_ratings = int(users["n"].sum())
-        mean = float(users["total"].sum() / max(num_ratings, 1))
-        reference = float(np.median(users["n"])) if len(users) else 1.0
-        user_counts = spark.createDataFrame(users[["user", "n"]].astype({"user": "int32", "n": "int64"}),
-                                            "user int, n long")
-        item_counts = spark.createDataFrame(items.astype({"item": "int32", "support": "int64"}), "item int, support long")
-    constants = {
-        "global_mean": mean, "activity_reference": reference, "num_ratings": num_ratings,
-        **{key: params[key] for key in (
-            "scale_min", "scale_max", "rank", "reg", "alpha", "star_weight", "activity_exponent", "popularity_weight",
-            "rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior",
-            "confidence_user_prior", "confidence_title_prior")},
-    }
-    fitted = Fitted(constants, user_counts, item_counts, None, None, None, None, None)
-
+    reporter.progress(f"{label}prepare", at(0.0), "counts, biases and weights")
+    with reporter.timed(f"{label}prepare"):
+        prepared = prepare(spark, train, params, work_dir=work_dir)
     if fit_rating or base is None:
-        reporter.progress(f"{label}star model", at(0.0), "fitting user and title biases")
-        with reporter.timed(f"{label}fit_biases"):
-            user_bias, item_bias = biases_fit(train, mean, params)
-            residual = (
-                train.join(F.broadcast(user_bias), "user").join(F.broadcast(item_bias), "item")
-                .select("user", "item", (F.col("rating") - mean - F.col("user_bias") - F.col("item_bias")).alias("e"))
-                .persist()
-            )
-            spread = float(residual.agg(F.avg(F.col("e") * F.col("e"))).first()[0] or 0.0)
-            prior = params["rating_scale_prior"]
-            # Users who use a wide range of stars get their residuals scaled down while the titles'
-            # vectors are learned, so a few erratic raters do not dominate them (DESIGN.md §2).
-            user_scale = (
-                residual.groupBy("user")
-                .agg(F.sum(F.col("e") * F.col("e")).alias("_sq"), F.count(F.lit(1)).alias("_n"))
-                .select("user", F.sqrt((F.col("_sq") + prior * spread) / (F.col("_n") + prior + 1e-12)).alias("scale"))
-                .select("user", F.when(F.col("scale") > 1e-6, F.col("scale")).otherwise(F.lit(1.0)).alias("scale"))
-                .localCheckpoint()
-            )
-            target = residual.join(F.broadcast(user_scale), "user").select(
-                "user", "item", (F.col("e") / F.col("scale")).cast("float").alias("target"))
-        reporter.progress(f"{label}star model", at(0.15), "fitting the star model (explicit ALS)")
+        reporter.progress(f"{label}star model", at(0.05), "fitting the star model (explicit ALS)")
         with reporter.timed(f"{label}fit_rating"):
-            rating = als_create(implicit=False, rank=params["rating_rank"], iterations=params["rating_iterations"],
-                                reg=params["rating_reg"], alpha=1.0, params=params, blocks=blocks,
-                                rating_column="target").fit(target)
-            rating.userFactors.count()
-        residual.unpersist()
-        fitted.user_bias, fitted.item_bias, fitted.user_scale, fitted.rating = user_bias, item_bias, user_scale, rating
+            rating = als_fit(prepared, params, implicit=False, blocks=blocks)
     else:
-        fitted.user_bias, fitted.item_bias, fitted.user_scale, fitted.rating = (
-            base.user_bias, base.item_bias, base.user_scale, base.rating)
-        for key in ("global_mean", "rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior"):
-            constants[key] = base.constants[key]
-
+        rating = base.rating
+        for key in ("rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior"):
+            prepared.constants[key] = base.constants[key]
+        prepared.user_bias, prepared.item_bias, prepared.user_scale = (
+            base.prepared.user_bias, base.prepared.item_bias, base.prepared.user_scale)
     if fit_ranking or base is None:
-        reporter.progress(f"{label}ranking model", at(0.55), "fitting the ranking model (implicit ALS)")
-        span = params["scale_max"] - params["scale_min"]
-        strength = (
-            (1.0 + params["star_weight"] * (F.col("rating") - params["scale_min"]) / span)
-            * F.pow(F.lit(reference) / F.col("n"), F.lit(params["activity_exponent"]))
-        ).cast("float")
-        observations = train.join(F.broadcast(user_counts), "user").select("user", "item", strength.alias("strength"))
+        reporter.progress(f"{label}ranking model", at(0.45), "fitting the ranking model (implicit ALS)")
         with reporter.timed(f"{label}fit_ranking"):
-            ranking = als_create(implicit=True, rank=params["rank"], iterations=params["iterations"], reg=params["reg"],
-                                 alpha=params["alpha"], params=params, blocks=blocks,
-                                 rating_column="strength").fit(observations)
-            ranking.userFactors.count()
-        fitted.ranking = ranking
+            ranking = als_fit(prepared, params, implicit=True, blocks=blocks)
     else:
-        fitted.ranking = base.ranking
+        ranking = base.ranking
         for key in ("rank", "reg", "alpha", "star_weight", "activity_exponent", "popularity_weight"):
-            constants[key] = base.constants[key]
-    train.unpersist()
-    return fitted
+            prepared.constants[key] = base.constants[key]
+    return Fitted(prepared, ranking, rating)
 
 
-def item_side_collect(fitted: Fitted) -> tuple[scoring.ItemSide, pd.DataFrame]:
+def _factors(model: ALSModel, ids: np.ndarray, *, only: np.ndarray | None = None) -> np.ndarray:
+    """The model's vectors aligned with ``ids`` (zeros for ids it has none for)."""
+    frame = model.userFactors if only is not None else model.itemFactors
+    if only is not None:
+        wanted = frame.sparkSession.createDataFrame(pd.DataFrame({"id": only.astype(np.int32)}), "id int")
+        frame = frame.join(F.broadcast(wanted), "id")
+    table = frame.toPandas()
+    out = np.zeros((len(ids), model.rank), dtype=np.float32)
+    if len(table):
+        positions = np.searchsorted(ids, table["id"].to_numpy())
+        out[positions] = np.stack(table["features"].to_numpy()).astype(np.float32)
+    return out
+
+
+def item_side_collect(fitted: Fitted) -> scoring.ItemSide:
     """Every title of the run as numpy arrays on the driver (broadcast to the passes)."""
-    titles = (
-        fitted.item_counts
-        .join(fitted.ranking.itemFactors.select(F.col("id").alias("item"), F.col("features").alias("factors")), "item")
-        .join(fitted.rating.itemFactors.select(F.col("id").alias("item"), F.col("features").alias("rating_factors")),
-              "item", "left")
-        .join(fitted.item_bias.select("item", F.col("item_bias").alias("bias")), "item", "left")
-        .toPandas()
-    )
-    rating_rank = fitted.rating.rank
-    titles["rating_factors"] = [
-        np.asarray(v, dtype=np.float32) if v is not None else np.zeros(rating_rank, dtype=np.float32)
-        for v in titles["rating_factors"]
-    ]
-    titles["bias"] = titles["bias"].fillna(0.0).astype(np.float32)
-    rank = fitted.ranking.rank
-    side = scoring.ItemSide.build(
-        ids=titles["item"].to_numpy(),
-        factors=np.stack(titles["factors"].to_numpy()) if len(titles) else np.zeros((0, rank), np.float32),
-        rating_factors=np.stack(titles["rating_factors"].to_numpy()) if len(titles) else np.zeros((0, rating_rank), np.float32),
-        bias=titles["bias"].to_numpy(),
-        support=titles["support"].to_numpy(),
-    )
-    return side, titles
+    prepared = fitted.prepared
+    return scoring.ItemSide.build(
+        ids=prepared.item_ids, factors=_factors(fitted.ranking, prepared.item_ids),
+        rating_factors=_factors(fitted.rating, prepared.item_ids), bias=prepared.item_bias,
+        support=prepared.item_support)
 
 
 # --- the passes over users (numpy on the executors) -----------------------------------------------
@@ -399,42 +381,38 @@ def side_value(side: scoring.ItemSide) -> dict:
     return {field: getattr(side, field) for field in scoring.ItemSide.__dataclass_fields__}
 
 
-# --- evaluation -----------------------------------------------------------------------------------
+# --- evaluation (on the driver: at most eval_max_users users) --------------------------------------
 
 
-def evaluate(spark: SparkSession, fitted: Fitted, side: scoring.ItemSide, train: DataFrame, test: DataFrame,
-             params: dict) -> dict:
+def evaluate(fitted: Fitted, side: scoring.ItemSide, train: Ratings, test: Ratings, params: dict) -> dict:
     """Holdout metrics of DESIGN.md §8 with the models fitted on ``train``."""
-    test_users = test.groupBy("user").agg(
-        F.sort_array(F.collect_list(F.struct("item", "rating"))).alias("_pairs"))
-    if params["eval_max_users"]:
-        test_users = test_users.orderBy(F.xxhash64("user", F.lit(params["seed"]))).limit(params["eval_max_users"])
-    train_items = train.groupBy("user").agg(F.collect_list("item").alias("train_items"),
-                                            F.count(F.lit(1)).alias("train_count"))
-    users = (
-        test_users.select("user", F.col("_pairs.item").alias("test_items"), F.col("_pairs.rating").alias("test_ratings"))
-        .join(train_items, "user", "left")
-        .join(fitted.ranking.userFactors.select(F.col("id").alias("user"), F.col("features").alias("factors")),
-              "user", "left")
-        .join(fitted.rating.userFactors.select(F.col("id").alias("user"), F.col("features").alias("_rf")),
-              "user", "left")
-        .join(fitted.user_scale, "user", "left")
-        .join(fitted.user_bias, "user", "left")
-        .select("user", "test_items", "test_ratings",
-                F.coalesce(F.col("train_items"), F.array().cast("array<int>")).alias("train_items"),
-                "train_count", "factors", "user_bias",
-                F.when(F.col("_rf").isNotNull(), F.transform("_rf", lambda x: x * F.col("scale")))
-                .alias("rating_factors"))
-    )
-    broadcast = spark.sparkContext.broadcast(side_value(side))
-    model = fitted.constants
-
-    def run(batches):
-        return evaluation_pass(batches, side_value=broadcast.value, model=model)
-
-    rows = users.mapInPandas(run, EVAL_SCHEMA).toPandas()
-    if rows.empty:
+    test_users, (test_items, test_ratings) = scoring.group_lists(test.user, test.item, test.rating)
+    if params["eval_max_users"] and len(test_users) > params["eval_max_users"]:
+        keep = np.sort(np.argsort(scoring.pair_draw(test_users, test_users, params["seed"]))[: params["eval_max_users"]])
+        test_users = test_users[keep]
+        test_items = [test_items[index] for index in keep]
+        test_ratings = [test_ratings[index] for index in keep]
+    if not len(test_users):
         return {"eval_users": 0}
+    prepared = fitted.prepared
+    mask = np.isin(train.user, test_users)
+    train_users, (train_items,) = scoring.group_lists(train.user[mask], train.item[mask])
+    train_lists = dict(zip(train_users.tolist(), train_items, strict=True))
+    # Users the models know: their fitted vectors (the rating vector times the user's spread).
+    known = np.isin(test_users, prepared.user_ids)
+    positions = np.searchsorted(prepared.user_ids, test_users)
+    positions = np.where(known, np.minimum(positions, len(prepared.user_ids) - 1), 0)
+    ranking = _factors(fitted.ranking, test_users, only=test_users[known])
+    rating = _factors(fitted.rating, test_users, only=test_users[known])
+    rating *= np.where(known, prepared.user_scale[positions], 1.0)[:, None].astype(np.float32)
+    frame = pd.DataFrame({
+        "user": test_users, "test_items": test_items, "test_ratings": test_ratings,
+        "train_items": [train_lists.get(user, np.empty(0, np.int32)) for user in test_users.tolist()],
+        "train_count": np.where(known, prepared.user_counts[positions], 0),
+        "factors": list(ranking), "rating_factors": list(rating),
+        "user_bias": np.where(known, prepared.user_bias[positions], 0.0),
+    })
+    rows = pd.concat(list(evaluation_pass([frame], side_value=side_value(side), model=fitted.constants)))
     pairs = int(rows["pairs"].sum())
     metrics = {
         "rmse": math.sqrt(rows["sq_error"].sum() / pairs) if pairs else None,
@@ -474,13 +452,12 @@ def confidence_buckets(rows: pd.DataFrame) -> list[dict]:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def grid_search(train: DataFrame, params: dict, reporter: Reporter, blocks: int,
-                span: tuple[float, float]) -> tuple[dict, list[dict]]:
+def grid_search(spark: SparkSession, train: Ratings, params: dict, reporter: Reporter, blocks: int,
+                span: tuple[float, float], work_dir: str) -> tuple[dict, list[dict]]:
     """Every candidate fitted on part of ``train`` and scored on the rest; returns the best params."""
-    spark = train.sparkSession
-    fit_part, validation = ratings_split(train, fraction=params["validation_fraction"], seed=params["seed"] + 1,
-                                         min_ratings=params["holdout_min_user_ratings"])
-    fit_part, validation = fit_part.persist(), validation.persist()
+    held = scoring.holdout_mask(train.user, train.item, fraction=params["validation_fraction"],
+                                seed=params["seed"] + 1, min_ratings=params["holdout_min_user_ratings"])
+    fit_part, validation = train.subset(~held), train.subset(held)
     candidates = grid_candidates(params)
     records = []
     base = None
@@ -489,17 +466,18 @@ def grid_search(train: DataFrame, params: dict, reporter: Reporter, blocks: int,
     for number, candidate in enumerate(candidates):
         kind = candidate["kind"]
         overrides = {key: value for key, value in candidate.items() if key != "kind"}
-        low, high = span[0] + (span[1] - span[0]) * number / len(candidates), span[0] + (span[1] - span[0]) * (number + 1) / len(candidates)
+        low = span[0] + (span[1] - span[0]) * number / len(candidates)
+        high = span[0] + (span[1] - span[0]) * (number + 1) / len(candidates)
         reporter.progress("grid", low, f"grid candidate {number + 1}/{len(candidates)}: {kind} {overrides}")
         started = time.monotonic()
         candidate_params = {**params, **overrides}
-        fitted = models_fit(fit_part, candidate_params, reporter, blocks=blocks, base=base,
-                            fit_ranking=kind == "ranking" or base is None,
-                            fit_rating=kind == "rating" or base is None, label="grid_", span=(low, high))
+        fitted = models_fit(spark, fit_part, candidate_params, reporter, blocks=blocks, work_dir=work_dir,
+                            base=base, label="grid_",
+                            span=(low, high), fit_ranking=kind == "ranking" or base is None,
+                            fit_rating=kind == "rating" or base is None)
         if base is None:
             base = fitted
-        side, _ = item_side_collect(fitted)
-        metrics = evaluate(spark, fitted, side, fit_part, validation, candidate_params)
+        metrics = evaluate(fitted, item_side_collect(fitted), fit_part, validation, candidate_params)
         metrics.pop("confidence_buckets", None)
         record = {"kind": kind, "params": overrides, "metrics": metrics,
                   "seconds": round(time.monotonic() - started, 2)}
@@ -513,8 +491,6 @@ def grid_search(train: DataFrame, params: dict, reporter: Reporter, blocks: int,
         if record:
             record["chosen"] = True
             best.update(record["params"])
-    fit_part.unpersist()
-    validation.unpersist()
     return best, records
 
 
@@ -536,60 +512,83 @@ def als_blocks(spark: SparkSession) -> int:
     return max(1, min(int(spark.conf.get("spark.sql.shuffle.partitions")), spark.sparkContext.defaultParallelism))
 
 
+def _lists(keys: np.ndarray, owners: np.ndarray, values: np.ndarray) -> pa.ListArray:
+    """For each of the sorted distinct ``owners``, the ``values`` whose key is that owner (maybe none)."""
+    keep = np.isin(keys, owners)
+    keys, values = keys[keep], values[keep]
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    offsets = np.append(np.searchsorted(keys, owners, side="left"), len(keys)).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+def users_frame(spark: SparkSession, served: Ratings, exclusions: Ratings | None, *, work_dir: str) -> DataFrame:
+    """One row per user: their rated titles and stars, and the titles they asked not to see (a
+    Parquet file with list columns, built from offsets without a Python loop)."""
+    users = np.unique(served.user)
+    excluded_users = exclusions.user if exclusions is not None else np.empty(0, np.int32)
+    excluded_items = exclusions.item if exclusions is not None else np.empty(0, np.int32)
+    path = parquet_path(work_dir, "users")
+    pq.write_table(pa.table({
+        "user": pa.array(users.astype(np.int32)),
+        "items": _lists(served.user, users, served.item.astype(np.int32)),
+        "ratings": _lists(served.user, users, served.rating.astype(np.float32)),
+        "excluded": _lists(excluded_users, users, excluded_items.astype(np.int32)),
+    }), path, row_group_size=4096)
+    partitions = max(1, min(len(users) // 2000 + 1, spark.sparkContext.defaultParallelism * 4))
+    return spark.read.parquet(path).repartition(partitions)
+
+
 def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, reporter: Reporter) -> dict:
     blocks = als_blocks(spark)
+    work_dir = f"{output_dir}/work"
     code_ship(spark)
     reporter.progress("load", 0.0, "reading ratings")
     with reporter.timed("load"):
-        ratings = ratings_read(spark, f"{input_dir}/ratings.parquet").persist()
-        total = ratings.count()
-    if not total:
-        raise ValueError("there are no ratings to learn from")
-    exclusions_path = f"{input_dir}/exclusions.parquet"
-    exclusions = (spark.read.parquet(exclusions_path).select(F.col("user").cast("int"), F.col("item").cast("int"))
-                  if path_exists(spark, exclusions_path) else None)
-    holdout_path = f"{input_dir}/holdout.parquet"
-    if path_exists(spark, holdout_path):
-        train, test = ratings, ratings_read(spark, holdout_path)
-        everything = ratings
-    elif params["holdout_fraction"] > 0:
-        train, test = ratings_split(ratings, fraction=params["holdout_fraction"], seed=params["seed"],
-                                    min_ratings=params["holdout_min_user_ratings"])
-        everything = ratings
-    else:
-        train, test, everything = ratings, None, ratings
-    train = train.persist()
+        ratings = ratings_load(f"{input_dir}/ratings.parquet")
+        if not len(ratings):
+            raise ValueError("there are no ratings to learn from")
+        exclusions_path = Path(local_path(f"{input_dir}/exclusions.parquet"))
+        exclusions = ratings_load(str(exclusions_path), with_rating=False) if exclusions_path.exists() else None
+        holdout_path = Path(local_path(f"{input_dir}/holdout.parquet"))
+        if holdout_path.exists():
+            # evaluate_recommender: the test part is given; the users' own lists are the training part.
+            train, test, served = ratings, ratings_load(str(holdout_path)), ratings
+        elif params["holdout_fraction"] > 0:
+            held = scoring.holdout_mask(ratings.user, ratings.item, fraction=params["holdout_fraction"],
+                                        seed=params["seed"], min_ratings=params["holdout_min_user_ratings"])
+            train, test, served = ratings.subset(~held), ratings.subset(held), ratings
+        else:
+            train, test, served = ratings, None, ratings
 
     candidates: list[dict] = []
     if params["grid"]:
         with reporter.timed("grid"):
-            params, candidates = grid_search(train, params, reporter, blocks, span=(0.02, 0.5))
+            params, candidates = grid_search(spark, train, params, reporter, blocks, span=(0.02, 0.5),
+                                             work_dir=work_dir)
 
-    fitted = models_fit(train, params, reporter, blocks=blocks, span=(0.5 if params["grid"] else 0.02, 0.75))
-    side, titles = item_side_collect(fitted)
+    fitted = models_fit(spark, train, params, reporter, blocks=blocks, work_dir=work_dir,
+                        span=(0.5 if params["grid"] else 0.02, 0.75))
+    with reporter.timed("collect"):
+        side = item_side_collect(fitted)
 
     metrics: dict = {}
-    if test is not None:
+    if test is not None and len(test):
         reporter.progress("evaluation", 0.76, "scoring the holdout")
         with reporter.timed("evaluate"):
-            metrics = evaluate(spark, fitted, side, train, test.persist(), params)
+            metrics = evaluate(fitted, side, train, test, params)
 
-    reporter.progress("top-n", 0.82, "recommending for every user")
+    reporter.progress("top-n", 0.8, "recommending for every user")
+    broadcast = spark.sparkContext.broadcast(side_value(side))
+    model = fitted.constants
     with reporter.timed("recommend"):
-        users = everything.groupBy("user").agg(F.sort_array(F.collect_list(F.struct("item", "rating"))).alias("_pairs"))
-        users = users.select("user", F.col("_pairs.item").alias("items"), F.col("_pairs.rating").alias("ratings"))
-        if exclusions is not None:
-            users = users.join(exclusions.groupBy("user").agg(F.collect_set("item").alias("excluded")), "user", "left")
-        else:
-            users = users.withColumn("excluded", F.lit(None).cast("array<int>"))
-        broadcast = spark.sparkContext.broadcast(side_value(side))
-        model = fitted.constants
         top_n = params["top_n"]
 
         def serve(batches):
             return serving_pass(batches, side_value=broadcast.value, model=model, top_n=top_n)
 
-        users.mapInPandas(serve, SERVE_SCHEMA).write.mode("overwrite").parquet(f"{output_dir}/users.parquet")
+        users_frame(spark, served, exclusions, work_dir=work_dir).mapInPandas(serve, SERVE_SCHEMA).write.mode("overwrite").parquet(
+            f"{output_dir}/users.parquet")
 
     reporter.progress("similar", 0.93, "similar titles")
     with reporter.timed("similar"):
@@ -598,26 +597,33 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
         def similar(batches):
             return similar_pass(batches, side_value=broadcast.value, count=count, min_support=min_support)
 
+        partitions = max(1, min(len(side.ids) // 2000 + 1, spark.sparkContext.defaultParallelism * 4))
         item_frame = spark.createDataFrame(pd.DataFrame({"item": side.ids.astype(np.int32)}), "item int")
-        item_frame.repartition(blocks).mapInPandas(similar, SIMILAR_SCHEMA).write.mode("overwrite").parquet(
+        item_frame.repartition(partitions).mapInPandas(similar, SIMILAR_SCHEMA).write.mode("overwrite").parquet(
             f"{output_dir}/similar.parquet")
-        spark.createDataFrame(
-            pd.DataFrame({
-                "item": side.ids.astype(np.int32), "factors": list(side.factors),
-                "rating_factors": list(side.rating_factors), "bias": side.bias.astype(np.float64),
-                "support": side.support.astype(np.int32),
-            }),
-            "item int, factors array<float>, rating_factors array<float>, bias double, support int",
-        ).write.mode("overwrite").parquet(f"{output_dir}/titles.parquet")
+        titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
+        titles_path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({
+            "item": pa.array(side.ids.astype(np.int32)),
+            "factors": pa.FixedSizeListArray.from_arrays(pa.array(side.factors.ravel()), side.factors.shape[1])
+            .cast(pa.list_(pa.float32())),
+            "rating_factors": pa.FixedSizeListArray.from_arrays(pa.array(side.rating_factors.ravel()),
+                                                                side.rating_factors.shape[1])
+            .cast(pa.list_(pa.float32())),
+            "bias": pa.array(side.bias.astype(np.float64)),
+            "support": pa.array(side.support.astype(np.int32)),
+        }), titles_path / "part-0.parquet")
+    broadcast.unpersist()
+    shutil.rmtree(local_path(work_dir), ignore_errors=True)
 
     model_constants = dict(fitted.constants)
     model_constants["max_support"] = int(side.support.max()) if len(side.support) else 0
     return {
-        "counts": {"ratings": int(total), "train_ratings": model_constants["num_ratings"],
-                   "model_titles": len(side.ids)},
+        "counts": {"ratings": len(ratings), "train_ratings": len(train), "holdout_ratings": len(test) if test else 0,
+                   "model_users": len(fitted.prepared.user_ids), "model_titles": len(side.ids)},
         "metrics": metrics,
         "candidates": candidates,
-        "params": {key: value for key, value in params.items()},
+        "params": dict(params),
         "model": model_constants,
         "timings": reporter.timings,
         "spark": {"master": spark.sparkContext.master, "version": spark.version, "blocks": blocks},
@@ -625,18 +631,17 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
 
 
 def bare_fit(spark: SparkSession, *, input_dir: str, params: dict, reporter: Reporter) -> dict:
-    """The reference of the benchmark: ``ALS.fit`` of both models alone, on already-prepared input."""
+    """The benchmark's reference: ``ALS.fit`` of both models alone on the same prepared ratings."""
     blocks = als_blocks(spark)
-    ratings = ratings_read(spark, f"{input_dir}/ratings.parquet").persist()
-    ratings.count()
-    for name, implicit, rank, iterations, reg in (
-        ("bare_fit_ranking", True, params["rank"], params["iterations"], params["reg"]),
-        ("bare_fit_rating", False, params["rating_rank"], params["rating_iterations"], params["rating_reg"]),
-    ):
-        with reporter.timed(name):
-            model = als_create(implicit=implicit, rank=rank, iterations=iterations, reg=reg, alpha=params["alpha"],
-                               params=params, blocks=blocks, rating_column="rating").fit(ratings)
-            model.userFactors.count()
+    work_dir = tempfile.mkdtemp(prefix="bare-fit-", dir=local_path(input_dir))
+    with reporter.timed("bare_prepare"):
+        prepared = prepare(spark, ratings_load(f"{input_dir}/ratings.parquet"), params, work_dir=work_dir)
+        prepared.frame.count()
+    with reporter.timed("bare_fit_ranking"):
+        als_fit(prepared, params, implicit=True, blocks=blocks)
+    with reporter.timed("bare_fit_rating"):
+        als_fit(prepared, params, implicit=False, blocks=blocks)
+    shutil.rmtree(work_dir, ignore_errors=True)
     return {"timings": reporter.timings}
 
 
