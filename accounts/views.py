@@ -62,7 +62,8 @@ def signup(request):
         else:
             login(request, user, backend="accounts.backends.SiteUserBackend")
             messages.success(request, f"Welcome, {user.username}! Rate a few titles you know to get recommendations.")
-            return redirect(_safe_next(request))
+            # A new member starts with onboarding: the quickest way to personal recommendations.
+            return redirect(_safe_next(request, "recommender:onboarding"))
     return render(request, "registration/signup.html", {"form": form, "next": _safe_next(request, "")})
 
 

@@ -111,8 +111,8 @@ def title_detail(request, tconst: str):
         "in_watchlist": bool(watchlist_tconsts_for_user(user=request.user, tconsts=[tconst])),
         "is_not_interested": bool(not_interested_tconsts_for_user(user=request.user, tconsts=[tconst])),
     }
-    # "More like this" (recommender) plugs in here: its context, rendered in the template's
-    # ``similar`` block. The catalog does not import the recommender.
+    # "More like this" is the recommender's partial, included by the template; it loads its own
+    # data, so the catalog does not import the recommender.
     return render(request, "catalog/title_detail.html", context)
 
 

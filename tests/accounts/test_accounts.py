@@ -29,7 +29,7 @@ def signup(client, **overrides):
 
 def test_signup_creates_a_site_user_and_logs_in(client):
     response = signup(client)
-    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert response.status_code == 302 and response["Location"] == reverse("recommender:onboarding")
     user = User.objects.get(username="newcomer")
     assert user.kind == User.Kind.SITE
     assert user.email == "newcomer@example.com"
@@ -43,7 +43,7 @@ def test_signup_goes_to_a_safe_next_only(client):
     assert response["Location"] == "/titles/"
     client.logout()
     response = signup(client, username="other", email="other@example.com", next="https://evil.example/")
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("recommender:onboarding")
 
 
 @pytest.mark.parametrize(
