@@ -259,7 +259,8 @@ def render(results: dict) -> str:
                   f"{jobs['import']['status']} in {jobs['import']['seconds']} s; errors: quiet {len(quiet['errors'])}, "
                   f"busy {len(busy['errors'])} |"]
     if load or background:
-        lines.append("")
+        lines += ["", "The load runs on the same 2-core machine as its clients (and, here, as other work): compare the "
+                      "two phases of one run, and expect run-to-run differences of 2× in the tails.", ""]
     tests = results.get("tests", {}).get("tests", {})
     by_section: dict[str, list[tuple[str, str, dict]]] = {key: [] for key in SECTIONS}
     for name, entry in tests.items():
@@ -270,7 +271,8 @@ def render(results: dict) -> str:
             continue
         lines += [f"### {title}", "", "| check | result | s |", "|---|---|---|"]
         for _name, text, entry in by_section[key]:
-            observed = "; ".join(dict.fromkeys(entry["observations"]))[:400]
+            observed = "; ".join(dict.fromkeys(entry["observations"]))
+            observed = (observed[:400] + "…" if len(observed) > 400 else observed).replace("|", "\\|")
             result = _status(entry) + (f" — {observed}" if observed else "")
             lines.append(f"| {text} | {result} | {entry['seconds']:.0f} |")
         lines.append("")
