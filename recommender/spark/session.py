@@ -26,7 +26,8 @@ def spark_session_create(
         .config("spark.ui.enabled", os.environ.get("SPARK_UI_ENABLED", "false"))
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
+        .config("spark.driver.extraJavaOptions",
+                " ".join(["-Dlog4j2.level=WARN", os.environ.get("SPARK_DRIVER_JAVA_OPTIONS", "")]).strip())
     )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
