@@ -9,13 +9,15 @@ RUN := var/run
 DEMO_USERS ?= 3000
 export DJANGO_SETTINGS_MODULE ?= imdbrec.settings.dev
 
-.PHONY: help venv services demo demo-data serve worker stop test lint test-deps bench reliability clean
+.PHONY: help venv services demo demo-data serve worker stop test lint test-deps bench reliability audit clean
 
 help:
 	@echo "make demo   — install, migrate, load the IMDb sample, synthetic users, train, serve"
 	@echo "make test   — the whole test suite (lint, Postgres, Redis, Celery, Spark, browser)"
 	@echo "make worker — a Celery worker for the default and spark queues (foreground)"
 	@echo "make stop   — stop what make demo started"
+	@echo "make bench  — the benchmarks in bench/ (print rows/s, seconds, peak RSS, ratios)"
+	@echo "make reliability — heavy fault and load checks; rewrites the README's reliability section"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -95,8 +97,24 @@ test: test-deps lint
 	@$(PY) -m imdbrec.services_check
 	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks print their numbers; they are not tests. Each builds its own data (own database where it writes).
 bench: venv
-	@echo "see bench/README.md"
+	$(PY) bench/bench_import.py
+	$(PY) bench/bench_synthetic.py
+	$(PY) bench/bench_training.py
+	$(PY) bench/bench_foldin.py
+	$(PY) bench/bench_recommendations_load.py
+	$(PY) bench/catalog_pages.py
+	$(PY) bench/ratings_bench.py
+
+# Heavy fault and load checks (own Postgres cluster, Redis, gunicorn and workers; needs root and
+# ../shared/data); rewrites the README's reliability section. The light checks run in `make test`.
+reliability: venv test-deps
+	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m imdbrec.reliability
+
+# pip-audit on the pinned dependencies: exit 2 = could not audit (no network), 1 = a vulnerability.
+audit: venv
+	$(PY) -m imdbrec.audit
 
 clean: stop
 	rm -rf $(RUN) staticfiles
