@@ -271,8 +271,8 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
             timings["spark"] = round(time.monotonic() - clock, 3)
             job = result.get("timings", {})
             timings["spark_start"] = job.get("spark_start")
-            timings["fit"] = round(sum(job.get(key) or 0.0 for key in ("prepare", "fit_rating", "fit_ranking",
-                                                                         "collect")), 3)
+            fits = job.get("fit_both") or (job.get("fit_rating") or 0.0) + (job.get("fit_ranking") or 0.0)
+            timings["fit"] = round(fits + (job.get("prepare") or 0.0) + (job.get("collect") or 0.0), 3)
             timings["grid"] = job.get("grid")
             timings["evaluate"] = job.get("evaluate")
             timings["recommend"] = job.get("recommend")

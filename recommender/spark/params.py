@@ -41,7 +41,7 @@ DEFAULT_PARAMS: dict = {
     # evaluation
     "holdout_fraction": 0.1,
     "holdout_min_user_ratings": 5,
-    "eval_max_users": 20000,
+    "eval_max_users": 5000,
     "seed": 42,
     # grid search: False, True (the default grid) or {"rank": [...], "reg": [...], ...}
     "grid": False,

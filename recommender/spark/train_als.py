@@ -34,6 +34,7 @@ import tempfile
 import time
 import traceback
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,21 +219,35 @@ def models_fit(spark: SparkSession, train: Ratings, params: dict, reporter: Repo
     reporter.progress(f"{label}prepare", at(0.0), "counts, biases and weights")
     with reporter.timed(f"{label}prepare"):
         prepared = prepare(spark, train, params, work_dir=work_dir)
-    if fit_rating or base is None:
+    rating = ranking = None
+    if base is None or (fit_rating and fit_ranking):
+        # Both fits at once: each leaves cores idle between its stages (the driver's scheduling,
+        # single-task stages), which the other fills. Same total work, less wall time.
+        reporter.progress(f"{label}fit", at(0.05), "fitting the star model (explicit ALS) and the ranking model "
+                                                    "(implicit ALS)")
+        with reporter.timed(f"{label}fit_both"), ThreadPoolExecutor(max_workers=2) as pool:
+            def timed_fit(implicit: bool) -> ALSModel:
+                with reporter.timed(f"{label}fit_ranking" if implicit else f"{label}fit_rating"):
+                    return als_fit(prepared, params, implicit=implicit, blocks=blocks)
+
+            rating_future = pool.submit(timed_fit, False)
+            ranking_future = pool.submit(timed_fit, True)
+            rating, ranking = rating_future.result(), ranking_future.result()
+    elif fit_rating:
         reporter.progress(f"{label}star model", at(0.05), "fitting the star model (explicit ALS)")
         with reporter.timed(f"{label}fit_rating"):
             rating = als_fit(prepared, params, implicit=False, blocks=blocks)
-    else:
+    elif fit_ranking:
+        reporter.progress(f"{label}ranking model", at(0.05), "fitting the ranking model (implicit ALS)")
+        with reporter.timed(f"{label}fit_ranking"):
+            ranking = als_fit(prepared, params, implicit=True, blocks=blocks)
+    if rating is None:
         rating = base.rating
         for key in ("rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior"):
             prepared.constants[key] = base.constants[key]
         prepared.user_bias, prepared.item_bias, prepared.user_scale = (
             base.prepared.user_bias, base.prepared.item_bias, base.prepared.user_scale)
-    if fit_ranking or base is None:
-        reporter.progress(f"{label}ranking model", at(0.45), "fitting the ranking model (implicit ALS)")
-        with reporter.timed(f"{label}fit_ranking"):
-            ranking = als_fit(prepared, params, implicit=True, blocks=blocks)
-    else:
+    if ranking is None:
         ranking = base.ranking
         for key in ("rank", "reg", "alpha", "star_weight", "activity_exponent", "popularity_weight"):
             prepared.constants[key] = base.constants[key]
@@ -572,35 +587,39 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
     with reporter.timed("collect"):
         side = item_side_collect(fitted)
 
-    metrics: dict = {}
-    if test is not None and len(test):
-        reporter.progress("evaluation", 0.76, "scoring the holdout")
-        with reporter.timed("evaluate"):
-            metrics = evaluate(fitted, side, train, test, params)
-
-    reporter.progress("top-n", 0.8, "recommending for every user")
     broadcast = spark.sparkContext.broadcast(side_value(side))
     model = fitted.constants
-    with reporter.timed("recommend"):
-        top_n = params["top_n"]
+    top_n = params["top_n"]
+    count, min_support = params["similar_n"], params["similar_min_support"]
 
-        def serve(batches):
-            return serving_pass(batches, side_value=broadcast.value, model=model, top_n=top_n)
+    def serve(batches):
+        return serving_pass(batches, side_value=broadcast.value, model=model, top_n=top_n)
 
-        users_frame(spark, served, exclusions, work_dir=work_dir).mapInPandas(serve, SERVE_SCHEMA).write.mode("overwrite").parquet(
-            f"{output_dir}/users.parquet")
+    def similar(batches):
+        return similar_pass(batches, side_value=broadcast.value, count=count, min_support=min_support)
 
-    reporter.progress("similar", 0.93, "similar titles")
-    with reporter.timed("similar"):
-        count, min_support = params["similar_n"], params["similar_min_support"]
+    def executor_passes() -> None:
+        with reporter.timed("recommend"):
+            users_frame(spark, served, exclusions, work_dir=work_dir).mapInPandas(serve, SERVE_SCHEMA).write.mode(
+                "overwrite").parquet(f"{output_dir}/users.parquet")
+        reporter.progress("similar", 0.93, "similar titles")
+        with reporter.timed("similar"):
+            partitions = max(1, min(len(side.ids) // 2000 + 1, spark.sparkContext.defaultParallelism * 4))
+            item_frame = spark.createDataFrame(pd.DataFrame({"item": side.ids.astype(np.int32)}), "item int")
+            item_frame.repartition(partitions).mapInPandas(similar, SIMILAR_SCHEMA).write.mode("overwrite").parquet(
+                f"{output_dir}/similar.parquet")
 
-        def similar(batches):
-            return similar_pass(batches, side_value=broadcast.value, count=count, min_support=min_support)
+    # The executors recommend while the driver scores the holdout.
+    reporter.progress("top-n", 0.8, "recommending for every user")
+    metrics: dict = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        passes = pool.submit(executor_passes)
+        if test is not None and len(test):
+            with reporter.timed("evaluate"):
+                metrics = evaluate(fitted, side, train, test, params)
+        passes.result()
 
-        partitions = max(1, min(len(side.ids) // 2000 + 1, spark.sparkContext.defaultParallelism * 4))
-        item_frame = spark.createDataFrame(pd.DataFrame({"item": side.ids.astype(np.int32)}), "item int")
-        item_frame.repartition(partitions).mapInPandas(similar, SIMILAR_SCHEMA).write.mode("overwrite").parquet(
-            f"{output_dir}/similar.parquet")
+    with reporter.timed("titles"):
         titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
         titles_path.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table({
