@@ -291,7 +291,9 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
                 communities_error = _communities_build(run)
                 timings["communities"] = round(time.monotonic() - clock, 3)
                 clock = time.monotonic()
-                metrics = dict(result.get("metrics") or {})
+                # communities_build stored its own metrics (ARI, map) on the run's row: keep them.
+                run.refresh_from_db(fields=["metrics"])
+                metrics = {**(run.metrics or {}), **dict(result.get("metrics") or {})}
                 if communities_error:
                     metrics["communities_error"] = communities_error
                 run.params = {**params, "requested": run.params.get("requested") or {},
