@@ -24,7 +24,7 @@ DEFAULT_PARAMS: dict = {
     # star model: biases + explicit ALS on the residuals
     "rating_rank": 40,
     "rating_reg": 0.14,
-    "rating_iterations": 10,
+    "rating_iterations": 15,
     "bias_reg_user": 5.0,
     "bias_reg_title": 3.0,
     "bias_sweeps": 3,
