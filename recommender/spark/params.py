@@ -22,11 +22,11 @@ DEFAULT_PARAMS: dict = {
     "activity_exponent": 1.0,
     "popularity_weight": 0.3,
     # star model: biases + explicit ALS on the residuals
-    "rating_rank": 40,
-    "rating_reg": 0.14,
+    "rating_rank": 48,
+    "rating_reg": 0.16,
     "rating_iterations": 15,
     "bias_reg_user": 5.0,
-    "bias_reg_title": 3.0,
+    "bias_reg_title": 5.0,
     "bias_sweeps": 3,
     "rating_scale_prior": 10.0,
     # scale of the ratings (the site's stars; MovieLens uses 0.5-5)
@@ -57,8 +57,8 @@ DEFAULT_GRID: dict = {
     "rank": [32, 48, 64],
     "reg": [0.05, 0.1, 0.2],
     "alpha": [0.5, 1.0, 2.0],
-    "rating_rank": [20, 40],
-    "rating_reg": [0.1, 0.14, 0.2],
+    "rating_rank": [32, 48],
+    "rating_reg": [0.12, 0.16, 0.2],
 }
 RANKING_KEYS = ("rank", "reg", "iterations", "alpha", "star_weight", "activity_exponent", "popularity_weight")
 RATING_KEYS = ("rating_rank", "rating_reg", "rating_iterations", "bias_reg_user", "bias_reg_title", "rating_scale_prior")
