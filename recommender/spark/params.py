@@ -24,7 +24,7 @@ DEFAULT_PARAMS: dict = {
     # star model: biases + explicit ALS on the residuals
     "rating_rank": 48,
     "rating_reg": 0.16,
-    "rating_iterations": 15,
+    "rating_iterations": 10,
     "bias_reg_user": 5.0,
     "bias_reg_title": 5.0,
     "bias_sweeps": 3,
