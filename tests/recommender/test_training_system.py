@@ -95,3 +95,38 @@ def test_admin_lists_runs_by_status_and_shows_their_metrics(staff_user):
     assert "&quot;rank&quot;: 32" in detail
     for model in ("recommendation", "userfactor", "titlefactor", "similartitle", "tastecommunity", "userfoldin"):
         assert client.get(f"/admin/recommender/{model}/").status_code == 200, model
+
+
+def test_retraining_after_new_ratings_queues_one_run(settings, user_factory):
+    from django.core.cache import cache
+
+    from recommender.services import RETRAIN_COUNTER_KEY, recommendation_mark_stale
+
+    user = user_factory()
+    cache.delete(RETRAIN_COUNTER_KEY)
+    settings.RECOMMENDER_RETRAIN_AFTER_RATINGS = 0
+    recommendation_mark_stale(user=user)
+    assert cache.get(RETRAIN_COUNTER_KEY) is None  # off by default: nothing counted
+    settings.RECOMMENDER_RETRAIN_AFTER_RATINGS = 3
+    for _ in range(2):
+        recommendation_mark_stale(user=user)
+    assert not ModelRun.objects.exists()
+    recommendation_mark_stale(user=user)
+    run = ModelRun.objects.get()
+    assert run.status == ModelRun.Status.QUEUED and run.triggered_by == "retrain-after-ratings"
+    for _ in range(3):  # a training is already queued: no second run
+        recommendation_mark_stale(user=user)
+    assert ModelRun.objects.count() == 1
+    cache.delete(RETRAIN_COUNTER_KEY)
+
+
+def test_the_scheduled_task_skips_while_a_training_is_queued():
+    from recommender.tasks import TRAIN_SOFT_TIME_LIMIT, TRAIN_TIME_LIMIT, model_run_train_task
+
+    queued = ModelRun.objects.create()
+    assert model_run_train_task.run() == {"run": None, "status": "skipped: a training is already queued or running"}
+    assert list(ModelRun.objects.all()) == [queued]
+    assert model_run_train_task.soft_time_limit == TRAIN_SOFT_TIME_LIMIT < model_run_train_task.time_limit == TRAIN_TIME_LIMIT
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["recommender-train-nightly"]["task"] == model_run_train_task.name
