@@ -49,6 +49,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from imdbrec.queueing import AlreadyRunning, BackgroundUnavailable, enqueue_on_commit, exclusive, exclusive_is_held
@@ -402,9 +403,11 @@ def _run_rows_delete(run_ids: list[int]) -> None:
 def model_run_cleanup(*, keep: int | None = None) -> list[int]:
     """Delete the rows of old runs: all but the active run and the ``keep - 1`` latest succeeded runs
     before it keep theirs (``RECOMMENDER_KEEP_RUNS``, default 2). The ``ModelRun`` rows stay, with
-    their metrics, as the history. Returns the ids whose rows were deleted."""
+    their metrics, as the history. Exchange directories of finished runs are removed too. Returns
+    the ids whose rows were deleted."""
     keep = keep if keep is not None else getattr(settings, "RECOMMENDER_KEEP_RUNS", 2)
-    succeeded = list(ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by("-is_active", "-finished_at")
+    succeeded = list(ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED)
+                     .order_by("-is_active", F("finished_at").desc(nulls_last=True), "-pk")
                      .values_list("pk", flat=True))
     kept = set(succeeded[: max(keep, 1)])
     with connection.cursor() as cursor:
@@ -415,6 +418,12 @@ def model_run_cleanup(*, keep: int | None = None) -> list[int]:
                .values_list("pk", flat=True))
     doomed = sorted(with_rows - kept - busy)
     _run_rows_delete(doomed)
+    # Exchanged files: a failed run keeps its own (spark.log) until a later training succeeds.
+    base = exchange_directory(ModelRun(pk=0)).parent
+    for directory in base.glob("run-*") if base.is_dir() else []:
+        suffix = directory.name.removeprefix("run-")
+        if suffix.isdigit() and int(suffix) not in busy:
+            shutil.rmtree(directory, ignore_errors=True)
     return doomed
 
 

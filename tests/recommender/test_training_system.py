@@ -130,3 +130,23 @@ def test_the_scheduled_task_skips_while_a_training_is_queued():
     from django.conf import settings
 
     assert settings.CELERY_BEAT_SCHEDULE["recommender-train-nightly"]["task"] == model_run_train_task.name
+
+
+def test_cleanup_keeps_the_served_and_previous_runs_rows(settings, tmp_path):
+    from recommender.models import TitleFactor
+    from recommender.services import exchange_directory, model_run_cleanup
+
+    settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path)
+    runs = [ModelRun.objects.create(status="succeeded") for _ in range(3)]
+    failed = ModelRun.objects.create(status="failed")
+    running = ModelRun.objects.create(status="running")
+    ModelRun.objects.filter(pk=runs[2].pk).update(is_active=True)
+    for run in [*runs, failed]:
+        TitleFactor.objects.create(run=run, title_id="tt0000001", factors=[0.5])
+    for run in (failed, running):
+        exchange_directory(run).mkdir(parents=True)
+
+    assert model_run_cleanup(keep=2) == sorted([runs[0].pk, failed.pk])
+    assert set(TitleFactor.objects.values_list("run_id", flat=True)) == {runs[1].pk, runs[2].pk}
+    assert not exchange_directory(failed).exists() and exchange_directory(running).exists()
+    assert ModelRun.objects.count() == 5  # the history stays
