@@ -22,7 +22,6 @@ A training (``model_run_train``), as recommender/DESIGN.md §6 describes it:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import importlib.util
 import io
@@ -495,12 +494,6 @@ class SparkJobError(TrainingError):
     pass
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """The Spark driver dies with the worker that started it (Linux), instead of running orphaned."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: Path,
                   on_progress: Callable[[str, float, str], None] | None = None, bare_fit: bool = False) -> dict:
     """Run ``python -m recommender.spark.train_als`` as a fresh process; returns its RESULT.
@@ -519,12 +512,14 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
         "SPARK_DRIVER_MEMORY": str(settings.SPARK_DRIVER_MEMORY),
         "SPARK_SHUFFLE_PARTITIONS": str(settings.SPARK_SHUFFLE_PARTITIONS),
         "PYTHONUNBUFFERED": "1",
+        # The job asks the kernel to stop it when this process dies (a killed worker leaves no orphan).
+        "IMDBREC_PARENT_PID": str(os.getpid()),
     }
     result = None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=base_dir,
-                                   env=environment, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+                                   env=environment, start_new_session=True)
         try:
             for line in process.stdout:
                 if line.startswith("PROGRESS ") and on_progress is not None:

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -679,6 +680,22 @@ def error_summary(error: Exception) -> str:
     return f"{type(error).__name__}: {summary}"[:2000]
 
 
+def parent_death_follow() -> None:
+    """Linux: die with the process that started this job (a Celery worker killed with SIGKILL),
+    instead of training on as an orphan. The JVM and Python workers follow the driver."""
+    parent = os.environ.get("IMDBREC_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+    if os.getppid() != int(parent):  # the parent died before the request took effect
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recommender.spark.train_als", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True)
@@ -687,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default=None, help="Spark master (default: $SPARK_MASTER or local[*])")
     parser.add_argument("--bare-fit", action="store_true")
     args = parser.parse_args(argv)
+    parent_death_follow()
     try:
         params = params_resolve(json.loads(args.params))
     except (ValueError, ParamsError) as error:
