@@ -124,6 +124,46 @@ def test_deferred_first_load_with_a_repeated_key_falls_back_and_reports_it(tmp_p
         assert cursor.fetchone()[0] == 1
 
 
+def _constraints():
+    """Every constraint on a catalog table or pointing at one (users' ratings of titles)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE (conrelid::regclass::text LIKE 'catalog_%%' OR confrelid::regclass::text LIKE 'catalog_%%') "
+            "AND conrelid::regclass::text <> 'catalog_import_deferred_index' "
+            "ORDER BY 1, 2"
+        )
+        return cursor.fetchall()
+
+
+def test_deferred_first_load_drops_and_restores_the_primary_key_and_the_keys_pointing_at_it(tmp_path):
+    before = _constraints()
+    assert any(row[0] == "ratings_rating" and "REFERENCES catalog_title(tconst)" in row[2] for row in before)
+    write_file(tmp_path, "title.basics", sample_lines("title.basics"), gz=True)
+
+    run = run_import(tmp_path, defer_indexes_min_bytes=0)
+
+    assert run.counts["title.basics"]["mode"] == "first load"
+    assert _constraints() == before
+    with connection.cursor() as cursor:  # the foreign key works again: a rating of no title is refused
+        cursor.execute("SELECT convalidated FROM pg_constraint WHERE conname LIKE 'ratings_rating_title_id%%'")
+        assert cursor.fetchone() == (True,)
+
+
+def test_deferred_first_load_with_a_repeated_title_falls_back_and_keeps_the_primary_key(tmp_path):
+    basics = sample_lines("title.basics")
+    before = _constraints()
+    write_file(tmp_path, "title.basics", [*basics, basics[5]], gz=True)
+
+    run = run_import(tmp_path, defer_indexes_min_bytes=0)
+
+    result = run.counts["title.basics"]
+    assert (result["mode"], result["loaded"], result["rejected"]) == ("update", len(basics), 1)
+    tconst = split(basics[5])[0]
+    assert ImportReject.objects.get(run=run).reason == f"duplicate tconst {tconst} (first on line 7)"
+    assert _constraints() == before
+
+
 MALFORMED_BASICS = [
     b"tt0000001\tmovie\tGood One\tGood One\t0\t1999\t\\N\t90\tDrama",                       # 2
     b"tt0000002\tmovie\tShort Row\tShort Row\t0\t1999\t\\N\t90",                             # 3
