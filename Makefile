@@ -78,11 +78,14 @@ stop:
 	  rm -f $(RUN)/$$name.pid; \
 	done
 
-# What the tests need beyond Python packages: Debian's Chromium (browser tests) and
-# docker-compose (validates docker-compose.yml). Installed when missing and we may.
+# What the tests need beyond Python packages: Debian's Chromium (browser tests),
+# docker-compose (validates docker-compose.yml) and OpenBLAS (Spark's ALS on native BLAS).
+# Installed when missing and we may.
 test-deps: venv
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	  command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	  $(PY) -c 'from imdbrec.services_check import native_blas_found as f; raise SystemExit(not f())' \
+	    || missing="$$missing libopenblas0-pthread"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	    else echo "missing:$$missing (install with: sudo apt-get install$$missing)"; exit 1; fi; \
@@ -98,7 +101,7 @@ test: test-deps lint
 	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks print their numbers; they are not tests. Each builds its own data (own database where it writes).
-bench: venv
+bench: venv test-deps
 	$(PY) bench/bench_import.py
 	$(PY) bench/bench_synthetic.py
 	$(PY) bench/bench_training.py

@@ -184,11 +184,15 @@ def main() -> None:
         written = sum(rows.values())
         print(f"\nend to end (model_run_train): {end_to_end:.1f} s")
         for label, value in (
-            ("export (COPY -> Parquet)", timings["export"]),
-            ("Spark process, whole", timings["spark"]),
+            ("export (COPY -> Parquet), as Spark starts", timings["export"]),
+            ("Spark process, whole, from the export", timings["spark"]),
             ("  JVM and session start", job.get("spark_start")),
-            ("  read + holdout split", job.get("load")),
-            ("  counts, biases, weights (numpy)", job.get("prepare")),
+            ("    meanwhile: wait for the export", job.get("input_wait")),
+            ("    meanwhile: read + holdout split", job.get("load")),
+            ("    meanwhile: counts, biases, weights", job.get("prepare_arrays")),
+            ("  then waiting for those", job.get("inputs_wait")),
+            ("  observations as a DataFrame", job.get("prepare")),
+            ("  Python workers started (during fits)", job.get("warm_wait")),
             ("  star model ALS.fit", job.get("fit_rating")),
             ("  ranking model ALS.fit", job.get("fit_ranking")),
             ("  title vectors to the driver", job.get("collect")),
@@ -200,7 +204,7 @@ def main() -> None:
             ("switch", timings.get("switch")),
         ):
             if value is not None:
-                print(f"  {label:<38} {value:7.1f} s")
+                print(f"  {label:<44} {value:7.1f} s")
         print(f"  write-back: {written:,} rows ({', '.join(f'{k} {v:,}' for k, v in rows.items())}) = "
               f"{written / timings['write_back']:,.0f} rows/s")
         print(f"  holdout: RMSE {run.metrics.get('rmse', float('nan')):.4f}, precision@10 "

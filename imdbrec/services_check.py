@@ -81,7 +81,24 @@ def main(argv=None) -> int:
         missing += 1
         print("✗ Java is not installed (PySpark needs Java 17 or 21)")
         print("    install it with: apt-get update && apt-get install -y openjdk-17-jre-headless")
+    if native_blas_found():
+        print("✓ native BLAS/LAPACK (libblas.so.3, liblapack.so.3) for Spark's ALS")
+    else:  # advice, not a failure: Spark falls back to its Java BLAS, about a third slower
+        print("! no native BLAS/LAPACK: Spark's ALS falls back to Java BLAS (training about a third slower)")
+        print("    install it with: apt-get update && apt-get install -y libopenblas0-pthread")
     return 1 if missing else 0
+
+
+def native_blas_found() -> bool:
+    """Whether the libraries Spark's netlib loads (``libblas.so.3``, ``liblapack.so.3``) are installed."""
+    import ctypes
+
+    for name in ("libblas.so.3", "liblapack.so.3"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
 
 from catalog.models import Title
 from recommender.models import ModelRun, TasteCommunity, TitleFactor, UserFactor
@@ -82,32 +82,49 @@ def choose_k(vectors: np.ndarray, *, k_range: range | None = None, seed: int = S
         return max(1, min(2, n)), []
     rng = np.random.default_rng(seed)
     sample = vectors if n <= SILHOUETTE_SAMPLE else vectors[rng.choice(n, SILHOUETTE_SAMPLE, replace=False)]
+    distances = pairwise_distances(sample)  # once, not once per candidate k
     scores = []
     for k in candidates:
         labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(sample)
         if len(set(labels)) < 2:
             continue
-        scores.append({"k": k, "silhouette": round(float(silhouette_score(sample, labels)), 4)})
+        silhouette = silhouette_score(distances, labels, metric="precomputed")
+        scores.append({"k": k, "silhouette": round(float(silhouette), 4)})
     if not scores:
         return candidates[0], []
     best = max(scores, key=lambda entry: entry["silhouette"])
     return best["k"], scores
 
 
-@transaction.atomic
-def communities_build(*, run: ModelRun) -> list[TasteCommunity]:
-    """Cluster ``run``'s users into taste communities and store them, the map and the ARI.
+@dataclass
+class Clustering:
+    """What the numbers alone give (no database): communities, the map, the projection."""
 
-    Idempotent: the run's previous communities are replaced. Returns the communities, largest first.
+    user_ids: list
+    labels: np.ndarray  # community index per user, 0 = the largest
+    centers: np.ndarray  # raw k-means centres, in community order
+    silhouettes: list[dict]
+    user_xy: np.ndarray
+    title_ids: list
+    title_xy: np.ndarray
+    pca: PCA | None
+
+    @property
+    def k(self) -> int:
+        return len(self.centers)
+
+
+def communities_cluster(user_ids: list, user_vectors: np.ndarray, title_ids: list,
+                        title_vectors: np.ndarray) -> Clustering:
+    """Cluster users' (ranking model) vectors and project users and titles on the 2-D map.
+
+    Pure numpy and scikit-learn: the training runs it on the job's Parquet output in a thread
+    while the write-back COPYs, then hands it to ``communities_build``.
     """
-    user_ids, user_vectors = _load_vectors("recommender_userfactor", "user_id", run.pk)
-    TasteCommunity.objects.filter(run=run).delete()
-    run.__dict__.pop("_communities", None)  # community_list's memo of the old ones
-    stamp = run.created_at.timestamp() if run.created_at else 0
-    cache.delete_many([f"recommender:map-points:v1:{run.pk}:{stamp}:1500", f"recommender:community-metrics:v1:{run.pk}:{stamp}"])
     if len(user_ids) == 0:
-        return []
-    normalised = _normalise(user_vectors)
+        return Clustering([], np.zeros(0, dtype=np.int64), np.zeros((0, 0)), [], np.zeros((0, 2)), [],
+                          np.zeros((0, 2)), None)
+    normalised = _normalise(np.asarray(user_vectors, dtype=np.float64))
     k, silhouettes = choose_k(normalised)
     kmeans = KMeans(n_clusters=k, n_init=8, random_state=SEED).fit(normalised)
     labels = kmeans.labels_
@@ -122,8 +139,34 @@ def communities_build(*, run: ModelRun) -> list[TasteCommunity]:
     components = min(2, normalised.shape[1], len(normalised))
     pca = PCA(n_components=components, random_state=SEED).fit(normalised)
     user_xy = _pad_xy(pca.transform(normalised))
-    title_ids, title_vectors = _load_vectors("recommender_titlefactor", "title_id", run.pk)
+    title_vectors = np.asarray(title_vectors, dtype=np.float64)
     title_xy = _pad_xy(pca.transform(_normalise(title_vectors))) if len(title_ids) else np.zeros((0, 2))
+    return Clustering(list(user_ids), labels, centers, silhouettes, user_xy, list(title_ids), title_xy, pca)
+
+
+@transaction.atomic
+def communities_build(*, run: ModelRun, clustering: Clustering | None = None) -> list[TasteCommunity]:
+    """Cluster ``run``'s users into taste communities and store them, the map and the ARI.
+
+    ``clustering`` is the result of ``communities_cluster`` on this run's vectors when the caller
+    already has it (the training); without it the vectors are read from the run's rows.
+    Idempotent: the run's previous communities are replaced. Returns the communities, largest first.
+    """
+    TasteCommunity.objects.filter(run=run).delete()
+    run.__dict__.pop("_communities", None)  # community_list's memo of the old ones
+    stamp = run.created_at.timestamp() if run.created_at else 0
+    cache.delete_many([f"recommender:map-points:v1:{run.pk}:{stamp}:1500", f"recommender:community-metrics:v1:{run.pk}:{stamp}"])
+    if clustering is None:
+        user_ids, user_vectors = _load_vectors("recommender_userfactor", "user_id", run.pk)
+        if len(user_ids) == 0:
+            return []
+        title_ids, title_vectors = _load_vectors("recommender_titlefactor", "title_id", run.pk)
+        clustering = communities_cluster(user_ids, user_vectors, title_ids, title_vectors)
+    if not clustering.user_ids:
+        return []
+    user_ids, labels, k, centers = clustering.user_ids, clustering.labels, clustering.k, clustering.centers
+    user_xy, title_ids, title_xy, pca = clustering.user_xy, clustering.title_ids, clustering.title_xy, clustering.pca
+    silhouettes = clustering.silhouettes
 
     genre_stats = _genre_lifts(run_id=run.pk, user_ids=user_ids, labels=labels, k=k)
     title_stats = _distinctive_titles(user_ids=user_ids, labels=labels, k=k)

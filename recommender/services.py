@@ -22,8 +22,6 @@ A training (``model_run_train``), as recommender/DESIGN.md §6 describes it:
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import io
 import json
 import logging
@@ -36,6 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -252,22 +251,26 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
             timings: dict = {}
             shutil.rmtree(directory, ignore_errors=True)
             (directory / "input").mkdir(parents=True)
-            heartbeat.set("export", PROGRESS_EXPORT[0], "exporting ratings")
-            clock = time.monotonic()
-            exported = ratings_export(directory=directory / "input")
-            timings["export"] = round(time.monotonic() - clock, 3)
-            if not exported["ratings"]:
-                raise TrainingError("there are no ratings to learn from: rate some titles or generate synthetic users")
-            run.artifact_uri = str(directory)
-            ModelRun.objects.filter(pk=run.pk).update(artifact_uri=run.artifact_uri)
+            exported: dict = {}
+
+            def export() -> None:  # while the Spark process starts
+                clock = time.monotonic()
+                exported.update(ratings_export(directory=directory / "input"))
+                timings["export"] = round(time.monotonic() - clock, 3)
+                if not exported["ratings"]:
+                    raise TrainingError("there are no ratings to learn from: rate some titles or generate synthetic users")
+                run.artifact_uri = str(directory)
+                ModelRun.objects.filter(pk=run.pk).update(artifact_uri=run.artifact_uri)
+                heartbeat.set("spark: start", PROGRESS_SPARK[0], "starting Spark")
 
             def job_progress(step: str, fraction: float, message: str) -> None:
                 heartbeat.set(f"spark: {step}", heartbeat.span(*PROGRESS_SPARK, fraction), message)
 
-            heartbeat.set("spark: start", PROGRESS_SPARK[0], "starting Spark")
+            heartbeat.set("export", PROGRESS_EXPORT[0], "exporting ratings (Spark starts meanwhile)")
             clock = time.monotonic()
             result = spark_job_run(input_dir=directory / "input", output_dir=directory / "output", params=params,
-                                   on_progress=job_progress, log_path=directory / "spark.log")
+                                   on_progress=job_progress, log_path=directory / "spark.log", input_prepare=export)
+            # from the start of the export, which the Spark process's start overlaps
             timings["spark"] = round(time.monotonic() - clock, 3)
             job = result.get("timings", {})
             timings["spark_start"] = job.get("spark_start")
@@ -281,14 +284,17 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
 
             heartbeat.set("write-back", PROGRESS_WRITE_BACK[0], "loading the results into Postgres")
             clock = time.monotonic()
-            with transaction.atomic():
+            with transaction.atomic(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="communities") as pool:
+                # The communities' clustering needs only the job's vectors: it runs on the
+                # Parquet output meanwhile; what it needs from the database comes after.
+                clustering = pool.submit(_communities_cluster, directory / "output")
                 written = run_rows_write(run=run, output_dir=directory / "output", heartbeat=heartbeat)
                 timings["write_back"] = round(time.monotonic() - clock, 3)
                 timings["write_back_rows_per_second"] = round(sum(written.values()) / max(timings["write_back"], 1e-9))
                 heartbeat.set("communities", PROGRESS_WRITE_BACK[1], "building taste communities")
                 heartbeat.stop()  # from here on the main connection writes the run's row
                 clock = time.monotonic()
-                communities_error = _communities_build(run)
+                communities_error = _communities_build(run, clustering.result())
                 timings["communities"] = round(time.monotonic() - clock, 3)
                 clock = time.monotonic()
                 # communities_build stored its own metrics (ARI, map) on the run's row: keep them.
@@ -364,17 +370,46 @@ def model_run_activate(*, run: ModelRun) -> ModelRun:
     return run
 
 
-def _communities_build(run: ModelRun) -> str:
-    """Call ``recommender.communities.communities_build(run=...)`` when it exists; returns the error
-    text if it failed (a run's recommendations are still worth serving without communities)."""
-    if importlib.util.find_spec("recommender.communities") is None:
-        return ""
-    builder = getattr(importlib.import_module("recommender.communities"), "communities_build", None)
-    if builder is None:
-        return ""
+def _communities_cluster(output_dir: Path):
+    """``communities_cluster`` on the job's output files (users and titles sorted as their rows
+    are); None if that fails, and the build then reads the vectors back from the rows."""
+    from threadpoolctl import threadpool_limits
+
+    from recommender.communities import communities_cluster
+
+    try:
+        users = pds.dataset(str(output_dir / "users.parquet"), format="parquet").to_table(columns=["user", "factors"])
+        titles = pds.dataset(str(output_dir / "titles.parquet"), format="parquet").to_table(columns=["item", "factors"])
+        users = users.sort_by("user")
+        tconsts = _tconsts(titles["item"].combine_chunks())
+        titles = titles.take(pc.sort_indices(tconsts))
+        # one core: the write-back's COPY (Postgres) and CSV thread keep the other
+        with threadpool_limits(limits=1):
+            return communities_cluster(
+                users["user"].to_pylist(), _matrix(users["factors"]),
+                _tconsts(titles["item"].combine_chunks()).to_pylist(), _matrix(titles["factors"]))
+    except Exception:
+        logger.exception("clustering the communities from %s failed; reading the rows instead", output_dir)
+        return None
+
+
+def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
+    """A list<float> column of equal-length lists as a (rows, width) float64 matrix."""
+    lists = lists.combine_chunks()
+    if not len(lists):
+        return np.zeros((0, 0))
+    flat = pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype(np.float64)
+    return flat.reshape(len(lists), -1)
+
+
+def _communities_build(run: ModelRun, clustering=None) -> str:
+    """``recommender.communities.communities_build``; returns the error text if it failed (a run's
+    recommendations are still worth serving without communities)."""
+    from recommender.communities import communities_build
+
     try:
         with transaction.atomic():
-            builder(run=run)
+            communities_build(run=run, clustering=clustering)
     except Exception as error:
         logger.exception("communities of run %s failed", run.pk)
         return f"{type(error).__name__}: {error}"
@@ -494,16 +529,25 @@ class SparkJobError(TrainingError):
     pass
 
 
+INPUT_READY = "ready"
+
+
 def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: Path,
-                  on_progress: Callable[[str, float, str], None] | None = None, bare_fit: bool = False) -> dict:
+                  on_progress: Callable[[str, float, str], None] | None = None, bare_fit: bool = False,
+                  input_prepare: Callable[[], None] | None = None) -> dict:
     """Run ``python -m recommender.spark.train_als`` as a fresh process; returns its RESULT.
 
-    Spark's own logs go to ``log_path``. A non-zero exit raises ``SparkJobError`` with the job's
-    error line. Any exception here (a Celery time limit, Ctrl-C) kills the job's process group.
+    With ``input_prepare``, the process starts first and that function (the export) runs while
+    the JVM and the Spark session start (a few seconds saved); the job waits for the marker
+    written when it returns. Spark's own logs go to ``log_path``. A non-zero exit raises
+    ``SparkJobError`` with the job's error line. Any exception here (a failed export, a Celery
+    time limit, Ctrl-C) kills the job's process group.
     """
     command = [sys.executable, "-m", "recommender.spark.train_als", "--input", str(input_dir),
                "--params", json.dumps(params), "--master", settings.SPARK_MASTER]
     command += ["--bare-fit"] if bare_fit else ["--output", str(output_dir)]
+    if input_prepare is not None:
+        command += ["--wait-for", str(input_dir / INPUT_READY)]
     base_dir = str(settings.BASE_DIR)
     environment = {
         **os.environ,
@@ -512,6 +556,9 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
         "SPARK_DRIVER_MEMORY": str(settings.SPARK_DRIVER_MEMORY),
         "SPARK_SHUFFLE_PARTITIONS": str(settings.SPARK_SHUFFLE_PARTITIONS),
         "PYTHONUNBUFFERED": "1",
+        # Spark's ALS calls native BLAS (OpenBLAS, when installed) once per rating with small
+        # vectors: threads inside each call only fight Spark's own tasks for the cores.
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
         # The job asks the kernel to stop it when this process dies (a killed worker leaves no orphan).
         "IMDBREC_PARENT_PID": str(os.getpid()),
     }
@@ -521,6 +568,9 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=base_dir,
                                    env=environment, start_new_session=True)
         try:
+            if input_prepare is not None:
+                input_prepare()
+                (input_dir / INPUT_READY).touch()
             for line in process.stdout:
                 if line.startswith("PROGRESS ") and on_progress is not None:
                     with contextlib.suppress(ValueError, KeyError):
@@ -528,6 +578,11 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
                         on_progress(progress["step"], float(progress["progress"]), progress.get("message", ""))
                 elif line.startswith("RESULT "):
                     result = json.loads(line[7:])
+                    # Every output file is complete: the write-back need not wait for Spark to
+                    # stop (a second or two); the process is reaped in the background.
+                    threading.Thread(target=_process_reap, args=(process,), daemon=True,
+                                     name=f"spark-job-{process.pid}-reaper").start()
+                    return result
             returncode = process.wait()
         except BaseException:
             _process_group_kill(process)
@@ -535,6 +590,16 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
     if returncode != 0 or result is None:
         raise SparkJobError(f"the Spark job failed (exit status {returncode}): {_job_error(log_path)}")
     return result
+
+
+def _process_reap(process: subprocess.Popen, timeout: float = 120) -> None:
+    """Let a job that has reported its result stop on its own; stop it if it does not."""
+    try:
+        for _line in process.stdout:
+            pass
+        process.wait(timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError, ValueError):
+        _process_group_kill(process)
 
 
 def _process_group_kill(process: subprocess.Popen) -> None:

@@ -16,7 +16,7 @@ DEFAULT_PARAMS: dict = {
     # ranking model: implicit ALS
     "rank": 48,
     "reg": 0.1,
-    "iterations": 10,
+    "iterations": 7,
     "alpha": 1.0,
     "star_weight": 0.0,
     "activity_exponent": 1.0,
@@ -41,7 +41,7 @@ DEFAULT_PARAMS: dict = {
     # evaluation
     "holdout_fraction": 0.1,
     "holdout_min_user_ratings": 5,
-    "eval_max_users": 5000,
+    "eval_max_users": 2000,
     "seed": 42,
     # grid search: False, True (the default grid) or {"rank": [...], "reg": [...], ...}
     "grid": False,

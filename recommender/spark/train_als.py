@@ -131,7 +131,8 @@ class Prepared:
     item_ids: np.ndarray  # sorted distinct titles
     item_support: np.ndarray  # n_i
     item_bias: np.ndarray  # b_i
-    frame: DataFrame  # user, item, strength (ranking model), target (star model)
+    path: str  # the Parquet file of the observations below
+    frame: DataFrame | None = None  # user, item, strength (ranking model), target (star model)
 
 
 @dataclass
@@ -151,8 +152,24 @@ MODEL_KEYS = ("scale_min", "scale_max", "rank", "reg", "alpha", "star_weight", "
 
 
 def prepare(spark: SparkSession, train: Ratings, params: dict, *, work_dir: str) -> Prepared:
+    """``prepare_arrays``, then the DataFrame both fits read."""
+    prepared = prepare_arrays(train, params, work_dir=work_dir)
+    prepared.frame = observations_read(spark, prepared.path)
+    return prepared
+
+
+OBSERVATIONS_SCHEMA = "user int, item int, strength float, target float"
+
+
+def observations_read(spark: SparkSession, path: str) -> DataFrame:
+    """The observations file as a DataFrame; the schema is given, so no job reads its footer first."""
+    return spark.read.schema(OBSERVATIONS_SCHEMA).parquet(path)
+
+
+def prepare_arrays(train: Ratings, params: dict, *, work_dir: str) -> Prepared:
     """Counts, biases, the users' spreads and both models' observations, in numpy; then one Parquet
-    file in the exchange location that both fits read (executors elsewhere read it there too)."""
+    file in the exchange location that both fits read (executors elsewhere read it there too).
+    No Spark: runs while the JVM starts."""
     user_ids, user_index = np.unique(train.user, return_inverse=True)
     item_ids, item_index = np.unique(train.item, return_inverse=True)
     ratings = train.rating.astype(np.float64)
@@ -178,8 +195,7 @@ def prepare(spark: SparkSession, train: Ratings, params: dict, *, work_dir: str)
     pq.write_table(pa.table({"user": train.user, "item": train.item, "strength": strength.astype(np.float32),
                              "target": (residual / user_scale[user_index]).astype(np.float32)}), path,
                    row_group_size=1 << 18)
-    frame = spark.read.parquet(path)
-    return Prepared(constants, user_ids, user_counts, user_bias, user_scale, item_ids, item_support, item_bias, frame)
+    return Prepared(constants, user_ids, user_counts, user_bias, user_scale, item_ids, item_support, item_bias, path)
 
 
 _files = itertools.count()
@@ -211,15 +227,19 @@ def als_fit(prepared: Prepared, params: dict, *, implicit: bool, blocks: int) ->
 
 def models_fit(spark: SparkSession, train: Ratings, params: dict, reporter: Reporter, *, blocks: int,
                work_dir: str, label: str = "", span: tuple[float, float] = (0.0, 1.0), base: Fitted | None = None,
-               fit_ranking: bool = True, fit_rating: bool = True) -> Fitted:
-    """Both models on ``train`` (or only one, the other taken from ``base``). Progress inside ``span``."""
+               fit_ranking: bool = True, fit_rating: bool = True, prepared: Prepared | None = None) -> Fitted:
+    """Both models on ``train`` (or only one, the other taken from ``base``). Progress inside ``span``.
+    ``prepared``: ``prepare_arrays`` of ``train`` done already (while Spark started)."""
 
     def at(fraction: float) -> float:
         return span[0] + (span[1] - span[0]) * fraction
 
     reporter.progress(f"{label}prepare", at(0.0), "counts, biases and weights")
     with reporter.timed(f"{label}prepare"):
-        prepared = prepare(spark, train, params, work_dir=work_dir)
+        if prepared is None:
+            prepared = prepare(spark, train, params, work_dir=work_dir)
+        else:
+            prepared.frame = observations_read(spark, prepared.path)
     rating = ranking = None
     if base is None or (fit_rating and fit_ranking):
         # Both fits at once: each leaves cores idle between its stages (the driver's scheduling,
@@ -523,6 +543,31 @@ def code_ship(spark: SparkSession) -> None:
     spark.sparkContext.addPyFile(str(archive))
 
 
+WARM_SCHEMA = "user int, items array<int>"
+
+
+def _warm_pass(batches):
+    import time as _time
+
+    # the passes' imports, done once per Python worker (workers are reused by later tasks)
+    from recommender.spark import scoring as _scoring  # noqa: F401
+
+    _time.sleep(0.2)  # hold this worker so that the next task starts a worker of its own
+    for frame in batches:
+        yield pd.DataFrame({"user": frame["user"], "items": [np.arange(3, dtype=np.int32)] * len(frame)})
+
+
+def python_workers_warm(spark: SparkSession, work_dir: str) -> None:
+    """Start one Python worker per core and run a tiny pass like the real ones (imports, Arrow,
+    a Parquet write of list columns); never fails the run."""
+    try:
+        slots = spark.sparkContext.defaultParallelism
+        frame = spark.range(0, slots, numPartitions=slots).selectExpr("CAST(id AS INT) AS user")
+        frame.mapInPandas(_warm_pass, WARM_SCHEMA).write.mode("overwrite").parquet(f"{work_dir}/warm.parquet")
+    except Exception as error:  # noqa: BLE001 - an optimisation only
+        print(f"warming the Python workers failed (ignored): {error}", file=sys.stderr)
+
+
 def als_blocks(spark: SparkSession) -> int:
     """ALS blocks: one per core (more blocks on two cores only add shuffle overhead)."""
     return max(1, min(int(spark.conf.get("spark.sql.shuffle.partitions")), spark.sparkContext.defaultParallelism))
@@ -555,10 +600,19 @@ def users_frame(spark: SparkSession, served: Ratings, exclusions: Ratings | None
     return spark.read.parquet(path).repartition(partitions)
 
 
-def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, reporter: Reporter) -> dict:
-    blocks = als_blocks(spark)
-    work_dir = f"{output_dir}/work"
-    code_ship(spark)
+@dataclass
+class Inputs:
+    ratings: Ratings
+    exclusions: Ratings | None
+    train: Ratings
+    test: Ratings | None
+    served: Ratings
+    prepared: Prepared | None  # of ``train`` with the run's parameters (not with a grid search)
+
+
+def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Reporter) -> Inputs:
+    """Read the ratings, hold some out and prepare both fits' observations: numpy only, so it
+    runs while the Spark session starts."""
     reporter.progress("load", 0.0, "reading ratings")
     with reporter.timed("load"):
         ratings = ratings_load(f"{input_dir}/ratings.parquet")
@@ -576,6 +630,22 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
             train, test, served = ratings.subset(~held), ratings.subset(held), ratings
         else:
             train, test, served = ratings, None, ratings
+    prepared = None
+    if not params["grid"]:  # a grid search picks the parameters first
+        with reporter.timed("prepare_arrays"):
+            prepared = prepare_arrays(train, params, work_dir=f"{output_dir}/work")
+    return Inputs(ratings, exclusions, train, test, served, prepared)
+
+
+def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, reporter: Reporter,
+        inputs: Inputs | None = None) -> dict:
+    blocks = als_blocks(spark)
+    work_dir = f"{output_dir}/work"
+    code_ship(spark)
+    if inputs is None:
+        inputs = inputs_load(input_dir=input_dir, output_dir=output_dir, params=params, reporter=reporter)
+    ratings, exclusions, train, test, served = (inputs.ratings, inputs.exclusions, inputs.train, inputs.test,
+                                                inputs.served)
 
     candidates: list[dict] = []
     if params["grid"]:
@@ -583,8 +653,14 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
             params, candidates = grid_search(spark, train, params, reporter, blocks, span=(0.02, 0.5),
                                              work_dir=work_dir)
 
-    fitted = models_fit(spark, train, params, reporter, blocks=blocks, work_dir=work_dir,
-                        span=(0.5 if params["grid"] else 0.02, 0.75))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The passes after the fits need Python workers with numpy, pandas and pyarrow loaded:
+        # start them now, in the gaps the fits leave, rather than after (seconds on 2 cores).
+        warming = pool.submit(python_workers_warm, spark, work_dir)
+        fitted = models_fit(spark, train, params, reporter, blocks=blocks, work_dir=work_dir,
+                            span=(0.5 if params["grid"] else 0.02, 0.75), prepared=inputs.prepared)
+        with reporter.timed("warm_wait"):
+            warming.result()
     with reporter.timed("collect"):
         side = item_side_collect(fitted)
 
@@ -696,6 +772,16 @@ def parent_death_follow() -> None:
         sys.exit(1)
 
 
+def input_wait(marker: str, *, poll: float = 0.05) -> None:
+    """Block until the service has written ``marker`` (its export is complete)."""
+    path = Path(local_path(marker))
+    failed = path.with_name(path.name + ".failed")
+    while not path.exists():
+        if failed.exists():
+            raise RuntimeError("the export of the ratings failed; nothing to train on")
+        time.sleep(poll)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recommender.spark.train_als", description=__doc__.split("\n")[0])
     parser.add_argument("--input", required=True)
@@ -703,6 +789,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="{}", help="JSON object of parameters (see params.py)")
     parser.add_argument("--master", default=None, help="Spark master (default: $SPARK_MASTER or local[*])")
     parser.add_argument("--bare-fit", action="store_true")
+    parser.add_argument("--wait-for", default="",
+                        help="start Spark, then wait for this file before reading --input (the service exports "
+                             "the ratings meanwhile); FILE.failed instead means the export failed")
     args = parser.parse_args(argv)
     parent_death_follow()
     try:
@@ -717,16 +806,32 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     spark = None
     checkpoint_dir = None
-    try:
-        with reporter.timed("spark_start"):
-            if args.output:
-                checkpoint_dir = f"{args.output.rstrip('/')}/checkpoints"
-            spark = spark_session_create(master=args.master, app_name="imdbrec-train-als", checkpoint_dir=checkpoint_dir)
+    input_dir, output_dir = args.input.rstrip("/"), args.output.rstrip("/")
+
+    def inputs_ready() -> Inputs | None:
+        if args.wait_for:
+            with reporter.timed("input_wait"):
+                input_wait(args.wait_for)
         if args.bare_fit:
-            result = bare_fit(spark, input_dir=args.input.rstrip("/"), params=params, reporter=reporter)
+            return None
+        return inputs_load(input_dir=input_dir, output_dir=output_dir, params=params, reporter=reporter)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs") as early:
+            # The JVM and the session take seconds to start: read and prepare the ratings meanwhile.
+            inputs = early.submit(inputs_ready)
+            with reporter.timed("spark_start"):
+                if args.output:
+                    checkpoint_dir = f"{output_dir}/checkpoints"
+                spark = spark_session_create(master=args.master, app_name="imdbrec-train-als",
+                                             checkpoint_dir=checkpoint_dir)
+            with reporter.timed("inputs_wait"):
+                loaded = inputs.result()
+        if args.bare_fit:
+            result = bare_fit(spark, input_dir=input_dir, params=params, reporter=reporter)
         else:
-            result = run(spark, input_dir=args.input.rstrip("/"), output_dir=args.output.rstrip("/"), params=params,
-                         reporter=reporter)
+            result = run(spark, input_dir=input_dir, output_dir=output_dir, params=params, reporter=reporter,
+                         inputs=loaded)
         result["timings"]["job_total"] = round(time.monotonic() - started, 3)
         if args.output and "://" not in args.output:
             Path(args.output, "result.json").write_text(json.dumps(result, indent=1, default=float))
