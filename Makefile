@@ -51,6 +51,7 @@ demo-data:
 	$(PY) manage.py generate_synthetic_users --users $(DEMO_USERS) --seed 42
 	@# Real MovieLens raters too, where the developers' shared data folder is present (not in a user's clone).
 	@if [ -d ../shared/data/movielens-latest-small ]; then $(PY) manage.py import_movielens ../shared/data/movielens-latest-small; fi
+	$(PY) manage.py prepare_spark
 	$(PY) manage.py train_recommender
 
 serve: venv

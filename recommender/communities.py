@@ -113,13 +113,21 @@ class Clustering:
     def k(self) -> int:
         return len(self.centers)
 
+    def titles_project(self, title_ids: list, title_vectors: np.ndarray) -> None:
+        """Place titles on the users' map (they share the latent space)."""
+        self.title_ids = list(title_ids)
+        vectors = np.asarray(title_vectors, dtype=np.float64)
+        self.title_xy = (_pad_xy(self.pca.transform(_normalise(vectors))) if len(self.title_ids) and self.pca
+                         else np.zeros((0, 2)))
 
-def communities_cluster(user_ids: list, user_vectors: np.ndarray, title_ids: list,
-                        title_vectors: np.ndarray) -> Clustering:
-    """Cluster users' (ranking model) vectors and project users and titles on the 2-D map.
 
-    Pure numpy and scikit-learn: the training runs it on the job's Parquet output in a thread
-    while the write-back COPYs, then hands it to ``communities_build``.
+def communities_cluster(user_ids: list, user_vectors: np.ndarray, title_ids: list | None = None,
+                        title_vectors: np.ndarray | None = None) -> Clustering:
+    """Cluster users' (ranking model) vectors and project users (and titles, when given) on the
+    2-D map.
+
+    Pure numpy and scikit-learn: the training runs it on the job's users file in a thread, as
+    soon as the job has written it, then adds the titles and hands it to ``communities_build``.
     """
     if len(user_ids) == 0:
         return Clustering([], np.zeros(0, dtype=np.int64), np.zeros((0, 0)), [], np.zeros((0, 2)), [],
@@ -139,9 +147,10 @@ def communities_cluster(user_ids: list, user_vectors: np.ndarray, title_ids: lis
     components = min(2, normalised.shape[1], len(normalised))
     pca = PCA(n_components=components, random_state=SEED).fit(normalised)
     user_xy = _pad_xy(pca.transform(normalised))
-    title_vectors = np.asarray(title_vectors, dtype=np.float64)
-    title_xy = _pad_xy(pca.transform(_normalise(title_vectors))) if len(title_ids) else np.zeros((0, 2))
-    return Clustering(list(user_ids), labels, centers, silhouettes, user_xy, list(title_ids), title_xy, pca)
+    clustering = Clustering(list(user_ids), labels, centers, silhouettes, user_xy, [], np.zeros((0, 2)), pca)
+    if title_ids is not None:
+        clustering.titles_project(title_ids, title_vectors)
+    return clustering
 
 
 @transaction.atomic

@@ -263,8 +263,15 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
                 ModelRun.objects.filter(pk=run.pk).update(artifact_uri=run.artifact_uri)
                 heartbeat.set("spark: start", PROGRESS_SPARK[0], "starting Spark")
 
+            clusterer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-run-{run.pk}-communities")
+            clustering = None
+
             def job_progress(step: str, fraction: float, message: str) -> None:
+                nonlocal clustering
                 heartbeat.set(f"spark: {step}", heartbeat.span(*PROGRESS_SPARK, fraction), message)
+                if step == "similar" and clustering is None:
+                    # Every user's vectors are written: cluster them while Spark finds similar titles.
+                    clustering = clusterer.submit(_communities_cluster, directory / "output")
 
             heartbeat.set("export", PROGRESS_EXPORT[0], "exporting ratings (Spark starts meanwhile)")
             clock = time.monotonic()
@@ -282,19 +289,23 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
             timings["similar"] = job.get("similar")
             timings["job"] = job
 
+            # The clustering (started when the users' file was written) has the cores to itself
+            # while Spark finishes; the write-back does not share them with it.
+            clock = time.monotonic()
+            clustered = clustering.result() if clustering else _communities_cluster(directory / "output")
+            clusterer.shutdown()
+            timings["communities_clustering_wait"] = round(time.monotonic() - clock, 3)
             heartbeat.set("write-back", PROGRESS_WRITE_BACK[0], "loading the results into Postgres")
             clock = time.monotonic()
-            with transaction.atomic(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="communities") as pool:
-                # The communities' clustering needs only the job's vectors: it runs on the
-                # Parquet output meanwhile; what it needs from the database comes after.
-                clustering = pool.submit(_communities_cluster, directory / "output")
+            with transaction.atomic():
                 written = run_rows_write(run=run, output_dir=directory / "output", heartbeat=heartbeat)
                 timings["write_back"] = round(time.monotonic() - clock, 3)
                 timings["write_back_rows_per_second"] = round(sum(written.values()) / max(timings["write_back"], 1e-9))
                 heartbeat.set("communities", PROGRESS_WRITE_BACK[1], "building taste communities")
                 heartbeat.stop()  # from here on the main connection writes the run's row
                 clock = time.monotonic()
-                communities_error = _communities_build(run, clustering.result())
+                # clustered from the job's files (not read back from the rows just written)
+                communities_error = _communities_build(run, _communities_titles(clustered, directory / "output"))
                 timings["communities"] = round(time.monotonic() - clock, 3)
                 clock = time.monotonic()
                 # communities_build stored its own metrics (ARI, map) on the run's row: keep them.
@@ -371,25 +382,31 @@ def model_run_activate(*, run: ModelRun) -> ModelRun:
 
 
 def _communities_cluster(output_dir: Path):
-    """``communities_cluster`` on the job's output files (users and titles sorted as their rows
-    are); None if that fails, and the build then reads the vectors back from the rows."""
-    from threadpoolctl import threadpool_limits
-
+    """``communities_cluster`` on the job's users file (users sorted as their rows are); None if
+    that fails, and the build then reads the vectors back from the rows."""
     from recommender.communities import communities_cluster
 
     try:
         users = pds.dataset(str(output_dir / "users.parquet"), format="parquet").to_table(columns=["user", "factors"])
-        titles = pds.dataset(str(output_dir / "titles.parquet"), format="parquet").to_table(columns=["item", "factors"])
         users = users.sort_by("user")
-        tconsts = _tconsts(titles["item"].combine_chunks())
-        titles = titles.take(pc.sort_indices(tconsts))
-        # one core: the write-back's COPY (Postgres) and CSV thread keep the other
-        with threadpool_limits(limits=1):
-            return communities_cluster(
-                users["user"].to_pylist(), _matrix(users["factors"]),
-                _tconsts(titles["item"].combine_chunks()).to_pylist(), _matrix(titles["factors"]))
+        return communities_cluster(users["user"].to_pylist(), _matrix(users["factors"]))
     except Exception:
         logger.exception("clustering the communities from %s failed; reading the rows instead", output_dir)
+        return None
+
+
+def _communities_titles(clustering, output_dir: Path):
+    """The titles of the job's output placed on the communities' map (tconst order, as the rows)."""
+    if clustering is None:
+        return None
+    try:
+        titles = pds.dataset(str(output_dir / "titles.parquet"), format="parquet").to_table(columns=["item", "factors"])
+        tconsts = _tconsts(titles["item"].combine_chunks())
+        order = pc.sort_indices(tconsts)
+        clustering.titles_project(tconsts.take(order).to_pylist(), _matrix(titles["factors"].take(order)))
+        return clustering
+    except Exception:
+        logger.exception("placing the titles from %s failed; reading the rows instead", output_dir)
         return None
 
 
@@ -532,6 +549,25 @@ class SparkJobError(TrainingError):
 INPUT_READY = "ready"
 
 
+def spark_class_archive_build(*, force: bool = False) -> tuple[bool, str]:
+    """Build ``SPARK_CLASS_ARCHIVE`` (the Spark driver JVM's class data sharing archive) in a
+    process of its own, unless it exists. Returns (built now, a line for the user)."""
+    archive = settings.SPARK_CLASS_ARCHIVE
+    if not archive:
+        return False, "SPARK_CLASS_ARCHIVE is empty: Spark starts without a class archive"
+    path = Path(archive)
+    if path.is_file() and not force:
+        return False, f"{path} exists ({path.stat().st_size / 2**20:.0f} MB)"
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "recommender.spark.class_archive", str(path)],
+                            cwd=str(settings.BASE_DIR), capture_output=True, text=True,
+                            env={**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")})
+    if result.returncode != 0 or not path.is_file():
+        lines = [line for line in result.stderr.splitlines() if line.strip() and "[warning][cds]" not in line]
+        raise SparkJobError(f"the class archive was not built: {lines[-1] if lines else result.returncode}")
+    return True, f"built {path} ({path.stat().st_size / 2**20:.0f} MB) in {time.monotonic() - started:.0f} s"
+
+
 def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: Path,
                   on_progress: Callable[[str, float, str], None] | None = None, bare_fit: bool = False,
                   input_prepare: Callable[[], None] | None = None) -> dict:
@@ -555,6 +591,7 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
         "SPARK_MASTER": settings.SPARK_MASTER,
         "SPARK_DRIVER_MEMORY": str(settings.SPARK_DRIVER_MEMORY),
         "SPARK_SHUFFLE_PARTITIONS": str(settings.SPARK_SHUFFLE_PARTITIONS),
+        "SPARK_CLASS_ARCHIVE": settings.SPARK_CLASS_ARCHIVE,
         "PYTHONUNBUFFERED": "1",
         # Spark's ALS calls native BLAS (OpenBLAS, when installed) once per rating with small
         # vectors: threads inside each call only fight Spark's own tasks for the cores.
@@ -655,10 +692,19 @@ def _csv(data: pa.Table, first_id: int) -> bytes:
     return buffer.getvalue()
 
 
-def _batches(path: Path, columns: list[str], batch_size: int = 5_000):
+def _batches(path: Path, columns: list[str], batch_size: int = 5_000, order_by: str | None = None):
+    """The file's rows in batches; with ``order_by``, in that column's order: rows then reach each
+    index of their table in key order (appended at its right edge, not inserted all over it),
+    which makes the COPY markedly faster. The job's files hold one part per Spark task."""
     if not path.exists():
         return
-    yield from pds.dataset(str(path), format="parquet").to_batches(columns=columns, batch_size=batch_size)
+    dataset = pds.dataset(str(path), format="parquet")
+    if order_by is None:
+        yield from dataset.to_batches(columns=columns, batch_size=batch_size)
+        return
+    table = dataset.to_table(columns=columns)
+    keys = _tconsts(table[order_by].combine_chunks()) if order_by == "item" else table[order_by]
+    yield from table.take(pc.sort_indices(keys)).to_batches(max_chunksize=batch_size)
 
 
 TABLE_COLUMNS = {
@@ -682,19 +728,21 @@ def _pieces(run_id: int, output_dir: Path, first_ids: dict):
     def constant(size: int) -> pa.Array:
         return pa.array(np.full(size, run_id, dtype=np.int64))
 
-    for batch in _batches(output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"]):
+    for batch in _batches(output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"],
+                          order_by="item"):
         yield piece(TitleFactor, pa.table([constant(batch.num_rows), _tconsts(batch["item"]),
                                            _pg_arrays(batch["factors"]), _pg_arrays(batch["rating_factors"]),
                                            batch["bias"], batch["support"]], names=TABLE_COLUMNS[TitleFactor]))
     for batch in _batches(output_dir / "users.parquet", ["user", "factors", "rating_factors", "bias", "items",
-                                                         "scores", "predicted", "confidence"]):
+                                                         "scores", "predicted", "confidence"], order_by="user"):
         yield piece(UserFactor, pa.table([constant(batch.num_rows), batch["user"], _pg_arrays(batch["factors"]),
                                           _pg_arrays(batch["rating_factors"]), batch["bias"]],
                                          names=TABLE_COLUMNS[UserFactor]))
         yield piece(Recommendation, _exploded(run_id, batch["user"], batch["items"],
                                               [batch["scores"], batch["predicted"], batch["confidence"]]),
                     users=batch.num_rows)
-    for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], batch_size=20_000):
+    for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], batch_size=20_000,
+                          order_by="item"):
         yield piece(SimilarTitle, _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]))
 
 

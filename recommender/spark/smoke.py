@@ -5,7 +5,7 @@ import sys
 
 from pyspark.ml.recommendation import ALS
 
-from recommender.spark.session import spark_session_create
+from recommender.spark.session import session_stop, spark_session_create
 
 
 def als_smoke_fit(*, master: str = "local[1]") -> dict:
@@ -24,7 +24,7 @@ def als_smoke_fit(*, master: str = "local[1]") -> dict:
             "spark_version": spark.version,
         }
     finally:
-        spark.stop()
+        session_stop(spark)
 
 
 if __name__ == "__main__":

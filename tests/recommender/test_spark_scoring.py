@@ -117,3 +117,24 @@ def test_the_job_refuses_bad_arguments_before_starting_spark(tmp_path):
     done = subprocess.run(command[:-2] + ["--params", "{not json"], capture_output=True, text=True,
                           cwd=settings.BASE_DIR, timeout=60)
     assert done.returncode == 2 and "bad --params" in done.stderr
+
+
+def test_fold_in_batch_solves_the_same_equations_as_one_user_at_a_time():
+    rng = np.random.default_rng(0)
+    count = 300
+    side = scoring.ItemSide.build(ids=np.arange(count), factors=rng.normal(size=(count, 8)),
+                                  rating_factors=rng.normal(size=(count, 5)), bias=rng.normal(size=count),
+                                  support=rng.integers(1, 50, count))
+    model = {"alpha": 1.0, "reg": 0.1, "rating_reg": 0.16, "global_mean": 3.5, "bias_reg_user": 5.0, "scale_min": 1,
+             "scale_max": 5, "star_weight": 0.2, "activity_reference": 20, "activity_exponent": 1.0}
+    rows = [rng.choice(count, size, replace=False) for size in (0, 1, 5, 40, 3)]
+    ratings = [rng.integers(1, 6, len(row)).astype(float) for row in rows]
+
+    vectors, rating_vectors, biases = scoring.fold_in_batch(rows, ratings, side, model)
+
+    for index, (row, stars) in enumerate(zip(rows, ratings, strict=True)):
+        rating_vector, bias = scoring.rating_fold_in(row, stars, side, model)
+        assert np.allclose(vectors[index], scoring.ranking_fold_in(row, stars, side, model), atol=1e-6)
+        assert np.allclose(rating_vectors[index], rating_vector, atol=1e-6)
+        assert biases[index] == pytest.approx(bias, abs=1e-12)
+    assert not vectors[0].any() and biases[0] == 0.0  # a user with nothing known: zero vector, no bias
