@@ -42,7 +42,7 @@ from recommender.models import ModelRun, TasteCommunity, TitleFactor, UserFactor
 
 logger = logging.getLogger(__name__)
 
-SILHOUETTE_SAMPLE = 4000
+SILHOUETTE_SAMPLE = 2000  # users scored for the choice of k (the silhouette is quadratic in them)
 # A community should be a crowd: k is capped so that the average community has this many members.
 MIN_AVERAGE_SIZE = 10
 HIGH_SCORE = 4

@@ -87,3 +87,19 @@ def test_services_check_names_a_missing_redis_and_how_to_start_it():
     assert result.returncode == 1
     assert "Redis at redis://127.0.0.1:1/0 is not reachable" in result.stdout
     assert "redis-server --daemonize yes" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is installed by `make test-deps`")
+def test_the_spark_profile_runs_the_pinned_spark_with_the_pinned_executor_libraries():
+    import importlib.metadata
+
+    result = subprocess.run(["docker-compose", "--profile", "spark", "config"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
+    assert f"image: apache/spark:{importlib.metadata.version('pyspark')}-python3" in config
+    lock = (ROOT / "requirements.lock").read_text().split()
+    for package in ("numpy", "pandas", "pyarrow"):
+        pinned = next(line for line in lock if line.startswith(f"{package}=="))
+        assert pinned in config, pinned
+    assert "spark.driver.host=spark-worker-queue" in config
