@@ -140,6 +140,15 @@ def title_not_interested(request, tconst: str):
     )
 
 
+# A cell a spreadsheet would run as a formula ("=HYPERLINK(...)", "+1", "@SUM") is exported with
+# a leading apostrophe, which spreadsheets show as text (OWASP's advice for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
     class Echo:
         def write(self, value):
@@ -156,7 +165,7 @@ def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
             yield writer.writerow(
                 [
                     title.tconst,
-                    title.primary_title,
+                    _cell(title.primary_title),
                     title.start_year or "",
                     title.title_type,
                     ",".join(title.genres),
