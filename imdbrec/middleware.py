@@ -4,6 +4,8 @@
   413. The largest legitimate body is the IMDb ratings CSV upload (``MAX_RATINGS_UPLOAD_BYTES``);
   the default limit leaves room for the form to say "the limit is 5 MB" itself for files just
   over it, and refuses anything far bigger without spooling it to disk.
+- A body sent without a Content-Length (``Transfer-Encoding: chunked``): 411, since its size
+  could not be checked before reading it. Browsers always send the length of a form or upload.
 - A NUL character in the path, the query string or a form field: 400. Postgres cannot store NUL
   in text, so such a value reaching a query raises ``ValueError`` deep in the driver (a 500);
   no legitimate input of this site contains one.
@@ -42,6 +44,9 @@ class RequestGuardMiddleware:
         except ValueError:
             return _refuse(request, 400, "The request's Content-Length header is not a number; nothing was done.")
         limit = max_request_body_bytes()
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return _refuse(request, 411, "The request has no Content-Length (a chunked body), so its size cannot be "
+                                         "checked; send it with a Content-Length. Nothing was saved.")
         if length > limit:
             return _refuse(
                 request, 413,

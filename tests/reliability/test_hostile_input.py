@@ -219,6 +219,11 @@ def test_oversized_input(hostile_world):
                               content_type="application/x-www-form-urlencoded")
     assert response.status_code == 413
     assert "the limit is" in response.content.decode()
+    # A chunked body has no Content-Length to check first: refused before it is read (411).
+    response = client.generic("POST", f"/titles/{title.tconst}/rate/", b"score=1",
+                              content_type="application/x-www-form-urlencoded", HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411
+    assert "Content-Length" in response.content.decode()
     # Thousands of form fields: Django refuses (DATA_UPLOAD_MAX_NUMBER_FIELDS) with a 400.
     response = client.generic("POST", f"/titles/{title.tconst}/rate/",
                               "&".join(f"f{i}=1" for i in range(5000)).encode(),
