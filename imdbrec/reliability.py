@@ -120,8 +120,8 @@ CHECKS: dict[str, tuple[str, str]] = {
     "test_nul_characters_are_refused_before_any_query":
         ("hostile", "NUL characters in paths, query strings and forms: 400 with a message (was a 500)"),
     "test_oversized_input":
-        ("hostile", "100,000-character search, a body over the size limit (413 before reading it), 5,000 form fields "
-                    "(400), a 300-character user name"),
+        ("hostile", "100,000-character search, a body over the size limit (413 before reading it), a chunked body "
+                    "(411 before reading it), 5,000 form fields (400), a 300-character user name"),
     "test_uploads_over_the_limit_and_of_the_wrong_kind_are_refused":
         ("hostile", "Uploads over the limit, a PNG named .csv, an empty file, no file: 400 with a message"),
     "test_open_redirects_are_refused": ("hostile", "Open redirects through `next` are refused"),
