@@ -21,34 +21,13 @@ import resource
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
+
+from benchdb import database_create, database_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 SLICE = ROOT.parent / "shared" / "data" / "imdb-sample"
 sys.path.insert(0, str(ROOT))
-
-
-def database_create(base_url: str, name: str) -> str:
-    import psycopg2
-
-    parsed = urlparse(base_url)
-    admin = psycopg2.connect(urlunparse(parsed._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return urlunparse(parsed._replace(path=f"/{name}"))
-
-
-def database_drop(base_url: str, name: str) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(urlunparse(urlparse(base_url)._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
 
 
 def titles_load() -> tuple[int, str]:

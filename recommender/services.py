@@ -281,7 +281,7 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
             timings["spark"] = round(time.monotonic() - clock, 3)
             job = result.get("timings", {})
             timings["spark_start"] = job.get("spark_start")
-            fits = job.get("fit_both") or (job.get("fit_rating") or 0.0) + (job.get("fit_ranking") or 0.0)
+            fits = (job.get("fit_rating") or 0.0) + (job.get("fit_ranking") or 0.0)
             timings["fit"] = round(fits + (job.get("prepare") or 0.0) + (job.get("collect") or 0.0), 3)
             timings["grid"] = job.get("grid")
             timings["evaluate"] = job.get("evaluate")
@@ -692,19 +692,23 @@ def _csv(data: pa.Table, first_id: int) -> bytes:
     return buffer.getvalue()
 
 
-def _batches(path: Path, columns: list[str], batch_size: int = 5_000, order_by: str | None = None):
-    """The file's rows in batches; with ``order_by``, in that column's order: rows then reach each
-    index of their table in key order (appended at its right edge, not inserted all over it),
-    which makes the COPY markedly faster. The job's files hold one part per Spark task."""
+def _batches(path: Path, columns: list[str], sort_key: Callable[[pa.Table], pa.Array], batch_size: int = 5_000):
+    """The file's rows in batches, in the order of ``sort_key`` (the rows' key in their table):
+    rows then reach each index of their table in key order (appended at its right edge, not
+    inserted all over it), which makes the COPY markedly faster. The job's files hold one part
+    per Spark task, so they are read whole (one run's output: tens of MB) and sorted."""
     if not path.exists():
         return
-    dataset = pds.dataset(str(path), format="parquet")
-    if order_by is None:
-        yield from dataset.to_batches(columns=columns, batch_size=batch_size)
-        return
-    table = dataset.to_table(columns=columns)
-    keys = _tconsts(table[order_by].combine_chunks()) if order_by == "item" else table[order_by]
-    yield from table.take(pc.sort_indices(keys)).to_batches(max_chunksize=batch_size)
+    table = pds.dataset(str(path), format="parquet").to_table(columns=columns)
+    yield from table.take(pc.sort_indices(sort_key(table))).to_batches(max_chunksize=batch_size)
+
+
+def _by_tconst(table: pa.Table) -> pa.Array:
+    return _tconsts(table["item"].combine_chunks())
+
+
+def _by_user(table: pa.Table) -> pa.Array:
+    return table["user"]
 
 
 TABLE_COLUMNS = {
@@ -729,20 +733,20 @@ def _pieces(run_id: int, output_dir: Path, first_ids: dict):
         return pa.array(np.full(size, run_id, dtype=np.int64))
 
     for batch in _batches(output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"],
-                          order_by="item"):
+                          _by_tconst):
         yield piece(TitleFactor, pa.table([constant(batch.num_rows), _tconsts(batch["item"]),
                                            _pg_arrays(batch["factors"]), _pg_arrays(batch["rating_factors"]),
                                            batch["bias"], batch["support"]], names=TABLE_COLUMNS[TitleFactor]))
     for batch in _batches(output_dir / "users.parquet", ["user", "factors", "rating_factors", "bias", "items",
-                                                         "scores", "predicted", "confidence"], order_by="user"):
+                                                         "scores", "predicted", "confidence"], _by_user):
         yield piece(UserFactor, pa.table([constant(batch.num_rows), batch["user"], _pg_arrays(batch["factors"]),
                                           _pg_arrays(batch["rating_factors"]), batch["bias"]],
                                          names=TABLE_COLUMNS[UserFactor]))
         yield piece(Recommendation, _exploded(run_id, batch["user"], batch["items"],
                                               [batch["scores"], batch["predicted"], batch["confidence"]]),
                     users=batch.num_rows)
-    for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], batch_size=20_000,
-                          order_by="item"):
+    for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], _by_tconst,
+                          batch_size=20_000):
         yield piece(SimilarTitle, _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]))
 
 

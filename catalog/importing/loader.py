@@ -391,14 +391,19 @@ def _indexes_defer(cursor, table: str) -> int:
     return len(indexes)
 
 
-def indexes_deferred() -> list[tuple[str, str]]:
-    """(index, table) of the indexes waiting to be built after a first load."""
+def _deferred_rows() -> list[tuple[str, str, str]]:
+    """(index, table, definition) of the indexes waiting to be built after a first load."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [DEFERRED_INDEX_TABLE])
         if not cursor.fetchone()[0]:
             return []
-        cursor.execute(f"SELECT name, table_name FROM {DEFERRED_INDEX_TABLE} ORDER BY table_name, name")
+        cursor.execute(f"SELECT name, table_name, definition FROM {DEFERRED_INDEX_TABLE} ORDER BY table_name, name")
         return cursor.fetchall()
+
+
+def indexes_deferred() -> list[tuple[str, str]]:
+    """(index, table) of the indexes waiting to be built after a first load."""
+    return [(name, table) for name, table, _definition in _deferred_rows()]
 
 
 INDEX_BUILD_WORKERS = 2  # this machine's cores: one index build each (GIN builds are not parallel)
@@ -432,12 +437,7 @@ def indexes_build_deferred(
     on one table do not wait for each other), dearest first. Inside an outer transaction (a
     test's) other connections could not see the table, so the builds then run one by one.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [DEFERRED_INDEX_TABLE])
-        if not cursor.fetchone()[0]:
-            return {}
-        cursor.execute(f"SELECT name, table_name, definition FROM {DEFERRED_INDEX_TABLE}")
-        pending = sorted(cursor.fetchall(), key=lambda row: (_index_cost(row[2]), row[1], row[0]))
+    pending = sorted(_deferred_rows(), key=lambda row: (_index_cost(row[2]), row[1], row[0]))
     spans: dict[str, list[float]] = {}
     lock = threading.Lock()
 

@@ -60,64 +60,61 @@ def strength(ratings: np.ndarray, count: int | np.ndarray, model: dict) -> np.nd
     return lift * activity
 
 
-def ranking_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
-    """x_u = (YᵀY + Σ alpha w y yᵀ + reg n I)⁻¹ Σ (1 + alpha w) y over the user's known titles."""
-    rank = side.factors.shape[1]
+def ranking_system(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The ranking fold-in's normal equations (matrix, target) for one user with known titles:
+    x_u = (YᵀY + Σ alpha w y yᵀ + reg n I)⁻¹ Σ (1 + alpha w) y."""
     count = len(rows)
-    if count == 0:
-        return np.zeros(rank, dtype=np.float32)
     vectors = side.factors[rows].astype(np.float64)
     weights = model["alpha"] * strength(ratings, count, model)
-    matrix = side.gram + (vectors.T * weights) @ vectors + model["reg"] * count * np.eye(rank)
-    target = (1.0 + weights) @ vectors
-    return np.linalg.solve(matrix, target).astype(np.float32)
+    matrix = side.gram + (vectors.T * weights) @ vectors + model["reg"] * count * np.eye(vectors.shape[1])
+    return matrix, (1.0 + weights) @ vectors
 
 
-def rating_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> tuple[np.ndarray, float]:
-    """(p_u, b_u) of DESIGN.md §2 with the titles' q_i and b_i fixed."""
-    rank = side.rating_factors.shape[1]
+def rating_system(rows: np.ndarray, ratings: np.ndarray, side: ItemSide,
+                  model: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    """The star fold-in (DESIGN.md §2, the titles' q_i and b_i fixed) for one user with known
+    titles: b_u, then the normal equations (matrix, target) of p_u."""
     count = len(rows)
-    if count == 0:
-        return np.zeros(rank, dtype=np.float32), 0.0
     ratings = np.asarray(ratings, dtype=np.float64)
     title_bias = side.bias[rows].astype(np.float64)
     user_bias = float((ratings - model["global_mean"] - title_bias).sum() / (model["bias_reg_user"] + count))
     residual = ratings - model["global_mean"] - user_bias - title_bias
     vectors = side.rating_factors[rows].astype(np.float64)
-    matrix = vectors.T @ vectors + model["rating_reg"] * count * np.eye(rank)
-    return np.linalg.solve(matrix, vectors.T @ residual).astype(np.float32), user_bias
+    matrix = vectors.T @ vectors + model["rating_reg"] * count * np.eye(vectors.shape[1])
+    return matrix, vectors.T @ residual, user_bias
+
+
+def ranking_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
+    """x_u of one user (the zero vector when no title is known)."""
+    if len(rows) == 0:
+        return np.zeros(side.factors.shape[1], dtype=np.float32)
+    return np.linalg.solve(*ranking_system(rows, ratings, side, model)).astype(np.float32)
+
+
+def rating_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> tuple[np.ndarray, float]:
+    """(p_u, b_u) of one user (zero and no bias when no title is known)."""
+    if len(rows) == 0:
+        return np.zeros(side.rating_factors.shape[1], dtype=np.float32), 0.0
+    matrix, target, user_bias = rating_system(rows, ratings, side, model)
+    return np.linalg.solve(matrix, target).astype(np.float32), user_bias
 
 
 def fold_in_batch(rows_list: list[np.ndarray], ratings_list: list[np.ndarray], side: ItemSide,
                   model: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``ranking_fold_in`` and ``rating_fold_in`` of many users at once: the same equations, each
-    user's normal equations built in turn and all of them solved in two batched calls (the solve's
-    per-call overhead, not its arithmetic, dominates at these sizes). Returns (x_u, p_u, b_u)."""
+    """``ranking_fold_in`` and ``rating_fold_in`` of many users at once: each user's normal
+    equations built in turn, all of them solved in two batched calls (the solve's per-call
+    overhead, not its arithmetic, dominates at these sizes). Returns (x_u, p_u, b_u)."""
     count = len(rows_list)
     rank, rating_rank = side.factors.shape[1], side.rating_factors.shape[1]
-    eye, rating_eye = np.eye(rank), np.eye(rating_rank)
     matrices, targets = np.empty((count, rank, rank)), np.zeros((count, rank))
     rating_matrices, rating_targets = np.empty((count, rating_rank, rating_rank)), np.zeros((count, rating_rank))
     biases = np.zeros(count)
-    mean, alpha, reg, rating_reg = model["global_mean"], model["alpha"], model["reg"], model["rating_reg"]
-    bias_reg_user = model["bias_reg_user"]
     for index, (rows, ratings) in enumerate(zip(rows_list, ratings_list, strict=True)):
-        size = len(rows)
-        if size == 0:  # nothing known: the zero vector and no bias (identity systems, zero targets)
-            matrices[index], rating_matrices[index] = eye, rating_eye
+        if len(rows) == 0:  # nothing known: the zero vector and no bias (identity systems, zero targets)
+            matrices[index], rating_matrices[index] = np.eye(rank), np.eye(rating_rank)
             continue
-        ratings = np.asarray(ratings, dtype=np.float64)
-        vectors = side.factors[rows].astype(np.float64)
-        weights = alpha * strength(ratings, size, model)
-        matrices[index] = side.gram + (vectors.T * weights) @ vectors + reg * size * eye
-        targets[index] = (1.0 + weights) @ vectors
-        title_bias = side.bias[rows].astype(np.float64)
-        user_bias = float((ratings - mean - title_bias).sum() / (bias_reg_user + size))
-        residual = ratings - mean - user_bias - title_bias
-        rating_vectors = side.rating_factors[rows].astype(np.float64)
-        rating_matrices[index] = rating_vectors.T @ rating_vectors + rating_reg * size * rating_eye
-        rating_targets[index] = rating_vectors.T @ residual
-        biases[index] = user_bias
+        matrices[index], targets[index] = ranking_system(rows, ratings, side, model)
+        rating_matrices[index], rating_targets[index], biases[index] = rating_system(rows, ratings, side, model)
     if not count:
         return np.zeros((0, rank), np.float32), np.zeros((0, rating_rank), np.float32), biases
     solved = np.linalg.solve(matrices, targets[..., None])[..., 0].astype(np.float32)
