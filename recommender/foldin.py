@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from ratings.models import NotInterested, Rating, WatchlistItem
 from recommender.models import ModelRun, UserFactor, UserFoldIn
+from recommender.spark import scoring
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -94,7 +95,6 @@ class RunModel:
     title_bias: np.ndarray  # b_i
     support: np.ndarray  # n_i, training ratings per title
     popularity: np.ndarray  # popularity_weight * pop_i, added to the dot product
-    title_evidence: np.ndarray  # n_i / (n_i + prior)
     removed: np.ndarray  # bool: titles gone from the catalog since the run
     title_type: np.ndarray
     year: np.ndarray  # float, NaN when unknown
@@ -306,7 +306,6 @@ def _run_model_load(run: ModelRun) -> RunModel | None:
         title_bias=arrays["title_bias"],
         support=support,
         popularity=float(params["popularity_weight"]) * np.log1p(support) / np.log1p(max(max_support, 1.0)),
-        title_evidence=support / (support + float(params["confidence_title_prior"])),
         removed=removed,
         title_type=title_type,
         year=year,
@@ -320,57 +319,35 @@ def _run_model_load(run: ModelRun) -> RunModel | None:
 # --- the fold-in -------------------------------------------------------------------------------
 
 
-def rating_strength(model: RunModel, scores: np.ndarray) -> np.ndarray:
-    """``w_ui = (1 + star_weight·(r − min)/(max − min)) · (reference / n_u)^activity_exponent``:
-    five stars count more than one, and one rating of a heavy rater counts less than one of a
-    light rater (``n_u`` = the user's ratings the run knows, ``reference`` the training's median)."""
-    params = model.params
-    span = float(params["scale_max"]) - float(params["scale_min"]) or 1.0
-    lift = 1.0 + float(params["star_weight"]) * (scores - float(params["scale_min"])) / span
-    exponent = float(params["activity_exponent"])
-    if exponent:
-        lift = lift * (float(params["activity_reference"]) / max(len(scores), 1)) ** exponent
-    return lift
+def _fold_in_model(model: RunModel, scores: np.ndarray) -> dict:
+    """The run's parameters as ``scoring`` reads them (mu: the run's, else the user's own mean)."""
+    return {**model.params, "global_mean": float(model.params.get("global_mean") or scores.mean())}
 
 
 def ranking_system(model: RunModel, positions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The normal equations of the implicit model for one user: ``(A, b, c)`` with ``A x = b``.
-
-    ``A = YᵀY + Σ alpha·w_i y_i y_iᵀ + reg·n_u·I``, ``b = Σ c_i y_i``, ``c_i = 1 + alpha·w_i``.
-    """
-    params = model.params
-    alpha = float(params["alpha"])
-    rated = model.factors[positions]
-    weights = alpha * rating_strength(model, scores)
-    system = model.gram + (rated.T * weights) @ rated
-    system[np.diag_indices_from(system)] += float(params["reg"]) * len(positions)
-    confidence = 1.0 + weights
-    return system, rated.T @ confidence, confidence
+    """The normal equations of the implicit model for one user: ``(A, b, c)`` with ``A x = b``,
+    ``c_i = 1 + alpha·w_i`` (``scoring.ranking_systems``, the training's own; explanations use A)."""
+    params = _fold_in_model(model, scores)
+    weights = float(params["alpha"]) * scoring.strength(scores, len(positions), params)
+    matrices, targets = scoring.ranking_systems(model.factors[positions][None], weights[None], np.array([len(positions)]),
+                                                model.gram, float(params["reg"]))
+    return matrices[0], targets[0], 1.0 + weights
 
 
 def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVectors | None:
-    """Fold a user with ``ratings`` ({tconst: stars}) into ``model``; ``None`` when the model knows
-    none of the rated titles (nothing to learn from)."""
+    """Fold a user with ``ratings`` ({tconst: stars}) into ``model`` with the training's own
+    equations (``scoring.fold_in``); ``None`` when the model knows none of the rated titles."""
     known = [(model.index[tconst], score) for tconst, score in ratings.items() if tconst in model.index]
     if not known:
         return None
     positions = np.fromiter((position for position, _ in known), dtype=np.int64, count=len(known))
     scores = np.fromiter((score for _, score in known), dtype=np.float64, count=len(known))
-    system, target, _ = ranking_system(model, positions, scores)
-    factors = np.linalg.solve(system, target)
-
-    params = model.params
-    n_u = len(positions)
-    mean = float(params.get("global_mean") or scores.mean())
-    residual = scores - mean - model.title_bias[positions]
-    bias = float(residual.sum() / (float(params["bias_reg_user"]) + n_u))
-    rating_factors = None
-    if model.rating_factors is not None:
-        rated = model.rating_factors[positions]
-        system = rated.T @ rated
-        system[np.diag_indices_from(system)] += float(params["rating_reg"]) * n_u
-        rating_factors = np.linalg.solve(system, rated.T @ (residual - bias))
-    return UserVectors(factors=factors, rating_factors=rating_factors, bias=bias, known_ratings=n_u, source="fold-in")
+    folded = scoring.fold_in(np.zeros(len(positions), dtype=np.int64), positions, scores, 1, factors=model.factors,
+                             gram=model.gram, rating_factors=model.rating_factors, title_bias=model.title_bias,
+                             model=_fold_in_model(model, scores))
+    return UserVectors(factors=folded.factors[0],
+                       rating_factors=folded.rating_factors[0] if folded.rating_factors is not None else None,
+                       bias=float(folded.bias[0]), known_ratings=len(positions), source="fold-in")
 
 
 def user_ratings(*, user: User) -> dict[str, int]:
@@ -549,10 +526,8 @@ def predictions_for(*, model: RunModel, vectors: UserVectors, positions: np.ndar
     if model.rating_factors is not None and vectors.rating_factors is not None:
         predicted = predicted + model.rating_factors[positions] @ vectors.rating_factors
     predicted = np.clip(predicted, float(params["scale_min"]), float(params["scale_max"]))
-    preference = np.clip(model.factors[positions] @ vectors.factors, 0.0, 1.0)
-    user_evidence = vectors.known_ratings / (vectors.known_ratings + float(params["confidence_user_prior"]))
-    confidence = np.cbrt(preference * user_evidence * model.title_evidence[positions])
-    return predicted, np.clip(confidence, 0.0, 1.0)
+    preference = model.factors[positions] @ vectors.factors
+    return predicted, scoring.confidence(preference, vectors.known_ratings, model.support[positions], params)
 
 
 def ranked_titles(

@@ -60,66 +60,123 @@ def strength(ratings: np.ndarray, count: int | np.ndarray, model: dict) -> np.nd
     return lift * activity
 
 
-def ranking_system(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The ranking fold-in's normal equations (matrix, target) for one user with known titles:
-    x_u = (YᵀY + Σ alpha w y yᵀ + reg n I)⁻¹ Σ (1 + alpha w) y."""
-    count = len(rows)
-    vectors = side.factors[rows].astype(np.float64)
-    weights = model["alpha"] * strength(ratings, count, model)
-    matrix = side.gram + (vectors.T * weights) @ vectors + model["reg"] * count * np.eye(vectors.shape[1])
-    return matrix, (1.0 + weights) @ vectors
+@dataclass
+class FoldIn:
+    """Users folded into a run (DESIGN.md §1, §2): x_u, p_u, b_u and n_u (their titles the run knows)."""
+
+    factors: np.ndarray  # float64 (users, rank)
+    rating_factors: np.ndarray | None  # float64 (users, rating_rank); None without a star model
+    bias: np.ndarray  # float64 (users,)
+    counts: np.ndarray  # int64 (users,)
 
 
-def rating_system(rows: np.ndarray, ratings: np.ndarray, side: ItemSide,
-                  model: dict) -> tuple[np.ndarray, np.ndarray, float]:
-    """The star fold-in (DESIGN.md §2, the titles' q_i and b_i fixed) for one user with known
-    titles: b_u, then the normal equations (matrix, target) of p_u."""
-    count = len(rows)
+# Rating slots of one padded block of users in ``fold_in`` (users x their longest list): bounds the
+# block's (slots x rank) float64 matrices to a few MB whatever the lists' lengths.
+FOLD_IN_SLOTS = 1 << 15
+
+
+def _fold_in_blocks(counts: np.ndarray):
+    """Users with ratings in blocks of similar list lengths (sorted by length, so padding each
+    block to its longest list wastes little): (users, longest list) per block."""
+    order = np.argsort(counts, kind="stable")
+    order = order[counts[order] > 0]
+    start = 0
+    while start < len(order):
+        width = int(counts[order[min(start + USER_CHUNK, len(order)) - 1]])
+        stop = min(start + max(1, min(USER_CHUNK, FOLD_IN_SLOTS // width)), len(order))
+        yield order[start:stop], int(counts[order[stop - 1]])
+        start = stop
+
+
+def ranking_systems(vectors: np.ndarray, weights: np.ndarray, counts: np.ndarray, gram: np.ndarray,
+                    reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ranking fold-in's normal equations of a block of users (DESIGN.md §1): for each user b
+    with rated titles' vectors ``vectors[b]`` (zero rows as padding) and weights ``alpha·w``,
+    A_b = YᵀY + Σ alpha w y yᵀ + reg n_b I and t_b = Σ (1 + alpha w) y; x_b = A_b⁻¹ t_b."""
+    matrices = (vectors.transpose(0, 2, 1) * weights[:, None, :]) @ vectors + gram
+    matrices += (reg * np.asarray(counts, dtype=np.float64))[:, None, None] * np.eye(vectors.shape[2])
+    return matrices, ((1.0 + weights)[:, None, :] @ vectors)[:, 0, :]  # a zero (padding) row adds nothing
+
+
+def rating_systems(vectors: np.ndarray, residuals: np.ndarray, counts: np.ndarray,
+                   reg: float) -> tuple[np.ndarray, np.ndarray]:
+    """The star fold-in's normal equations of a block of users (DESIGN.md §2, b_u already taken
+    out of ``residuals`` = r − mu − b_u − b_i): Σ q qᵀ + rating_reg n I and Σ residual q."""
+    matrices = vectors.transpose(0, 2, 1) @ vectors
+    matrices += (reg * np.asarray(counts, dtype=np.float64))[:, None, None] * np.eye(vectors.shape[2])
+    return matrices, (residuals[:, None, :] @ vectors)[:, 0, :]
+
+
+def user_bias(ratings: np.ndarray, title_bias: np.ndarray, segment: np.ndarray, counts: np.ndarray,
+              model: dict) -> np.ndarray:
+    """b_u = Σ (r_ui − mu − b_i) / (bias_reg_user + n_u) of each user (0 for users without ratings)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bias = (np.bincount(segment, ratings - float(model["global_mean"]) - title_bias, len(counts))
+                / (float(model["bias_reg_user"]) + counts))
+    return np.where(counts > 0, bias, 0.0)
+
+
+def _padded(matrix: np.ndarray, rows: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``matrix``'s rows for a (block, width) table of row numbers, float64, zero where not ``valid``."""
+    gathered = np.asarray(matrix[rows], dtype=np.float64)
+    gathered[~valid] = 0.0
+    return gathered
+
+
+def fold_in(segment: np.ndarray, rows: np.ndarray, ratings: np.ndarray, users: int, *, factors: np.ndarray,
+            gram: np.ndarray, rating_factors: np.ndarray | None, title_bias: np.ndarray, model: dict) -> FoldIn:
+    """Fold ``users`` users in with their ratings, the titles' vectors fixed: the Spark job's
+    passes and the site's live fold-in (recommender/foldin.py) both call this.
+
+    ``segment[j]`` is the user (0 .. users-1) of rating ``j``, ``rows[j]`` its title's row in
+    ``factors`` (titles the run knows only), ``ratings[j]`` its stars. Per user: x_u from
+    ``ranking_systems``; b_u from ``user_bias``, then p_u from ``rating_systems``. A user without
+    ratings gets zero vectors and no bias. Users are taken in blocks of similar list lengths,
+    each padded to its longest list with zero rows, and each block's systems solved at once."""
+    segment = np.asarray(segment, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
     ratings = np.asarray(ratings, dtype=np.float64)
-    title_bias = side.bias[rows].astype(np.float64)
-    user_bias = float((ratings - model["global_mean"] - title_bias).sum() / (model["bias_reg_user"] + count))
-    residual = ratings - model["global_mean"] - user_bias - title_bias
-    vectors = side.rating_factors[rows].astype(np.float64)
-    matrix = vectors.T @ vectors + model["rating_reg"] * count * np.eye(vectors.shape[1])
-    return matrix, vectors.T @ residual, user_bias
+    order = np.argsort(segment, kind="stable")
+    segment, rows, ratings = segment[order], rows[order], ratings[order]
+    counts = np.bincount(segment, minlength=users).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    x = np.zeros((users, factors.shape[1]))
+    p = np.zeros((users, rating_factors.shape[1])) if rating_factors is not None else None
+    own_bias = np.asarray(title_bias, dtype=np.float64)[rows]
+    bias = user_bias(ratings, own_bias, segment, counts, model)
+    weights = float(model["alpha"]) * strength(ratings, counts[segment], model)
+    residual = ratings - float(model["global_mean"]) - bias[segment] - own_bias
+    gram = np.asarray(gram, dtype=np.float64)
+    for block, width in _fold_in_blocks(counts):
+        lanes = np.arange(width)
+        valid = lanes < counts[block][:, None]
+        index = np.where(valid, starts[block][:, None] + lanes, 0)
+        matrices, targets = ranking_systems(_padded(factors, rows[index], valid), np.where(valid, weights[index], 0.0), counts[block],
+                                            gram, float(model["reg"]))
+        x[block] = np.linalg.solve(matrices, targets[..., None])[..., 0]
+        if p is not None:
+            matrices, targets = rating_systems(_padded(rating_factors, rows[index], valid), np.where(valid, residual[index], 0.0),
+                                               counts[block], float(model["rating_reg"]))
+            p[block] = np.linalg.solve(matrices, targets[..., None])[..., 0]
+    return FoldIn(x, p, bias, counts)
+
+
+def side_fold_in(segment: np.ndarray, rows: np.ndarray, ratings: np.ndarray, users: int, side: ItemSide,
+                 model: dict) -> FoldIn:
+    """``fold_in`` against a run's ``ItemSide``."""
+    return fold_in(segment, rows, ratings, users, factors=side.factors, gram=side.gram,
+                   rating_factors=side.rating_factors, title_bias=side.bias, model=model)
 
 
 def ranking_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
     """x_u of one user (the zero vector when no title is known)."""
-    if len(rows) == 0:
-        return np.zeros(side.factors.shape[1], dtype=np.float32)
-    return np.linalg.solve(*ranking_system(rows, ratings, side, model)).astype(np.float32)
+    return side_fold_in(np.zeros(len(rows)), rows, ratings, 1, side, model).factors[0]
 
 
 def rating_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> tuple[np.ndarray, float]:
     """(p_u, b_u) of one user (zero and no bias when no title is known)."""
-    if len(rows) == 0:
-        return np.zeros(side.rating_factors.shape[1], dtype=np.float32), 0.0
-    matrix, target, user_bias = rating_system(rows, ratings, side, model)
-    return np.linalg.solve(matrix, target).astype(np.float32), user_bias
-
-
-def fold_in_batch(rows_list: list[np.ndarray], ratings_list: list[np.ndarray], side: ItemSide,
-                  model: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``ranking_fold_in`` and ``rating_fold_in`` of many users at once: each user's normal
-    equations built in turn, all of them solved in two batched calls (the solve's per-call
-    overhead, not its arithmetic, dominates at these sizes). Returns (x_u, p_u, b_u)."""
-    count = len(rows_list)
-    rank, rating_rank = side.factors.shape[1], side.rating_factors.shape[1]
-    matrices, targets = np.empty((count, rank, rank)), np.zeros((count, rank))
-    rating_matrices, rating_targets = np.empty((count, rating_rank, rating_rank)), np.zeros((count, rating_rank))
-    biases = np.zeros(count)
-    for index, (rows, ratings) in enumerate(zip(rows_list, ratings_list, strict=True)):
-        if len(rows) == 0:  # nothing known: the zero vector and no bias (identity systems, zero targets)
-            matrices[index], rating_matrices[index] = np.eye(rank), np.eye(rating_rank)
-            continue
-        matrices[index], targets[index] = ranking_system(rows, ratings, side, model)
-        rating_matrices[index], rating_targets[index], biases[index] = rating_system(rows, ratings, side, model)
-    if not count:
-        return np.zeros((0, rank), np.float32), np.zeros((0, rating_rank), np.float32), biases
-    solved = np.linalg.solve(matrices, targets[..., None])[..., 0].astype(np.float32)
-    rating_solved = np.linalg.solve(rating_matrices, rating_targets[..., None])[..., 0].astype(np.float32)
-    return solved, rating_solved, biases
+    folded = side_fold_in(np.zeros(len(rows)), rows, ratings, 1, side, model)
+    return folded.rating_factors[0], float(folded.bias[0])
 
 
 def stars_predict(user_vector, user_bias, rows: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
@@ -147,6 +204,22 @@ def scores_for(user_vectors: np.ndarray, side: ItemSide, model: dict) -> np.ndar
     return scores
 
 
+def top_k(scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``scores`` (excluded entries set to -inf): the positions of the ``count`` best,
+    best first, their scores, and which are real candidates (not -inf). All (rows, count)."""
+    width = scores.shape[1]
+    count = min(count, width)
+    if count == 0:
+        empty = np.zeros((len(scores), 0))
+        return empty.astype(np.int64), empty.astype(scores.dtype), empty.astype(bool)
+    best = (np.argpartition(-scores, count - 1, axis=1)[:, :count] if count < width
+            else np.broadcast_to(np.arange(width), scores.shape))
+    values = np.take_along_axis(scores, best, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    best, values = np.take_along_axis(best, order, axis=1), np.take_along_axis(values, order, axis=1)
+    return best, values, np.isfinite(values)
+
+
 def top_rows(scores: np.ndarray, excluded: list[np.ndarray], count: int) -> list[np.ndarray]:
     """Per row of ``scores``: the positions of the ``count`` best, best first, skipping ``excluded``."""
     scores = scores.copy()
@@ -154,18 +227,63 @@ def top_rows(scores: np.ndarray, excluded: list[np.ndarray], count: int) -> list
         rows = rows[rows >= 0]
         if len(rows):
             scores[index, rows] = -np.inf
-    width = scores.shape[1]
-    count = min(count, width)
-    if count == 0:
-        return [np.empty(0, dtype=np.int64) for _ in excluded]
-    best = np.argpartition(-scores, count - 1, axis=1)[:, :count] if count < width else np.tile(np.arange(width), (len(scores), 1))
-    result = []
-    for index in range(len(scores)):
-        candidates = best[index]
-        values = scores[index, candidates]
-        ordered = candidates[np.argsort(-values, kind="stable")]
-        result.append(ordered[np.isfinite(scores[index, ordered])])
-    return result
+    best, _, valid = top_k(scores, count)
+    return [best[index][valid[index]] for index in range(len(scores))]
+
+
+@dataclass
+class Recommended:
+    """Every user's top N as flat arrays: user u's titles are ``rows[offsets[u]:offsets[u + 1]]``."""
+
+    offsets: np.ndarray  # int64 (users + 1)
+    rows: np.ndarray  # title rows, best first per user
+    scores: np.ndarray  # float32: the ranking score x_u·y_i + popularity_weight·pop_i
+    predicted: np.ndarray  # float32: stars
+    confidence: np.ndarray  # float32 in [0, 1]
+
+
+def recommend(folded: FoldIn, excluded_segment: np.ndarray, excluded_rows: np.ndarray, side: ItemSide, model: dict,
+              top_n: int) -> Recommended:
+    """The top ``top_n`` titles of each folded-in user, leaving out the (user, title row) pairs in
+    ``excluded_*`` (their rated titles, watchlist and "not interested"), with predicted stars and
+    confidence; users scored ``USER_CHUNK`` at a time, no per-user Python."""
+    users = len(folded.factors)
+    order = np.argsort(excluded_segment, kind="stable")
+    excluded_segment, excluded_rows = np.asarray(excluded_segment)[order], np.asarray(excluded_rows)[order]
+    parts: list[tuple] = []
+    for start in range(0, users, USER_CHUNK):
+        stop = min(start + USER_CHUNK, users)
+        scores = scores_for(folded.factors[start:stop], side, model)
+        low, high = np.searchsorted(excluded_segment, [start, stop])
+        scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
+        best, values, valid = top_k(scores, top_n)
+        preference = (side.factors[best] @ folded.factors[start:stop, :, None])[..., 0]
+        item_part = side.bias[best]
+        if folded.rating_factors is not None:
+            item_part = item_part + (side.rating_factors[best] @ folded.rating_factors[start:stop, :, None])[..., 0]
+        predicted = np.clip(model["global_mean"] + folded.bias[start:stop, None] + item_part,
+                            model["scale_min"], model["scale_max"])
+        trust = confidence(preference, folded.counts[start:stop, None], side.support[best], model)
+        parts.append((valid.sum(axis=1), best[valid], values[valid], predicted[valid], trust[valid]))
+    lengths = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, np.int64)
+
+    def flat(position: int, dtype) -> np.ndarray:
+        return np.concatenate([part[position] for part in parts]).astype(dtype) if parts else np.zeros(0, dtype)
+
+    return Recommended(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), flat(1, np.int64),
+                       flat(2, np.float32), flat(3, np.float32), flat(4, np.float32))
+
+
+def similar_titles(block: np.ndarray, side: ItemSide, unit: np.ndarray, candidates: np.ndarray,
+                   count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the title rows ``block``: the ``count`` most similar ``candidates`` (cosine of the
+    ranking vectors ``unit``, normalised), never the title itself. Returns (best, values, valid)
+    as in ``top_k``, ``best`` indexing ``candidates``."""
+    similarity = unit[block] @ unit[candidates].T
+    own = np.minimum(np.searchsorted(candidates, block), max(len(candidates) - 1, 0))
+    is_candidate = candidates[own] == block if len(candidates) else np.zeros(len(block), bool)
+    similarity[np.flatnonzero(is_candidate), own[is_candidate]] = -np.inf
+    return top_k(similarity, count)
 
 
 def ranking_metrics(recommended: np.ndarray, relevant: set, k: int = 10) -> tuple[float, float]:

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, SparkSession
@@ -351,59 +352,80 @@ SERVE_SCHEMA = (
 )
 
 
+def _flat(lists: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A list column as (owner row of each value, the values)."""
+    return (pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64),
+            pc.list_flatten(lists).to_numpy(zero_copy_only=False))
+
+
+def _list_array(offsets: np.ndarray, values: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, type=value_type))
+
+
+def _vector_lists(matrix: np.ndarray) -> pa.ListArray:
+    """A (rows, width) float32 matrix as list<float>, one list per row."""
+    rows, width = matrix.shape
+    return _list_array(np.arange(rows + 1) * width, np.ascontiguousarray(matrix, dtype=np.float32).ravel(), pa.float32())
+
+
 def serving_pass(batches, *, side_value, model: dict, top_n: int):
-    """Fold every user in with all their ratings, then score, exclude and keep the top N."""
+    """Fold every user in with all their ratings, then score, exclude and keep the top N: Arrow
+    record batches in and out, the users of a batch handled together (``scoring.side_fold_in``
+    and ``scoring.recommend``), so no Python runs per user."""
     side = scoring.ItemSide(**side_value)
-    for frame in batches:
-        out = []
-        for start in range(0, len(frame), scoring.USER_CHUNK):
-            chunk = frame.iloc[start:start + scoring.USER_CHUNK]
-            known_rows, known_ratings, counts, excluded = [], [], [], []
-            for row in chunk.itertuples(index=False):
-                rated_rows = side.positions(row.items)
-                known = rated_rows >= 0
-                known_rows.append(rated_rows[known])
-                known_ratings.append(np.asarray(row.ratings, dtype=np.float64)[known])
-                counts.append(int(known.sum()))
-                extra = side.positions(row.excluded) if row.excluded is not None else np.empty(0, np.int64)
-                excluded.append(np.concatenate([rated_rows, extra]))
-            vectors, rating_vectors, biases = scoring.fold_in_batch(known_rows, known_ratings, side, model)
-            tops = scoring.top_rows(scoring.scores_for(vectors, side, model), excluded, top_n)
-            for index, row in enumerate(chunk.itertuples(index=False)):
-                top = tops[index]
-                preference = side.factors[top] @ vectors[index]
-                score = preference + np.float32(model["popularity_weight"]) * side.popularity[top]
-                out.append((
-                    row.user, vectors[index], rating_vectors[index], float(biases[index]), counts[index],
-                    side.ids[top].astype(np.int32), score.astype(np.float32),
-                    scoring.stars_predict(rating_vectors[index], biases[index], top, side, model).astype(np.float32),
-                    scoring.confidence(preference, counts[index], side.support[top], model).astype(np.float32),
-                ))
-        yield pd.DataFrame(out, columns=[c.split()[0] for c in SERVE_SCHEMA.split(", ")])
+    for batch in batches:
+        users = len(batch)
+        segment, items = _flat(batch.column("items"))
+        ratings = pc.list_flatten(batch.column("ratings")).to_numpy(zero_copy_only=False)
+        rows = side.positions(items)
+        known = rows >= 0
+        folded = scoring.side_fold_in(segment[known], rows[known], ratings[known], users, side, model)
+        excluded_segment, excluded_items = _flat(batch.column("excluded"))
+        excluded_rows = side.positions(excluded_items)
+        keep = excluded_rows >= 0
+        top = scoring.recommend(folded, np.concatenate([segment[known], excluded_segment[keep]]),
+                                np.concatenate([rows[known], excluded_rows[keep]]), side, model, top_n)
+        rating_factors = (folded.rating_factors if folded.rating_factors is not None
+                          else np.zeros((users, side.rating_factors.shape[1]), np.float32))
+        yield pa.RecordBatch.from_arrays([
+            batch.column("user").cast(pa.int32()),
+            _vector_lists(folded.factors),
+            _vector_lists(rating_factors),
+            pa.array(folded.bias.astype(np.float64)),
+            pa.array(folded.counts.astype(np.int32)),
+            _list_array(top.offsets, side.ids[top.rows].astype(np.int32), pa.int32()),
+            _list_array(top.offsets, top.scores, pa.float32()),
+            _list_array(top.offsets, top.predicted, pa.float32()),
+            _list_array(top.offsets, top.confidence, pa.float32()),
+        ], names=[column.split()[0] for column in SERVE_SCHEMA.split(", ")])
 
 
 SIMILAR_SCHEMA = "item int, similar array<int>, scores array<float>"
 
 
 def similar_pass(batches, *, side_value, count: int, min_support: int):
+    """The ``count`` most similar titles of each title (cosine of the ranking vectors) among those
+    with at least ``min_support`` training ratings; Arrow record batches in and out."""
     side = scoring.ItemSide(**side_value)
     norms = np.linalg.norm(side.factors, axis=1, keepdims=True)
     unit = side.factors / np.maximum(norms, 1e-12)
     candidates = np.flatnonzero(side.support >= min_support)
-    candidate_unit = unit[candidates]
-    for frame in batches:
-        out = []
-        rows = side.positions(frame["item"].to_numpy())
+    for batch in batches:
+        rows = side.positions(batch.column("item").to_numpy(zero_copy_only=False))
+        lengths, similar, values = [], [], []
         for start in range(0, len(rows), 512):
-            block = rows[start:start + 512]
-            similarity = unit[block] @ candidate_unit.T
-            self_hits = [np.flatnonzero(candidates == row) for row in block]
-            tops = scoring.top_rows(similarity, self_hits, count)
-            for index, row in enumerate(block):
-                top = tops[index]
-                out.append((int(side.ids[row]), side.ids[candidates[top]].astype(np.int32),
-                            similarity[index, top].astype(np.float32)))
-        yield pd.DataFrame(out, columns=["item", "similar", "scores"])
+            best, scores, valid = scoring.similar_titles(rows[start:start + 512], side, unit, candidates, count)
+            lengths.append(valid.sum(axis=1))
+            similar.append(side.ids[candidates[best[valid]]])
+            values.append(scores[valid])
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]) if lengths else np.zeros(1, np.int64)
+        yield pa.RecordBatch.from_arrays([
+            pa.array(side.ids[rows].astype(np.int32)),
+            _list_array(offsets, np.concatenate(similar).astype(np.int32) if similar else np.zeros(0, np.int32),
+                        pa.int32()),
+            _list_array(offsets, np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
+                        pa.float32()),
+        ], names=["item", "similar", "scores"])
 
 
 def side_value(side: scoring.ItemSide) -> dict:
@@ -639,13 +661,13 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
 
     def executor_passes() -> None:
         with reporter.timed("recommend"):
-            users_frame(spark, served, exclusions, work_dir=work_dir).mapInPandas(serve, SERVE_SCHEMA).write.mode(
+            users_frame(spark, served, exclusions, work_dir=work_dir).mapInArrow(serve, SERVE_SCHEMA).write.mode(
                 "overwrite").parquet(f"{output_dir}/users.parquet")
         reporter.progress("similar", 0.93, "similar titles")
         with reporter.timed("similar"):
             partitions = max(1, min(len(side.ids) // 2000 + 1, spark.sparkContext.defaultParallelism * 4))
             item_frame = spark.createDataFrame(pd.DataFrame({"item": side.ids.astype(np.int32)}), "item int")
-            item_frame.repartition(partitions).mapInPandas(similar, SIMILAR_SCHEMA).write.mode("overwrite").parquet(
+            item_frame.repartition(partitions).mapInArrow(similar, SIMILAR_SCHEMA).write.mode("overwrite").parquet(
                 f"{output_dir}/similar.parquet")
 
     # The executors recommend while the driver scores the holdout.

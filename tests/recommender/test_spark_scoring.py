@@ -119,7 +119,9 @@ def test_the_job_refuses_bad_arguments_before_starting_spark(tmp_path):
     assert done.returncode == 2 and "bad --params" in done.stderr
 
 
-def test_fold_in_batch_solves_the_same_equations_as_one_user_at_a_time():
+def test_fold_in_of_many_users_solves_each_users_equations():
+    """Users folded in together (blocks padded to their longest list, batched solves) get exactly
+    the solutions of their own normal equations, written out here one user at a time."""
     rng = np.random.default_rng(0)
     count = 300
     side = scoring.ItemSide.build(ids=np.arange(count), factors=rng.normal(size=(count, 8)),
@@ -127,14 +129,72 @@ def test_fold_in_batch_solves_the_same_equations_as_one_user_at_a_time():
                                   support=rng.integers(1, 50, count))
     model = {"alpha": 1.0, "reg": 0.1, "rating_reg": 0.16, "global_mean": 3.5, "bias_reg_user": 5.0, "scale_min": 1,
              "scale_max": 5, "star_weight": 0.2, "activity_reference": 20, "activity_exponent": 1.0}
-    rows = [rng.choice(count, size, replace=False) for size in (0, 1, 5, 40, 3)]
+    sizes = [0, 1, 5, 40, 3, 299, *rng.integers(1, 120, 600).tolist()]  # several blocks of different widths
+    rows = [rng.choice(count, size, replace=False) for size in sizes]
     ratings = [rng.integers(1, 6, len(row)).astype(float) for row in rows]
+    segment = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
+    shuffle = rng.permutation(len(segment))  # the ratings need not come grouped by user
 
-    vectors, rating_vectors, biases = scoring.fold_in_batch(rows, ratings, side, model)
+    folded = scoring.side_fold_in(segment[shuffle], np.concatenate(rows)[shuffle], np.concatenate(ratings)[shuffle],
+                                  len(rows), side, model)
 
+    Y, Q = side.factors.astype(np.float64), side.rating_factors.astype(np.float64)
     for index, (row, stars) in enumerate(zip(rows, ratings, strict=True)):
-        rating_vector, bias = scoring.rating_fold_in(row, stars, side, model)
-        assert np.allclose(vectors[index], scoring.ranking_fold_in(row, stars, side, model), atol=1e-6)
-        assert np.allclose(rating_vectors[index], rating_vector, atol=1e-6)
-        assert biases[index] == pytest.approx(bias, abs=1e-12)
-    assert not vectors[0].any() and biases[0] == 0.0  # a user with nothing known: zero vector, no bias
+        n = len(row)
+        assert folded.counts[index] == n
+        if n == 0:
+            assert not folded.factors[index].any() and not folded.rating_factors[index].any()
+            assert folded.bias[index] == 0.0  # nothing known: zero vectors, no bias
+            continue
+        weights = model["alpha"] * scoring.strength(stars, n, model)
+        x = np.linalg.solve(Y.T @ Y + (Y[row].T * weights) @ Y[row] + model["reg"] * n * np.eye(8),
+                            (1 + weights) @ Y[row])
+        bias = (stars - 3.5 - side.bias[row]).sum() / (5.0 + n)
+        p = np.linalg.solve(Q[row].T @ Q[row] + 0.16 * n * np.eye(5), Q[row].T @ (stars - 3.5 - bias - side.bias[row]))
+        np.testing.assert_allclose(folded.factors[index], x, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(folded.rating_factors[index], p, rtol=1e-4, atol=1e-5)
+        assert folded.bias[index] == pytest.approx(bias, abs=1e-12)
+
+
+def test_recommend_keeps_each_users_best_unexcluded_titles_with_stars_and_confidence():
+    rng = np.random.default_rng(3)
+    side = _side(seed=4, items=40, rank=3)
+    folded = scoring.FoldIn(factors=rng.normal(size=(300, 3)).astype(np.float32),
+                            rating_factors=rng.normal(size=(300, 2)).astype(np.float32),
+                            bias=rng.normal(0, 0.3, 300), counts=rng.integers(0, 30, 300))
+    excluded = {user: rng.choice(40, rng.integers(0, 38), replace=False) for user in range(300)}
+    excluded[7] = np.arange(40)  # everything excluded: an empty list
+    segment = np.concatenate([np.full(len(rows), user) for user, rows in excluded.items()])
+    shuffle = rng.permutation(len(segment))
+
+    top = scoring.recommend(folded, segment[shuffle], np.concatenate(list(excluded.values()))[shuffle], side, MODEL, 5)
+
+    for user in range(300):
+        got = top.rows[top.offsets[user]:top.offsets[user + 1]]
+        scores = folded.factors[user] @ side.factors.T + MODEL["popularity_weight"] * side.popularity
+        allowed = np.setdiff1d(np.arange(40), excluded[user])
+        expected = allowed[np.argsort(-scores[allowed], kind="stable")][:5]
+        assert got.tolist() == expected.tolist()
+        span = slice(top.offsets[user], top.offsets[user + 1])
+        np.testing.assert_allclose(top.scores[span], scores[got], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            top.predicted[span], scoring.stars_predict(folded.rating_factors[user], folded.bias[user], got, side, MODEL),
+            rtol=1e-5)
+        np.testing.assert_allclose(
+            top.confidence[span],
+            scoring.confidence(side.factors[got] @ folded.factors[user], folded.counts[user], side.support[got], MODEL),
+            rtol=1e-4, atol=1e-6)
+    assert top.offsets[8] - top.offsets[7] == 0
+    assert ((top.predicted >= 1) & (top.predicted <= 5)).all() and ((top.confidence >= 0) & (top.confidence <= 1)).all()
+
+
+def test_similar_titles_never_include_the_title_itself():
+    side = _side(seed=5, items=30, rank=4)
+    unit = side.factors / np.linalg.norm(side.factors, axis=1, keepdims=True)
+    candidates = np.flatnonzero(side.support >= 10)
+    best, values, valid = scoring.similar_titles(np.arange(30), side, unit, candidates, 3)
+    for row in range(30):
+        similarity = unit[candidates] @ unit[row]
+        similarity[candidates == row] = -np.inf
+        assert candidates[best[row][valid[row]]].tolist() == candidates[np.argsort(-similarity)[:3]].tolist()
+        assert row not in candidates[best[row]].tolist()
