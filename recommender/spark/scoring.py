@@ -179,12 +179,17 @@ def rating_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model:
     return folded.rating_factors[0], float(folded.bias[0])
 
 
-def stars_predict(user_vector, user_bias, rows: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
-    """r̂ = clip(mu + b_u + b_i + p_u·q_i); titles the run does not know (row -1) get mu + b_u."""
+def stars_predict(user_vectors: np.ndarray | None, user_bias, rows, side: ItemSide, model: dict) -> np.ndarray:
+    """r̂ = clip(mu + b_u + b_i + p_u·q_i) for the title rows ``rows`` (any shape; ``user_vectors``
+    (..., rating_rank) and ``user_bias`` broadcast against it); row -1, a title the run does not
+    know, gets mu + b_u."""
+    rows = np.asarray(rows)
     known = rows >= 0
     safe = np.where(known, rows, 0)
-    item_part = side.bias[safe] + side.rating_factors[safe] @ np.asarray(user_vector, dtype=np.float32)
-    value = model["global_mean"] + user_bias + np.where(known, item_part, 0.0)
+    item_part = side.bias[safe].astype(np.float64)
+    if user_vectors is not None:
+        item_part = item_part + (side.rating_factors[safe] * np.asarray(user_vectors, dtype=np.float64)).sum(axis=-1)
+    value = model["global_mean"] + np.asarray(user_bias, dtype=np.float64) + np.where(known, item_part, 0.0)
     return np.clip(value, model["scale_min"], model["scale_max"])
 
 
@@ -220,17 +225,6 @@ def top_k(scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return best, values, np.isfinite(values)
 
 
-def top_rows(scores: np.ndarray, excluded: list[np.ndarray], count: int) -> list[np.ndarray]:
-    """Per row of ``scores``: the positions of the ``count`` best, best first, skipping ``excluded``."""
-    scores = scores.copy()
-    for index, rows in enumerate(excluded):
-        rows = rows[rows >= 0]
-        if len(rows):
-            scores[index, rows] = -np.inf
-    best, _, valid = top_k(scores, count)
-    return [best[index][valid[index]] for index in range(len(scores))]
-
-
 @dataclass
 class Recommended:
     """Every user's top N as flat arrays: user u's titles are ``rows[offsets[u]:offsets[u + 1]]``."""
@@ -258,11 +252,8 @@ def recommend(folded: FoldIn, excluded_segment: np.ndarray, excluded_rows: np.nd
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
         best, values, valid = top_k(scores, top_n)
         preference = (side.factors[best] @ folded.factors[start:stop, :, None])[..., 0]
-        item_part = side.bias[best]
-        if folded.rating_factors is not None:
-            item_part = item_part + (side.rating_factors[best] @ folded.rating_factors[start:stop, :, None])[..., 0]
-        predicted = np.clip(model["global_mean"] + folded.bias[start:stop, None] + item_part,
-                            model["scale_min"], model["scale_max"])
+        predicted = stars_predict(None if folded.rating_factors is None else folded.rating_factors[start:stop, None, :],
+                                  folded.bias[start:stop, None], best, side, model)
         trust = confidence(preference, folded.counts[start:stop, None], side.support[best], model)
         parts.append((valid.sum(axis=1), best[valid], values[valid], predicted[valid], trust[valid]))
     lengths = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, np.int64)
@@ -286,13 +277,78 @@ def similar_titles(block: np.ndarray, side: ItemSide, unit: np.ndarray, candidat
     return top_k(similarity, count)
 
 
-def ranking_metrics(recommended: np.ndarray, relevant: set, k: int = 10) -> tuple[float, float]:
-    """precision@k (hits / k) and binary NDCG@k of one user's list."""
-    hits = np.array([1.0 if item in relevant else 0.0 for item in recommended[:k]])
+@dataclass
+class Holdout:
+    """What ``holdout_score`` measured: per user, per held-out pair and per top-k slot."""
+
+    precision: np.ndarray  # (users,) precision@k of the model
+    ndcg: np.ndarray  # (users,) binary NDCG@k of the model
+    pop_precision: np.ndarray  # (users,) the same for "most popular" (by training support)
+    pop_ndcg: np.ndarray
+    pair_user: np.ndarray  # (pairs,) user of each held-out pair
+    pair_predicted: np.ndarray  # predicted stars of each pair
+    pair_confidence: np.ndarray
+    top_confidence: np.ndarray  # (slots,) confidence of each recommended title in the top k
+    top_hit: np.ndarray  # 1.0 where that title is one of the user's held-out titles
+
+
+def holdout_score(folded: FoldIn, train_segment: np.ndarray, train_rows: np.ndarray, test_segment: np.ndarray,
+                  test_items: np.ndarray, side: ItemSide, model: dict, k: int = 10) -> Holdout:
+    """DESIGN.md §8 for users with vectors ``folded``: each user's top ``k`` among titles they did
+    not rate in training (``train_*``: (user, title row) pairs) against their held-out titles
+    (``test_*``: user and title id, each pair once; ids the run does not know count as relevant
+    but cannot be recommended), the most-popular list under the same rule, and the predicted stars
+    and confidence of every held-out pair. ``USER_CHUNK`` users at a time, no per-user Python."""
+    users = len(folded.factors)
+    test_rows = side.positions(test_items)
+    relevant_count = np.bincount(test_segment, minlength=users)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = float((hits * discounts[: len(hits)]).sum())
-    ideal = float(discounts[: min(k, len(relevant))].sum())
-    return float(hits.sum() / k), (dcg / ideal if ideal else 0.0)
+    ideal = np.concatenate([[0.0], np.cumsum(discounts)])[np.minimum(relevant_count, k)]
+    popularity_rank = np.empty(len(side.ids), dtype=np.float32)
+    popularity_rank[np.argsort(-side.support, kind="stable")] = -np.arange(len(side.ids), dtype=np.float32)
+    train_order, test_order = np.argsort(train_segment, kind="stable"), np.argsort(test_segment, kind="stable")
+    train_segment, train_rows = train_segment[train_order], train_rows[train_order]
+    known_test = test_rows[test_order] >= 0
+    test_segment_known, test_rows_known = test_segment[test_order][known_test], test_rows[test_order][known_test]
+    hits: dict[str, list] = {"model": [], "popular": []}
+    top_confidence, top_hit = [], []
+    for start in range(0, users, USER_CHUNK):
+        stop = min(start + USER_CHUNK, users)
+        low, high = np.searchsorted(train_segment, [start, stop])
+        seen = (train_segment[low:high] - start, train_rows[low:high])
+        low, high = np.searchsorted(test_segment_known, [start, stop])
+        relevant = np.zeros((stop - start, len(side.ids)), dtype=bool)
+        relevant[test_segment_known[low:high] - start, test_rows_known[low:high]] = True
+        for name, scores in (("model", scores_for(folded.factors[start:stop], side, model)),
+                             ("popular", np.repeat(popularity_rank[None, :], stop - start, axis=0))):
+            scores[seen] = -np.inf
+            best, _, valid = top_k(scores, k)
+            hit = np.take_along_axis(relevant, best, axis=1) & valid
+            hits[name].append(hit)
+            if name == "model":
+                preference = (side.factors[best] @ folded.factors[start:stop, :, None])[..., 0]
+                trust = confidence(preference, folded.counts[start:stop, None], side.support[best], model)
+                top_confidence.append(trust[valid])
+                top_hit.append(hit[valid].astype(np.float32))
+
+    def metrics(name: str) -> tuple[np.ndarray, np.ndarray]:
+        hit = np.concatenate(hits[name]) if hits[name] else np.zeros((0, k), dtype=bool)
+        hit = np.pad(hit, ((0, 0), (0, k - hit.shape[1])))  # fewer than k titles in the run
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndcg = np.where(ideal > 0, (hit * discounts).sum(axis=1) / ideal, 0.0)
+        return hit.sum(axis=1) / k, ndcg
+
+    precision, ndcg = metrics("model")
+    pop_precision, pop_ndcg = metrics("popular")
+    predicted = stars_predict(None if folded.rating_factors is None else folded.rating_factors[test_segment],
+                              folded.bias[test_segment], test_rows, side, model)
+    known = test_rows >= 0
+    safe = np.where(known, test_rows, 0)
+    preference = np.where(known, np.einsum("ij,ij->i", side.factors[safe], folded.factors[test_segment]), 0.0)
+    pair_confidence = confidence(preference, folded.counts[test_segment], np.where(known, side.support[safe], 0), model)
+    return Holdout(precision, ndcg, pop_precision, pop_ndcg, test_segment, predicted, pair_confidence,
+                   np.concatenate(top_confidence) if top_confidence else np.zeros(0),
+                   np.concatenate(top_hit) if top_hit else np.zeros(0))
 
 
 # --- preparing the ratings on the driver -----------------------------------------------------------
@@ -332,14 +388,6 @@ def holdout_mask(users: np.ndarray, items: np.ndarray, *, fraction: float, seed:
             last = order[np.r_[index[order][1:] != index[order][:-1], True]]
             held[last] = False
     return held
-
-
-def group_lists(keys: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-    """Distinct keys (sorted) and, for each of ``values``, the list of its values per key."""
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    distinct, starts = np.unique(sorted_keys, return_index=True)
-    return distinct, [np.split(value[order], starts[1:]) for value in values]
 
 
 def biases_solve(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray, *, mean: float, users: int,

@@ -297,59 +297,12 @@ def item_side_collect(fitted: Fitted) -> scoring.ItemSide:
 
 # --- the passes over users (numpy on the executors) -----------------------------------------------
 
-EVAL_SCHEMA = (
-    "user int, precision double, ndcg double, pop_precision double, pop_ndcg double, sq_error double, "
-    "abs_error double, pairs int, pair_confidence array<float>, pair_abs_error array<float>, "
-    "top_confidence array<float>, top_hit array<float>"
-)
-
-
-def evaluation_pass(batches, *, side_value, model: dict, k: int = 10):
-    side = scoring.ItemSide(**side_value)
-    popular = np.argsort(-side.support, kind="stable")
-    for frame in batches:
-        out = []
-        for start in range(0, len(frame), scoring.USER_CHUNK):
-            chunk = frame.iloc[start:start + scoring.USER_CHUNK]
-            rank = side.factors.shape[1]
-            vectors = np.stack([np.asarray(v, np.float32) if v is not None else np.zeros(rank, np.float32)
-                                for v in chunk["factors"]])
-            train_rows = [side.positions(items) for items in chunk["train_items"]]
-            tops = scoring.top_rows(scoring.scores_for(vectors, side, model), train_rows, k)
-            for index, row in enumerate(chunk.itertuples(index=False)):
-                test_items = np.asarray(row.test_items, dtype=np.int64)
-                relevant = set(test_items.tolist())
-                top = tops[index]
-                precision, ndcg = scoring.ranking_metrics(side.ids[top], relevant, k)
-                seen = set(train_rows[index].tolist())
-                pop_top = [p for p in popular[: k + len(seen)] if p not in seen][:k]
-                pop_precision, pop_ndcg = scoring.ranking_metrics(side.ids[np.asarray(pop_top, dtype=np.int64)], relevant, k)
-                count = float(row.train_count or 0)
-                rating_vector = (np.asarray(row.rating_factors, np.float32) if row.rating_factors is not None
-                                 else np.zeros(side.rating_factors.shape[1], np.float32))
-                user_bias = float(row.user_bias or 0.0)
-                test_rows = side.positions(test_items)
-                predicted = scoring.stars_predict(rating_vector, user_bias, test_rows, side, model)
-                errors = predicted - np.asarray(row.test_ratings, dtype=np.float64)
-                known = test_rows >= 0
-                safe = np.where(known, test_rows, 0)
-                pair_preference = np.where(known, side.factors[safe] @ vectors[index], 0.0)
-                pair_confidence = scoring.confidence(pair_preference, count, np.where(known, side.support[safe], 0), model)
-                top_preference = side.factors[top] @ vectors[index]
-                top_confidence = scoring.confidence(top_preference, count, side.support[top], model)
-                out.append((
-                    row.user, precision, ndcg, pop_precision, pop_ndcg, float((errors ** 2).sum()),
-                    float(np.abs(errors).sum()), len(errors), pair_confidence.astype(np.float32),
-                    np.abs(errors).astype(np.float32), top_confidence.astype(np.float32),
-                    np.array([1.0 if item in relevant else 0.0 for item in side.ids[top]], dtype=np.float32),
-                ))
-        yield pd.DataFrame(out, columns=[c.split()[0] for c in EVAL_SCHEMA.split(", ")])
-
-
-SERVE_SCHEMA = (
-    "user int, factors array<float>, rating_factors array<float>, bias double, num_ratings int, "
-    "items array<int>, scores array<float>, predicted array<float>, confidence array<float>"
-)
+SERVE_SCHEMA = pa.schema([
+    ("user", pa.int32()), ("factors", pa.list_(pa.float32())), ("rating_factors", pa.list_(pa.float32())),
+    ("bias", pa.float64()), ("num_ratings", pa.int32()), ("items", pa.list_(pa.int32())),
+    ("scores", pa.list_(pa.float32())), ("predicted", pa.list_(pa.float32())), ("confidence", pa.list_(pa.float32())),
+])
+SIMILAR_SCHEMA = pa.schema([("item", pa.int32()), ("similar", pa.list_(pa.int32())), ("scores", pa.list_(pa.float32()))])
 
 
 def _flat(lists: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -397,10 +350,7 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
             _list_array(top.offsets, top.scores, pa.float32()),
             _list_array(top.offsets, top.predicted, pa.float32()),
             _list_array(top.offsets, top.confidence, pa.float32()),
-        ], names=[column.split()[0] for column in SERVE_SCHEMA.split(", ")])
-
-
-SIMILAR_SCHEMA = "item int, similar array<int>, scores array<float>"
+        ], schema=SERVE_SCHEMA)
 
 
 def similar_pass(batches, *, side_value, count: int, min_support: int):
@@ -425,7 +375,42 @@ def similar_pass(batches, *, side_value, count: int, min_support: int):
                         pa.int32()),
             _list_array(offsets, np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
                         pa.float32()),
-        ], names=["item", "similar", "scores"])
+        ], schema=SIMILAR_SCHEMA)
+
+
+def part_name(part: int) -> str:
+    return f"part-{part:05d}.parquet"
+
+
+def part_write(directory: str, part: int, batches, schema: pa.Schema) -> int:
+    """Write one task's output batches as ``directory/part-N.parquet`` (a retried task replaces its
+    own file whole: written under a hidden name, then renamed). Returns the rows written."""
+    target = Path(local_path(directory))
+    target.mkdir(parents=True, exist_ok=True)
+    temporary = target / f".{part_name(part)}.{os.getpid()}.tmp"
+    rows = 0
+    with pq.ParquetWriter(str(temporary), schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += len(batch)
+    os.replace(temporary, target / part_name(part))
+    return rows
+
+
+def serving_task(part: int, *, source: str, target: str, side_value, model: dict, top_n: int) -> int:
+    """One executor task: the users of ``source``'s part ``part`` through ``serving_pass``, into
+    ``target``'s part ``part``."""
+    table = pq.read_table(str(Path(local_path(source)) / part_name(part)))
+    return part_write(target, part, serving_pass(table.to_batches(max_chunksize=4096), side_value=side_value,
+                                                 model=model, top_n=top_n), SERVE_SCHEMA)
+
+
+def similar_task(part: int, parts: int, *, target: str, side_value, count: int, min_support: int) -> int:
+    """One executor task: the ``part``-th of ``parts`` slices of the run's titles through ``similar_pass``."""
+    ids = np.array_split(np.asarray(side_value["ids"]), parts)[part].astype(np.int32)
+    batch = pa.RecordBatch.from_arrays([pa.array(ids)], names=["item"])
+    return part_write(target, part, similar_pass([batch], side_value=side_value, count=count,
+                                                 min_support=min_support), SIMILAR_SCHEMA)
 
 
 def side_value(side: scoring.ItemSide) -> dict:
@@ -436,55 +421,50 @@ def side_value(side: scoring.ItemSide) -> dict:
 
 
 def evaluate(fitted: Fitted, side: scoring.ItemSide, train: Ratings, test: Ratings, params: dict) -> dict:
-    """Holdout metrics of DESIGN.md §8 with the models fitted on ``train``."""
-    test_users, (test_items, test_ratings) = scoring.group_lists(test.user, test.item, test.rating)
+    """Holdout metrics of DESIGN.md §8 with the models fitted on ``train`` (``scoring.holdout_score``
+    on at most ``eval_max_users`` test users, drawn by a seeded hash)."""
+    test_users = np.unique(test.user)
     if params["eval_max_users"] and len(test_users) > params["eval_max_users"]:
         keep = np.sort(np.argsort(scoring.pair_draw(test_users, test_users, params["seed"]))[: params["eval_max_users"]])
         test_users = test_users[keep]
-        test_items = [test_items[index] for index in keep]
-        test_ratings = [test_ratings[index] for index in keep]
     if not len(test_users):
         return {"eval_users": 0}
     prepared = fitted.prepared
-    mask = np.isin(train.user, test_users)
-    train_users, (train_items,) = scoring.group_lists(train.user[mask], train.item[mask])
-    train_lists = dict(zip(train_users.tolist(), train_items, strict=True))
     # Users the models know: their fitted vectors (the rating vector times the user's spread).
     known = np.isin(test_users, prepared.user_ids)
     positions = np.searchsorted(prepared.user_ids, test_users)
     positions = np.where(known, np.minimum(positions, len(prepared.user_ids) - 1), 0)
-    ranking = _factors(fitted.ranking, test_users, only=test_users[known])
     rating = _factors(fitted.rating, test_users, only=test_users[known])
     rating *= np.where(known, prepared.user_scale[positions], 1.0)[:, None].astype(np.float32)
-    frame = pd.DataFrame({
-        "user": test_users, "test_items": test_items, "test_ratings": test_ratings,
-        "train_items": [train_lists.get(user, np.empty(0, np.int32)) for user in test_users.tolist()],
-        "train_count": np.where(known, prepared.user_counts[positions], 0),
-        "factors": list(ranking), "rating_factors": list(rating),
-        "user_bias": np.where(known, prepared.user_bias[positions], 0.0),
-    })
-    rows = pd.concat(list(evaluation_pass([frame], side_value=side_value(side), model=fitted.constants)))
-    pairs = int(rows["pairs"].sum())
+    users = scoring.FoldIn(factors=_factors(fitted.ranking, test_users, only=test_users[known]), rating_factors=rating,
+                           bias=np.where(known, prepared.user_bias[positions], 0.0),
+                           counts=np.where(known, prepared.user_counts[positions], 0))
+    in_test = np.isin(test.user, test_users)
+    in_train = np.isin(train.user, test_users)
+    test_segment = np.searchsorted(test_users, test.user[in_test])
+    scored = scoring.holdout_score(users, np.searchsorted(test_users, train.user[in_train]),
+                                   side.positions(train.item[in_train]), test_segment, test.item[in_test], side,
+                                   fitted.constants)
+    errors = scored.pair_predicted - test.rating[in_test].astype(np.float64)
+    pairs = len(errors)
     metrics = {
-        "rmse": math.sqrt(rows["sq_error"].sum() / pairs) if pairs else None,
-        "mae": rows["abs_error"].sum() / pairs if pairs else None,
-        "precision_at_10": float(rows["precision"].mean()),
-        "ndcg_at_10": float(rows["ndcg"].mean()),
-        "popularity_precision_at_10": float(rows["pop_precision"].mean()),
-        "popularity_ndcg_at_10": float(rows["pop_ndcg"].mean()),
-        "eval_users": len(rows),
+        "rmse": math.sqrt(float((errors ** 2).sum()) / pairs) if pairs else None,
+        "mae": float(np.abs(errors).sum()) / pairs if pairs else None,
+        "precision_at_10": float(scored.precision.mean()),
+        "ndcg_at_10": float(scored.ndcg.mean()),
+        "popularity_precision_at_10": float(scored.pop_precision.mean()),
+        "popularity_ndcg_at_10": float(scored.pop_ndcg.mean()),
+        "eval_users": len(test_users),
         "eval_pairs": pairs,
     }
-    metrics["confidence_buckets"] = confidence_buckets(rows)
+    metrics["confidence_buckets"] = confidence_buckets(scored.top_confidence, scored.top_hit, scored.pair_confidence,
+                                                       np.abs(errors))
     return metrics
 
 
-def confidence_buckets(rows: pd.DataFrame) -> list[dict]:
+def confidence_buckets(top_confidence: np.ndarray, top_hit: np.ndarray, pair_confidence: np.ndarray,
+                       pair_error: np.ndarray) -> list[dict]:
     """Does confidence mean something? Hit rate of the top 10 and star error, per confidence tercile."""
-    top_confidence = np.concatenate([np.asarray(v) for v in rows["top_confidence"]]) if len(rows) else np.empty(0)
-    top_hit = np.concatenate([np.asarray(v) for v in rows["top_hit"]]) if len(rows) else np.empty(0)
-    pair_confidence = np.concatenate([np.asarray(v) for v in rows["pair_confidence"]])
-    pair_error = np.concatenate([np.asarray(v) for v in rows["pair_abs_error"]])
     buckets = []
     edges = [0.0, 1 / 3, 2 / 3, 1.0000001]
     for low, high, name in zip(edges, edges[1:], ("low", "medium", "high"), strict=False):
@@ -573,21 +553,33 @@ def _lists(keys: np.ndarray, owners: np.ndarray, values: np.ndarray) -> pa.ListA
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
-def users_frame(spark: SparkSession, served: Ratings, exclusions: Ratings | None, *, work_dir: str) -> DataFrame:
-    """One row per user: their rated titles and stars, and the titles they asked not to see (a
-    Parquet file with list columns, built from offsets without a Python loop)."""
-    users = np.unique(served.user)
+def users_parts(served: Ratings, exclusions: Ratings | None, *, work_dir: str, parts: int) -> str:
+    """Every user with their rated titles and stars and the titles they asked not to see, as
+    ``parts`` Parquet files (list columns built from offsets, no Python loop) in a new directory of
+    the exchange location, which it returns: one file per executor task. Users are dealt out in
+    order of their number of ratings, so the parts weigh the same."""
+    users, counts = np.unique(served.user, return_counts=True)
     excluded_users = exclusions.user if exclusions is not None else np.empty(0, np.int32)
     excluded_items = exclusions.item if exclusions is not None else np.empty(0, np.int32)
-    path = parquet_path(work_dir, "users")
-    pq.write_table(pa.table({
+    table = pa.table({
         "user": pa.array(users.astype(np.int32)),
         "items": _lists(served.user, users, served.item.astype(np.int32)),
         "ratings": _lists(served.user, users, served.rating.astype(np.float32)),
         "excluded": _lists(excluded_users, users, excluded_items.astype(np.int32)),
-    }), path, row_group_size=4096)
-    partitions = max(1, min(len(users) // 2000 + 1, spark.sparkContext.defaultParallelism * 4))
-    return spark.read.parquet(path).repartition(partitions)
+    })
+    part_of = np.empty(len(users), dtype=np.int64)
+    part_of[np.argsort(-counts, kind="stable")] = np.arange(len(users)) % parts
+    directory = Path(parquet_path(work_dir, "users"))
+    directory.mkdir()
+    for part in range(parts):
+        pq.write_table(table.filter(pa.array(part_of == part)), directory / part_name(part))
+    return str(directory)
+
+
+def tasks_run(spark: SparkSession, parts: int, task) -> list:
+    """``task(part)`` for every part, as Spark tasks on the executors (a task's data comes and goes
+    through the exchange location, so nothing but its part number and result crosses the JVM)."""
+    return spark.sparkContext.parallelize(range(parts), parts).map(task).collect()
 
 
 @dataclass
@@ -653,22 +645,25 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
     top_n = params["top_n"]
     count, min_support = params["similar_n"], params["similar_min_support"]
 
-    def serve(batches):
-        return serving_pass(batches, side_value=broadcast.value, model=model, top_n=top_n)
-
-    def similar(batches):
-        return similar_pass(batches, side_value=broadcast.value, count=count, min_support=min_support)
+    parallelism = spark.sparkContext.defaultParallelism
 
     def executor_passes() -> None:
         with reporter.timed("recommend"):
-            users_frame(spark, served, exclusions, work_dir=work_dir).mapInArrow(serve, SERVE_SCHEMA).write.mode(
-                "overwrite").parquet(f"{output_dir}/users.parquet")
+            parts = max(1, min(len(served) // 100_000 + 1, parallelism * 2))
+            with reporter.timed("users_file"):
+                source = users_parts(served, exclusions, work_dir=work_dir, parts=parts)
+            target = f"{output_dir}/users.parquet"
+            shutil.rmtree(local_path(target), ignore_errors=True)
+            tasks_run(spark, parts, lambda part: serving_task(part, source=source, target=target,
+                                                              side_value=broadcast.value, model=model, top_n=top_n))
         reporter.progress("similar", 0.93, "similar titles")
         with reporter.timed("similar"):
-            partitions = max(1, min(len(side.ids) // 2000 + 1, spark.sparkContext.defaultParallelism * 4))
-            item_frame = spark.createDataFrame(pd.DataFrame({"item": side.ids.astype(np.int32)}), "item int")
-            item_frame.repartition(partitions).mapInArrow(similar, SIMILAR_SCHEMA).write.mode("overwrite").parquet(
-                f"{output_dir}/similar.parquet")
+            parts = max(1, min(len(side.ids) // 2000 + 1, parallelism * 2))
+            target = f"{output_dir}/similar.parquet"
+            shutil.rmtree(local_path(target), ignore_errors=True)
+            tasks_run(spark, parts, lambda part, parts=parts: similar_task(part, parts, target=target,
+                                                                           side_value=broadcast.value,
+                                                                           count=count, min_support=min_support))
 
     # The executors recommend while the driver scores the holdout.
     reporter.progress("top-n", 0.8, "recommending for every user")

@@ -69,21 +69,63 @@ def test_confidence_is_in_the_unit_interval_and_grows_with_evidence():
         np.array([0.5]), 2, np.array([100]), MODEL)[0]
 
 
-def test_top_rows_orders_and_excludes():
+def test_top_k_orders_and_leaves_out_excluded_titles():
     scores = np.array([[0.1, 0.9, 0.5, 0.7, 0.3], [1.0, 0.0, 0.2, 0.4, 0.6]], dtype=np.float32)
-    tops = scoring.top_rows(scores, [np.array([1]), np.array([0, 4, -1])], 3)
-    assert tops[0].tolist() == [3, 2, 4]
-    assert tops[1].tolist() == [3, 2, 1]
-    everything = scoring.top_rows(scores[:1], [np.array([0, 1, 2, 3])], 3)
-    assert everything[0].tolist() == [4]  # fewer candidates than asked: no excluded title fills the gap
+    scores[0, 1] = scores[1, 0] = scores[1, 4] = -np.inf  # excluded
+    best, values, valid = scoring.top_k(scores, 3)
+    assert best.tolist() == [[3, 2, 4], [3, 2, 1]] and valid.all()
+    assert values[0].tolist() == pytest.approx([0.7, 0.5, 0.3])
+    everything = scores[:1].copy()
+    everything[0, :4] = -np.inf
+    best, _, valid = scoring.top_k(everything, 3)
+    assert best[0][valid[0]].tolist() == [4]  # fewer candidates than asked: no excluded title fills the gap
+    assert scoring.top_k(scores, 0)[0].shape == (2, 0)
 
 
-def test_ranking_metrics():
-    precision, ndcg = scoring.ranking_metrics(np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), {1, 3, 99})
-    assert precision == pytest.approx(0.2)
-    ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
-    assert ndcg == pytest.approx((1 + 1 / np.log2(4)) / ideal)
-    assert scoring.ranking_metrics(np.array([5]), {1}) == (0.0, 0.0)
+def test_holdout_score_matches_a_per_user_reading_of_the_metrics():
+    """precision@k, NDCG@k (model and most popular), stars and confidence of DESIGN.md §8,
+    against the definitions computed one user at a time with sets."""
+    rng = np.random.default_rng(11)
+    side = _side(seed=6, items=30, rank=3)
+    users, k = 40, 10
+    folded = scoring.FoldIn(factors=rng.normal(size=(users, 3)), rating_factors=rng.normal(size=(users, 2)),
+                            bias=rng.normal(0, 0.3, users), counts=rng.integers(0, 20, users))
+    train = {u: rng.choice(30, rng.integers(0, 25), replace=False) for u in range(users)}
+    test = {u: np.setdiff1d(rng.choice(side.ids, rng.integers(1, 6), replace=False), side.ids[train[u]])
+            for u in range(users)}
+    test = {u: np.append(items, 999) if u % 7 == 0 else items for u, items in test.items()}  # an unknown title
+    test = {u: items for u, items in test.items() if len(items)}
+    train_segment = np.concatenate([np.full(len(rows), u) for u, rows in train.items()])
+    test_segment = np.concatenate([np.full(len(items), u) for u, items in test.items()])
+
+    scored = scoring.holdout_score(folded, train_segment, np.concatenate(list(train.values())), test_segment,
+                                   np.concatenate(list(test.values())), side, MODEL, k)
+
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    popular = np.argsort(-side.support, kind="stable")
+
+    def metrics(ranked_rows, relevant):
+        hits = np.array([1.0 if side.ids[row] in relevant else 0.0 for row in ranked_rows[:k]])
+        ideal = discounts[: min(k, len(relevant))].sum()
+        return hits.sum() / k, (hits * discounts[: len(hits)]).sum() / ideal
+
+    for u in range(users):
+        relevant = set(test.get(u, np.empty(0)).tolist())
+        if not relevant:
+            assert scored.precision[u] == 0 and scored.ndcg[u] == 0
+            continue
+        scores = side.factors @ folded.factors[u] + MODEL["popularity_weight"] * side.popularity
+        allowed = [row for row in np.argsort(-scores, kind="stable") if row not in set(train[u].tolist())]
+        assert (scored.precision[u], scored.ndcg[u]) == pytest.approx(metrics(allowed, relevant))
+        allowed_popular = [row for row in popular if row not in set(train[u].tolist())]
+        assert (scored.pop_precision[u], scored.pop_ndcg[u]) == pytest.approx(metrics(allowed_popular, relevant))
+    rows = side.positions(np.concatenate(list(test.values())))
+    expected = [scoring.stars_predict(folded.rating_factors[u], folded.bias[u], np.array([row]), side, MODEL)[0]
+                for u, row in zip(test_segment, rows, strict=True)]
+    assert scored.pair_predicted == pytest.approx(expected)
+    assert scored.pair_confidence[rows == -1] == pytest.approx(0.0)
+    assert ((scored.top_confidence >= 0) & (scored.top_confidence <= 1)).all()
+    assert scored.top_hit.sum() == pytest.approx(scored.precision.sum() * k)
 
 
 def test_item_side_positions():
