@@ -420,29 +420,38 @@ def side_value(side: scoring.ItemSide) -> dict:
 # --- evaluation (on the driver: at most eval_max_users users) --------------------------------------
 
 
-def evaluate(fitted: Fitted, side: scoring.ItemSide, train: Ratings, test: Ratings, params: dict) -> dict:
-    """Holdout metrics of DESIGN.md §8 with the models fitted on ``train`` (``scoring.holdout_score``
-    on at most ``eval_max_users`` test users, drawn by a seeded hash)."""
+def evaluation_users(fitted: Fitted, test: Ratings, params: dict) -> tuple[np.ndarray, scoring.FoldIn]:
+    """The test users scored (at most ``eval_max_users``, drawn by a seeded hash) and their fitted
+    vectors (the rating vector times the user's spread; zero for users the models do not know),
+    collected from the models: a Spark job, so done before the executor passes take the cores."""
     test_users = np.unique(test.user)
     if params["eval_max_users"] and len(test_users) > params["eval_max_users"]:
         keep = np.sort(np.argsort(scoring.pair_draw(test_users, test_users, params["seed"]))[: params["eval_max_users"]])
         test_users = test_users[keep]
-    if not len(test_users):
-        return {"eval_users": 0}
     prepared = fitted.prepared
-    # Users the models know: their fitted vectors (the rating vector times the user's spread).
+    if not len(test_users):
+        return test_users, scoring.FoldIn(np.zeros((0, 0)), None, np.zeros(0), np.zeros(0, np.int64))
     known = np.isin(test_users, prepared.user_ids)
     positions = np.searchsorted(prepared.user_ids, test_users)
     positions = np.where(known, np.minimum(positions, len(prepared.user_ids) - 1), 0)
     rating = _factors(fitted.rating, test_users, only=test_users[known])
     rating *= np.where(known, prepared.user_scale[positions], 1.0)[:, None].astype(np.float32)
-    users = scoring.FoldIn(factors=_factors(fitted.ranking, test_users, only=test_users[known]), rating_factors=rating,
-                           bias=np.where(known, prepared.user_bias[positions], 0.0),
-                           counts=np.where(known, prepared.user_counts[positions], 0))
+    return test_users, scoring.FoldIn(factors=_factors(fitted.ranking, test_users, only=test_users[known]),
+                                      rating_factors=rating, bias=np.where(known, prepared.user_bias[positions], 0.0),
+                                      counts=np.where(known, prepared.user_counts[positions], 0))
+
+
+def evaluate(fitted: Fitted, side: scoring.ItemSide, train: Ratings, test: Ratings, params: dict,
+             users: tuple[np.ndarray, scoring.FoldIn] | None = None) -> dict:
+    """Holdout metrics of DESIGN.md §8 with the models fitted on ``train`` (``scoring.holdout_score``
+    of ``evaluation_users``, collected now unless given)."""
+    test_users, vectors = users if users is not None else evaluation_users(fitted, test, params)
+    if not len(test_users):
+        return {"eval_users": 0}
     in_test = np.isin(test.user, test_users)
     in_train = np.isin(train.user, test_users)
     test_segment = np.searchsorted(test_users, test.user[in_test])
-    scored = scoring.holdout_score(users, np.searchsorted(test_users, train.user[in_train]),
+    scored = scoring.holdout_score(vectors, np.searchsorted(test_users, train.user[in_train]),
                                    side.positions(train.item[in_train]), test_segment, test.item[in_test], side,
                                    fitted.constants)
     errors = scored.pair_predicted - test.rating[in_test].astype(np.float64)
@@ -639,6 +648,7 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
                         span=(0.5 if params["grid"] else 0.02, 0.75), prepared=inputs.prepared)
     with reporter.timed("collect"):
         side = item_side_collect(fitted)
+        holdout_users = evaluation_users(fitted, test, params) if test is not None and len(test) else None
 
     broadcast = spark.sparkContext.broadcast(side_value(side))
     model = fitted.constants
@@ -672,7 +682,7 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
         passes = pool.submit(executor_passes)
         if test is not None and len(test):
             with reporter.timed("evaluate"):
-                metrics = evaluate(fitted, side, train, test, params)
+                metrics = evaluate(fitted, side, train, test, params, holdout_users)
         passes.result()
 
     with reporter.timed("titles"):
