@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -71,6 +71,8 @@ PROGRESS_WRITE_BACK = (0.85, 0.97)
 
 FINISHED = (ModelRun.Status.SUCCEEDED, ModelRun.Status.FAILED)
 RUN_TABLES = (Recommendation, SimilarTitle, UserFactor, TitleFactor)
+# One partition per run (migration 0003): the write-back fills a bare table, then attaches it.
+PARTITIONED_TABLES = (Recommendation, SimilarTitle)
 
 
 class TrainingError(Exception):
@@ -440,11 +442,41 @@ def _run_fail(run: ModelRun, error: str) -> None:
     _run_rows_delete([run.pk])
 
 
+def _partition(model, run_id: int) -> str:
+    """The table holding ``model``'s rows of one run (migration 0003: partitioned by run)."""
+    return f"{model._meta.db_table}_run{int(run_id)}"
+
+
+def _partitions_drop(cursor, model, run_ids) -> None:
+    """Drop the runs' partitions of ``model``: instant, where deleting a million rows is not. It
+    briefly locks the whole table, so it waits at most 5 s for readers; if it cannot, the rows are
+    deleted instead (below) and the empty partition goes with a later cleanup."""
+    for run_id in run_ids:
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT set_config('lock_timeout', '5s', true)")
+                cursor.execute(f"DROP TABLE IF EXISTS {_partition(model, run_id)}")
+        except OperationalError as error:
+            logger.warning("partition %s not dropped now: %s", _partition(model, run_id), error)
+
+
+def _partitioned_runs(cursor, model) -> set[int]:
+    """Runs that have a partition of ``model``'s table (maybe empty)."""
+    cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                   "WHERE i.inhparent = %s::regclass", [model._meta.db_table])
+    prefix = f"{model._meta.db_table}_run"
+    return {int(name.removeprefix(prefix)) for (name,) in cursor.fetchall()
+            if name.startswith(prefix) and name.removeprefix(prefix).isdigit()}
+
+
 def _run_rows_delete(run_ids: list[int]) -> None:
     if not run_ids:
         return
     with connection.cursor() as cursor:
         for model in RUN_TABLES:
+            if model in PARTITIONED_TABLES:
+                _partitions_drop(cursor, model, run_ids)
+            # rows of a partitioned table outside the run's partition are in its default partition
             cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE run_id = ANY(%s)", [list(run_ids)])  # noqa: S608
     from recommender.models import TasteCommunity
 
@@ -463,8 +495,10 @@ def model_run_cleanup(*, keep: int | None = None) -> list[int]:
     kept = set(succeeded[: max(keep, 1)])
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT run_id FROM recommender_titlefactor "
-                       "UNION SELECT DISTINCT run_id FROM recommender_recommendation")
+                       "UNION SELECT DISTINCT run_id FROM recommender_recommendation_default")
         with_rows = {row[0] for row in cursor.fetchall()}
+        for model in PARTITIONED_TABLES:
+            with_rows |= _partitioned_runs(cursor, model)
     busy = set(ModelRun.objects.filter(status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING])
                .values_list("pk", flat=True))
     doomed = sorted(with_rows - kept - busy)
@@ -798,6 +832,14 @@ def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | N
 
     with connection.cursor() as cursor:
         first_ids = {model: _ids_reserve(cursor, model._meta.db_table, count) for model, count in bounds.items()}
+        # The big tables' rows go into a bare table of their own (no index to update row by row),
+        # attached as the run's partition at the end: its indexes are then built in one pass.
+        target = {model: model._meta.db_table for model in RUN_TABLES}
+        for model in PARTITIONED_TABLES:
+            target[model] = _partition(model, run.pk)
+            cursor.execute(f"DROP TABLE IF EXISTS {target[model]}")
+            cursor.execute(f"CREATE TABLE {target[model]} (LIKE {model._meta.db_table} INCLUDING DEFAULTS, "
+                           f"CHECK (run_id = {int(run.pk)}))")
         producer = threading.Thread(target=produce, args=(first_ids,), name=f"model-run-{run.pk}-csv", daemon=True)
         producer.start()
         try:
@@ -806,7 +848,7 @@ def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | N
                     raise item
                 model, body, rows, users = item
                 columns = ", ".join(["id", *TABLE_COLUMNS[model]])
-                cursor.copy_expert(f"COPY {model._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT csv)",
+                cursor.copy_expert(f"COPY {target[model]} ({columns}) FROM STDIN WITH (FORMAT csv)",
                                    io.BytesIO(body), 1 << 20)
                 counts[names[model]] += rows
                 done_users += users
@@ -816,6 +858,9 @@ def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | N
         finally:
             stop.set()
             producer.join(timeout=30)
+        for model in PARTITIONED_TABLES:
+            cursor.execute(f"ALTER TABLE {model._meta.db_table} ATTACH PARTITION {target[model]} "
+                           f"FOR VALUES IN ({int(run.pk)})")
     return counts
 
 

@@ -150,3 +150,94 @@ def test_cleanup_keeps_the_served_and_previous_runs_rows(settings, tmp_path):
     assert set(TitleFactor.objects.values_list("run_id", flat=True)) == {runs[1].pk, runs[2].pk}
     assert not exchange_directory(failed).exists() and exchange_directory(running).exists()
     assert ModelRun.objects.count() == 5  # the history stays
+
+
+def _job_output(directory, *, users: int, titles: int, top_n: int):
+    """The three Parquet files a training job writes, with made-up numbers (write-back input)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def vectors(count, width=3):
+        return pa.array([[0.1 * n, -0.2, 0.3][:width] for n in range(count)], type=pa.list_(pa.float32()))
+
+    items = list(range(1, titles + 1))
+    for name, table in {
+        "titles.parquet": pa.table({"item": pa.array(items, pa.int32()), "factors": vectors(titles),
+                                    "rating_factors": vectors(titles), "bias": pa.array(np.zeros(titles)),
+                                    "support": pa.array([5] * titles, pa.int32())}),
+        "users.parquet": pa.table({
+            "user": pa.array(range(1, users + 1), pa.int32()), "factors": vectors(users),
+            "rating_factors": vectors(users), "bias": pa.array(np.zeros(users)),
+            "num_ratings": pa.array([3] * users, pa.int32()),
+            "items": pa.array([items[:top_n]] * users, pa.list_(pa.int32())),
+            "scores": pa.array([[1.0 - 0.01 * n for n in range(top_n)]] * users, pa.list_(pa.float32())),
+            "predicted": pa.array([[4.0] * top_n] * users, pa.list_(pa.float32())),
+            "confidence": pa.array([[0.5] * top_n] * users, pa.list_(pa.float32()))}),
+        "similar.parquet": pa.table({"item": pa.array(items, pa.int32()),
+                                     "similar": pa.array([[i for i in items if i != item][:2] for item in items],
+                                                         pa.list_(pa.int32())),
+                                     "scores": pa.array([[0.9, 0.8]] * titles, pa.list_(pa.float32()))}),
+    }.items():
+        (directory / name).mkdir(parents=True)
+        pq.write_table(table, directory / name / "part-00000.parquet")
+
+
+def _partition_indexes(table: str) -> list[str] | None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        return sorted(row[0].split(" USING ")[1] for row in cursor.fetchall())
+
+
+def test_write_back_fills_a_partition_per_run_and_cleanup_drops_it(tmp_path, settings):
+    """Recommendations and similar titles go into a bare table attached as the run's partition
+    (indexes built then); a run's rows become visible through the ORM, and cleanup drops the
+    partition of a run it no longer keeps, while rows of a run without one (default partition)
+    are deleted."""
+    from django.db import transaction
+
+    from recommender.models import Recommendation, SimilarTitle
+    from recommender.services import model_run_cleanup, run_rows_write
+
+    settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path / "exchange")
+    old = ModelRun.objects.create(status="succeeded")
+    Recommendation.objects.create(run=old, user_id=1, title_id="tt0000001", rank=1, score=1.0, predicted_rating=4.0,
+                                  confidence=0.5)  # the ORM: into the default partition
+    run = ModelRun.objects.create(status="succeeded", is_active=True)
+    _job_output(tmp_path / "out", users=7, titles=6, top_n=4)
+
+    with transaction.atomic():
+        counts = run_rows_write(run=run, output_dir=tmp_path / "out")
+
+    assert counts == {"title_factors": 6, "user_factors": 7, "recommendations": 28, "similar_titles": 12}
+    assert Recommendation.objects.filter(run=run).count() == 28
+    assert list(Recommendation.objects.filter(run=run, user_id=3).order_by("rank").values_list("title_id", "rank")) == [
+        (f"tt000000{n}", n) for n in range(1, 5)]
+    assert SimilarTitle.objects.filter(run=run, title_id="tt0000002").count() == 2
+    partition = f"recommender_recommendation_run{run.pk}"
+    assert _partition_indexes(partition) == ["btree (id, run_id)", "btree (run_id, user_id, rank)", "btree (user_id)"]
+    assert _partition_indexes(f"recommender_similartitle_run{run.pk}") == [
+        "btree (id, run_id)", "btree (run_id, title_id, rank)"]
+    with pytest.raises(Exception, match="violates check constraint|no partition|violates partition constraint"):
+        with transaction.atomic(), connection_cursor() as cursor:
+            cursor.execute(f"INSERT INTO {partition} (id, run_id, user_id, title_id, rank, score, predicted_rating, "
+                           "confidence) VALUES (999999, %s, 1, 'tt0000001', 99, 0, 1, 0)", [old.pk])
+
+    assert model_run_cleanup(keep=1) == [old.pk]
+    assert not Recommendation.objects.filter(run=old).exists()
+    assert Recommendation.objects.filter(run=run).count() == 28
+    ModelRun.objects.filter(pk=run.pk).update(is_active=False, status="failed")
+    assert model_run_cleanup(keep=1) == [run.pk]
+    assert _partition_indexes(partition) is None and _partition_indexes(f"recommender_similartitle_run{run.pk}") is None
+    assert not Recommendation.objects.exists() and not SimilarTitle.objects.exists()
+
+
+def connection_cursor():
+    from django.db import connection
+
+    return connection.cursor()
