@@ -154,7 +154,8 @@ def communities_cluster(user_ids: list, user_vectors: np.ndarray, title_ids: lis
 
 
 @transaction.atomic
-def communities_build(*, run: ModelRun, clustering: Clustering | None = None) -> list[TasteCommunity]:
+def communities_build(*, run: ModelRun, clustering: Clustering | None = None,
+                      liked: Liked | None = None) -> list[TasteCommunity]:
     """Cluster ``run``'s users into taste communities and store them, the map and the ARI.
 
     ``clustering`` is the result of ``communities_cluster`` on this run's vectors when the caller
@@ -177,8 +178,10 @@ def communities_build(*, run: ModelRun, clustering: Clustering | None = None) ->
     user_xy, title_ids, title_xy, pca = clustering.user_xy, clustering.title_ids, clustering.title_xy, clustering.pca
     silhouettes = clustering.silhouettes
 
-    genre_stats = _genre_lifts(run_id=run.pk, user_ids=user_ids, labels=labels, k=k)
-    title_stats = _distinctive_titles(user_ids=user_ids, labels=labels, k=k)
+    if liked is None:
+        liked = liked_from_database(user_ids)
+    genre_stats = _genre_lifts(liked=liked, user_ids=user_ids, labels=labels, k=k)
+    title_stats = _distinctive_titles(liked=liked, user_ids=user_ids, labels=labels, k=k)
     communities = []
     for number in range(k):
         members = labels == number
@@ -230,87 +233,91 @@ def _pad_xy(points: np.ndarray) -> np.ndarray:
     return np.hstack([points, np.zeros((len(points), 2 - points.shape[1]))])
 
 
-def _genre_lifts(*, run_id: int, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
-    """Per community, genres by lift of their share among members' high ratings over everyone's."""
+@dataclass
+class Liked:
+    """High ratings (``HIGH_SCORE`` stars or more): who liked which title, as parallel arrays."""
+
+    users: np.ndarray  # int64 user ids
+    tconsts: np.ndarray  # title ids (str)
+
+
+def liked_from_database(user_ids: list) -> Liked:
+    """``Liked`` of ``user_ids`` read from the ratings (when the training's export is not at hand)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT m.label, g.genre, count(*)
-            FROM unnest(%s::bigint[], %s::int[]) AS m(user_id, label)
-            JOIN ratings_rating r ON r.user_id = m.user_id AND r.score >= %s
-            JOIN catalog_title t ON t.tconst = r.title_id
-            CROSS JOIN LATERAL unnest(t.genres) AS g(genre)
-            GROUP BY m.label, g.genre
-            """,
-            [list(map(int, user_ids)), [int(label) for label in labels], HIGH_SCORE],
-        )
+        cursor.execute("SELECT user_id, title_id FROM ratings_rating WHERE score >= %s AND user_id = ANY(%s)",
+                       [HIGH_SCORE, list(map(int, user_ids))])
         rows = cursor.fetchall()
-    per_label: dict[int, dict[str, int]] = {}
-    overall: dict[str, int] = {}
-    for label, genre, count in rows:
-        per_label.setdefault(label, {})[genre] = count
-        overall[genre] = overall.get(genre, 0) + count
-    total = sum(overall.values()) or 1
+    return Liked(np.array([row[0] for row in rows], dtype=np.int64), np.array([row[1] for row in rows], dtype=object))
+
+
+def _liked_labels(liked: Liked, user_ids: list, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The liked pairs of clustered users: (label of each, title index of each, distinct titles)."""
+    order = np.argsort(np.asarray(user_ids, dtype=np.int64), kind="stable")
+    sorted_users = np.asarray(user_ids, dtype=np.int64)[order]
+    position = np.minimum(np.searchsorted(sorted_users, liked.users), max(len(sorted_users) - 1, 0))
+    member = sorted_users[position] == liked.users if len(sorted_users) else np.zeros(len(liked.users), bool)
+    titles, title_index = np.unique(np.asarray(liked.tconsts, dtype=str)[member], return_inverse=True)
+    return np.asarray(labels)[order[position[member]]], title_index.reshape(-1), titles
+
+
+def _genre_lifts(*, liked: Liked, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
+    """Per community, genres by lift of their share among members' high ratings over everyone's."""
+    pair_label, title_index, titles = _liked_labels(liked, user_ids, labels)
+    genres_of = dict(Title.objects.filter(tconst__in=titles.tolist()).values_list("tconst", "genres"))
+    names = sorted({genre for genres in genres_of.values() for genre in genres or ()})
+    matrix = np.zeros((len(titles), len(names)), dtype=np.int64)  # title x genre, 1 if the title has it
+    column = {name: number for number, name in enumerate(names)}
+    for row, tconst in enumerate(titles.tolist()):
+        for genre in genres_of.get(tconst) or ():
+            matrix[row, column[genre]] = 1
+    per_title = np.zeros((k, len(titles)), dtype=np.int64)
+    np.add.at(per_title, (pair_label, title_index), 1)
+    counts = per_title @ matrix  # label x genre: members' high ratings of titles of that genre
+    overall = counts.sum(axis=0)
+    total = int(overall.sum()) or 1
     result = {}
     for label in range(k):
-        counts = per_label.get(label, {})
-        mine = sum(counts.values()) or 1
+        mine = int(counts[label].sum()) or 1
         entries = []
-        for genre, count in counts.items():
-            share = count / mine
-            base = overall[genre] / total
-            entries.append({"genre": genre, "share": round(share, 4), "overall_share": round(base, 4),
-                            "lift": round(share / base, 3) if base else 0.0})
+        for number in np.flatnonzero(counts[label]):
+            share = counts[label, number] / mine
+            base = overall[number] / total
+            entries.append({"genre": names[number], "share": round(float(share), 4),
+                            "overall_share": round(float(base), 4),
+                            "lift": round(float(share / base), 3) if base else 0.0})
         entries.sort(key=lambda entry: (-(entry["share"] >= MIN_GENRE_SHARE), -entry["lift"], entry["genre"]))
         result[label] = entries
     return result
 
 
-def _distinctive_titles(*, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
+def _distinctive_titles(*, liked: Liked, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
     """Per community, the titles its members rate 4-5 stars far more often than everyone does.
 
     ``share`` is the fraction of members who rated the title 4 or 5, ``overall_share`` the fraction
     of all clustered users; titles are ranked by the difference (a title everyone loves is not
-    distinctive, one nobody in the community knows is not its taste).
+    distinctive, one nobody in the community knows is not its taste); titles liked by fewer than
+    two users are left out.
     """
-    sizes = np.bincount(labels, minlength=k)
-    total = len(user_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH members AS (SELECT * FROM unnest(%s::bigint[], %s::int[]) AS m(user_id, label)),
-            liked AS (
-                SELECT m.label, r.title_id FROM members m
-                JOIN ratings_rating r ON r.user_id = m.user_id AND r.score >= %s
-            ), overall AS (SELECT title_id, count(*) AS n FROM liked GROUP BY title_id HAVING count(*) >= 2),
-            per_label AS (
-                SELECT l.label, l.title_id, count(*) AS n, o.n AS overall_n FROM liked l
-                JOIN overall o ON o.title_id = l.title_id GROUP BY l.label, l.title_id, o.n
-            )
-            SELECT label, title_id, n, overall_n FROM (
-                SELECT p.*, row_number() OVER (
-                    PARTITION BY p.label ORDER BY p.n::float / s.size - p.overall_n::float / %s DESC, p.title_id
-                ) AS position
-                FROM per_label p JOIN unnest(%s::int[], %s::int[]) AS s(label, size) ON s.label = p.label
-            ) AS ranked WHERE position <= %s
-            ORDER BY label, position
-            """,
-            [
-                list(map(int, user_ids)), [int(label) for label in labels], HIGH_SCORE, total,
-                list(range(k)), [max(1, int(size)) for size in sizes], TOP_TITLES,
-            ],
-        )
-        rows = cursor.fetchall()
+    sizes = np.maximum(np.bincount(np.asarray(labels, dtype=np.int64), minlength=k), 1)
+    total = max(1, len(user_ids))
+    pair_label, title_index, titles = _liked_labels(liked, user_ids, labels)
+    per_title = np.zeros((k, len(titles)), dtype=np.int64)
+    np.add.at(per_title, (pair_label, title_index), 1)
+    overall = per_title.sum(axis=0)
     result: dict[int, list[dict]] = {label: [] for label in range(k)}
-    for label, tconst, count, overall_count in rows:
-        share = float(count / max(1, int(sizes[label])))
-        overall_share = overall_count / max(1, total)
-        if share <= overall_share:
-            continue
-        result[label].append(
-            {"tconst": tconst, "share": round(share, 4), "overall_share": round(overall_share, 4),
-             "lift": round(share / overall_share, 3) if overall_share else None}
-        )
+    for label in range(k):
+        candidates = np.flatnonzero((per_title[label] > 0) & (overall >= 2))
+        gap = per_title[label, candidates] / sizes[label] - overall[candidates] / total
+        ranked = candidates[np.lexsort((titles[candidates], -gap))][:TOP_TITLES]
+        for number in ranked:
+            share = float(per_title[label, number] / sizes[label])
+            overall_share = float(overall[number] / total)
+            if share <= overall_share:
+                continue
+            result[label].append(
+                {"tconst": str(titles[number]), "share": round(share, 4), "overall_share": round(overall_share, 4),
+                 "lift": round(share / overall_share, 3) if overall_share else None}
+            )
     return result
 
 

@@ -307,7 +307,8 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
                 heartbeat.stop()  # from here on the main connection writes the run's row
                 clock = time.monotonic()
                 # clustered from the job's files (not read back from the rows just written)
-                communities_error = _communities_build(run, _communities_titles(clustered, directory / "output"))
+                communities_error = _communities_build(run, _communities_titles(clustered, directory / "output"),
+                                                       _liked_from_export(directory / "input" / "ratings.parquet"))
                 timings["communities"] = round(time.monotonic() - clock, 3)
                 clock = time.monotonic()
                 # communities_build stored its own metrics (ARI, map) on the run's row: keep them.
@@ -421,14 +422,29 @@ def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
     return flat.reshape(len(lists), -1)
 
 
-def _communities_build(run: ModelRun, clustering=None) -> str:
+def _liked_from_export(path: Path):
+    """The high ratings the run learned from (its export), for the communities' statistics; None
+    if that file cannot be read (they are then read from the database)."""
+    from recommender.communities import HIGH_SCORE, Liked
+
+    try:
+        table = pq.read_table(str(path), columns=["user", "item", "rating"])
+        table = table.filter(pc.greater_equal(table["rating"], HIGH_SCORE))
+        return Liked(table["user"].to_numpy().astype(np.int64),
+                     _tconsts(table["item"].combine_chunks()).to_numpy(zero_copy_only=False))
+    except Exception:
+        logger.exception("reading the high ratings from %s failed; reading the database instead", path)
+        return None
+
+
+def _communities_build(run: ModelRun, clustering=None, liked=None) -> str:
     """``recommender.communities.communities_build``; returns the error text if it failed (a run's
     recommendations are still worth serving without communities)."""
     from recommender.communities import communities_build
 
     try:
         with transaction.atomic():
-            communities_build(run=run, clustering=clustering)
+            communities_build(run=run, clustering=clustering, liked=liked)
     except Exception as error:
         logger.exception("communities of run %s failed", run.pk)
         return f"{type(error).__name__}: {error}"

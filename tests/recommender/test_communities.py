@@ -138,3 +138,41 @@ def test_metrics_written_over_after_the_build_are_recovered(built):
     for row in UserFactor.objects.filter(run=run)[:10]:
         place = communities.place_vector(run=run, factors=np.asarray(row.factors))
         assert place.x == pytest.approx(row.x, abs=1e-6) and place.y == pytest.approx(row.y, abs=1e-6)
+
+
+def test_distinctive_titles_and_genre_lifts_by_hand():
+    from catalog.models import Title
+
+    for tconst, genres in (("tt0000101", ["Drama"]), ("tt0000102", ["Comedy"]), ("tt0000103", ["Drama", "Comedy"])):
+        Title.objects.create(tconst=tconst, title_type="movie", primary_title=tconst, original_title=tconst,
+                             genres=genres)
+    users, labels = [11, 12, 13, 14], np.array([0, 0, 1, 1])
+    liked = communities.Liked(np.array([11, 12, 13, 11, 14, 99]),
+                              np.array(["tt0000101", "tt0000101", "tt0000102", "tt0000103", "tt0000103", "tt0000101"]))
+
+    titles = communities._distinctive_titles(liked=liked, user_ids=users, labels=labels, k=2)
+    # tt0000101: both of community 0 (share 1.0) against 2 of 4 users overall (user 99 is not clustered);
+    # tt0000103: one member of each (0.5 = 0.5: not distinctive); tt0000102: liked by one user only.
+    assert titles == {0: [{"tconst": "tt0000101", "share": 1.0, "overall_share": 0.5, "lift": 2.0}], 1: []}
+
+    genres = communities._genre_lifts(liked=liked, user_ids=users, labels=labels, k=2)
+    # Community 0's high ratings: Drama 3 (101, 101, 103), Comedy 1 (103); everyone's: Drama 4, Comedy 3.
+    assert genres[0][0] == {"genre": "Drama", "share": 0.75, "overall_share": round(4 / 7, 4),
+                            "lift": round(0.75 / (4 / 7), 3)}
+    assert {entry["genre"]: entry["share"] for entry in genres[1]} == {"Comedy": round(2 / 3, 4), "Drama": round(1 / 3, 4)}
+
+
+def test_statistics_from_the_trainings_export_match_the_database(built, tmp_path):
+    """The training describes communities from the high ratings it exported; without that file
+    they are read from the database: both give the same communities."""
+    from recommender.services import _liked_from_export, ratings_export
+
+    ratings_export(directory=tmp_path)
+    exported = _liked_from_export(tmp_path / "ratings.parquet")
+    user_ids = list(UserFactor.objects.filter(run=built["run"]).values_list("user_id", flat=True))
+    stored = communities.liked_from_database(user_ids)
+    assert sorted(zip(exported.users.tolist(), exported.tconsts.tolist(), strict=True)) == sorted(
+        zip(stored.users.tolist(), stored.tconsts.tolist(), strict=True))
+    again = communities.communities_build(run=built["run"], liked=exported)
+    assert [(c.name, c.defining_genres, c.top_titles) for c in again] == [
+        (c.name, c.defining_genres, c.top_titles) for c in built["communities"]]
