@@ -178,10 +178,9 @@ def communities_build(*, run: ModelRun, clustering: Clustering | None = None,
     user_xy, title_ids, title_xy, pca = clustering.user_xy, clustering.title_ids, clustering.title_xy, clustering.pca
     silhouettes = clustering.silhouettes
 
-    if liked is None:
-        liked = liked_from_database(user_ids)
-    genre_stats = _genre_lifts(liked=liked, user_ids=user_ids, labels=labels, k=k)
-    title_stats = _distinctive_titles(liked=liked, user_ids=user_ids, labels=labels, k=k)
+    counted = liked_count(liked if liked is not None else liked_from_database(user_ids), user_ids, labels, k)
+    genre_stats = _genre_lifts(counted=counted, k=k)
+    title_stats = _distinctive_titles(counted=counted, user_ids=user_ids, labels=labels, k=k)
     communities = []
     for number in range(k):
         members = labels == number
@@ -250,19 +249,29 @@ def liked_from_database(user_ids: list) -> Liked:
     return Liked(np.array([row[0] for row in rows], dtype=np.int64), np.array([row[1] for row in rows], dtype=object))
 
 
-def _liked_labels(liked: Liked, user_ids: list, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The liked pairs of clustered users: (label of each, title index of each, distinct titles)."""
+@dataclass
+class LikedCounts:
+    """Members' high ratings counted per community and title (both statistics read these)."""
+
+    per_title: np.ndarray  # (k, titles): high ratings of each title by each community's members
+    titles: np.ndarray  # the titles' ids, sorted
+
+
+def liked_count(liked: Liked, user_ids: list, labels: np.ndarray, k: int) -> LikedCounts:
+    """``LikedCounts`` of the clustered users (high ratings of anybody else are left out)."""
     order = np.argsort(np.asarray(user_ids, dtype=np.int64), kind="stable")
     sorted_users = np.asarray(user_ids, dtype=np.int64)[order]
     position = np.minimum(np.searchsorted(sorted_users, liked.users), max(len(sorted_users) - 1, 0))
     member = sorted_users[position] == liked.users if len(sorted_users) else np.zeros(len(liked.users), bool)
     titles, title_index = np.unique(np.asarray(liked.tconsts, dtype=str)[member], return_inverse=True)
-    return np.asarray(labels)[order[position[member]]], title_index.reshape(-1), titles
+    per_title = np.zeros((k, len(titles)), dtype=np.int64)
+    np.add.at(per_title, (np.asarray(labels)[order[position[member]]], title_index.reshape(-1)), 1)
+    return LikedCounts(per_title, titles)
 
 
-def _genre_lifts(*, liked: Liked, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
+def _genre_lifts(*, counted: LikedCounts, k: int) -> dict[int, list[dict]]:
     """Per community, genres by lift of their share among members' high ratings over everyone's."""
-    pair_label, title_index, titles = _liked_labels(liked, user_ids, labels)
+    titles = counted.titles
     genres_of = dict(Title.objects.filter(tconst__in=titles.tolist()).values_list("tconst", "genres"))
     names = sorted({genre for genres in genres_of.values() for genre in genres or ()})
     matrix = np.zeros((len(titles), len(names)), dtype=np.int64)  # title x genre, 1 if the title has it
@@ -270,9 +279,7 @@ def _genre_lifts(*, liked: Liked, user_ids: list, labels: np.ndarray, k: int) ->
     for row, tconst in enumerate(titles.tolist()):
         for genre in genres_of.get(tconst) or ():
             matrix[row, column[genre]] = 1
-    per_title = np.zeros((k, len(titles)), dtype=np.int64)
-    np.add.at(per_title, (pair_label, title_index), 1)
-    counts = per_title @ matrix  # label x genre: members' high ratings of titles of that genre
+    counts = counted.per_title @ matrix  # label x genre: members' high ratings of titles of that genre
     overall = counts.sum(axis=0)
     total = int(overall.sum()) or 1
     result = {}
@@ -290,7 +297,7 @@ def _genre_lifts(*, liked: Liked, user_ids: list, labels: np.ndarray, k: int) ->
     return result
 
 
-def _distinctive_titles(*, liked: Liked, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
+def _distinctive_titles(*, counted: LikedCounts, user_ids: list, labels: np.ndarray, k: int) -> dict[int, list[dict]]:
     """Per community, the titles its members rate 4-5 stars far more often than everyone does.
 
     ``share`` is the fraction of members who rated the title 4 or 5, ``overall_share`` the fraction
@@ -300,9 +307,7 @@ def _distinctive_titles(*, liked: Liked, user_ids: list, labels: np.ndarray, k: 
     """
     sizes = np.maximum(np.bincount(np.asarray(labels, dtype=np.int64), minlength=k), 1)
     total = max(1, len(user_ids))
-    pair_label, title_index, titles = _liked_labels(liked, user_ids, labels)
-    per_title = np.zeros((k, len(titles)), dtype=np.int64)
-    np.add.at(per_title, (pair_label, title_index), 1)
+    per_title, titles = counted.per_title, counted.titles
     overall = per_title.sum(axis=0)
     result: dict[int, list[dict]] = {label: [] for label in range(k)}
     for label in range(k):

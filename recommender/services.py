@@ -510,8 +510,8 @@ def model_run_cleanup(*, keep: int | None = None) -> list[int]:
                      .values_list("pk", flat=True))
     kept = set(succeeded[: max(keep, 1)])
     with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT run_id FROM recommender_titlefactor "
-                       "UNION SELECT DISTINCT run_id FROM recommender_recommendation_default")
+        cursor.execute(f"SELECT DISTINCT run_id FROM {TitleFactor._meta.db_table} "  # noqa: S608
+                       f"UNION SELECT DISTINCT run_id FROM {Recommendation._meta.db_table}_default")
         with_rows = {row[0] for row in cursor.fetchall()}
         for model in PARTITIONED_TABLES:
             with_rows |= _partitioned_runs(cursor, model)

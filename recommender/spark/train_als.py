@@ -338,12 +338,10 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
         keep = excluded_rows >= 0
         top = scoring.recommend(folded, np.concatenate([segment[known], excluded_segment[keep]]),
                                 np.concatenate([rows[known], excluded_rows[keep]]), side, model, top_n)
-        rating_factors = (folded.rating_factors if folded.rating_factors is not None
-                          else np.zeros((users, side.rating_factors.shape[1]), np.float32))
         yield pa.RecordBatch.from_arrays([
             batch.column("user").cast(pa.int32()),
             _vector_lists(folded.factors),
-            _vector_lists(rating_factors),
+            _vector_lists(folded.rating_factors),  # an ItemSide always has a star model
             pa.array(folded.bias.astype(np.float64)),
             pa.array(folded.counts.astype(np.int32)),
             _list_array(top.offsets, side.ids[top.rows].astype(np.int32), pa.int32()),

@@ -150,12 +150,13 @@ def test_distinctive_titles_and_genre_lifts_by_hand():
     liked = communities.Liked(np.array([11, 12, 13, 11, 14, 99]),
                               np.array(["tt0000101", "tt0000101", "tt0000102", "tt0000103", "tt0000103", "tt0000101"]))
 
-    titles = communities._distinctive_titles(liked=liked, user_ids=users, labels=labels, k=2)
+    counted = communities.liked_count(liked, users, labels, 2)
+    titles = communities._distinctive_titles(counted=counted, user_ids=users, labels=labels, k=2)
     # tt0000101: both of community 0 (share 1.0) against 2 of 4 users overall (user 99 is not clustered);
     # tt0000103: one member of each (0.5 = 0.5: not distinctive); tt0000102: liked by one user only.
     assert titles == {0: [{"tconst": "tt0000101", "share": 1.0, "overall_share": 0.5, "lift": 2.0}], 1: []}
 
-    genres = communities._genre_lifts(liked=liked, user_ids=users, labels=labels, k=2)
+    genres = communities._genre_lifts(counted=counted, k=2)
     # Community 0's high ratings: Drama 3 (101, 101, 103), Comedy 1 (103); everyone's: Drama 4, Comedy 3.
     assert genres[0][0] == {"genre": "Drama", "share": 0.75, "overall_share": round(4 / 7, 4),
                             "lift": round(0.75 / (4 / 7), 3)}
