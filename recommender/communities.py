@@ -373,9 +373,11 @@ def _persona_agreement(user_ids: list, labels: np.ndarray) -> dict:
     """Adjusted Rand index of communities against synthetic users' hidden personas."""
     from accounts.models import User
 
-    personas = dict(
-        User.objects.filter(pk__in=user_ids, kind=User.Kind.SYNTHETIC).exclude(persona="").values_list("pk", "persona")
-    )
+    with connection.cursor() as cursor:  # one array parameter: pk__in with 20,000 ids takes 0.2 s to compile
+        cursor.execute(f"SELECT id, persona FROM {User._meta.db_table} "  # noqa: S608
+                       "WHERE id = ANY(%s) AND kind = %s AND persona <> ''",
+                       [list(map(int, user_ids)), User.Kind.SYNTHETIC])
+        personas = dict(cursor.fetchall())
     if len(personas) < 2:
         return {"community_ari": None, "community_ari_users": len(personas)}
     positions = [n for n, user_id in enumerate(user_ids) if user_id in personas]

@@ -211,17 +211,34 @@ def scores_for(user_vectors: np.ndarray, side: ItemSide, model: dict) -> np.ndar
 
 def top_k(scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row of ``scores`` (excluded entries set to -inf): the positions of the ``count`` best,
-    best first, their scores, and which are real candidates (not -inf). All (rows, count)."""
-    width = scores.shape[1]
+    best first (equal scores by position), their scores, and which are real candidates (not -inf).
+    All (rows, count).
+
+    Wide rows are not partitioned whole: each row's entries are dealt into ``4 * count`` strided
+    groups (entry j into group j mod groups, so neighbouring titles, often alike, spread out), and the
+    ``count``-th largest group maximum is a lower bound of the row's ``count``-th best (those maxima
+    are ``count`` distinct entries); only the entries at or above it are sorted (on real scores
+    barely more than ``count``)."""
+    rows, width = scores.shape
     count = min(count, width)
     if count == 0:
-        empty = np.zeros((len(scores), 0))
+        empty = np.zeros((rows, 0))
         return empty.astype(np.int64), empty.astype(scores.dtype), empty.astype(bool)
-    best = (np.argpartition(-scores, count - 1, axis=1)[:, :count] if count < width
-            else np.broadcast_to(np.arange(width), scores.shape))
-    values = np.take_along_axis(scores, best, axis=1)
-    order = np.argsort(-values, axis=1, kind="stable")
-    best, values = np.take_along_axis(best, order, axis=1), np.take_along_axis(values, order, axis=1)
+    depth = width // (4 * count)  # entries per group
+    if depth < 4 or rows == 0:
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :count]  # narrow: sort it all
+        values = np.take_along_axis(scores, best, axis=1)
+        return best, values, np.isfinite(values)
+    groups = width // depth
+    maxima = scores[:, :groups * depth].reshape(rows, depth, groups).max(axis=1)
+    bound = np.partition(maxima, groups - count, axis=1)[:, groups - count]
+    owner, position = np.nonzero(scores >= bound[:, None])  # at least ``count`` per row
+    values = scores[owner, position]
+    order = np.lexsort((position, -values, owner))
+    owner, position, values = owner[order], position[order], values[order]
+    first = np.searchsorted(owner, np.arange(rows))
+    keep = np.arange(len(owner)) - first[owner] < count
+    best, values = position[keep].reshape(rows, count).astype(np.int64), values[keep].reshape(rows, count)
     return best, values, np.isfinite(values)
 
 

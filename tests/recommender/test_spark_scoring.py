@@ -2,6 +2,7 @@
 formulas of recommender/DESIGN.md; and the job's command line refusing bad input before Spark starts."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -80,6 +81,29 @@ def test_top_k_orders_and_leaves_out_excluded_titles():
     best, _, valid = scoring.top_k(everything, 3)
     assert best[0][valid[0]].tolist() == [4]  # fewer candidates than asked: no excluded title fills the gap
     assert scoring.top_k(scores, 0)[0].shape == (2, 0)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "float64", "popular first"])
+def test_top_k_equals_a_full_sort_on_wide_and_narrow_rows(kind):
+    """The strided-groups bound (wide rows) and the plain sort (narrow rows) both give exactly the
+    first ``count`` entries of a full sort by score, ties by position, -inf never before a finite one."""
+    rng = np.random.default_rng(len(kind))
+    for _ in range(60):
+        rows, width, count = int(rng.integers(0, 30)), int(rng.integers(1, 4000)), int(rng.integers(1, 80))
+        if kind == "ties":
+            scores = rng.integers(0, 4, (rows, width)).astype(np.float32)
+        elif kind == "popular first":  # alike neighbours: the best titles all in the first columns
+            scores = (np.linspace(3, 0, width)[None, :] + rng.normal(0, 0.01, (rows, width))).astype(np.float32)
+        else:
+            scores = rng.normal(size=(rows, width)).astype(np.float64 if kind == "float64" else np.float32)
+        scores[rng.random((rows, width)) < rng.random()] = -np.inf
+        best, values, valid = scoring.top_k(scores, count)
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :count]
+        expected_values = np.take_along_axis(scores, expected, axis=1)
+        assert best.shape == values.shape == valid.shape == (rows, min(count, width))
+        assert (valid == np.isfinite(expected_values)).all()
+        assert (np.where(valid, best, -1) == np.where(valid, expected, -1)).all()
+        assert (values[valid] == expected_values[valid]).all()
 
 
 def test_holdout_score_matches_a_per_user_reading_of_the_metrics():
@@ -240,3 +264,43 @@ def test_similar_titles_never_include_the_title_itself():
         similarity[candidates == row] = -np.inf
         assert candidates[best[row][valid[row]]].tolist() == candidates[np.argsort(-similarity)[:3]].tolist()
         assert row not in candidates[best[row]].tolist()
+
+
+FACTORS_SCRIPT = """
+import json, sys
+import numpy as np
+from pyspark.ml.recommendation import ALS
+from recommender.spark import train_als
+from recommender.spark.session import session_stop, spark_session_create
+
+spark = spark_session_create(master="local[1]", app_name="imdbrec-test-factors", driver_memory="1g", shuffle_partitions=2)
+try:
+    rows = [(user, item, float(1 + (user * item) % 5)) for user in range(1, 40) for item in range(3, 30) if (user + item) % 3]
+    model = ALS(rank=3, maxIter=3, seed=1, userCol="user", itemCol="item", ratingCol="rating").fit(
+        spark.createDataFrame(rows, ["user", "item", "rating"]))
+    by_hand = {row["id"]: row["features"] for row in model.userFactors.collect()}
+    items_by_hand = {row["id"]: row["features"] for row in model.itemFactors.collect()}
+    users = np.array([0, 2, 5, 17, 39, 1000])  # 0 and 1000: not in the model
+    items = np.arange(0, 40)
+    print(json.dumps({
+        "pulled": train_als._user_factors(model, users, model_users=39).tolist(),
+        "joined": train_als._user_factors(model, users, model_users=train_als.PULL_ALL_USERS + 1).tolist(),
+        "items": train_als._factors(model.itemFactors, items, model.rank).tolist(),
+        "by_hand": [by_hand.get(int(user), [0.0] * 3) for user in users],
+        "items_by_hand": [items_by_hand.get(int(item), [0.0] * 3) for item in items],
+    }))
+finally:
+    session_stop(spark)
+"""
+
+
+@pytest.mark.spark
+def test_model_vectors_reach_the_driver_aligned_with_the_ids_whether_pulled_whole_or_joined():
+    environment = {**os.environ, "SPARK_CLASS_ARCHIVE": settings.SPARK_CLASS_ARCHIVE}
+    done = subprocess.run([sys.executable, "-c", FACTORS_SCRIPT], cwd=settings.BASE_DIR, capture_output=True,
+                          text=True, timeout=300, env=environment)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert np.allclose(result["pulled"], result["by_hand"]) and np.allclose(result["joined"], result["by_hand"])
+    assert np.abs(result["by_hand"][1]).sum() > 0 and result["by_hand"][0] == [0.0] * 3  # a real vector; a zero one
+    assert np.allclose(result["items"], result["items_by_hand"])
