@@ -14,9 +14,13 @@ A training (``model_run_train``), as recommender/DESIGN.md §6 describes it:
    ``RECOMMENDER_EXCHANGE_DIR``;
 3. the Spark job — one fresh process, ``python -m recommender.spark.train_als``, whose progress
    lines update the run while a heartbeat thread keeps ``heartbeat_at`` fresh;
-4. write-back — ``COPY ... FROM STDIN`` of the job's Parquet files into the run's rows, in one
-   transaction that ends with the switch: the previous active run serves until that commit,
-   and a failure (or a killed worker) anywhere before it leaves no row of the new run behind.
+4. write-back — ``COPY ... FROM STDIN`` of the job's Parquet files into the run's rows. The
+   recommendations and similar titles go into tables of their own, loaded and indexed in a
+   connection of their own while the communities are built (``run_partitions_load``: committed,
+   but no query reads them); one transaction then writes the title and user vectors (with their
+   communities), attaches those tables as the run's partitions and switches: the previous active
+   run serves until that commit, and a failure (or a killed worker) anywhere before it leaves no
+   row of the new run behind (its unattached tables are dropped with its rows).
 """
 
 from __future__ import annotations
@@ -291,45 +295,71 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
             timings["similar"] = job.get("similar")
             timings["job"] = job
 
-            # The clustering (started when the users' file was written) has the cores to itself
-            # while Spark finishes; the write-back does not share them with it.
-            clock = time.monotonic()
-            clustered = clustering.result() if clustering else _communities_cluster(directory / "output")
-            clusterer.shutdown()
-            timings["communities_clustering_wait"] = round(time.monotonic() - clock, 3)
+            # The recommendations and similar titles load in a connection of their own (committed
+            # but not attached: nothing reads them) while the communities are built; the switch's
+            # transaction then writes the vectors with their communities and attaches them.
             heartbeat.set("write-back", PROGRESS_WRITE_BACK[0], "loading the results into Postgres")
-            clock = time.monotonic()
-            with transaction.atomic():
-                written = run_rows_write(run=run, output_dir=directory / "output", heartbeat=heartbeat)
-                timings["write_back"] = round(time.monotonic() - clock, 3)
-                timings["write_back_rows_per_second"] = round(sum(written.values()) / max(timings["write_back"], 1e-9))
-                heartbeat.set("communities", PROGRESS_WRITE_BACK[1], "building taste communities")
+            cancel = threading.Event()
+            writing_started = time.monotonic()
+            loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-run-{run.pk}-rows")
+            loading = loader.submit(_own_connection, run_partitions_load, run=run, output_dir=directory / "output",
+                                    heartbeat=heartbeat, cancel=cancel)
+            try:
+                clock = time.monotonic()
+                clustered = clustering.result() if clustering else _communities_cluster(directory / "output")
+                clusterer.shutdown()
+                timings["communities_clustering_wait"] = round(time.monotonic() - clock, 3)
+                heartbeat.set("communities", PROGRESS_WRITE_BACK[0], "building taste communities")
                 heartbeat.stop()  # from here on the main connection writes the run's row
-                clock = time.monotonic()
-                # clustered from the job's files (not read back from the rows just written)
-                communities_error = _communities_build(run, _communities_titles(clustered, directory / "output"),
-                                                       _liked_from_export(directory / "input" / "ratings.parquet"))
-                timings["communities"] = round(time.monotonic() - clock, 3)
-                clock = time.monotonic()
-                # communities_build stored its own metrics (ARI, map) on the run's row: keep them.
-                run.refresh_from_db(fields=["metrics"])
-                metrics = {**(run.metrics or {}), **dict(result.get("metrics") or {})}
-                if communities_error:
-                    metrics["communities_error"] = communities_error
-                run.params = {**params, "requested": run.params.get("requested") or {},
-                              "model": result.get("model") or {}}
-                run.metrics = metrics
-                run.candidates = result.get("candidates") or []
-                run.num_users = exported["users"]
-                run.num_titles = exported["titles"]
-                run.num_ratings = exported["ratings"]
-                run.metrics["rows"] = written
-                run.metrics["exported"] = exported
-                _switch(run)
-                timings["switch"] = round(time.monotonic() - clock, 3)
-                timings["total"] = round(time.monotonic() - started, 3)
-                run.timings = timings
-                run.save(update_fields=["timings", "metrics"])
+                liked = _liked_from_export(directory / "input" / "ratings.parquet")
+                with transaction.atomic():
+                    clock = time.monotonic()
+                    placement, communities_error = _communities_create(
+                        run, _communities_titles(clustered, directory / "output"), liked)
+                    timings["communities"] = round(time.monotonic() - clock, 3)
+                    waited = {}
+
+                    def partitions_loaded() -> dict:
+                        clock = time.monotonic()
+                        counts, waited["loading"] = loading.result()
+                        waited["wait"] = time.monotonic() - clock
+                        return counts
+
+                    written = run_rows_write(run=run, output_dir=directory / "output", placement=placement,
+                                             partitions_loaded=partitions_loaded)
+                    # From the first COPY to the attaching (the communities were built meanwhile).
+                    timings["write_back"] = round(time.monotonic() - writing_started, 3)
+                    timings["write_back_partitions"] = round(waited["loading"], 3)
+                    timings["write_back_wait"] = round(waited["wait"], 3)
+                    timings["write_back_rows_per_second"] = round(sum(written.values()) / max(timings["write_back"], 1e-9))
+                    if clustered is None:  # clustering the job's files failed: from the rows just written
+                        clock = time.monotonic()
+                        communities_error = _communities_build(run, None, liked)
+                        timings["communities"] += round(time.monotonic() - clock, 3)
+                    clock = time.monotonic()
+                    # communities_create stored its own metrics (ARI, map) on the run's row: keep them.
+                    run.refresh_from_db(fields=["metrics"])
+                    metrics = {**(run.metrics or {}), **dict(result.get("metrics") or {})}
+                    if communities_error:
+                        metrics["communities_error"] = communities_error
+                    run.params = {**params, "requested": run.params.get("requested") or {},
+                                  "model": result.get("model") or {}}
+                    run.metrics = metrics
+                    run.candidates = result.get("candidates") or []
+                    run.num_users = exported["users"]
+                    run.num_titles = exported["titles"]
+                    run.num_ratings = exported["ratings"]
+                    run.metrics["rows"] = written
+                    run.metrics["exported"] = exported
+                    _switch(run)
+                    timings["switch"] = round(time.monotonic() - clock, 3)
+                    timings["total"] = round(time.monotonic() - started, 3)
+                    run.timings = timings
+                    run.save(update_fields=["timings", "metrics"])
+            finally:
+                if not loading.done():
+                    cancel.set()  # stops at its next batch; its transaction rolls back
+                loader.shutdown(wait=True)
     except BaseException as error:  # SoftTimeLimitExceeded and KeyboardInterrupt too: never leave it running
         heartbeat.stop()
         message = str(error) if isinstance(error, TrainingError) else f"{type(error).__name__}: {error}"
@@ -387,12 +417,17 @@ def model_run_activate(*, run: ModelRun) -> ModelRun:
 def _communities_cluster(output_dir: Path):
     """``communities_cluster`` on the job's users file (users sorted as their rows are); None if
     that fails, and the build then reads the vectors back from the rows."""
+    from threadpoolctl import threadpool_limits
+
     from recommender.communities import communities_cluster
 
     try:
         users = pds.dataset(str(output_dir / "users.parquet"), format="parquet").to_table(columns=["user", "factors"])
         users = users.sort_by("user")
-        return communities_cluster(users["user"].to_pylist(), _matrix(users["factors"]))
+        # One thread: it runs beside Spark's tasks and the write-back, and k-means' OpenMP threads
+        # waiting on each other for busy cores took 3.9 s where one thread takes under one.
+        with threadpool_limits(limits=1):
+            return communities_cluster(users["user"].to_pylist(), _matrix(users["factors"]))
     except Exception:
         logger.exception("clustering the communities from %s failed; reading the rows instead", output_dir)
         return None
@@ -437,6 +472,32 @@ def _liked_from_export(path: Path):
         return None
 
 
+def _own_connection(function: Callable, /, **kwargs) -> tuple:
+    """``function(**kwargs)`` in a thread's own database connection, closed after; returns its
+    result and the seconds it took."""
+    clock = time.monotonic()
+    try:
+        return function(**kwargs), time.monotonic() - clock
+    finally:
+        connection.close()
+
+
+def _communities_create(run: ModelRun, clustering, liked) -> tuple[object | None, str]:
+    """``recommender.communities.communities_create`` in a savepoint: (the users' and titles'
+    ``Placement`` or None, the error text if it failed; a run's recommendations are still worth
+    serving without communities)."""
+    from recommender.communities import communities_create
+
+    if clustering is None:
+        return None, ""
+    try:
+        with transaction.atomic():
+            return communities_create(run=run, clustering=clustering, liked=liked)[1], ""
+    except Exception as error:
+        logger.exception("communities of run %s failed", run.pk)
+        return None, f"{type(error).__name__}: {error}"
+
+
 def _communities_build(run: ModelRun, clustering=None, liked=None) -> str:
     """``recommender.communities.communities_build``; returns the error text if it failed (a run's
     recommendations are still worth serving without communities)."""
@@ -477,10 +538,11 @@ def _partitions_drop(cursor, model, run_ids) -> None:
 
 
 def _partitioned_runs(cursor, model) -> set[int]:
-    """Runs that have a partition of ``model``'s table (maybe empty)."""
-    cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                   "WHERE i.inhparent = %s::regclass", [model._meta.db_table])
+    """Runs that have a table of ``model``'s rows: a partition (maybe empty), or one loaded but never
+    attached (its training died between ``run_partitions_load`` and the switch)."""
     prefix = f"{model._meta.db_table}_run"
+    cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace "
+                   "AND starts_with(relname, %s)", [prefix])
     return {int(name.removeprefix(prefix)) for (name,) in cursor.fetchall()
             if name.startswith(prefix) and name.removeprefix(prefix).isdigit()}
 
@@ -762,42 +824,60 @@ def _by_user(table: pa.Table) -> pa.Array:
 
 
 TABLE_COLUMNS = {
-    TitleFactor: ["run_id", "title_id", "factors", "rating_factors", "bias", "support"],
-    UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias"],
+    TitleFactor: ["run_id", "title_id", "factors", "rating_factors", "bias", "support", "x", "y"],
+    UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias", "community_id", "x", "y"],
     Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
     SimilarTitle: ["run_id", "title_id", "similar_id", "rank", "score"],
 }
+TABLE_NAMES = {TitleFactor: "title_factors", UserFactor: "user_factors", Recommendation: "recommendations",
+               SimilarTitle: "similar_titles"}
 
 
-def _pieces(run_id: int, output_dir: Path, first_ids: dict):
-    """(model, CSV bytes, rows, users done) for every batch of the job's output, ids assigned from
-    ``first_ids``. Runs in a thread: pyarrow releases the GIL, so this overlaps the COPYs."""
-    next_id = dict(first_ids)
+def _constant(size: int, value) -> pa.Array:
+    return pa.array(np.full(size, value, dtype=np.int64))
 
-    def piece(model, data: pa.Table, users: int = 0):
-        body = _csv(data, next_id[model])
-        next_id[model] += data.num_rows
-        return model, body, data.num_rows, users
 
-    def constant(size: int) -> pa.Array:
-        return pa.array(np.full(size, run_id, dtype=np.int64))
+def _placed(keys: pa.Array, placed_keys: list, columns: list[np.ndarray]) -> list[pa.Array]:
+    """``columns`` (aligned with ``placed_keys``) for the rows ``keys``; null where a key has no place."""
+    if not placed_keys:
+        return [pa.nulls(len(keys), pa.from_numpy_dtype(np.asarray(column).dtype)) for column in columns]
+    index = pc.index_in(keys, value_set=pa.array(placed_keys, type=keys.type))
+    missing = index.is_null().to_numpy(zero_copy_only=False)
+    rows = index.fill_null(0).to_numpy(zero_copy_only=False)
+    return [pa.array(np.asarray(column)[rows], mask=missing) for column in columns]
 
+
+def _factor_pieces(run_id: int, output_dir: Path, placement=None):
+    """(model, table) of the run's title and user vectors, with their community and place on the
+    map when ``placement`` (``recommender.communities.Placement``) is given."""
+    titles_xy = placement.title_xy if placement is not None else np.zeros((0, 2))
+    users_xy = placement.user_xy if placement is not None else np.zeros((0, 2))
     for batch in _batches(output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"],
                           _by_tconst):
-        yield piece(TitleFactor, pa.table([constant(batch.num_rows), _tconsts(batch["item"]),
-                                           _pg_arrays(batch["factors"]), _pg_arrays(batch["rating_factors"]),
-                                           batch["bias"], batch["support"]], names=TABLE_COLUMNS[TitleFactor]))
-    for batch in _batches(output_dir / "users.parquet", ["user", "factors", "rating_factors", "bias", "items",
-                                                         "scores", "predicted", "confidence"], _by_user):
-        yield piece(UserFactor, pa.table([constant(batch.num_rows), batch["user"], _pg_arrays(batch["factors"]),
-                                          _pg_arrays(batch["rating_factors"]), batch["bias"]],
-                                         names=TABLE_COLUMNS[UserFactor]))
-        yield piece(Recommendation, _exploded(run_id, batch["user"], batch["items"],
-                                              [batch["scores"], batch["predicted"], batch["confidence"]]),
-                    users=batch.num_rows)
+        tconsts = _tconsts(batch["item"])
+        x, y = _placed(tconsts, placement.title_ids if placement is not None else [], [titles_xy[:, 0], titles_xy[:, 1]])
+        yield TitleFactor, pa.table([_constant(batch.num_rows, run_id), tconsts, _pg_arrays(batch["factors"]),
+                                     _pg_arrays(batch["rating_factors"]), batch["bias"], batch["support"], x, y],
+                                    names=TABLE_COLUMNS[TitleFactor])
+    for batch in _batches(output_dir / "users.parquet", ["user", "factors", "rating_factors", "bias"], _by_user):
+        users = pc.cast(batch["user"], pa.int64())
+        community, x, y = _placed(users, [int(user) for user in placement.user_ids] if placement is not None else [],
+                                  [np.asarray(placement.community_ids if placement is not None else [], dtype=np.int64),
+                                   users_xy[:, 0], users_xy[:, 1]])
+        yield UserFactor, pa.table([_constant(batch.num_rows, run_id), users, _pg_arrays(batch["factors"]),
+                                    _pg_arrays(batch["rating_factors"]), batch["bias"], community, x, y],
+                                   names=TABLE_COLUMNS[UserFactor])
+
+
+def _partition_pieces(run_id: int, output_dir: Path):
+    """(model, table, users) of the run's recommendations and similar titles."""
+    for batch in _batches(output_dir / "users.parquet", ["user", "items", "scores", "predicted", "confidence"],
+                          _by_user):
+        yield Recommendation, _exploded(run_id, batch["user"], batch["items"],
+                                        [batch["scores"], batch["predicted"], batch["confidence"]]), batch.num_rows
     for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], _by_tconst,
                           batch_size=20_000):
-        yield piece(SimilarTitle, _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]))
+        yield SimilarTitle, _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]), 0
 
 
 def _row_bounds(output_dir: Path) -> dict:
@@ -817,26 +897,24 @@ def _row_bounds(output_dir: Path) -> dict:
             Recommendation: rows("users.parquet", "items"), SimilarTitle: rows("similar.parquet", "similar")}
 
 
-def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None) -> dict:
-    """COPY the job's Parquet files into the run's rows (call inside a transaction). Returns counts.
-
-    A thread turns the Parquet batches into CSV while this thread COPYs the previous one."""
-
-    names = {TitleFactor: "title_factors", UserFactor: "user_factors", Recommendation: "recommendations",
-             SimilarTitle: "similar_titles"}
-    counts = dict.fromkeys(names.values(), 0)
-    bounds = _row_bounds(output_dir)
-    total_users = bounds[UserFactor]
-    done_users = 0
+def _rows_copy(cursor, pieces, *, target: dict, first_ids: dict, on_users: Callable[[int], None] | None = None,
+               cancel: threading.Event | None = None) -> dict:
+    """COPY each (model, table[, users]) of ``pieces`` into ``target[model]``, ids from ``first_ids``.
+    A thread turns the Arrow tables into CSV while this thread COPYs the previous one (pyarrow
+    releases the GIL). Returns the rows written per table name."""
+    counts = {TABLE_NAMES[model]: 0 for model in target}
     pending: queue.Queue = queue.Queue(maxsize=3)
     stop = threading.Event()
+    next_id = dict(first_ids)
 
-    def produce(first_ids):
+    def produce():
         try:
-            for item in _pieces(run.pk, output_dir, first_ids):
+            for model, data, *users in pieces:
+                body = _csv(data, next_id[model])
+                next_id[model] += data.num_rows
                 while not stop.is_set():
                     try:
-                        pending.put(item, timeout=0.5)
+                        pending.put((model, body, data.num_rows, users[0] if users else 0), timeout=0.5)
                         break
                     except queue.Full:
                         continue
@@ -846,38 +924,92 @@ def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | N
         except BaseException as error:  # handed to the writer, which raises it
             pending.put(error)
 
-    with connection.cursor() as cursor:
-        first_ids = {model: _ids_reserve(cursor, model._meta.db_table, count) for model, count in bounds.items()}
-        # The big tables' rows go into a bare table of their own (no index to update row by row),
-        # attached as the run's partition at the end: its indexes are then built in one pass.
-        target = {model: model._meta.db_table for model in RUN_TABLES}
-        for model in PARTITIONED_TABLES:
-            target[model] = _partition(model, run.pk)
-            cursor.execute(f"DROP TABLE IF EXISTS {target[model]}")
-            cursor.execute(f"CREATE TABLE {target[model]} (LIKE {model._meta.db_table} INCLUDING DEFAULTS, "
-                           f"CHECK (run_id = {int(run.pk)}))")
-        producer = threading.Thread(target=produce, args=(first_ids,), name=f"model-run-{run.pk}-csv", daemon=True)
-        producer.start()
-        try:
-            while (item := pending.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                model, body, rows, users = item
-                columns = ", ".join(["id", *TABLE_COLUMNS[model]])
-                cursor.copy_expert(f"COPY {target[model]} ({columns}) FROM STDIN WITH (FORMAT csv)",
-                                   io.BytesIO(body), 1 << 20)
-                counts[names[model]] += rows
-                done_users += users
-                if users and heartbeat is not None and total_users:
-                    heartbeat.set("write-back", heartbeat.span(0.85, 0.95, done_users / total_users),
-                                  f"recommendations of {done_users:,} of {total_users:,} users")
-        finally:
-            stop.set()
-            producer.join(timeout=30)
-        for model in PARTITIONED_TABLES:
-            cursor.execute(f"ALTER TABLE {model._meta.db_table} ATTACH PARTITION {target[model]} "
-                           f"FOR VALUES IN ({int(run.pk)})")
+    producer = threading.Thread(target=produce, name=f"{threading.current_thread().name}-csv", daemon=True)
+    producer.start()
+    try:
+        while (item := pending.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            if cancel is not None and cancel.is_set():
+                raise TrainingError("the write-back was cancelled")
+            model, body, rows, users = item
+            columns = ", ".join(["id", *TABLE_COLUMNS[model]])
+            cursor.copy_expert(f"COPY {target[model]} ({columns}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(body),
+                               1 << 20)
+            counts[TABLE_NAMES[model]] += rows
+            if users and on_users is not None:
+                on_users(users)
+    finally:
+        stop.set()
+        producer.join(timeout=30)
     return counts
+
+
+def _partition_keys_build(cursor, model, table: str) -> None:
+    """Give ``table`` (a run's rows, not attached yet) the keys and indexes of ``model``'s partitioned
+    table, read from the catalog: ATTACH PARTITION then adopts them instead of building its own."""
+    cursor.execute("SELECT pg_get_indexdef(i.indexrelid), c.contype, pg_get_constraintdef(c.oid) FROM pg_index i "
+                   "LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
+                   "WHERE i.indrelid = %s::regclass ORDER BY i.indexrelid", [model._meta.db_table])
+    for number, (index, kind, constraint) in enumerate(cursor.fetchall()):
+        if kind in ("p", "u"):
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_key{number} {constraint}")
+        else:
+            cursor.execute(f"CREATE INDEX {table}_index{number} ON {table} USING {index.split(' USING ', 1)[1]}")
+
+
+def run_partitions_load(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None,
+                        cancel: threading.Event | None = None) -> dict:
+    """The run's recommendations and similar titles, COPYed into tables of their own (no index to
+    update row by row), then given the partitioned tables' keys: committed, but read by nothing
+    until ``run_rows_write`` attaches them in the transaction that switches to the run. The
+    training calls this in a thread (a connection of its own) while it builds the communities; a
+    failed run has these tables dropped with its rows (``_run_rows_delete``). Returns row counts."""
+    bounds = _row_bounds(output_dir)
+    total_users, done_users = bounds[UserFactor], 0
+
+    def on_users(users: int) -> None:
+        nonlocal done_users
+        done_users += users
+        if heartbeat is not None and total_users:
+            heartbeat.set("write-back", heartbeat.span(*PROGRESS_WRITE_BACK, 0.8 * done_users / total_users),
+                          f"recommendations of {done_users:,} of {total_users:,} users")
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        first_ids = {model: _ids_reserve(cursor, model._meta.db_table, bounds[model]) for model in PARTITIONED_TABLES}
+        target = {model: _partition(model, run.pk) for model in PARTITIONED_TABLES}
+        for model, table in target.items():
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TABLE {table} (LIKE {model._meta.db_table} INCLUDING DEFAULTS, "
+                           f"CHECK (run_id = {int(run.pk)}))")
+        counts = _rows_copy(cursor, _partition_pieces(run.pk, output_dir), target=target,
+                            first_ids=first_ids, on_users=on_users, cancel=cancel)
+        for model, table in target.items():
+            _partition_keys_build(cursor, model, table)
+    return counts
+
+
+def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None, placement=None,
+                   partitions_loaded: Callable[[], dict] | None = None) -> dict:
+    """COPY the run's title and user vectors (with their ``placement``: community and map) and attach
+    its recommendations and similar titles as the run's partitions; call inside the transaction
+    that switches to the run. ``partitions_loaded``: when ``run_partitions_load`` runs elsewhere
+    (the training: a thread), returns its counts once it has finished; without it the partitions
+    are loaded here first. Returns the rows written per table."""
+    if partitions_loaded is None:
+        loaded = run_partitions_load(run=run, output_dir=output_dir, heartbeat=heartbeat)
+        partitions_loaded = lambda: loaded  # noqa: E731
+    bounds = _row_bounds(output_dir)
+    with connection.cursor() as cursor:
+        first_ids = {model: _ids_reserve(cursor, model._meta.db_table, bounds[model]) for model in (TitleFactor, UserFactor)}
+        counts = _rows_copy(cursor, _factor_pieces(run.pk, output_dir, placement),
+                            target={model: model._meta.db_table for model in (TitleFactor, UserFactor)},
+                            first_ids=first_ids)
+        partitions = partitions_loaded()
+        for model in PARTITIONED_TABLES:  # their keys are built: only linked here
+            cursor.execute(f"ALTER TABLE {model._meta.db_table} ATTACH PARTITION {_partition(model, run.pk)} "
+                           f"FOR VALUES IN ({int(run.pk)})")
+    return {**counts, **partitions}
 
 
 def _exploded(run_id: int, owners: pa.Array, lists: pa.Array, parallel: list[pa.Array]) -> pa.Table:

@@ -74,6 +74,14 @@ def run_rows(run: ModelRun) -> dict:
             for model in (Recommendation, UserFactor, TitleFactor, SimilarTitle)}
 
 
+def run_tables(run: ModelRun) -> list[str]:
+    """The run's own tables of recommendations and similar titles, attached or not."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname IN (%s, %s)",
+                       [f"recommender_recommendation_run{run.pk}", f"recommender_similartitle_run{run.pk}"])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def _train(**params) -> ModelRun:
     return model_run_train(run_id=model_run_create(params={**TEST_PARAMS, **params}, triggered_by="test").pk)
 
@@ -156,9 +164,27 @@ def test_a_run_serves_complete_rows_and_a_failed_run_changes_nothing(settings, t
     assert second.status == ModelRun.Status.FAILED
     assert "activation refused" in second.error
     assert not second.is_active
-    assert run_rows(second) == dict.fromkeys(counts, 0)
+    assert run_rows(second) == dict.fromkeys(counts, 0) and run_tables(second) == []
     first.refresh_from_db()
     assert first.is_active and model_run_current() == first and run_rows(first) == counts
+    assert run_tables(first) == [f"recommender_recommendation_run{first.pk}", f"recommender_similartitle_run{first.pk}"]
+
+    # The recommendations' load (a connection of its own, beside the communities) fails once its
+    # rows are in, while it builds the indexes: same outcome.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE FUNCTION test_refuse_index() RETURNS event_trigger AS $$ BEGIN "
+                       "RAISE EXCEPTION 'injected failure: no index'; END $$ LANGUAGE plpgsql")
+        cursor.execute("CREATE EVENT TRIGGER test_refuse_index ON ddl_command_end WHEN TAG IN ('CREATE INDEX') "
+                       "EXECUTE FUNCTION test_refuse_index()")
+    try:
+        refused = _train()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP EVENT TRIGGER test_refuse_index")
+            cursor.execute("DROP FUNCTION test_refuse_index()")
+    assert refused.status == ModelRun.Status.FAILED and "no index" in refused.error, refused.error
+    assert run_rows(refused) == dict.fromkeys(counts, 0) and run_tables(refused) == []
+    assert model_run_current() == first and run_rows(first) == counts
 
     # The Spark job itself fails (an unusable master): same outcome, with Spark's reason.
     settings.SPARK_MASTER = "local[not-a-number]"

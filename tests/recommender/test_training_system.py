@@ -241,3 +241,46 @@ def connection_cursor():
     from django.db import connection
 
     return connection.cursor()
+
+
+def test_partitions_loaded_apart_stay_unread_until_attached_and_cleanup_drops_them_if_never(tmp_path, settings):
+    """``run_partitions_load`` (the training runs it in a connection of its own) leaves tables no
+    query reads; ``run_rows_write`` attaches them with the vectors; a run that died between the two
+    leaves tables that cleanup finds and drops."""
+    import numpy as np
+    from django.db import transaction
+
+    from recommender.communities import Placement
+    from recommender.models import Recommendation, TasteCommunity, TitleFactor, UserFactor
+    from recommender.services import model_run_cleanup, run_partitions_load, run_rows_write
+
+    settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path / "exchange")
+    _job_output(tmp_path / "out", users=5, titles=4, top_n=3)
+    dead = ModelRun.objects.create(status="failed")
+    assert run_partitions_load(run=dead, output_dir=tmp_path / "out") == {"recommendations": 15, "similar_titles": 8}
+    assert _partition_indexes(f"recommender_recommendation_run{dead.pk}") == [
+        "btree (id, run_id)", "btree (run_id, user_id, rank)", "btree (user_id)"]  # keys built before attaching
+    assert not Recommendation.objects.filter(run=dead).exists()  # not attached: not read
+
+    run = ModelRun.objects.create(status="succeeded", is_active=True)
+    first, second = TasteCommunity.objects.bulk_create(
+        [TasteCommunity(run=run, number=number, name=f"c{number}") for number in (1, 2)])
+    placement = Placement(user_ids=[1, 2, 4], community_ids=[first.pk, second.pk, first.pk],
+                          user_xy=np.array([[0.5, -0.5], [1.0, 2.0], [3.0, 4.0]]),
+                          title_ids=["tt0000002"], title_xy=np.array([[-1.0, 0.25]]))
+    loaded = run_partitions_load(run=run, output_dir=tmp_path / "out")
+    with transaction.atomic():
+        counts = run_rows_write(run=run, output_dir=tmp_path / "out", placement=placement,
+                                partitions_loaded=lambda: loaded)
+    assert counts == {"title_factors": 4, "user_factors": 5, "recommendations": 15, "similar_titles": 8}
+    assert Recommendation.objects.filter(run=run).count() == 15
+    assert sorted(UserFactor.objects.filter(run=run).values_list("user_id", "community_id", "x", "y")) == [
+        (1, first.pk, 0.5, -0.5), (2, second.pk, 1.0, 2.0), (3, None, None, None), (4, first.pk, 3.0, 4.0),
+        (5, None, None, None)]
+    assert sorted(TitleFactor.objects.filter(run=run).values_list("title_id", "x", "y")) == [
+        ("tt0000001", None, None), ("tt0000002", -1.0, 0.25), ("tt0000003", None, None), ("tt0000004", None, None)]
+
+    assert model_run_cleanup(keep=1) == [dead.pk]
+    assert _partition_indexes(f"recommender_recommendation_run{dead.pk}") is None
+    assert _partition_indexes(f"recommender_similartitle_run{dead.pk}") is None
+    assert Recommendation.objects.filter(run=run).count() == 15
