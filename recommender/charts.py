@@ -178,6 +178,46 @@ def runs_chart_context(*, runs: list[ModelRun]) -> dict:
     }
 
 
+# The map's labels: 13 px semi-bold text, at most about this wide per character, and this tall.
+LABEL_CHAR_WIDTH = 8.4  # measured 8.1 in Chromium (semi-bold system-ui)
+LABEL_HEIGHT = 15.0
+# Where a label may go, tried in turn (offset of the text's baseline from its dot, anchor): right
+# of the dot, then a line above or below it, then left of it, then two lines away.
+LABEL_SLOTS = [(10, 4, "start"), (10, -12, "start"), (10, 20, "start"), (-10, 4, "end"), (-10, -12, "end"),
+               (-10, 20, "end"), (10, -28, "start"), (10, 36, "start"), (-10, -28, "end"), (-10, 36, "end")]
+
+
+def label_positions(dots: list[tuple[float, float]], names: list[str], *, width: float,
+                    height: float) -> list[tuple[float, float, str]]:
+    """(x, y, text-anchor) of each dot's label, in order (the largest communities first): the first
+    slot of ``LABEL_SLOTS`` inside the map where the label overlaps no label placed before it nor
+    any dot; when none is free, the first slot inside the map."""
+    boxes: list[tuple[float, float, float, float]] = []
+    dot_boxes = [(x - 7, y - 7, x + 7, y + 7) for x, y in dots]
+
+    def box(x: float, y: float, anchor: str, name: str) -> tuple[float, float, float, float]:
+        span = len(name) * LABEL_CHAR_WIDTH
+        left = x if anchor == "start" else x - span
+        return left, y - LABEL_HEIGHT + 3, left + span, y + 3
+
+    def clear(candidate: tuple[float, float, float, float], others) -> bool:
+        return all(candidate[2] <= o[0] or o[2] <= candidate[0] or candidate[3] <= o[1] or o[3] <= candidate[1]
+                   for o in others)
+
+    def inside(candidate: tuple[float, float, float, float]) -> bool:
+        return candidate[0] >= 2 and candidate[2] <= width - 2 and candidate[1] >= 2 and candidate[3] <= height - 2
+
+    positions = []
+    for (x, y), name in zip(dots, names, strict=True):
+        slots = [(x + dx, y + dy, anchor) for dx, dy, anchor in LABEL_SLOTS]
+        on_map = [slot for slot in slots if inside(box(*slot, name))] or slots
+        chosen = next((slot for slot in on_map if clear(box(*slot, name), boxes) and clear(box(*slot, name), dot_boxes)),
+                      on_map[0])
+        boxes.append(box(*chosen, name))
+        positions.append(chosen)
+    return positions
+
+
 def community_map_svg(
     *,
     run: ModelRun | None,
@@ -223,17 +263,17 @@ def community_map_svg(
         opacity = 0.75 if not faded or number == highlight.number else 0.16
         parts.append(format_html('<circle cx="{}" cy="{}" r="2.6" fill="{}" fill-opacity="{}"/>',
                                  _f(px), _f(py), community_colour(number), opacity))
-    for community in communities:
-        if community.x is None:
-            continue
-        px, py = to_px(community.x, community.y)
+    placed = [community for community in communities if community.x is not None]
+    dots = [to_px(community.x, community.y) for community in placed]
+    for community, (px, py), (tx, ty, anchor) in zip(placed, dots, label_positions(
+            dots, [community.name for community in placed], width=width, height=height), strict=True):
         strong = highlight is None or community.pk == highlight.pk
         parts.append(format_html(
             '<a href="{}"><g class="map-label{}"><circle cx="{}" cy="{}" r="7" fill="{}" '
-            'stroke="#fff" stroke-width="2"/><text x="{}" y="{}">{}</text></g></a>',
+            'stroke="#fff" stroke-width="2"/><text x="{}" y="{}" text-anchor="{}">{}</text></g></a>',
             reverse("recommender:community_detail", args=[community.pk]),
             "" if strong else " map-label-faded",
-            _f(px), _f(py), community_colour(community.number), _f(px + 10), _f(py + 4), community.name,
+            _f(px), _f(py), community_colour(community.number), _f(tx), _f(ty), anchor, community.name,
         ))
     if place is not None and place.x is not None:
         px, py = to_px(place.x, place.y)
