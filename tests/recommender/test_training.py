@@ -3,6 +3,7 @@ write-back and the atomic switch; failures injected in the job and in the databa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -82,6 +83,20 @@ def run_tables(run: ModelRun) -> list[str]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
+@contextlib.contextmanager
+def _sql_installed(create: list[str], drop: list[str]):
+    """A failure injected with SQL (``create``) for the block, undone (``drop``) whatever happens."""
+    with connection.cursor() as cursor:
+        for statement in create:
+            cursor.execute(statement)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for statement in drop:
+                cursor.execute(statement)
+
+
 def _train(**params) -> ModelRun:
     return model_run_train(run_id=model_run_create(params={**TEST_PARAMS, **params}, triggered_by="test").pk)
 
@@ -144,23 +159,19 @@ def test_a_run_serves_complete_rows_and_a_failed_run_changes_nothing(settings, t
     counts = run_rows(first)
 
     # The switch fails after every row of the second run was written: nothing of it remains.
-    with connection.cursor() as cursor:
-        cursor.execute("""
-            CREATE FUNCTION test_refuse_activation() RETURNS trigger AS $$
-            BEGIN
-                IF NEW.is_active AND NOT OLD.is_active AND NEW.id <> %s THEN
-                    RAISE EXCEPTION 'injected failure: activation refused';
-                END IF;
-                RETURN NEW;
-            END $$ LANGUAGE plpgsql""" % first.pk)  # noqa: S608, UP031 - a test's own integer
-        cursor.execute("CREATE TRIGGER test_refuse_activation BEFORE UPDATE ON recommender_modelrun "
-                       "FOR EACH ROW EXECUTE FUNCTION test_refuse_activation()")
-    try:
+    refuse_activation = """
+        CREATE FUNCTION test_refuse_activation() RETURNS trigger AS $$
+        BEGIN
+            IF NEW.is_active AND NOT OLD.is_active AND NEW.id <> %s THEN
+                RAISE EXCEPTION 'injected failure: activation refused';
+            END IF;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql""" % first.pk  # noqa: S608, UP031 - a test's own integer
+    with _sql_installed([refuse_activation, "CREATE TRIGGER test_refuse_activation BEFORE UPDATE ON "
+                         "recommender_modelrun FOR EACH ROW EXECUTE FUNCTION test_refuse_activation()"],
+                        ["DROP TRIGGER test_refuse_activation ON recommender_modelrun",
+                         "DROP FUNCTION test_refuse_activation()"]):
         second = _train()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER test_refuse_activation ON recommender_modelrun")
-            cursor.execute("DROP FUNCTION test_refuse_activation()")
     assert second.status == ModelRun.Status.FAILED
     assert "activation refused" in second.error
     assert not second.is_active
@@ -171,17 +182,12 @@ def test_a_run_serves_complete_rows_and_a_failed_run_changes_nothing(settings, t
 
     # The recommendations' load (a connection of its own, beside the communities) fails once its
     # rows are in, while it builds the indexes: same outcome.
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE FUNCTION test_refuse_index() RETURNS event_trigger AS $$ BEGIN "
-                       "RAISE EXCEPTION 'injected failure: no index'; END $$ LANGUAGE plpgsql")
-        cursor.execute("CREATE EVENT TRIGGER test_refuse_index ON ddl_command_end WHEN TAG IN ('CREATE INDEX') "
-                       "EXECUTE FUNCTION test_refuse_index()")
-    try:
+    with _sql_installed(["CREATE FUNCTION test_refuse_index() RETURNS event_trigger AS $$ BEGIN "
+                         "RAISE EXCEPTION 'injected failure: no index'; END $$ LANGUAGE plpgsql",
+                         "CREATE EVENT TRIGGER test_refuse_index ON ddl_command_end WHEN TAG IN ('CREATE INDEX') "
+                         "EXECUTE FUNCTION test_refuse_index()"],
+                        ["DROP EVENT TRIGGER test_refuse_index", "DROP FUNCTION test_refuse_index()"]):
         refused = _train()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP EVENT TRIGGER test_refuse_index")
-            cursor.execute("DROP FUNCTION test_refuse_index()")
     assert refused.status == ModelRun.Status.FAILED and "no index" in refused.error, refused.error
     assert run_rows(refused) == dict.fromkeys(counts, 0) and run_tables(refused) == []
     assert model_run_current() == first and run_rows(first) == counts
