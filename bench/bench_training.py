@@ -209,7 +209,6 @@ def main() -> None:
             ("  recommendations + similar titles, own connection", timings.get("write_back_partitions")),
             ("  meanwhile: rest of the clustering", timings.get("communities_clustering_wait")),
             ("  meanwhile: communities (database part)", timings.get("communities")),
-            ("  then the vectors; waiting for that load", timings.get("write_back_wait")),
             ("switch", timings.get("switch")),
         ):
             if value is not None:

@@ -317,20 +317,11 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
                     placement, communities_error = _communities_create(
                         run, _communities_titles(clustered, directory / "output"), liked)
                     timings["communities"] = round(time.monotonic() - clock, 3)
-                    waited = {}
-
-                    def partitions_loaded() -> dict:
-                        clock = time.monotonic()
-                        counts, waited["loading"] = loading.result()
-                        waited["wait"] = time.monotonic() - clock
-                        return counts
-
                     written = run_rows_write(run=run, output_dir=directory / "output", placement=placement,
-                                             partitions_loaded=partitions_loaded)
+                                             partitions_loaded=lambda: loading.result()[0])
                     # From the first COPY to the attaching (the communities were built meanwhile).
                     timings["write_back"] = round(time.monotonic() - writing_started, 3)
-                    timings["write_back_partitions"] = round(waited["loading"], 3)
-                    timings["write_back_wait"] = round(waited["wait"], 3)
+                    timings["write_back_partitions"] = round(loading.result()[1], 3)
                     timings["write_back_rows_per_second"] = round(sum(written.values()) / max(timings["write_back"], 1e-9))
                     if clustered is None:  # clustering the job's files failed: from the rows just written
                         clock = time.monotonic()
@@ -543,8 +534,7 @@ def _partitioned_runs(cursor, model) -> set[int]:
     prefix = f"{model._meta.db_table}_run"
     cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace "
                    "AND starts_with(relname, %s)", [prefix])
-    return {int(name.removeprefix(prefix)) for (name,) in cursor.fetchall()
-            if name.startswith(prefix) and name.removeprefix(prefix).isdigit()}
+    return {int(name.removeprefix(prefix)) for (name,) in cursor.fetchall() if name.removeprefix(prefix).isdigit()}
 
 
 def _run_rows_delete(run_ids: list[int]) -> None:
@@ -837,34 +827,36 @@ def _constant(size: int, value) -> pa.Array:
     return pa.array(np.full(size, value, dtype=np.int64))
 
 
-def _placed(keys: pa.Array, placed_keys: list, columns: list[np.ndarray]) -> list[pa.Array]:
+def _placed(keys: pa.Array, placed_keys: pa.Array, columns: list[np.ndarray]) -> list[pa.Array]:
     """``columns`` (aligned with ``placed_keys``) for the rows ``keys``; null where a key has no place."""
-    if not placed_keys:
-        return [pa.nulls(len(keys), pa.from_numpy_dtype(np.asarray(column).dtype)) for column in columns]
-    index = pc.index_in(keys, value_set=pa.array(placed_keys, type=keys.type))
+    index = pc.index_in(keys, value_set=placed_keys)
     missing = index.is_null().to_numpy(zero_copy_only=False)
     rows = index.fill_null(0).to_numpy(zero_copy_only=False)
-    return [pa.array(np.asarray(column)[rows], mask=missing) for column in columns]
+    return [pa.array(np.asarray(column)[rows] if len(column) else np.zeros(len(keys), column.dtype), mask=missing)
+            for column in columns]
 
 
 def _factor_pieces(run_id: int, output_dir: Path, placement=None):
     """(model, table) of the run's title and user vectors, with their community and place on the
     map when ``placement`` (``recommender.communities.Placement``) is given."""
-    titles_xy = placement.title_xy if placement is not None else np.zeros((0, 2))
-    users_xy = placement.user_xy if placement is not None else np.zeros((0, 2))
+    if placement is not None:
+        titles, titles_xy = pa.array(placement.title_ids, pa.string()), np.asarray(placement.title_xy).reshape(-1, 2)
+        users, users_xy = pa.array(placement.user_ids, pa.int64()), np.asarray(placement.user_xy).reshape(-1, 2)
+        communities = np.asarray(placement.community_ids, dtype=np.int64)
+    else:
+        titles, titles_xy = pa.array([], pa.string()), np.zeros((0, 2))
+        users, users_xy, communities = pa.array([], pa.int64()), np.zeros((0, 2)), np.zeros(0, np.int64)
     for batch in _batches(output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"],
                           _by_tconst):
         tconsts = _tconsts(batch["item"])
-        x, y = _placed(tconsts, placement.title_ids if placement is not None else [], [titles_xy[:, 0], titles_xy[:, 1]])
+        x, y = _placed(tconsts, titles, [titles_xy[:, 0], titles_xy[:, 1]])
         yield TitleFactor, pa.table([_constant(batch.num_rows, run_id), tconsts, _pg_arrays(batch["factors"]),
                                      _pg_arrays(batch["rating_factors"]), batch["bias"], batch["support"], x, y],
                                     names=TABLE_COLUMNS[TitleFactor])
     for batch in _batches(output_dir / "users.parquet", ["user", "factors", "rating_factors", "bias"], _by_user):
-        users = pc.cast(batch["user"], pa.int64())
-        community, x, y = _placed(users, [int(user) for user in placement.user_ids] if placement is not None else [],
-                                  [np.asarray(placement.community_ids if placement is not None else [], dtype=np.int64),
-                                   users_xy[:, 0], users_xy[:, 1]])
-        yield UserFactor, pa.table([_constant(batch.num_rows, run_id), users, _pg_arrays(batch["factors"]),
+        owners = pc.cast(batch["user"], pa.int64())
+        community, x, y = _placed(owners, users, [communities, users_xy[:, 0], users_xy[:, 1]])
+        yield UserFactor, pa.table([_constant(batch.num_rows, run_id), owners, _pg_arrays(batch["factors"]),
                                     _pg_arrays(batch["rating_factors"]), batch["bias"], community, x, y],
                                    names=TABLE_COLUMNS[UserFactor])
 
@@ -880,8 +872,8 @@ def _partition_pieces(run_id: int, output_dir: Path):
         yield SimilarTitle, _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]), 0
 
 
-def _row_bounds(output_dir: Path) -> dict:
-    """Rows each table will get (exact, from the Parquet files' list lengths)."""
+def _row_bounds(output_dir: Path, models) -> dict:
+    """Rows each of ``models``' tables will get (exact, from the Parquet files' list lengths)."""
 
     def rows(name: str, column: str | None = None) -> int:
         path = output_dir / name
@@ -893,8 +885,9 @@ def _row_bounds(output_dir: Path) -> dict:
         return sum(int(pc.sum(pc.list_value_length(batch[column])).as_py() or 0)
                    for batch in dataset.to_batches(columns=[column]))
 
-    return {TitleFactor: rows("titles.parquet"), UserFactor: rows("users.parquet"),
-            Recommendation: rows("users.parquet", "items"), SimilarTitle: rows("similar.parquet", "similar")}
+    sources = {TitleFactor: ("titles.parquet", None), UserFactor: ("users.parquet", None),
+               Recommendation: ("users.parquet", "items"), SimilarTitle: ("similar.parquet", "similar")}
+    return {model: rows(*sources[model]) for model in models}
 
 
 def _rows_copy(cursor, pieces, *, target: dict, first_ids: dict, on_users: Callable[[int], None] | None = None,
@@ -965,7 +958,7 @@ def run_partitions_load(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbea
     until ``run_rows_write`` attaches them in the transaction that switches to the run. The
     training calls this in a thread (a connection of its own) while it builds the communities; a
     failed run has these tables dropped with its rows (``_run_rows_delete``). Returns row counts."""
-    bounds = _row_bounds(output_dir)
+    bounds = _row_bounds(output_dir, (UserFactor, *PARTITIONED_TABLES))
     total_users, done_users = bounds[UserFactor], 0
 
     def on_users(users: int) -> None:
@@ -999,12 +992,11 @@ def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | N
     if partitions_loaded is None:
         loaded = run_partitions_load(run=run, output_dir=output_dir, heartbeat=heartbeat)
         partitions_loaded = lambda: loaded  # noqa: E731
-    bounds = _row_bounds(output_dir)
+    bounds = _row_bounds(output_dir, (TitleFactor, UserFactor))
     with connection.cursor() as cursor:
-        first_ids = {model: _ids_reserve(cursor, model._meta.db_table, bounds[model]) for model in (TitleFactor, UserFactor)}
+        first_ids = {model: _ids_reserve(cursor, model._meta.db_table, count) for model, count in bounds.items()}
         counts = _rows_copy(cursor, _factor_pieces(run.pk, output_dir, placement),
-                            target={model: model._meta.db_table for model in (TitleFactor, UserFactor)},
-                            first_ids=first_ids)
+                            target={model: model._meta.db_table for model in bounds}, first_ids=first_ids)
         partitions = partitions_loaded()
         for model in PARTITIONED_TABLES:  # their keys are built: only linked here
             cursor.execute(f"ALTER TABLE {model._meta.db_table} ATTACH PARTITION {_partition(model, run.pk)} "
