@@ -12,9 +12,7 @@ class PersonaFilter(admin.SimpleListFilter):
     parameter_name = "persona"
 
     def lookups(self, request, model_admin):
-        personas = (
-            User.objects.exclude(persona="").order_by("persona").values_list("persona", flat=True).distinct()
-        )
+        personas = User.objects.exclude(persona="").order_by("persona").values_list("persona", flat=True).distinct()
         return [(persona, persona) for persona in personas]
 
     def queryset(self, request, queryset):
@@ -26,7 +24,15 @@ class UserAdmin(DjangoUserAdmin):
     """Site users, synthetic raters and MovieLens raters, filterable by kind and persona."""
 
     list_display = (
-        "username", "email", "kind", "persona", "rating_count", "is_staff", "is_active", "date_joined", "last_login",
+        "username",
+        "email",
+        "kind",
+        "persona",
+        "rating_count",
+        "is_staff",
+        "is_active",
+        "date_joined",
+        "last_login",
     )
     list_filter = ("kind", PersonaFilter, "is_staff", "is_superuser", "is_active")
     search_fields = ("username", "email", "external_id", "first_name", "last_name")

@@ -73,4 +73,3 @@ class AccountDeleteForm(forms.Form):
         if not self.user.check_password(password):
             raise ValidationError("That is not your password.")
         return password
-

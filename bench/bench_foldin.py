@@ -66,14 +66,18 @@ def build(*, titles: int, rank: int, rating_rank: int, seed: int) -> tuple[Model
         if tconst in existing:
             continue
         genres = "{" + ",".join(sorted({GENRES[n % 10], GENRES[(n * 7) % 10]})) + "}"
-        rows.write(f"{tconst}\tmovie\tBench title {n}\t\tf\t{1920 + n % 100}\t\\N\t{80 + n % 60}\t{genres}\t"
-                   f"{5 + (n % 40) / 10:.1f}\t{int(rng.pareto(1.2) * 1000) + 10}\n")
+        rows.write(
+            f"{tconst}\tmovie\tBench title {n}\t\tf\t{1920 + n % 100}\t\\N\t{80 + n % 60}\t{genres}\t"
+            f"{5 + (n % 40) / 10:.1f}\t{int(rng.pareto(1.2) * 1000) + 10}\n"
+        )
         created_titles += 1
     rows.seek(0)
     with connection.cursor() as cursor:
         cursor.copy_expert(
             "COPY catalog_title (tconst, title_type, primary_title, original_title, is_adult, start_year, end_year, "
-            "runtime_minutes, genres, average_rating, num_votes) FROM STDIN", rows)
+            "runtime_minutes, genres, average_rating, num_votes) FROM STDIN",
+            rows,
+        )
     factors = rng.normal(0, 0.15, (titles, rank))
     rating_factors = rng.normal(0, 0.1, (titles, rating_rank))
     biases = rng.normal(0, 0.3, titles)
@@ -81,20 +85,37 @@ def build(*, titles: int, rank: int, rating_rank: int, seed: int) -> tuple[Model
     run = ModelRun.objects.create(
         status=ModelRun.Status.SUCCEEDED,
         triggered_by="bench_foldin",
-        params={"model": {"reg": 0.1, "alpha": 1.0, "star_weight": 0.0, "activity_exponent": 1.0,
-                          "activity_reference": 20.0,
-                          "popularity_weight": 0.3, "max_support": int(support.max()), "rating_reg": 0.2,
-                          "bias_reg_user": 5.0, "bias_reg_title": 3.0, "global_mean": 3.6, "scale_min": 1,
-                          "scale_max": 5, "confidence_user_prior": 10, "confidence_title_prior": 10}},
+        params={
+            "model": {
+                "reg": 0.1,
+                "alpha": 1.0,
+                "star_weight": 0.0,
+                "activity_exponent": 1.0,
+                "activity_reference": 20.0,
+                "popularity_weight": 0.3,
+                "max_support": int(support.max()),
+                "rating_reg": 0.2,
+                "bias_reg_user": 5.0,
+                "bias_reg_title": 3.0,
+                "global_mean": 3.6,
+                "scale_min": 1,
+                "scale_max": 5,
+                "confidence_user_prior": 10,
+                "confidence_title_prior": 10,
+            }
+        },
         num_titles=titles,
     )
     rows = io.StringIO()
     for n, tconst in enumerate(tconsts):
-        rows.write(f"{run.pk}\t{tconst}\t{_array(factors[n])}\t{_array(rating_factors[n])}\t{biases[n]:.6f}\t{support[n]}\n")
+        rows.write(
+            f"{run.pk}\t{tconst}\t{_array(factors[n])}\t{_array(rating_factors[n])}\t{biases[n]:.6f}\t{support[n]}\n"
+        )
     rows.seek(0)
     with connection.cursor() as cursor:
-        cursor.copy_expert("COPY recommender_titlefactor (run_id, title_id, factors, rating_factors, bias, support) "
-                           "FROM STDIN", rows)
+        cursor.copy_expert(
+            "COPY recommender_titlefactor (run_id, title_id, factors, rating_factors, bias, support) FROM STDIN", rows
+        )
     return run, tconsts, created_titles
 
 
@@ -111,8 +132,9 @@ def main() -> None:
 
     print(f"building a run of {args.titles:,} titles (rank {args.rank} + {args.rating_rank}) ...", flush=True)
     started = time.perf_counter()
-    run, tconsts, created_titles = build(titles=args.titles, rank=args.rank, rating_rank=args.rating_rank,
-                                         seed=args.seed)
+    run, tconsts, created_titles = build(
+        titles=args.titles, rank=args.rank, rating_rank=args.rating_rank, seed=args.seed
+    )
     print(f"  built in {time.perf_counter() - started:.1f} s")
     previous = ModelRun.objects.filter(is_active=True).first()
     user = User.objects.create_user(username=f"bench-foldin-{run.pk}")  # logged in by force_login
@@ -175,21 +197,35 @@ def main() -> None:
 
         print()
         print(f"model: {model.size:,} titles, rank {model.rank}; user: {len(ratings)}+ ratings")
-        print(f"load of the run's matrices, once per process: {cold_load * 1000:.0f} ms from the database, "
-              f"{file_load * 1000:.0f} ms from the file cache")
-        print(f"fold-in solve alone:                 median {statistics.median(solve_times):6.2f} ms  "
-              f"p95 {percentile(solve_times, 95):6.2f} ms")
-        print(f"fold-in inside the view:             median {statistics.median(fold_in_times):6.2f} ms  "
-              f"p95 {percentile(fold_in_times, 95):6.2f} ms")
-        print(f"/recommendations/ after a rating:    median {statistics.median(page_times):6.2f} ms  "
-              f"p95 {percentile(page_times, 95):6.2f} ms  p99 {percentile(page_times, 99):6.2f} ms  "
-              f"({args.rounds} requests)")
-        print(f"  the same, CPU time of the server:  median {statistics.median(page_cpu):6.2f} ms  "
-              f"p95 {percentile(page_cpu, 95):6.2f} ms")
-        print(f"/recommendations/ unchanged user:    median {statistics.median(warm_times):6.2f} ms  "
-              f"p95 {percentile(warm_times, 95):6.2f} ms  (CPU median {statistics.median(warm_cpu):.2f} ms)")
-        print(f"load average during the run: {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} cores "
-              "(other processes share them; wall times grow with it, CPU times do not)")
+        print(
+            f"load of the run's matrices, once per process: {cold_load * 1000:.0f} ms from the database, "
+            f"{file_load * 1000:.0f} ms from the file cache"
+        )
+        print(
+            f"fold-in solve alone:                 median {statistics.median(solve_times):6.2f} ms  "
+            f"p95 {percentile(solve_times, 95):6.2f} ms"
+        )
+        print(
+            f"fold-in inside the view:             median {statistics.median(fold_in_times):6.2f} ms  "
+            f"p95 {percentile(fold_in_times, 95):6.2f} ms"
+        )
+        print(
+            f"/recommendations/ after a rating:    median {statistics.median(page_times):6.2f} ms  "
+            f"p95 {percentile(page_times, 95):6.2f} ms  p99 {percentile(page_times, 99):6.2f} ms  "
+            f"({args.rounds} requests)"
+        )
+        print(
+            f"  the same, CPU time of the server:  median {statistics.median(page_cpu):6.2f} ms  "
+            f"p95 {percentile(page_cpu, 95):6.2f} ms"
+        )
+        print(
+            f"/recommendations/ unchanged user:    median {statistics.median(warm_times):6.2f} ms  "
+            f"p95 {percentile(warm_times, 95):6.2f} ms  (CPU median {statistics.median(warm_cpu):.2f} ms)"
+        )
+        print(
+            f"load average during the run: {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} cores "
+            "(other processes share them; wall times grow with it, CPU times do not)"
+        )
         verdict = "PASS" if percentile(page_times, 95) < 50 else "FAIL"
         print(f"target p95 < 50 ms after a rating (wall clock): {verdict}")
     finally:
@@ -202,8 +238,10 @@ def main() -> None:
         run.delete()
         if created_titles:
             with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
-                               [BENCH_PREFIX + "%"])
+                cursor.execute(
+                    "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
+                    [BENCH_PREFIX + "%"],
+                )
         foldin.run_model_forget()
         for path in foldin._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
             path.unlink()

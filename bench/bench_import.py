@@ -33,10 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "imdb-sample"
 SHAPES = {
     # file: (plain table for psql, its columns, primary key)
-    "title.basics": ("bench_bare_basics", "tconst text, title_type text, primary_title text, original_title text, "
-                     "is_adult text, start_year text, end_year text, runtime_minutes text, genres text", "tconst"),
-    "title.principals": ("bench_bare_principals", "tconst text, ordering text, nconst text, category text, "
-                         "job text, characters text", "tconst, ordering"),
+    "title.basics": (
+        "bench_bare_basics",
+        "tconst text, title_type text, primary_title text, original_title text, "
+        "is_adult text, start_year text, end_year text, runtime_minutes text, genres text",
+        "tconst",
+    ),
+    "title.principals": (
+        "bench_bare_principals",
+        "tconst text, ordering text, nconst text, category text, job text, characters text",
+        "tconst, ordering",
+    ),
 }
 TABLES = {"title.basics": "catalog_title", "title.principals": "catalog_principal"}
 
@@ -68,27 +75,37 @@ def database_url(base: str, name: str) -> str:
 
 
 def psql(url: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q", *args], check=True, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        ["psql", url, "-v", "ON_ERROR_STOP=1", "-q", *args], check=True, capture_output=True, text=True
+    )
 
 
 def bare_copy(url: str, name: str, path: Path) -> float:
     table, columns, key = SHAPES[name]
     psql(url, "-c", f"DROP TABLE IF EXISTS {table}", "-c", f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({key}))")
     started = time.perf_counter()
-    psql(url, "-c", f"\\copy {table} FROM '{path}' WITH (FORMAT csv, HEADER true, DELIMITER E'\\t', "
-                    f"QUOTE E'\\x01', NULL '\\N')")
+    psql(
+        url,
+        "-c",
+        f"\\copy {table} FROM '{path}' WITH (FORMAT csv, HEADER true, DELIMITER E'\\t', QUOTE E'\\x01', NULL '\\N')",
+    )
     seconds = time.perf_counter() - started
     psql(url, "-c", f"DROP TABLE {table}")
     return seconds
 
 
 def importer(url: str, name: str, directory: Path) -> dict:
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.dev", "DEBUG": "false",
-           "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "imdbrec.settings.dev",
+        "DEBUG": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"),
+    }
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, __file__, "--child", name, str(directory)], env=env, cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", name, str(directory)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
     if result.returncode:
         raise SystemExit(f"importer failed:\n{result.stdout}\n{result.stderr[-3000:]}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -117,12 +134,20 @@ def child(name: str, directory: str) -> None:
     again_started = time.perf_counter()
     again = import_run_execute(run_id=import_run_create(source=directory, files=[name]).pk).counts[name]
     again_seconds = time.perf_counter() - again_started
-    print(json.dumps({
-        "rows": result["lines"], "run_s": seconds, "load_s": result["seconds"],
-        "index_s": result.get("indexes_seconds", 0.0), "phases": result["phases"],
-        "reimport_s": again_seconds, "reimport_changed": again["inserted"] + again["updated"] + again["removed"],
-        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": result["lines"],
+                "run_s": seconds,
+                "load_s": result["seconds"],
+                "index_s": result.get("indexes_seconds", 0.0),
+                "phases": result["phases"],
+                "reimport_s": again_seconds,
+                "reimport_changed": again["inserted"] + again["updated"] + again["removed"],
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -142,10 +167,17 @@ def main() -> None:
     admin_url = database_url(base_url, "postgres")
     psql(admin_url, "-c", f"DROP DATABASE IF EXISTS {bench_name}", "-c", f"CREATE DATABASE {bench_name}")
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.dev"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
-    print(f"benchmark database {bench_name}; {args.rows:,} rows per file; best of {args.repeat}; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    print(
+        f"benchmark database {bench_name}; {args.rows:,} rows per file; best of {args.repeat}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     failures = []
     try:
         with tempfile.TemporaryDirectory(prefix="imdbrec-bench-") as scratch:
@@ -166,17 +198,29 @@ def main() -> None:
                 full_rate = rows / (best["load_s"] + best["index_s"])
                 rss = max(report["maxrss_mb"] for report in import_runs)
                 print(f"\n{name}: {rows:,} rows, {size_mb:,.0f} MB")
-                print(f"  psql \\copy into a plain table with a primary key: {bare:6.2f} s  {bare_rate:10,.0f} rows/s"
-                      f"   (runs: {', '.join(f'{s:.2f}' for s in bare_runs)})")
-                print(f"  importer, load (read, check, convert, COPY, commit): {best['load_s']:6.2f} s"
-                      f"  {load_rate:10,.0f} rows/s   (runs: {', '.join(f'{seconds:.2f}' for seconds in load_runs)})")
-                print(f"  importer, + secondary indexes built after the load: {best['load_s'] + best['index_s']:6.2f} s"
-                      f"  {full_rate:10,.0f} rows/s   (index build {best['index_s']:.2f} s)")
-                print(f"  importer, whole run incl. bookkeeping: {best['run_s']:.2f} s; "
-                      f"process incl. Python/Django start: {best['process_s']:.2f} s")
-                print(f"  re-import of the same file (update path, {best['reimport_changed']} rows changed): "
-                      f"{best['reimport_s']:.2f} s")
-                print(f"  ratio importer/bare: load {load_rate / bare_rate:.2f}x, with indexes {full_rate / bare_rate:.2f}x")
+                print(
+                    f"  psql \\copy into a plain table with a primary key: {bare:6.2f} s  {bare_rate:10,.0f} rows/s"
+                    f"   (runs: {', '.join(f'{s:.2f}' for s in bare_runs)})"
+                )
+                print(
+                    f"  importer, load (read, check, convert, COPY, commit): {best['load_s']:6.2f} s"
+                    f"  {load_rate:10,.0f} rows/s   (runs: {', '.join(f'{seconds:.2f}' for seconds in load_runs)})"
+                )
+                print(
+                    f"  importer, + secondary indexes built after the load: {best['load_s'] + best['index_s']:6.2f} s"
+                    f"  {full_rate:10,.0f} rows/s   (index build {best['index_s']:.2f} s)"
+                )
+                print(
+                    f"  importer, whole run incl. bookkeeping: {best['run_s']:.2f} s; "
+                    f"process incl. Python/Django start: {best['process_s']:.2f} s"
+                )
+                print(
+                    f"  re-import of the same file (update path, {best['reimport_changed']} rows changed): "
+                    f"{best['reimport_s']:.2f} s"
+                )
+                print(
+                    f"  ratio importer/bare: load {load_rate / bare_rate:.2f}x, with indexes {full_rate / bare_rate:.2f}x"
+                )
                 print(f"  importer peak RSS: {rss:.0f} MB; phases of the best run: {best['phases']}")
                 checks = {
                     "load >= 300,000 rows/s": load_rate >= 300_000,

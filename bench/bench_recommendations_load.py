@@ -73,10 +73,29 @@ def group_cpu_seconds(pgid: int) -> float:
 def gunicorn_start(*, port: int, workers: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test", "DEBUG": "false"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "imdbrec.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread" if threads > 1 else "sync",
-         "--keep-alive", "30", "--backlog", "256", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "imdbrec.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread" if threads > 1 else "sync",
+            "--keep-alive",
+            "30",
+            "--backlog",
+            "256",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -103,8 +122,9 @@ def main() -> None:
     parser.add_argument("--rate-every", type=int, default=0)
     args = parser.parse_args()
 
-    print(f"setting up: a run of {args.titles:,} titles, {args.users} users with {args.ratings} ratings ...",
-          flush=True)
+    print(
+        f"setting up: a run of {args.titles:,} titles, {args.users} users with {args.ratings} ratings ...", flush=True
+    )
     run, tconsts, created_titles = build(titles=args.titles, rank=48, rating_rank=20, seed=11)
     previous = ModelRun.objects.filter(is_active=True).first()
     users, process = [], None
@@ -119,8 +139,9 @@ def main() -> None:
             user = User.objects.create_user(username=f"bench-load-{run.pk}-{n}")
             users.append(user)
             chosen = rng.choice(len(tconsts), size=args.ratings, replace=False)
-            Rating.objects.bulk_create(Rating(user=user, title_id=tconsts[i], score=int(rng.integers(1, 6)))
-                                       for i in chosen)
+            Rating.objects.bulk_create(
+                Rating(user=user, title_id=tconsts[i], score=int(rng.integers(1, 6))) for i in chosen
+            )
             client = Client()
             client.force_login(user)
             cookies.append(f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}")
@@ -159,8 +180,9 @@ def main() -> None:
                 if args.rate_every and count % args.rate_every == 0:
                     # A rating through the ORM, as the rate endpoint does: the next view folds in.
                     title_id = tconsts[(index * 7919 + count) % len(tconsts)]
-                    Rating.objects.update_or_create(user=users[index], title_id=title_id,
-                                                    defaults={"score": 1 + count % 5})
+                    Rating.objects.update_or_create(
+                        user=users[index], title_id=title_id, defaults={"score": 1 + count % 5}
+                    )
                     rating_changed_notify(user=users[index])
                     folds[index] += 1
                 started = time.perf_counter()
@@ -191,15 +213,21 @@ def main() -> None:
         client_cpu = time.process_time() - client_cpu_before
         every = [value for values in latencies for value in values]
         print()
-        print(f"{len(cookies)} concurrent users, {elapsed:.1f} s, {len(every):,} requests, {sum(errors)} errors"
-              + (f", {sum(folds)} ratings (fold-ins)" if args.rate_every else ""))
+        print(
+            f"{len(cookies)} concurrent users, {elapsed:.1f} s, {len(every):,} requests, {sum(errors)} errors"
+            + (f", {sum(folds)} ratings (fold-ins)" if args.rate_every else "")
+        )
         print(f"throughput: {len(every) / elapsed:.0f} requests/s")
-        print(f"latency ms: median {statistics.median(every):.1f}  p95 {percentile(every, 95):.1f}  "
-              f"p99 {percentile(every, 99):.1f}  max {max(every):.1f}")
+        print(
+            f"latency ms: median {statistics.median(every):.1f}  p95 {percentile(every, 95):.1f}  "
+            f"p99 {percentile(every, 99):.1f}  max {max(every):.1f}"
+        )
         print(f"load average before the run: {load_before:.2f} on {os.cpu_count()} cores (other processes share them)")
         per_request = server_cpu / max(len(every), 1) * 1000
-        print(f"CPU per request: server {per_request:.2f} ms, load generator {client_cpu / max(len(every), 1) * 1000:.2f} ms"
-              f" -> {os.cpu_count()} idle cores would serve about {os.cpu_count() * 1000 / per_request:.0f} requests/s")
+        print(
+            f"CPU per request: server {per_request:.2f} ms, load generator {client_cpu / max(len(every), 1) * 1000:.2f} ms"
+            f" -> {os.cpu_count()} idle cores would serve about {os.cpu_count() * 1000 / per_request:.0f} requests/s"
+        )
         ok = percentile(every, 99) < 150 and len(every) / elapsed >= 200 and not sum(errors)
         print(f"targets p99 < 150 ms and >= 200 requests/s: {'PASS' if ok else 'FAIL'}")
     finally:
@@ -219,8 +247,10 @@ def main() -> None:
         run.delete()
         if created_titles:
             with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
-                               [BENCH_PREFIX + "%"])
+                cursor.execute(
+                    "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
+                    [BENCH_PREFIX + "%"],
+                )
         for path in foldin._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
             path.unlink()
 

@@ -42,26 +42,57 @@ def titles_load() -> tuple[int, str]:
         ratings = pd.read_csv(SLICE / "title.ratings.tsv.gz", **read)
         titles = basics.merge(ratings, on="tconst", how="left")
         null = "\\N"
-        frame = pd.DataFrame({
-            "tconst": titles.tconst, "title_type": titles.titleType, "primary_title": titles.primaryTitle,
-            "original_title": titles.originalTitle, "is_adult": titles.isAdult.eq("1"),
-            "start_year": titles.startYear.replace(null, ""), "genres": "{" + titles.genres.replace(null, "") + "}",
-            "average_rating": titles.averageRating.fillna(""), "num_votes": titles.numVotes.fillna("0"),
-        })
+        frame = pd.DataFrame(
+            {
+                "tconst": titles.tconst,
+                "title_type": titles.titleType,
+                "primary_title": titles.primaryTitle,
+                "original_title": titles.originalTitle,
+                "is_adult": titles.isAdult.eq("1"),
+                "start_year": titles.startYear.replace(null, ""),
+                "genres": "{" + titles.genres.replace(null, "") + "}",
+                "average_rating": titles.averageRating.fillna(""),
+                "num_votes": titles.numVotes.fillna("0"),
+            }
+        )
         source = f"the real IMDb slice ({SLICE})"
     else:
         rng = np.random.default_rng(0)
         count = 30_000
-        genres = np.array(["Drama", "Comedy", "Romance", "Crime", "Action", "Adventure", "Thriller", "Horror",
-                           "Sci-Fi", "Fantasy", "Family", "Animation", "War", "Biography", "Musical", "Western"])
+        genres = np.array(
+            [
+                "Drama",
+                "Comedy",
+                "Romance",
+                "Crime",
+                "Action",
+                "Adventure",
+                "Thriller",
+                "Horror",
+                "Sci-Fi",
+                "Fantasy",
+                "Family",
+                "Animation",
+                "War",
+                "Biography",
+                "Musical",
+                "Western",
+            ]
+        )
         picks = [sorted(set(rng.choice(genres, size=rng.integers(1, 4), p=None))) for _ in range(count)]
-        frame = pd.DataFrame({
-            "tconst": [f"tt{i:07d}" for i in range(1, count + 1)], "title_type": "movie",
-            "primary_title": [f"Film {i}" for i in range(1, count + 1)], "original_title": "", "is_adult": False,
-            "start_year": rng.integers(1920, 2024, count), "genres": ["{" + ",".join(g) + "}" for g in picks],
-            "average_rating": np.clip(rng.normal(6.3, 1.1, count), 1, 10).round(1),
-            "num_votes": (rng.lognormal(6, 2, count) + 5).astype(int),
-        })
+        frame = pd.DataFrame(
+            {
+                "tconst": [f"tt{i:07d}" for i in range(1, count + 1)],
+                "title_type": "movie",
+                "primary_title": [f"Film {i}" for i in range(1, count + 1)],
+                "original_title": "",
+                "is_adult": False,
+                "start_year": rng.integers(1920, 2024, count),
+                "genres": ["{" + ",".join(g) + "}" for g in picks],
+                "average_rating": np.clip(rng.normal(6.3, 1.1, count), 1, 10).round(1),
+                "num_votes": (rng.lognormal(6, 2, count) + 5).astype(int),
+            }
+        )
         source = "30,000 made-up titles"
     body = io.StringIO()
     frame.to_csv(body, index=False, header=False)
@@ -132,8 +163,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--writers", type=int, default=2)
-    parser.add_argument("--keep-row-triggers", action="store_true",
-                        help="Do not skip the per-row foreign-key triggers (what a non-superuser role gets).")
+    parser.add_argument(
+        "--keep-row-triggers",
+        action="store_true",
+        help="Do not skip the per-row foreign-key triggers (what a non-superuser role gets).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database.")
     args = parser.parse_args()
 
@@ -160,29 +194,38 @@ def main() -> None:
         rss_before = peak_rss_mb()
         cpu_before = time.process_time()
         with BackendCpu(name) as backends:
-            report = synthetic_users_generate(users=args.users, seed=args.seed, writers=args.writers,
-                                              skip_row_triggers=not args.keep_row_triggers)
+            report = synthetic_users_generate(
+                users=args.users, seed=args.seed, writers=args.writers, skip_row_triggers=not args.keep_row_triggers
+            )
         cpu = time.process_time() - cpu_before
-        print(f"generate: {report.users_created:,} users, {report.ratings_created:,} ratings from "
-              f"{report.titles_in_pool:,} titles in {report.seconds:.1f} s = "
-              f"{report.ratings_created / report.seconds:,.0f} ratings/s "
-              f"({'row triggers skipped, checked per title' if report.fast_path else 'row triggers on'}); "
-              f"peak RSS {peak_rss_mb():.0f} MB (before: {rss_before:.0f} MB)")
+        print(
+            f"generate: {report.users_created:,} users, {report.ratings_created:,} ratings from "
+            f"{report.titles_in_pool:,} titles in {report.seconds:.1f} s = "
+            f"{report.ratings_created / report.seconds:,.0f} ratings/s "
+            f"({'row triggers skipped, checked per title' if report.fast_path else 'row triggers on'}); "
+            f"peak RSS {peak_rss_mb():.0f} MB (before: {rss_before:.0f} MB)"
+        )
         # On an idle machine the work spreads over the cores: the CPU it needs bounds the time.
-        print(f"CPU: Python {cpu:.1f} s + Postgres backends {backends.seconds:.1f} s = "
-              f"{cpu + backends.seconds:.1f} s; on {os.cpu_count()} idle cores about "
-              f"{max(cpu, backends.seconds / args.writers, (cpu + backends.seconds) / (os.cpu_count() or 1)):.1f} s "
-              f"(plus WAL writing and checkpoints, not counted)")
+        print(
+            f"CPU: Python {cpu:.1f} s + Postgres backends {backends.seconds:.1f} s = "
+            f"{cpu + backends.seconds:.1f} s; on {os.cpu_count()} idle cores about "
+            f"{max(cpu, backends.seconds / args.writers, (cpu + backends.seconds) / (os.cpu_count() or 1)):.1f} s "
+            f"(plus WAL writing and checkpoints, not counted)"
+        )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
         again = synthetic_users_generate(users=args.users, seed=args.seed, writers=args.writers)
-        print(f"same seed again: {again.users_created:,} users, {again.ratings_created:,} ratings written "
-              f"in {again.seconds:.1f} s")
+        print(
+            f"same seed again: {again.users_created:,} users, {again.ratings_created:,} ratings written "
+            f"in {again.seconds:.1f} s"
+        )
 
         started = time.monotonic()
         removed = synthetic_users_remove()
-        print(f"remove: {removed['users']:,} users and {removed['ratings']:,} ratings in "
-              f"{time.monotonic() - started:.1f} s")
+        print(
+            f"remove: {removed['users']:,} users and {removed['ratings']:,} ratings in "
+            f"{time.monotonic() - started:.1f} s"
+        )
     finally:
         from django.db import connections
 

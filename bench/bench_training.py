@@ -57,18 +57,59 @@ def data_generate(*, ratings: int, users: int, titles: int, seed: int = 1) -> di
     groups = 8
     tconsts = np.array([f"tt{number:07d}" for number in range(1, titles + 1)])
     title_group = rng.integers(0, groups, titles)
-    _copy("catalog_title", ["tconst", "title_type", "primary_title", "original_title", "is_adult", "genres",
-                            "num_votes"],
-          pd.DataFrame({"tconst": tconsts, "title_type": "movie", "primary_title": [f"Film {n}" for n in range(titles)],
-                        "original_title": "", "is_adult": False, "genres": "{Drama}", "num_votes": 100}))
+    _copy(
+        "catalog_title",
+        ["tconst", "title_type", "primary_title", "original_title", "is_adult", "genres", "num_votes"],
+        pd.DataFrame(
+            {
+                "tconst": tconsts,
+                "title_type": "movie",
+                "primary_title": [f"Film {n}" for n in range(titles)],
+                "original_title": "",
+                "is_adult": False,
+                "genres": "{Drama}",
+                "num_votes": 100,
+            }
+        ),
+    )
     ids = np.arange(1, users + 1)
-    _copy("accounts_user", ["id", "password", "is_superuser", "username", "first_name", "last_name", "email",
-                            "is_staff", "is_active", "date_joined", "kind", "persona", "external_id",
-                            "favourite_genres"],
-          pd.DataFrame({"id": ids, "password": "!", "is_superuser": False, "username": [f"bench{n}" for n in ids],
-                        "first_name": "", "last_name": "", "email": "", "is_staff": False, "is_active": True,
-                        "date_joined": "2024-01-01T00:00:00Z", "kind": "synthetic", "persona": "",
-                        "external_id": [f"bench:{n}" for n in ids], "favourite_genres": "[]"}))
+    _copy(
+        "accounts_user",
+        [
+            "id",
+            "password",
+            "is_superuser",
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "is_staff",
+            "is_active",
+            "date_joined",
+            "kind",
+            "persona",
+            "external_id",
+            "favourite_genres",
+        ],
+        pd.DataFrame(
+            {
+                "id": ids,
+                "password": "!",
+                "is_superuser": False,
+                "username": [f"bench{n}" for n in ids],
+                "first_name": "",
+                "last_name": "",
+                "email": "",
+                "is_staff": False,
+                "is_active": True,
+                "date_joined": "2024-01-01T00:00:00Z",
+                "kind": "synthetic",
+                "persona": "",
+                "external_id": [f"bench:{n}" for n in ids],
+                "favourite_genres": "[]",
+            }
+        ),
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval('accounts_user_id_seq', %s)", [users])
 
@@ -95,10 +136,19 @@ def data_generate(*, ratings: int, users: int, titles: int, seed: int = 1) -> di
     scores = np.clip(np.round(rng.normal(np.where(liked, 4.0, 2.8), 0.9)), 1, 5).astype(int)
     for start in range(0, len(unique), 250_000):
         part = slice(start, start + 250_000)
-        _copy("ratings_rating", ["user_id", "title_id", "score", "created_at", "updated_at"],
-              pd.DataFrame({"user_id": ids[user_index[part]], "title_id": tconsts[title_index[part]],
-                            "score": scores[part], "created_at": "2024-01-01T00:00:00Z",
-                            "updated_at": "2024-01-01T00:00:00Z"}))
+        _copy(
+            "ratings_rating",
+            ["user_id", "title_id", "score", "created_at", "updated_at"],
+            pd.DataFrame(
+                {
+                    "user_id": ids[user_index[part]],
+                    "title_id": tconsts[title_index[part]],
+                    "score": scores[part],
+                    "created_at": "2024-01-01T00:00:00Z",
+                    "updated_at": "2024-01-01T00:00:00Z",
+                }
+            ),
+        )
     # A quiet database, as a site's is between trainings: no autovacuum of the fresh rows while
     # the training is measured.
     connection.ensure_connection()
@@ -107,7 +157,11 @@ def data_generate(*, ratings: int, users: int, titles: int, seed: int = 1) -> di
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE)")
     connection.connection.autocommit = autocommit
-    return {"ratings": len(unique), "users": int(len(np.unique(user_index))), "titles": int(len(np.unique(title_index)))}
+    return {
+        "ratings": len(unique),
+        "users": int(len(np.unique(user_index))),
+        "titles": int(len(np.unique(title_index))),
+    }
 
 
 class _RolledBack(Exception):
@@ -163,10 +217,14 @@ def main() -> None:
                 counts = dict(zip(("ratings", "users", "titles"), cursor.fetchone(), strict=True))
         else:
             counts = data_generate(ratings=args.ratings, users=args.users, titles=args.titles)
-        print(f"database {name}: {counts['ratings']:,} ratings of {counts['users']:,} users on "
-              f"{counts['titles']:,} titles, written with COPY in {time.monotonic() - started:.1f} s")
-        print(f"Spark master {settings.SPARK_MASTER}, driver memory {settings.SPARK_DRIVER_MEMORY}, "
-              f"shuffle partitions {settings.SPARK_SHUFFLE_PARTITIONS}; {os.cpu_count()} cores")
+        print(
+            f"database {name}: {counts['ratings']:,} ratings of {counts['users']:,} users on "
+            f"{counts['titles']:,} titles, written with COPY in {time.monotonic() - started:.1f} s"
+        )
+        print(
+            f"Spark master {settings.SPARK_MASTER}, driver memory {settings.SPARK_DRIVER_MEMORY}, "
+            f"shuffle partitions {settings.SPARK_SHUFFLE_PARTITIONS}; {os.cpu_count()} cores"
+        )
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
         # Both the pipeline and the bare fit below start their JVM from the class archive.
@@ -213,8 +271,10 @@ def main() -> None:
         ):
             if value is not None:
                 print(f"  {label:<44} {value:7.1f} s")
-        print(f"  write-back: {written:,} rows ({', '.join(f'{k} {v:,}' for k, v in rows.items())}) in "
-              f"{timings['write_back']:.1f} s = {written / timings['write_back']:,.0f} rows/s")
+        print(
+            f"  write-back: {written:,} rows ({', '.join(f'{k} {v:,}' for k, v in rows.items())}) in "
+            f"{timings['write_back']:.1f} s = {written / timings['write_back']:,.0f} rows/s"
+        )
 
         # The same write-back alone (nothing beside it), rolled back: the ratio below uses the
         # shorter of the two (a longer write-back in the denominator would flatter the ratio).
@@ -234,36 +294,57 @@ def main() -> None:
             pass
         alone_run.delete()
         shutil.rmtree(kept.parent, ignore_errors=True)
-        print(f"  write-back alone (same files, one transaction, rolled back): {alone_rows:,} rows in "
-              f"{write_alone:.1f} s = {alone_rows / write_alone:,.0f} rows/s")
+        print(
+            f"  write-back alone (same files, one transaction, rolled back): {alone_rows:,} rows in "
+            f"{write_alone:.1f} s = {alone_rows / write_alone:,.0f} rows/s"
+        )
         write_back = min(timings["write_back"], write_alone)
-        print(f"  holdout: RMSE {run.metrics.get('rmse', float('nan')):.4f}, precision@10 "
-              f"{run.metrics.get('precision_at_10', float('nan')):.4f} (most popular "
-              f"{run.metrics.get('popularity_precision_at_10', float('nan')):.4f})")
+        print(
+            f"  holdout: RMSE {run.metrics.get('rmse', float('nan')):.4f}, precision@10 "
+            f"{run.metrics.get('precision_at_10', float('nan')):.4f} (most popular "
+            f"{run.metrics.get('popularity_precision_at_10', float('nan')):.4f})"
+        )
 
         if not args.skip_bare:
             directory = Path(tempfile.mkdtemp(prefix="bench-bare-", dir=settings.RECOMMENDER_EXCHANGE_DIR))
             ratings_export(directory=directory)
             clock = time.monotonic()
-            bare = spark_job_run(input_dir=directory, output_dir=directory / "out", params=params_resolve(params),
-                                 log_path=directory / "spark.log", bare_fit=True)
+            bare = spark_job_run(
+                input_dir=directory,
+                output_dir=directory / "out",
+                params=params_resolve(params),
+                log_path=directory / "spark.log",
+                bare_fit=True,
+            )
             bare_process = time.monotonic() - clock
             bare_timings = bare["timings"]
             fit_ranking, fit_rating = bare_timings["bare_fit_ranking"], bare_timings["bare_fit_rating"]
-            print(f"\nbare ALS.fit on the same {counts['ratings']:,} ratings (own Spark process, "
-                  f"{bare_process:.1f} s with its start):")
-            print(f"  ranking model (implicit, rank {run.params['rank']}, {run.params['iterations']} it.) "
-                  f"{fit_ranking:6.1f} s")
-            print(f"  star model (explicit, rank {run.params['rating_rank']}, {run.params['rating_iterations']} it.) "
-                  f"{fit_rating:6.1f} s")
+            print(
+                f"\nbare ALS.fit on the same {counts['ratings']:,} ratings (own Spark process, "
+                f"{bare_process:.1f} s with its start):"
+            )
+            print(
+                f"  ranking model (implicit, rank {run.params['rank']}, {run.params['iterations']} it.) "
+                f"{fit_ranking:6.1f} s"
+            )
+            print(
+                f"  star model (explicit, rank {run.params['rating_rank']}, {run.params['rating_iterations']} it.) "
+                f"{fit_rating:6.1f} s"
+            )
             both = fit_ranking + fit_rating
-            print(f"\nratio end to end / (bare fit of both models + write-back) = {end_to_end:.1f} / "
-                  f"({both:.1f} + {write_back:.1f}) = {end_to_end / (both + write_back):.2f}  (target <= 1.5)")
-            print(f"ratio end to end / (bare fit of the ranking model + write-back) = "
-                  f"{end_to_end / (fit_ranking + write_back):.2f}")
+            print(
+                f"\nratio end to end / (bare fit of both models + write-back) = {end_to_end:.1f} / "
+                f"({both:.1f} + {write_back:.1f}) = {end_to_end / (both + write_back):.2f}  (target <= 1.5)"
+            )
+            print(
+                f"ratio end to end / (bare fit of the ranking model + write-back) = "
+                f"{end_to_end / (fit_ranking + write_back):.2f}"
+            )
             shutil.rmtree(directory, ignore_errors=True)
-        print(f"\nend to end {end_to_end:.1f} s (target < 60 s); write-back {written / timings['write_back']:,.0f} rows/s "
-              f"in the run, {alone_rows / write_alone:,.0f} rows/s alone (target >= 200,000)")
+        print(
+            f"\nend to end {end_to_end:.1f} s (target < 60 s); write-back {written / timings['write_back']:,.0f} rows/s "
+            f"in the run, {alone_rows / write_alone:,.0f} rows/s alone (target >= 200,000)"
+        )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         from django.db import connections

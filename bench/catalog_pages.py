@@ -37,7 +37,10 @@ from ratings.models import Rating  # noqa: E402
 PAGES = [
     ("home", "/"),
     ("browse, default", "/titles/"),
-    ("browse, 2 genres + years + rating sort", "/titles/?genre=Drama&genre=Romance&year_min=1940&year_max=1950&sort=rating"),
+    (
+        "browse, 2 genres + years + rating sort",
+        "/titles/?genre=Drama&genre=Romance&year_min=1940&year_max=1950&sort=rating",
+    ),
     ("browse, type + min votes, page 5", "/titles/?type=movie&min_votes=1000&sort=year&page=5"),
     ("search 'casablanca'", "/search/?q=casablanca"),
     ("search 'casablanka' (typo)", "/search/?q=casablanka"),
@@ -73,12 +76,16 @@ def main() -> None:
     print(f"catalogue: {titles:,} titles; {args.repeat} runs per page\n")
     print(f"{'page':48} {'visitor':>8} {'median ms':>10} {'worst ms':>9} {'queries':>8}")
     # Plain static storage: the benchmark needs no collectstatic manifest.
-    plain_static = {**django.conf.settings.STORAGES,
-                    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    plain_static = {
+        **django.conf.settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     with override_settings(STORAGES=plain_static), transaction.atomic():
         member = User.objects.create_user(username="bench-member-catalog")  # force_login: no password needed
         popular = Title.objects.order_by("-num_votes").values_list("tconst", flat=True)[:200]
-        Rating.objects.bulk_create(Rating(user=member, title_id=tconst, score=1 + n % 5) for n, tconst in enumerate(popular))
+        Rating.objects.bulk_create(
+            Rating(user=member, title_id=tconst, score=1 + n % 5) for n, tconst in enumerate(popular)
+        )
         anonymous, signed_in = Client(HTTP_HOST="localhost"), Client(HTTP_HOST="localhost")
         signed_in.force_login(member)
         for name, url in PAGES:

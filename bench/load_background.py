@@ -45,24 +45,35 @@ def main() -> int:
 
     site = PrivateSite(log_dir=Path(tempfile.mkdtemp(prefix="imdbrec-load-background-")))
     try:
-        print("setting up: private Postgres with the IMDb sample, 500 synthetic users, site users, a trained "
-              "model, gunicorn, workers …", flush=True)
+        print(
+            "setting up: private Postgres with the IMDb sample, 500 synthetic users, site users, a trained "
+            "model, gunicorn, workers …",
+            flush=True,
+        )
         site.prepare(synthetic_users=500)
-        site.manage("shell", "-c",
-                    "import random\n"
-                    "from accounts.models import User\n"
-                    "from catalog.models import Title\n"
-                    "from ratings.services import rating_set\n"
-                    f"User.objects.create_superuser('loadstaff', 'loadstaff@example.com', {STAFF_PASSWORD!r})\n"
-                    "popular = list(Title.objects.filter(title_type='movie').order_by('-num_votes')[:400])\n"
-                    f"rng = random.Random({args.seed})\n"
-                    f"for n in range({args.clients}):\n"
-                    f"    user = User.objects.create_user(f'load{{n}}', f'load{{n}}@example.com', {PASSWORD!r})\n"
-                    "    for title in rng.sample(popular, 12):\n"
-                    "        rating_set(user=user, title=title, score=rng.randint(1, 5))\n")
+        site.manage(
+            "shell",
+            "-c",
+            "import random\n"
+            "from accounts.models import User\n"
+            "from catalog.models import Title\n"
+            "from ratings.services import rating_set\n"
+            f"User.objects.create_superuser('loadstaff', 'loadstaff@example.com', {STAFF_PASSWORD!r})\n"
+            "popular = list(Title.objects.filter(title_type='movie').order_by('-num_votes')[:400])\n"
+            f"rng = random.Random({args.seed})\n"
+            f"for n in range({args.clients}):\n"
+            f"    user = User.objects.create_user(f'load{{n}}', f'load{{n}}@example.com', {PASSWORD!r})\n"
+            "    for title in rng.sample(popular, 12):\n"
+            "        rating_set(user=user, title=title, score=rng.randint(1, 5))\n",
+        )
         site.manage("train_recommender", "--rank", "8", "--iterations", "5", "-v0")
-        words = [word for word in site.sql("SELECT primary_title FROM catalog_title ORDER BY num_votes DESC LIMIT 300")
-                 .replace("\n", " ").split() if len(word) > 3 and word.isalpha()]
+        words = [
+            word
+            for word in site.sql("SELECT primary_title FROM catalog_title ORDER BY num_votes DESC LIMIT 300")
+            .replace("\n", " ")
+            .split()
+            if len(word) > 3 and word.isalpha()
+        ]
         server = site.gunicorn(workers=3, threads=2)
         site.worker("spark")
         site.worker("default")
@@ -75,18 +86,28 @@ def main() -> int:
 
         staff = Browser(server.url, timeout=120)
         staff.login("loadstaff", STAFF_PASSWORD)
-        shown = page_messages(staff.get(staff.post("/system/recommender/train/", {"rank": "8", "iterations": "5"})
-                                        .location).body)
-        source = ({"source": "directory", "directory": str(SHARED_SLICE)} if SHARED_SLICE.is_dir()
-                  else {"source": "sample"})
+        shown = page_messages(
+            staff.get(staff.post("/system/recommender/train/", {"rank": "8", "iterations": "5"}).location).body
+        )
+        source = (
+            {"source": "directory", "directory": str(SHARED_SLICE)} if SHARED_SLICE.is_dir() else {"source": "sample"}
+        )
         shown += page_messages(staff.get(staff.post("/system/catalog/import/", source).location).body)
         jobs = Jobs(site)
         jobs.wait_both_running()
         busy = load_phase(clients, words, args, random.Random(args.seed + 1), busy=jobs)
         jobs.wait_finished()
-        result = {"clients": args.clients, "requests_per_client": args.requests, "quiet": quiet, "busy": busy,
-                  "background": {"messages": shown, "import_source": source.get("directory", "bundled sample"),
-                                 **jobs.summary()}}
+        result = {
+            "clients": args.clients,
+            "requests_per_client": args.requests,
+            "quiet": quiet,
+            "busy": busy,
+            "background": {
+                "messages": shown,
+                "import_source": source.get("directory", "bundled sample"),
+                **jobs.summary(),
+            },
+        }
     finally:
         site.close()
     report(result)
@@ -103,8 +124,10 @@ class Jobs:
         self.import_id = int(site.sql("SELECT max(id) FROM catalog_importrun"))
 
     def states(self) -> tuple[str, str]:
-        return (self.site.sql(f"SELECT status FROM recommender_modelrun WHERE id = {self.train_id}"),
-                self.site.sql(f"SELECT status FROM catalog_importrun WHERE id = {self.import_id}"))
+        return (
+            self.site.sql(f"SELECT status FROM recommender_modelrun WHERE id = {self.train_id}"),
+            self.site.sql(f"SELECT status FROM catalog_importrun WHERE id = {self.import_id}"),
+        )
 
     def both_running(self) -> bool:
         return self.states() == ("running", "running")
@@ -120,13 +143,23 @@ class Jobs:
             time.sleep(1)
 
     def summary(self) -> dict:
-        train = self.site.sql(f"SELECT status || '|' || coalesce(extract(epoch FROM finished_at - started_at)::int, -1) "
-                              f"FROM recommender_modelrun WHERE id = {self.train_id}").split("|")
-        imported = self.site.sql(f"SELECT status || '|' || coalesce(extract(epoch FROM finished_at - started_at)::int, "
-                                 f"-1) || '|' || rows_done FROM catalog_importrun WHERE id = {self.import_id}").split("|")
-        return {"training": {"run": self.train_id, "status": train[0], "seconds": int(train[1])},
-                "import": {"run": self.import_id, "status": imported[0], "seconds": int(imported[1]),
-                           "lines": int(imported[2])}}
+        train = self.site.sql(
+            f"SELECT status || '|' || coalesce(extract(epoch FROM finished_at - started_at)::int, -1) "
+            f"FROM recommender_modelrun WHERE id = {self.train_id}"
+        ).split("|")
+        imported = self.site.sql(
+            f"SELECT status || '|' || coalesce(extract(epoch FROM finished_at - started_at)::int, "
+            f"-1) || '|' || rows_done FROM catalog_importrun WHERE id = {self.import_id}"
+        ).split("|")
+        return {
+            "training": {"run": self.train_id, "status": train[0], "seconds": int(train[1])},
+            "import": {
+                "run": self.import_id,
+                "status": imported[0],
+                "seconds": int(imported[1]),
+                "lines": int(imported[2]),
+            },
+        }
 
 
 def load_phase(clients: list[Browser], words: list[str], args, rng: random.Random, busy: Jobs | None) -> dict:
@@ -176,28 +209,41 @@ def load_phase(clients: list[Browser], words: list[str], args, rng: random.Rando
     elapsed = time.perf_counter() - began
     stop.set()
     total = sum(len(values) for values in timings.values())
-    return {"seconds": round(elapsed, 2), "requests": total, "per_second": round(total / elapsed, 1),
-            "errors": errors, "recommendations": latency_summary(timings["recommendations"]),
-            "search": latency_summary(timings["search"]),
-            "requests_while_both_jobs_ran": overlapped["count"] if busy else None}
+    return {
+        "seconds": round(elapsed, 2),
+        "requests": total,
+        "per_second": round(total / elapsed, 1),
+        "errors": errors,
+        "recommendations": latency_summary(timings["recommendations"]),
+        "search": latency_summary(timings["search"]),
+        "requests_while_both_jobs_ran": overlapped["count"] if busy else None,
+    }
 
 
 def report(result: dict) -> None:
     print(f"{result['clients']} clients × {result['requests_per_client']} requests per phase")
     for phase in ("quiet", "busy"):
         data = result[phase]
-        overlap = (f"; {data['requests_while_both_jobs_ran']} of {data['requests']} requests while training and import "
-                   "both ran" if phase == "busy" else "")
+        overlap = (
+            f"; {data['requests_while_both_jobs_ran']} of {data['requests']} requests while training and import "
+            "both ran"
+            if phase == "busy"
+            else ""
+        )
         print(f"{phase:>5}: {data['per_second']} requests/s, errors {len(data['errors'])}{overlap}")
         for page in ("recommendations", "search"):
             latency = data[page]
-            print(f"       {page:<16} p50 {latency['p50_ms']:>7} ms   p99 {latency['p99_ms']:>7} ms   "
-                  f"max {latency['max_ms']:>7} ms")
+            print(
+                f"       {page:<16} p50 {latency['p50_ms']:>7} ms   p99 {latency['p99_ms']:>7} ms   "
+                f"max {latency['max_ms']:>7} ms"
+            )
     background = result["background"]
-    print(f"background: training run #{background['training']['run']} {background['training']['status']} in "
-          f"{background['training']['seconds']} s; import #{background['import']['run']} of "
-          f"{background['import_source']} {background['import']['status']} in {background['import']['seconds']} s "
-          f"({background['import']['lines']:,} lines)")
+    print(
+        f"background: training run #{background['training']['run']} {background['training']['status']} in "
+        f"{background['training']['seconds']} s; import #{background['import']['run']} of "
+        f"{background['import_source']} {background['import']['status']} in {background['import']['seconds']} s "
+        f"({background['import']['lines']:,} lines)"
+    )
 
 
 if __name__ == "__main__":

@@ -51,10 +51,13 @@ def main() -> int:
         print("setting up: private Postgres with the IMDb sample, Redis, gunicorn …", flush=True)
         site.prepare()
         users = args.clients - SHARED_USERS
-        site.manage("shell", "-c",
-                    "from accounts.models import User\n"
-                    f"for n in range({users}):\n"
-                    f"    User.objects.create_user(f'load{{n}}', f'load{{n}}@example.com', {PASSWORD!r})\n")
+        site.manage(
+            "shell",
+            "-c",
+            "from accounts.models import User\n"
+            f"for n in range({users}):\n"
+            f"    User.objects.create_user(f'load{{n}}', f'load{{n}}@example.com', {PASSWORD!r})\n",
+        )
         titles = site.sql("SELECT tconst FROM catalog_title ORDER BY num_votes DESC LIMIT 2000").split()
         server = site.gunicorn(workers=args.workers, threads=args.threads)
         result = run_load(server.url, titles, args, users)
@@ -73,14 +76,21 @@ def run_load(url: str, titles: list[str], args, users: int) -> dict:
     plans = []
     for client in range(args.clients):
         own_titles = rng.sample(titles, TITLES_PER_CLIENT)
-        plans.append({"user": f"load{client % users}", "titles": own_titles,
-                      "clicks": [(rng.choice(own_titles), rng.randint(1, 5)) for _ in range(args.requests)]})
+        plans.append(
+            {
+                "user": f"load{client % users}",
+                "titles": own_titles,
+                "clicks": [(rng.choice(own_titles), rng.randint(1, 5)) for _ in range(args.requests)],
+            }
+        )
     # Twins must not rate the same title (their order would be undefined): give twins disjoint pools.
     for client in range(users, args.clients):
         twin = plans[client - users]
         pool = [title for title in titles if title not in set(twin["titles"])]
         plans[client]["titles"] = rng.sample(pool, TITLES_PER_CLIENT)
-        plans[client]["clicks"] = [(rng.choice(plans[client]["titles"]), rng.randint(1, 5)) for _ in range(args.requests)]
+        plans[client]["clicks"] = [
+            (rng.choice(plans[client]["titles"]), rng.randint(1, 5)) for _ in range(args.requests)
+        ]
 
     latencies: list[float] = []
     statuses: Counter = Counter()
@@ -100,8 +110,11 @@ def run_load(url: str, titles: list[str], args, users: int) -> dict:
             return
         start.wait()
         for tconst, score in plan["clicks"]:
-            response = browser.post(f"/titles/{tconst}/rate/", {"score": str(score), "next": f"/titles/{tconst}/"},
-                                    headers={"X-Requested-With": "XMLHttpRequest"})
+            response = browser.post(
+                f"/titles/{tconst}/rate/",
+                {"score": str(score), "next": f"/titles/{tconst}/"},
+                headers={"X-Requested-With": "XMLHttpRequest"},
+            )
             # Acknowledged: 200 with the star fragment saying "Your rating: <score> of 5".
             shown = SHOWN_SCORE.search(response.body) if response.status == 200 else None
             with lock:
@@ -123,17 +136,25 @@ def run_load(url: str, titles: list[str], args, users: int) -> dict:
     elapsed = time.perf_counter() - began
     ok = statuses.get(200, 0)
     return {
-        "clients": args.clients, "requests_per_client": args.requests, "requests": sum(statuses.values()),
-        "statuses": dict(statuses), "login_errors": errors, "seconds": round(elapsed, 2),
-        "throughput_per_second": round(ok / elapsed, 1), "latency": latency_summary(latencies),
-        "acknowledged": acknowledged, "attempted": attempted,
+        "clients": args.clients,
+        "requests_per_client": args.requests,
+        "requests": sum(statuses.values()),
+        "statuses": dict(statuses),
+        "login_errors": errors,
+        "seconds": round(elapsed, 2),
+        "throughput_per_second": round(ok / elapsed, 1),
+        "latency": latency_summary(latencies),
+        "acknowledged": acknowledged,
+        "attempted": attempted,
     }
 
 
 def verify(site: PrivateSite, acknowledged: dict, attempted: set) -> dict:
     """Every acknowledged (user, title) is in the table exactly once with its last acknowledged score."""
-    rows = site.sql("SELECT u.username || '|' || r.title_id || '|' || r.score FROM ratings_rating r "
-                    "JOIN accounts_user u ON u.id = r.user_id WHERE u.username LIKE 'load%'").split()
+    rows = site.sql(
+        "SELECT u.username || '|' || r.title_id || '|' || r.score FROM ratings_rating r "
+        "JOIN accounts_user u ON u.id = r.user_id WHERE u.username LIKE 'load%'"
+    ).split()
     counts = Counter()
     stored = {}
     for row in rows:
@@ -144,21 +165,33 @@ def verify(site: PrivateSite, acknowledged: dict, attempted: set) -> dict:
     duplicated = [key for key, count in counts.items() if count > 1]
     wrong = [key for key, score in acknowledged.items() if key in stored and stored[key] != score]
     unexpected = [key for key in stored if key not in attempted]
-    return {"acknowledged_pairs": len(acknowledged), "rows": len(rows), "missing": len(missing),
-            "duplicated": len(duplicated), "wrong_score": len(wrong), "unexpected": len(unexpected),
-            "ok": not (missing or duplicated or wrong or unexpected)}
+    return {
+        "acknowledged_pairs": len(acknowledged),
+        "rows": len(rows),
+        "missing": len(missing),
+        "duplicated": len(duplicated),
+        "wrong_score": len(wrong),
+        "unexpected": len(unexpected),
+        "ok": not (missing or duplicated or wrong or unexpected),
+    }
 
 
 def report(result: dict) -> None:
     latency = result["latency"]
-    print(f"{result['clients']} clients × {result['requests_per_client']} clicks = {result['requests']} requests "
-          f"in {result['seconds']} s: {result['throughput_per_second']} acknowledged ratings/s")
+    print(
+        f"{result['clients']} clients × {result['requests_per_client']} clicks = {result['requests']} requests "
+        f"in {result['seconds']} s: {result['throughput_per_second']} acknowledged ratings/s"
+    )
     print(f"statuses: {result['statuses']}; login errors: {len(result['login_errors'])}")
-    print(f"latency: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, p99 {latency['p99_ms']} ms, "
-          f"max {latency['max_ms']} ms")
-    print(f"database: {result['acknowledged_pairs']} acknowledged (user, title) pairs, {result['rows']} rows; "
-          f"missing {result['missing']}, duplicated {result['duplicated']}, wrong score {result['wrong_score']}, "
-          f"unacknowledged extra {result['unexpected']} -> {'OK' if result['ok'] else 'FAILED'}")
+    print(
+        f"latency: p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, p99 {latency['p99_ms']} ms, "
+        f"max {latency['max_ms']} ms"
+    )
+    print(
+        f"database: {result['acknowledged_pairs']} acknowledged (user, title) pairs, {result['rows']} rows; "
+        f"missing {result['missing']}, duplicated {result['duplicated']}, wrong score {result['wrong_score']}, "
+        f"unacknowledged extra {result['unexpected']} -> {'OK' if result['ok'] else 'FAILED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,9 +38,13 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def latency_summary(seconds: list[float]) -> dict:
-    return {"count": len(seconds), "p50_ms": round(percentile(seconds, 0.50) * 1000, 1),
-            "p95_ms": round(percentile(seconds, 0.95) * 1000, 1), "p99_ms": round(percentile(seconds, 0.99) * 1000, 1),
-            "max_ms": round(max(seconds) * 1000, 1) if seconds else None}
+    return {
+        "count": len(seconds),
+        "p50_ms": round(percentile(seconds, 0.50) * 1000, 1),
+        "p95_ms": round(percentile(seconds, 0.95) * 1000, 1),
+        "p99_ms": round(percentile(seconds, 0.99) * 1000, 1),
+        "max_ms": round(max(seconds) * 1000, 1) if seconds else None,
+    }
 
 
 class PrivateSite:
@@ -54,9 +58,14 @@ class PrivateSite:
         self.postgres = PrivatePostgres().init().start()
         self.redis = PrivateRedis().start()
         self.postgres.psql("CREATE DATABASE imdbrec_load")
-        self.env = project_env(database_url=self.postgres.url("imdbrec_load"), broker_url=self.redis.url(0),
-                               SPARK_MASTER=spark_master, RECOMMENDER_EXCHANGE_DIR=log_dir / "exchange",
-                               IMDB_DATA_DIR=log_dir / "imdb", CONN_MAX_AGE=60)
+        self.env = project_env(
+            database_url=self.postgres.url("imdbrec_load"),
+            broker_url=self.redis.url(0),
+            SPARK_MASTER=spark_master,
+            RECOMMENDER_EXCHANGE_DIR=log_dir / "exchange",
+            IMDB_DATA_DIR=log_dir / "imdb",
+            CONN_MAX_AGE=60,
+        )
         self.processes: list = []
 
     def manage(self, *args, timeout: float = 900) -> str:
@@ -77,8 +86,12 @@ class PrivateSite:
         return server
 
     def worker(self, queues: str) -> CeleryWorker:
-        worker = CeleryWorker(self.env, queues=queues, name=f"load-{queues.replace(',', '-')}",
-                              log=self.log_dir / f"worker-{queues.replace(',', '-')}.log").start()
+        worker = CeleryWorker(
+            self.env,
+            queues=queues,
+            name=f"load-{queues.replace(',', '-')}",
+            log=self.log_dir / f"worker-{queues.replace(',', '-')}.log",
+        ).start()
         self.processes.append(worker)
         return worker
 

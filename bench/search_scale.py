@@ -28,16 +28,31 @@ from catalog.selectors import title_search_settings, title_search_sql  # noqa: E
 
 SCHEMA = "bench_search"
 QUERIES = [
-    "casablanca", "casablanka", "citizen kane", "the wizard of oz", "seven samurai", "shichinin no samurai",
-    "la regle du jeu", "gone with the wind", "metropolis", "love", "the", "m", "night", "nosferatu",
-    "les enfants du paradis", "sunset blvd",
+    "casablanca",
+    "casablanka",
+    "citizen kane",
+    "the wizard of oz",
+    "seven samurai",
+    "shichinin no samurai",
+    "la regle du jeu",
+    "gone with the wind",
+    "metropolis",
+    "love",
+    "the",
+    "m",
+    "night",
+    "nosferatu",
+    "les enfants du paradis",
+    "sunset blvd",
 ]
 
 
 def build(cursor, copies: int) -> dict:
     cursor.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
     cursor.execute(f"CREATE TABLE {SCHEMA}.catalog_title (LIKE public.catalog_title INCLUDING DEFAULTS)")
-    cursor.execute(f"CREATE TABLE {SCHEMA}.catalog_titleaka (LIKE public.catalog_titleaka INCLUDING DEFAULTS INCLUDING IDENTITY)")
+    cursor.execute(
+        f"CREATE TABLE {SCHEMA}.catalog_titleaka (LIKE public.catalog_titleaka INCLUDING DEFAULTS INCLUDING IDENTITY)"
+    )
     started = time.perf_counter()
     # Copy 0 is the catalogue as it is; the others get new ids and a hundredth of the votes, so
     # the famous originals still rank first among their namesakes.
@@ -59,16 +74,19 @@ def build(cursor, copies: int) -> dict:
     started = time.perf_counter()
     cursor.execute(f"ALTER TABLE {SCHEMA}.catalog_title ADD PRIMARY KEY (tconst)")
     cursor.execute(f"CREATE INDEX ON {SCHEMA}.catalog_titleaka (title_id)")
-    for table, column in (("catalog_title", "primary_title"), ("catalog_title", "original_title"),
-                          ("catalog_titleaka", "aka_title")):
-        cursor.execute(
-            f"CREATE INDEX ON {SCHEMA}.{table} USING gin (public.imdbrec_unaccent({column}) gin_trgm_ops)"
-        )
+    for table, column in (
+        ("catalog_title", "primary_title"),
+        ("catalog_title", "original_title"),
+        ("catalog_titleaka", "aka_title"),
+    ):
+        cursor.execute(f"CREATE INDEX ON {SCHEMA}.{table} USING gin (public.imdbrec_unaccent({column}) gin_trgm_ops)")
         cursor.execute(f"CREATE INDEX ON {SCHEMA}.{table} (lower(public.imdbrec_unaccent({column})))")
     cursor.execute(f"VACUUM ANALYZE {SCHEMA}.catalog_title")
     cursor.execute(f"VACUUM ANALYZE {SCHEMA}.catalog_titleaka")
     indexed = time.perf_counter() - started
-    cursor.execute(f"SELECT (SELECT count(*) FROM {SCHEMA}.catalog_title), (SELECT count(*) FROM {SCHEMA}.catalog_titleaka)")
+    cursor.execute(
+        f"SELECT (SELECT count(*) FROM {SCHEMA}.catalog_title), (SELECT count(*) FROM {SCHEMA}.catalog_titleaka)"
+    )
     titles, akas = cursor.fetchone()
     return {"titles": titles, "akas": akas, "load_s": loaded, "index_s": indexed}
 
@@ -85,8 +103,10 @@ def main() -> None:
     with connection.cursor() as cursor:
         if not args.reuse:
             sizes = build(cursor, args.copies)
-            print(f"scratch catalogue: {sizes['titles']:,} titles, {sizes['akas']:,} akas "
-                  f"(copy {sizes['load_s']:.1f} s, trigram indexes {sizes['index_s']:.1f} s)")
+            print(
+                f"scratch catalogue: {sizes['titles']:,} titles, {sizes['akas']:,} akas "
+                f"(copy {sizes['load_s']:.1f} s, trigram indexes {sizes['index_s']:.1f} s)"
+            )
         cursor.execute(f"SET search_path = {SCHEMA}, public")
         cursor.execute("BEGIN")
         title_search_settings(cursor, timeout_ms=60_000)

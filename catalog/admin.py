@@ -29,8 +29,19 @@ from catalog.models import (
 
 EXACT_COUNT_BELOW = 200_000
 PRINCIPAL_CATEGORIES = (
-    "actor", "actress", "self", "director", "writer", "producer", "composer", "cinematographer",
-    "editor", "production_designer", "casting_director", "archive_footage", "archive_sound",
+    "actor",
+    "actress",
+    "self",
+    "director",
+    "writer",
+    "producer",
+    "composer",
+    "cinematographer",
+    "editor",
+    "production_designer",
+    "casting_director",
+    "archive_footage",
+    "archive_sound",
 )
 
 
@@ -42,8 +53,10 @@ class EstimatedCountPaginator(Paginator):
         query = getattr(self.object_list, "query", None)
         if query is not None and not query.where:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                               [self.object_list.model._meta.db_table])
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [self.object_list.model._meta.db_table],
+                )
                 row = cursor.fetchone()
             if row and row[0] >= EXACT_COUNT_BELOW:
                 return row[0]
@@ -129,8 +142,16 @@ def _link(model: str, key: str | None):
 
 @admin.register(Title)
 class TitleAdmin(BigTableAdmin):
-    list_display = ("tconst", "primary_title", "title_type", "start_year", "genre_list", "average_rating",
-                    "num_votes", "removed_at")
+    list_display = (
+        "tconst",
+        "primary_title",
+        "title_type",
+        "start_year",
+        "genre_list",
+        "average_rating",
+        "num_votes",
+        "removed_at",
+    )
     list_filter = (TitleTypeFilter, GenreFilter, DecadeFilter, RemovedFilter)
     search_fields = ("=tconst", "primary_title")
     ordering = ("-num_votes",)
@@ -163,8 +184,16 @@ class TitleRatingAdmin(BigTableAdmin):
 
 @admin.register(TitleAka)
 class TitleAkaAdmin(BigTableAdmin):
-    list_display = ("aka_title", "title_link", "ordering", "region", "language", "type_list", "is_original_title",
-                    "removed_at")
+    list_display = (
+        "aka_title",
+        "title_link",
+        "ordering",
+        "region",
+        "language",
+        "type_list",
+        "is_original_title",
+        "removed_at",
+    )
     list_filter = ("is_original_title", RemovedFilter)
     search_fields = ("=title__tconst", "aka_title")
     raw_id_fields = ("title",)
@@ -243,8 +272,21 @@ class ImportRunAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "source", "file_list", "lines", "rejected", "created_at", "duration")
     list_filter = ("status",)
     search_fields = ("source", "error")
-    readonly_fields = ("status", "source", "files", "file_counts", "error", "current_file", "rows_done", "rows_total",
-                       "task_id", "created_at", "started_at", "finished_at", "reject_link")
+    readonly_fields = (
+        "status",
+        "source",
+        "files",
+        "file_counts",
+        "error",
+        "current_file",
+        "rows_done",
+        "rows_total",
+        "task_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "reject_link",
+    )
     exclude = ("counts",)
 
     def has_add_permission(self, request):
@@ -278,14 +320,20 @@ class ImportRunAdmin(admin.ModelAdmin):
     def file_counts(self, run):
         if not run.counts:
             return "—"
-        header = format_html_join("", "<th>{}</th>", ((column,) for column in ("file", "mode", *COUNT_COLUMNS,
-                                                                                  "seconds", "error")))
+        header = format_html_join(
+            "", "<th>{}</th>", ((column,) for column in ("file", "mode", *COUNT_COLUMNS, "seconds", "error"))
+        )
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td>" + "<td>{}</td>" * len(COUNT_COLUMNS) + "<td>{}</td><td>{}</td></tr>",
+            "",
+            "<tr><td>{}</td><td>{}</td>" + "<td>{}</td>" * len(COUNT_COLUMNS) + "<td>{}</td><td>{}</td></tr>",
             (
-                (result.get("file", name), result.get("mode", ""),
-                 *(f"{int(result.get(column) or 0):,}" for column in COUNT_COLUMNS),
-                 result.get("seconds", ""), result.get("error", ""))
+                (
+                    result.get("file", name),
+                    result.get("mode", ""),
+                    *(f"{int(result.get(column) or 0):,}" for column in COUNT_COLUMNS),
+                    result.get("seconds", ""),
+                    result.get("error", ""),
+                )
                 for name, result in sorted(run.counts.items(), key=lambda item: LOAD_ORDER.get(item[0], 99))
             ),
         )

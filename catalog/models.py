@@ -139,7 +139,9 @@ class Episode(models.Model):
     removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["parent", "season_number", "episode_number"], name="catalog_episode_parent_idx")]
+        indexes = [
+            models.Index(fields=["parent", "season_number", "episode_number"], name="catalog_episode_parent_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.title_id} of {self.parent_id} S{self.season_number}E{self.episode_number}"

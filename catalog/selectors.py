@@ -98,8 +98,11 @@ def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> Expr
     m = Value(float(min_votes))
     return ExpressionWrapper(
         Case(
-            When(num_votes__gt=0, average_rating__isnull=False,
-                 then=(votes / (votes + m)) * rating + (m / (votes + m)) * catalogue_mean),
+            When(
+                num_votes__gt=0,
+                average_rating__isnull=False,
+                then=(votes / (votes + m)) * rating + (m / (votes + m)) * catalogue_mean,
+            ),
             default=None,
         ),
         output_field=FloatField(),
@@ -111,10 +114,9 @@ def title_popular_list(*, by: str = "rating", limit: int = 12, min_votes: int = 
     titles = title_list().exclude(title_type__in=HOME_EXCLUDED_TYPES).filter(num_votes__gt=0)
     if by == "votes":
         return titles.order_by("-num_votes", "tconst")[:limit]
-    return (
-        titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes))
-        .order_by(F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst")[:limit]
-    )
+    return titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes)).order_by(
+        F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
+    )[:limit]
 
 
 def title_browse(
@@ -293,7 +295,9 @@ def title_search_settings(cursor, *, timeout_ms: int = SEARCH_TIMEOUT_MS) -> Non
     )
 
 
-def title_search(*, query: str, limit: int = SEARCH_RESULT_LIMIT, timeout_ms: int = SEARCH_TIMEOUT_MS) -> list[SearchHit]:
+def title_search(
+    *, query: str, limit: int = SEARCH_RESULT_LIMIT, timeout_ms: int = SEARCH_TIMEOUT_MS
+) -> list[SearchHit]:
     """The best ``limit`` titles whose primary, original or alternative title looks like
     ``query``, best first. Tolerant of case, accents (``imdbrec_unaccent``) and small typos
     (pg_trgm). Ranked:
@@ -380,13 +384,11 @@ class TitleDetail:
 
 def title_detail(*, tconst: str) -> TitleDetail:
     """The title and everything around it; raises ``Title.DoesNotExist`` for an unknown id."""
-    title = (
-        Title.objects.annotate(
-            parent_tconst=F("episode__parent_id"),
-            season=F("episode__season_number"),
-            episode_no=F("episode__episode_number"),
-        ).get(tconst=tconst)
-    )
+    title = Title.objects.annotate(
+        parent_tconst=F("episode__parent_id"),
+        season=F("episode__season_number"),
+        episode_no=F("episode__episode_number"),
+    ).get(tconst=tconst)
     detail = TitleDetail(
         title=title, parent_tconst=title.parent_tconst, season_number=title.season, episode_number=title.episode_no
     )
@@ -453,9 +455,7 @@ def person_detail(*, nconst: str) -> PersonDetail:
     """The person, their known-for titles (those in the catalogue) and their credits from
     title.principals. Raises ``Person.DoesNotExist`` for an unknown id."""
     person = Person.objects.get(nconst=nconst)
-    known_for = list(
-        Title.objects.filter(tconst__in=person.known_for_titles or []).order_by("-num_votes", "tconst")
-    )
+    known_for = list(Title.objects.filter(tconst__in=person.known_for_titles or []).order_by("-num_votes", "tconst"))
     credits = list(
         Title.objects.filter(principals__person_id=nconst, principals__removed_at__isnull=True)
         .annotate(

@@ -103,7 +103,8 @@ def import_run_active() -> ImportRun | None:
 
 def _import_run_fail(run: ImportRun, error: str) -> None:
     ImportRun.objects.filter(pk=run.pk, status=run.status).update(
-        status=ImportRun.Status.FAILED, error=error, finished_at=timezone.now())
+        status=ImportRun.Status.FAILED, error=error, finished_at=timezone.now()
+    )
 
 
 def import_run_start(*, source: str, files: list[str] | None = None) -> ImportRun:
@@ -122,11 +123,13 @@ def import_run_start(*, source: str, files: list[str] | None = None) -> ImportRu
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('imdbrec:catalog-import-start'))")
         active = import_run_active()
         if active is not None:
-            raise ValidationError(f"import #{active.pk} is {active.get_status_display().lower()}; "
-                                  "start another when it has finished.")
+            raise ValidationError(
+                f"import #{active.pk} is {active.get_status_display().lower()}; start another when it has finished."
+            )
         run = import_run_create(source=source, files=files)
-        enqueue_on_commit(import_run_execute_task, run.pk, on_failure=lambda error: _import_run_fail(
-            run, f"not started: {error}"))
+        enqueue_on_commit(
+            import_run_execute_task, run.pk, on_failure=lambda error: _import_run_fail(run, f"not started: {error}")
+        )
     return run
 
 
@@ -204,8 +207,12 @@ class _RunProgress:
             self.listener({"phase": "rows", "file": self.current, "lines": lines, "estimate": estimate})
 
     def file_step(self, step: str) -> None:
-        self._write(current_file=f"{self.current}: {step}", rows_done=self.rows_before + self.lines,
-                    rows_total=self.rows_before + self.lines, force=True)
+        self._write(
+            current_file=f"{self.current}: {step}",
+            rows_done=self.rows_before + self.lines,
+            rows_total=self.rows_before + self.lines,
+            force=True,
+        )
         if self.listener:
             self.listener({"phase": "step", "file": self.current, "step": step})
 
@@ -250,8 +257,11 @@ def import_run_execute(
         if run.status == ImportRun.Status.RUNNING:
             return run  # this run is executing in another process (a redelivered message): leave it be
         active = ImportRun.objects.filter(status=ImportRun.Status.RUNNING).exclude(pk=run.pk).first()
-        _import_run_fail(run, f"not started: import #{active.pk if active else '?'} was running; "
-                              "start this one again when it has finished")
+        _import_run_fail(
+            run,
+            f"not started: import #{active.pk if active else '?'} was running; "
+            "start this one again when it has finished",
+        )
         run.refresh_from_db()
         return run
 
@@ -276,7 +286,9 @@ def _import_run_execute_exclusive(run, task_id, on_progress, options, download_d
             run.error = "stopped: the task ran out of time"
         else:
             logger.exception("import run %s failed", run.pk)
-            run.error = str(error) if isinstance(error, (FileProblem, DownloadError)) else f"{type(error).__name__}: {error}"
+            run.error = (
+                str(error) if isinstance(error, (FileProblem, DownloadError)) else f"{type(error).__name__}: {error}"
+            )
         run.status = ImportRun.Status.FAILED
         run.finished_at = timezone.now()
         run.save()
@@ -293,7 +305,9 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
     if _is_url(run.source):
         directory = download_dir
         dataset_files_download(
-            base_url=run.source, directory=directory, names=[dataset.name for dataset in datasets],
+            base_url=run.source,
+            directory=directory,
+            names=[dataset.name for dataset in datasets],
             on_progress=progress.downloading,
         )
     else:
@@ -307,14 +321,21 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
 
     for dataset, path in plan:
         if path is None:
-            result = FileResult(dataset=dataset.name, file=f"{dataset.name}.tsv.gz",
-                                error=f"{dataset.name}.tsv.gz (or .tsv) not found in {directory}").as_dict()
+            result = FileResult(
+                dataset=dataset.name,
+                file=f"{dataset.name}.tsv.gz",
+                error=f"{dataset.name}.tsv.gz (or .tsv) not found in {directory}",
+            ).as_dict()
         else:
             progress.file_started(dataset, path)
             try:
                 result = load_file(
-                    dataset=dataset, path=path, run_id=run.pk, on_progress=progress.file_progress,
-                    on_step=progress.file_step, options=options,
+                    dataset=dataset,
+                    path=path,
+                    run_id=run.pk,
+                    on_progress=progress.file_progress,
+                    on_step=progress.file_step,
+                    options=options,
                 ).as_dict()
             except FileProblem as error:
                 result = FileResult(dataset=dataset.name, file=path.name, error=str(error)).as_dict()
@@ -322,8 +343,9 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
                 if is_database_outage(error):
                     raise
                 logger.exception("import run %s: %s failed", run.pk, dataset.name)
-                result = FileResult(dataset=dataset.name, file=path.name,
-                                    error=f"database error: {str(error).strip()}").as_dict()
+                result = FileResult(
+                    dataset=dataset.name, file=path.name, error=f"database error: {str(error).strip()}"
+                ).as_dict()
         progress.file_finished(path, result)
         run.counts[dataset.name] = result
         run.current_file = "" if dataset is plan[-1][0] else dataset.name

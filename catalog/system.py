@@ -38,8 +38,13 @@ def import_run_summary(run: ImportRun) -> dict:
             totals[column] += int(result.get(column) or 0)
         files.append({"name": name, **result})
     duration = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
-    return {"run": run, "totals": totals, "files": files, "duration": duration,
-            "active": run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING)}
+    return {
+        "run": run,
+        "totals": totals,
+        "files": files,
+        "duration": duration,
+        "active": run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING),
+    }
 
 
 def panel(request) -> dict:

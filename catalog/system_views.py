@@ -24,8 +24,9 @@ def import_start(request):
         if source == "sample":
             run = import_run_sample_start()
         elif source == "directory":
-            run = import_run_start(source=request.POST.get("directory", ""),
-                                   files=[name for name in request.POST.getlist("files") if name])
+            run = import_run_start(
+                source=request.POST.get("directory", ""), files=[name for name in request.POST.getlist("files") if name]
+            )
         elif source == "download":
             run = import_run_download_start()
         else:
@@ -69,5 +70,12 @@ def import_progress(request, run_id: int):
         progress = min(1.0, run.rows_done / run.rows_total)
     else:
         progress = 0.0
-    return JsonResponse({"progress": round(progress, 4), "message": _progress_message(run), "done": done,
-                         "status": run.status, "rows_done": run.rows_done})
+    return JsonResponse(
+        {
+            "progress": round(progress, 4),
+            "message": _progress_message(run),
+            "done": done,
+            "status": run.status,
+            "rows_done": run.rows_done,
+        }
+    )

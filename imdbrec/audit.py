@@ -43,8 +43,21 @@ def _pip_audit() -> list[str]:
 
 def audit_with(service: str, requirements: Path) -> dict:
     """One pip-audit run against ``service``: {"service", "dependencies": [...], "error"}."""
-    command = [*_pip_audit(), "-r", str(requirements), "--no-deps", "--disable-pip", "--progress-spinner", "off",
-               "--format", "json", "--vulnerability-service", service, "--timeout", "15"]
+    command = [
+        *_pip_audit(),
+        "-r",
+        str(requirements),
+        "--no-deps",
+        "--disable-pip",
+        "--progress-spinner",
+        "off",
+        "--format",
+        "json",
+        "--vulnerability-service",
+        service,
+        "--timeout",
+        "15",
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
     except FileNotFoundError:
@@ -65,10 +78,14 @@ def _canonical(name: str) -> str:
 
 def audit(requirements: Path = LOCK) -> dict:
     """Audit with PyPI, then OSV for what PyPI could not answer; merge per package."""
-    pinned = [_canonical(line.split("==")[0].strip()) for line in requirements.read_text().splitlines()
-              if "==" in line and not line.lstrip().startswith("#")]
-    packages: dict[str, dict] = {name: {"name": name, "audited_by": None, "vulns": [], "skip_reason": ""}
-                                 for name in pinned}
+    pinned = [
+        _canonical(line.split("==")[0].strip())
+        for line in requirements.read_text().splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+    ]
+    packages: dict[str, dict] = {
+        name: {"name": name, "audited_by": None, "vulns": [], "skip_reason": ""} for name in pinned
+    }
     runs = []
     for service in SERVICES:
         pending = [name for name, package in packages.items() if package["audited_by"] is None]
@@ -88,36 +105,56 @@ def audit(requirements: Path = LOCK) -> dict:
                 package["audited_by"] = service
                 package["vulns"] = dependency.get("vulns", [])
                 answered += 1
-        runs.append({"service": service, "audited": answered,
-                     "error": run["error"] or "; ".join(sorted(skips))})
+        runs.append({"service": service, "audited": answered, "error": run["error"] or "; ".join(sorted(skips))})
         if run["error"]:
             for name in pending:
                 packages[name]["skip_reason"] = packages[name]["skip_reason"] or f"{service}: {run['error']}"
     audited = [package for package in packages.values() if package["audited_by"]]
     unaudited = [package for package in packages.values() if not package["audited_by"]]
-    vulnerabilities = [{"package": package["name"], "id": vuln["id"], "fix_versions": vuln.get("fix_versions", []),
-                        "explained": EXPLAINED.get(vuln["id"], "")}
-                       for package in audited for vuln in package["vulns"]]
+    vulnerabilities = [
+        {
+            "package": package["name"],
+            "id": vuln["id"],
+            "fix_versions": vuln.get("fix_versions", []),
+            "explained": EXPLAINED.get(vuln["id"], ""),
+        }
+        for package in audited
+        for vuln in package["vulns"]
+    ]
     unexplained = [vuln for vuln in vulnerabilities if not vuln["explained"]]
     status = "vulnerable" if unexplained else "incomplete" if unaudited else "clean"
-    return {"status": status, "packages": len(packages), "audited": len(audited), "unaudited": len(unaudited),
-            "unaudited_reasons": sorted({package["skip_reason"][:200] for package in unaudited})[:5],
-            "vulnerabilities": vulnerabilities, "unexplained": len(unexplained), "services": runs,
-            "explained": EXPLAINED}
+    return {
+        "status": status,
+        "packages": len(packages),
+        "audited": len(audited),
+        "unaudited": len(unaudited),
+        "unaudited_reasons": sorted({package["skip_reason"][:200] for package in unaudited})[:5],
+        "vulnerabilities": vulnerabilities,
+        "unexplained": len(unexplained),
+        "services": runs,
+        "explained": EXPLAINED,
+    }
 
 
 def summary_line(report: dict) -> str:
     if report["status"] == "clean":
-        return (f"{report['audited']} of {report['packages']} pinned packages audited: no known vulnerability"
-                + (f" ({len(report['vulnerabilities'])} explained)" if report["vulnerabilities"] else ""))
+        return f"{report['audited']} of {report['packages']} pinned packages audited: no known vulnerability" + (
+            f" ({len(report['vulnerabilities'])} explained)" if report["vulnerabilities"] else ""
+        )
     if report["status"] == "vulnerable":
-        ids = ", ".join(f"{vuln['package']} {vuln['id']}" for vuln in report["vulnerabilities"] if not vuln["explained"])
+        ids = ", ".join(
+            f"{vuln['package']} {vuln['id']}" for vuln in report["vulnerabilities"] if not vuln["explained"]
+        )
         return f"{report['unexplained']} unexplained known vulnerabilities: {ids}"
-    services = "; ".join(f"{run['service']}: {run['audited']} audited"
-                         + (f" ({run['error'][:160]})" if run["error"] else "") for run in report["services"])
-    return (f"INCOMPLETE: {report['unaudited']} of {report['packages']} pinned packages could not be audited "
-            f"(vulnerability services unreachable from this machine — {services}); "
-            f"{report['audited']} audited, {report['unexplained']} unexplained vulnerabilities among them")
+    services = "; ".join(
+        f"{run['service']}: {run['audited']} audited" + (f" ({run['error'][:160]})" if run["error"] else "")
+        for run in report["services"]
+    )
+    return (
+        f"INCOMPLETE: {report['unaudited']} of {report['packages']} pinned packages could not be audited "
+        f"(vulnerability services unreachable from this machine — {services}); "
+        f"{report['audited']} audited, {report['unexplained']} unexplained vulnerabilities among them"
+    )
 
 
 def main() -> int:
@@ -128,7 +165,9 @@ def main() -> int:
     report = audit(Path(args.requirements))
     print(summary_line(report))
     for vuln in report["vulnerabilities"]:
-        note = f"explained: {vuln['explained']}" if vuln["explained"] else f"fix: {', '.join(vuln['fix_versions']) or '?'}"
+        note = (
+            f"explained: {vuln['explained']}" if vuln["explained"] else f"fix: {', '.join(vuln['fix_versions']) or '?'}"
+        )
         print(f"  {vuln['package']} {vuln['id']} ({note})")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -67,10 +67,17 @@ def spark_health() -> dict:
         os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else None
     )
     pyspark_found = importlib.util.find_spec("pyspark") is not None
-    result = {"ok": bool(java) and pyspark_found, "java": java, "pyspark": pyspark_found, "master": settings.SPARK_MASTER}
+    result = {
+        "ok": bool(java) and pyspark_found,
+        "java": java,
+        "pyspark": pyspark_found,
+        "master": settings.SPARK_MASTER,
+    }
     if java:
         version = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=10)
-        result["java_version"] = (version.stderr or version.stdout).splitlines()[0] if (version.stderr or version.stdout) else ""
+        result["java_version"] = (
+            (version.stderr or version.stdout).splitlines()[0] if (version.stderr or version.stdout) else ""
+        )
     if not result["ok"]:
         result["error"] = "Java not found" if not java else "pyspark is not installed"
     return result

@@ -45,11 +45,16 @@ class RequestGuardMiddleware:
             return _refuse(request, 400, "The request's Content-Length header is not a number; nothing was done.")
         limit = max_request_body_bytes()
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return _refuse(request, 411, "The request has no Content-Length (a chunked body), so its size cannot be "
-                                         "checked; send it with a Content-Length. Nothing was saved.")
+            return _refuse(
+                request,
+                411,
+                "The request has no Content-Length (a chunked body), so its size cannot be "
+                "checked; send it with a Content-Length. Nothing was saved.",
+            )
         if length > limit:
             return _refuse(
-                request, 413,
+                request,
+                413,
                 f"The request is {filesizeformat(length)}; the limit is {filesizeformat(limit)}. Nothing was saved.",
             )
         if NUL in request.path or _has_nul(request.GET):
@@ -59,6 +64,7 @@ class RequestGuardMiddleware:
         # which refuses NUL characters itself.
         if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
             if _has_nul(request.POST):
-                return _refuse(request, 400, "The form contains a NUL character, which no field here accepts. "
-                                             "Nothing was saved.")
+                return _refuse(
+                    request, 400, "The form contains a NUL character, which no field here accepts. Nothing was saved."
+                )
         return self.get_response(request)

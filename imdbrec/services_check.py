@@ -63,8 +63,10 @@ def main(argv=None) -> int:
                 exists = True
                 print(f"  created database {database['NAME']}")
         connection.close()
-        print(f"✓ PostgreSQL at {connect['host']}:{connect['port']}, database {database['NAME']}"
-              f"{'' if exists else ' (missing: run with --create-database)'}")
+        print(
+            f"✓ PostgreSQL at {connect['host']}:{connect['port']}, database {database['NAME']}"
+            f"{'' if exists else ' (missing: run with --create-database)'}"
+        )
 
     try:
         redis.Redis.from_url(broker, socket_connect_timeout=2).ping()
@@ -74,7 +76,9 @@ def main(argv=None) -> int:
         print(f"✗ Redis at {broker} is not reachable ({error})")
         print(f"    start it with: {REDIS_START}")
 
-    java = shutil.which("java") or (os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else None)
+    java = shutil.which("java") or (
+        os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else None
+    )
     if java:
         print(f"✓ Java at {java}")
     else:

@@ -25,7 +25,9 @@ class TitleTypeFilter(admin.SimpleListFilter):
     parameter_name = "title_type"
 
     def lookups(self, request, model_admin):
-        return [(kind, kind) for kind in ("movie", "tvSeries", "tvMiniSeries", "tvMovie", "short", "tvEpisode", "video")]
+        return [
+            (kind, kind) for kind in ("movie", "tvSeries", "tvMiniSeries", "tvMovie", "short", "tvEpisode", "video")
+        ]
 
     def queryset(self, request, queryset):
         if self.value():

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class RatingsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'ratings'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "ratings"

@@ -122,8 +122,11 @@ def _links_read(directory: Path, report: MovieLensReport) -> pd.Series:
     valid = movie.notna() & imdb.notna() & (imdb > 0)
     for position in np.flatnonzero(~valid.to_numpy())[:MAX_REJECTS_KEPT]:
         row = links.iloc[position]
-        reason = (f'movieId "{row["movieId"]}" is not a number' if pd.isna(movie.iloc[position])
-                  else f'imdbId "{row["imdbId"]}" is not an IMDb number')
+        reason = (
+            f'movieId "{row["movieId"]}" is not a number'
+            if pd.isna(movie.iloc[position])
+            else f'imdbId "{row["imdbId"]}" is not an IMDb number'
+        )
         report.reject("links.csv", int(links.index[position]), reason)
     report.rejected += max(0, int((~valid).sum()) - MAX_REJECTS_KEPT)
     tconst = "tt" + imdb[valid].astype(np.int64).astype(str).str.zfill(7)
@@ -159,9 +162,15 @@ def movielens_import(*, directory: str | Path, progress: ProgressCallback | None
     chunks = _csv_read(ratings_path, RATINGS_COLUMNS, report, chunksize=CHUNK_ROWS)
     missing_movies: dict[int, int] = {}  # movieId not in catalog → its ratings
     unlinked_movies: dict[int, int] = {}
-    held = pd.DataFrame({"userId": pd.Series(dtype=np.int64), "movieId": pd.Series(dtype=np.int64),
-                         "stars": pd.Series(dtype=np.int16), "timestamp": pd.Series(dtype=np.int64),
-                         "tconst": pd.Series(dtype=object)})
+    held = pd.DataFrame(
+        {
+            "userId": pd.Series(dtype=np.int64),
+            "movieId": pd.Series(dtype=np.int64),
+            "stars": pd.Series(dtype=np.int16),
+            "timestamp": pd.Series(dtype=np.int64),
+            "tconst": pd.Series(dtype=object),
+        }
+    )
     for chunk in chunks:
         rows = _ratings_validate(chunk, report)
         report.lines += len(chunk)
@@ -183,8 +192,11 @@ def movielens_import(*, directory: str | Path, progress: ProgressCallback | None
         if len(rows):
             _chunk_write(rows, report)
         if progress:
-            progress(report.lines, max(lines_expected, report.lines),
-                     f"{report.lines:,} lines read; {report.ratings_created:,} ratings imported")
+            progress(
+                report.lines,
+                max(lines_expected, report.lines),
+                f"{report.lines:,} lines read; {report.ratings_created:,} ratings imported",
+            )
     if len(held):
         _chunk_write(held, report)
     report.movies_not_linked = len(unlinked_movies)
@@ -214,13 +226,22 @@ def _ratings_validate(chunk: pd.DataFrame, report: MovieLensReport) -> pd.DataFr
     stamp = pd.to_numeric(chunk["timestamp"], errors="coerce")
     reasons = pd.Series("", index=chunk.index, dtype=object)
     checks = [
-        (stamp.isna() | (stamp < 0) | (stamp >= 1e11) | (stamp != np.floor(stamp)),
-         'timestamp "{timestamp}" is not a Unix time'),
-        (rating.isna() | (rating < 0.5) | (rating > 5) | (rating * 2 != np.floor(rating * 2)),
-         'rating "{rating}" is not a half star from 0.5 to 5'),
-        (movie.isna() | (movie <= 0) | (movie >= 2**62) | (movie != np.floor(movie)), 'movieId "{movieId}" is not a positive whole number'),
-        (user.isna() | (user <= 0) | (user != np.floor(user)) | (user >= 2**62),
-         'userId "{userId}" is not a positive whole number'),
+        (
+            stamp.isna() | (stamp < 0) | (stamp >= 1e11) | (stamp != np.floor(stamp)),
+            'timestamp "{timestamp}" is not a Unix time',
+        ),
+        (
+            rating.isna() | (rating < 0.5) | (rating > 5) | (rating * 2 != np.floor(rating * 2)),
+            'rating "{rating}" is not a half star from 0.5 to 5',
+        ),
+        (
+            movie.isna() | (movie <= 0) | (movie >= 2**62) | (movie != np.floor(movie)),
+            'movieId "{movieId}" is not a positive whole number',
+        ),
+        (
+            user.isna() | (user <= 0) | (user != np.floor(user)) | (user >= 2**62),
+            'userId "{userId}" is not a positive whole number',
+        ),
     ]
     for bad, template in checks:  # the last check that fails names the reason (userId first)
         for index in np.flatnonzero(bad.fillna(True).to_numpy()):
@@ -230,30 +251,38 @@ def _ratings_validate(chunk: pd.DataFrame, report: MovieLensReport) -> pd.DataFr
     for label in chunk.index[bad.to_numpy()]:
         report.reject("ratings.csv", int(label), reasons[label])
     good = ~bad
-    return pd.DataFrame({
-        "userId": user[good].astype(np.int64),
-        "movieId": movie[good].astype(np.int64),
-        "stars": movielens_stars(rating[good].to_numpy()),
-        "timestamp": stamp[good].astype(np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "userId": user[good].astype(np.int64),
+            "movieId": movie[good].astype(np.int64),
+            "stars": movielens_stars(rating[good].to_numpy()),
+            "timestamp": stamp[good].astype(np.int64),
+        }
+    )
 
 
 @transaction.atomic
 def _chunk_write(rows: pd.DataFrame, report: MovieLensReport) -> None:
     """Users of the chunk (new ones inserted), then the chunk's ratings upserted on (user, title)."""
     user_ids = np.unique(rows["userId"].to_numpy())
-    users = "".join(f"movielens:{user}\t{UNUSABLE_PASSWORD_PREFIX}{secrets.token_urlsafe(30)}\t{user}\n"
-                    for user in user_ids.tolist())
+    users = "".join(
+        f"movielens:{user}\t{UNUSABLE_PASSWORD_PREFIX}{secrets.token_urlsafe(30)}\t{user}\n"
+        for user in user_ids.tolist()
+    )
     # Two MovieLens movies may link to one IMDb title: keep the user's latest rating of them.
     before = len(rows)
     rows = rows.sort_values(["userId", "tconst", "timestamp"]).drop_duplicates(["userId", "tconst"], keep="last")
     report.duplicates += before - len(rows)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS movielens_user_stage "
-                       "(username text, password text, external_id text) ON COMMIT DELETE ROWS")
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS movielens_rating_stage "
-                       "(external_id text, tconst text, score smallint, stamp bigint) ON COMMIT DELETE ROWS")
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS movielens_user_stage "
+            "(username text, password text, external_id text) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS movielens_rating_stage "
+            "(external_id text, tconst text, score smallint, stamp bigint) ON COMMIT DELETE ROWS"
+        )
         # Emptied at commit, but a caller's transaction may have used them already.
         cursor.execute("TRUNCATE movielens_user_stage, movielens_rating_stage")
         cursor.copy_expert("COPY movielens_user_stage FROM STDIN", io.StringIO(users), 1 << 20)

@@ -107,7 +107,9 @@ DEFAULT_STAR_BUCKETS = (
 
 # The seed's personas (likes), with dislikes added so affinity can push stars down as well as up.
 DEFAULT_PERSONAS = (
-    Persona("action_fan", "Action fan", ("Action", "Adventure", "Thriller"), ("Romance", "Musical", "Documentary"), 0.18),
+    Persona(
+        "action_fan", "Action fan", ("Action", "Adventure", "Thriller"), ("Romance", "Musical", "Documentary"), 0.18
+    ),
     Persona("drama_lover", "Drama lover", ("Drama", "Romance", "Biography"), ("Horror", "Sci-Fi", "Action"), 0.17),
     Persona("comedy_fan", "Comedy fan", ("Comedy", "Family", "Animation"), ("Horror", "War", "Film-Noir"), 0.18),
     Persona("scifi_geek", "Sci-fi geek", ("Sci-Fi", "Fantasy", "Horror"), ("Romance", "Musical", "Biography"), 0.13),
@@ -142,18 +144,29 @@ class GeneratorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValidationError(f"Unknown generator setting(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+            raise ValidationError(
+                f"Unknown generator setting(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
+            )
         values = dict(data)
         try:
             if "star_buckets" in values:
                 values["star_buckets"] = tuple(
-                    StarBucket(float(b["min_average"]), tuple(int(s) for s in b["stars"]), tuple(float(w) for w in b["weights"]))
+                    StarBucket(
+                        float(b["min_average"]),
+                        tuple(int(s) for s in b["stars"]),
+                        tuple(float(w) for w in b["weights"]),
+                    )
                     for b in values["star_buckets"]
                 )
             if "personas" in values:
                 values["personas"] = tuple(
-                    Persona(str(p["name"]), str(p.get("label", p["name"])), tuple(p.get("likes", ())),
-                            tuple(p.get("dislikes", ())), float(p.get("share", 1.0)))
+                    Persona(
+                        str(p["name"]),
+                        str(p.get("label", p["name"])),
+                        tuple(p.get("likes", ())),
+                        tuple(p.get("dislikes", ())),
+                        float(p.get("share", 1.0)),
+                    )
                     for p in values["personas"]
                 )
             for key in ("affinity_strength", "excluded_title_types"):
@@ -239,8 +252,9 @@ def _bucket_cdf(buckets: tuple[StarBucket, ...]) -> np.ndarray:
     return cdf
 
 
-def star_draw(averages: np.ndarray, *, rng: np.random.Generator,
-              buckets: tuple[StarBucket, ...] = DEFAULT_STAR_BUCKETS) -> np.ndarray:
+def star_draw(
+    averages: np.ndarray, *, rng: np.random.Generator, buckets: tuple[StarBucket, ...] = DEFAULT_STAR_BUCKETS
+) -> np.ndarray:
     """Stars for titles with these IMDb averages by the bucket rule alone (before any taste)."""
     cdf = _bucket_cdf(buckets)
     return _stars_from_buckets(star_bucket_index(averages, buckets), cdf, rng)
@@ -295,13 +309,20 @@ class TitlePool:
             likes, dislikes = frozenset(persona.likes), frozenset(persona.dislikes)
             affinity[p] = [bool(genres & likes) - bool(genres & dislikes) for genres in genre_sets]
         popularity = np.maximum(votes, 1.0) ** config.popularity_exponent
-        multiplier = np.where(affinity > 0, config.liked_choice_weight,
-                              np.where(affinity < 0, config.disliked_choice_weight, 1.0))
+        multiplier = np.where(
+            affinity > 0, config.liked_choice_weight, np.where(affinity < 0, config.disliked_choice_weight, 1.0)
+        )
         weight = popularity[None, :] * multiplier
         cdf = np.cumsum(weight, axis=1) if len(rows) else weight
-        return cls(tconst=tconst, average=average, num_votes=votes.astype(np.int64),
-                   bucket=star_bucket_index(average, config.star_buckets), affinity=affinity, cdf=cdf,
-                   log_weight=np.log(weight))
+        return cls(
+            tconst=tconst,
+            average=average,
+            num_votes=votes.astype(np.int64),
+            bucket=star_bucket_index(average, config.star_buckets),
+            affinity=affinity,
+            cdf=cdf,
+            log_weight=np.log(weight),
+        )
 
 
 @dataclass
@@ -315,14 +336,14 @@ class Block:
     rating_stars: np.ndarray
 
 
-def block_generate(*, seed: int, block: int, pool: TitlePool, config: GeneratorConfig,
-                   size: int = BLOCK_SIZE) -> Block:
+def block_generate(*, seed: int, block: int, pool: TitlePool, config: GeneratorConfig, size: int = BLOCK_SIZE) -> Block:
     """Generate users ``block*size .. block*size+size-1`` of ``seed``: a pure function of its inputs."""
     rng = np.random.default_rng([seed, block])
     shares = np.array([p.share for p in config.personas], dtype=np.float64)
     persona = rng.choice(len(shares), size=size, p=shares / shares.sum())
-    mu = lognormal_mu_for_mean(mean=config.mean_ratings, sigma=config.ratings_sigma,
-                               low=config.min_ratings, high=config.max_ratings)
+    mu = lognormal_mu_for_mean(
+        mean=config.mean_ratings, sigma=config.ratings_sigma, low=config.min_ratings, high=config.max_ratings
+    )
     wanted = np.rint(rng.lognormal(mu, config.ratings_sigma, size))
     wanted = np.clip(wanted, config.min_ratings, min(config.max_ratings, len(pool))).astype(np.int64)
     strength = rng.uniform(config.affinity_strength[0], config.affinity_strength[1], size)
@@ -338,8 +359,9 @@ def block_generate(*, seed: int, block: int, pool: TitlePool, config: GeneratorC
     return Block(first_index=block * size, persona=persona, rating_user=user, rating_title=title, rating_stars=stars)
 
 
-def _titles_sample(rng: np.random.Generator, pool: TitlePool, persona: np.ndarray,
-                   wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _titles_sample(
+    rng: np.random.Generator, pool: TitlePool, persona: np.ndarray, wanted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """For each user, ``wanted[u]`` distinct titles drawn by their persona's weights without replacement.
 
     Draws with replacement, in order, keeping each title's first appearance: the first k distinct
@@ -435,10 +457,17 @@ def synthetic_title_pool(*, config: GeneratorConfig) -> TitlePool:
     return TitlePool.build(rows, config)
 
 
-def synthetic_users_generate(*, users: int, seed: int, min_votes: int | None = None,
-                             config: GeneratorConfig | None = None, writers: int = 2,
-                             skip_row_triggers: bool = True, chunk_blocks: int = CHUNK_BLOCKS,
-                             progress: ProgressCallback | None = None) -> GenerationReport:
+def synthetic_users_generate(
+    *,
+    users: int,
+    seed: int,
+    min_votes: int | None = None,
+    config: GeneratorConfig | None = None,
+    writers: int = 2,
+    skip_row_triggers: bool = True,
+    chunk_blocks: int = CHUNK_BLOCKS,
+    progress: ProgressCallback | None = None,
+) -> GenerationReport:
     """Create synthetic users ``seed:0 .. seed:users-1`` that do not exist yet, with their ratings.
 
     Validates everything before writing. Commits one chunk of users (with all their ratings) at a
@@ -535,8 +564,12 @@ class _ChunkWriter:
             index_to_id = {int(external_id.split(":")[1]): user_id for user_id, external_id in new_users}
             first = blocks[0].first_index
             # Per user of the chunk (position = index - first): its id, 0 if it existed already.
-            user_ids = np.array([index_to_id.get(first + position, 0)
-                                 for position in range(sum(block.persona.shape[0] for block in blocks))])
+            user_ids = np.array(
+                [
+                    index_to_id.get(first + position, 0)
+                    for position in range(sum(block.persona.shape[0] for block in blocks))
+                ]
+            )
             user = np.concatenate([block.first_index - first + block.rating_user for block in blocks])
             title = np.concatenate([block.rating_title for block in blocks])
             stars = np.concatenate([block.rating_stars for block in blocks])
@@ -550,20 +583,25 @@ class _ChunkWriter:
             # Bytes, not a StringIO: that would hold the text at 4 bytes a character.
             body = io.BytesIO("".join(lines.tolist()).encode())
             del lines
-            cursor.copy_expert("COPY ratings_rating (created_at, updated_at, user_id, title_id, score) FROM STDIN",
-                               body, 1 << 20)
+            cursor.copy_expert(
+                "COPY ratings_rating (created_at, updated_at, user_id, title_id, score) FROM STDIN", body, 1 << 20
+            )
             ratings = rows.size
             if fast:
                 # The per-row foreign-key triggers were off: check the same references once per
                 # title instead. The users were inserted above in this transaction.
                 cursor.execute("SET LOCAL session_replication_role = DEFAULT")
                 wanted = self.pool.tconst[np.unique(title[rows])].tolist()
-                cursor.execute("SELECT count(*) FROM (SELECT 1 FROM catalog_title WHERE tconst = ANY(%s) FOR KEY SHARE) t",
-                               [wanted])
+                cursor.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM catalog_title WHERE tconst = ANY(%s) FOR KEY SHARE) t",
+                    [wanted],
+                )
                 found = cursor.fetchone()[0]
                 if found != len(wanted):
-                    raise ValidationError(f"{len(wanted) - found} title(s) left the catalog during generation; "
-                                          "nothing of this chunk was written.")
+                    raise ValidationError(
+                        f"{len(wanted) - found} title(s) left the catalog during generation; "
+                        "nothing of this chunk was written."
+                    )
         return len(new_users), int(ratings), fast
 
     def _users_insert(self, cursor, blocks: list[Block]) -> list[tuple[int, str]]:
@@ -575,8 +613,10 @@ class _ChunkWriter:
                 if index >= self.users:
                     break
                 # An unusable password in Django's own format ("!" + random), as make_password(None).
-                lines.append(f"synthetic:{self.seed}:{index}\t{UNUSABLE_PASSWORD_PREFIX}{secrets.token_urlsafe(30)}\t"
-                             f"{self.seed}:{index}\t{self.config.personas[persona].name}\n")
+                lines.append(
+                    f"synthetic:{self.seed}:{index}\t{UNUSABLE_PASSWORD_PREFIX}{secrets.token_urlsafe(30)}\t"
+                    f"{self.seed}:{index}\t{self.config.personas[persona].name}\n"
+                )
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS synthetic_user_stage "
             "(username text, password text, external_id text, persona text) ON COMMIT DELETE ROWS"
@@ -637,7 +677,9 @@ def synthetic_users_remove(*, dry_run: bool = False) -> dict:
         cursor.execute("SET LOCAL jit = off")
         for model in (Rating, WatchlistItem, NotInterested):
             table = model._meta.db_table
-            cursor.execute(f"DELETE FROM {table} WHERE user_id IN (SELECT id FROM accounts_user WHERE kind = %s)",
-                           [User.Kind.SYNTHETIC])
+            cursor.execute(
+                f"DELETE FROM {table} WHERE user_id IN (SELECT id FROM accounts_user WHERE kind = %s)",
+                [User.Kind.SYNTHETIC],
+            )
     _raters(User.Kind.SYNTHETIC).delete()
     return counts

@@ -32,12 +32,23 @@ def rater_counts() -> dict:
             [kinds],
         )
         rows = [
-            {"kind": kind, "kind_label": KIND_LABELS[kind], "persona": persona,
-             "persona_label": PERSONA_LABELS.get(persona, persona) or "—", "users": users, "ratings": int(ratings)}
+            {
+                "kind": kind,
+                "kind_label": KIND_LABELS[kind],
+                "persona": persona,
+                "persona_label": PERSONA_LABELS.get(persona, persona) or "—",
+                "users": users,
+                "ratings": int(ratings),
+            }
             for kind, persona, users, ratings in cursor.fetchall()
         ]
-    totals = {kind: {"users": sum(r["users"] for r in rows if r["kind"] == kind),
-                     "ratings": sum(r["ratings"] for r in rows if r["kind"] == kind)} for kind in kinds}
+    totals = {
+        kind: {
+            "users": sum(r["users"] for r in rows if r["kind"] == kind),
+            "ratings": sum(r["ratings"] for r in rows if r["kind"] == kind),
+        }
+        for kind in kinds
+    }
     counts = {"rows": rows, "synthetic": totals[kinds[0]], "movielens": totals[kinds[1]]}
     cache.set(COUNTS_CACHE_KEY, counts, COUNTS_CACHE_SECONDS)
     return counts
@@ -67,8 +78,10 @@ def synthetic_job_progress(task_id: str) -> dict:
     elif state == "SUCCESS" and isinstance(info, dict) and "skipped" in info:
         message = f"Not run: {info['skipped']}."
     elif state == "SUCCESS" and isinstance(info, dict) and "users_created" in info:
-        message = (f"Done: {info['users_created']:,} users and {info['ratings_created']:,} ratings created "
-                   f"({info['users_existing']:,} already there) in {info['seconds']:.1f} s.")
+        message = (
+            f"Done: {info['users_created']:,} users and {info['ratings_created']:,} ratings created "
+            f"({info['users_existing']:,} already there) in {info['seconds']:.1f} s."
+        )
     elif state == "SUCCESS" and isinstance(info, dict):
         message = f"Done: {info.get('users', 0):,} users and {info.get('ratings', 0):,} ratings removed."
     elif state == "SUCCESS":

@@ -16,12 +16,26 @@ PANEL_URL = "/system/#ratings"
 
 
 class SyntheticGenerateForm(forms.Form):
-    users = forms.IntegerField(min_value=1, max_value=1_000_000, initial=3000, label="Users",
-                               help_text="How many synthetic users (seed:0 … seed:N-1); existing ones are kept.")
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=42, label="Seed",
-                              help_text="The same seed always gives the same users and ratings.")
-    min_votes = forms.IntegerField(min_value=0, required=False, label="Minimum IMDb votes",
-                                   help_text="Only titles with at least this many votes are rated (blank: the default).")
+    users = forms.IntegerField(
+        min_value=1,
+        max_value=1_000_000,
+        initial=3000,
+        label="Users",
+        help_text="How many synthetic users (seed:0 … seed:N-1); existing ones are kept.",
+    )
+    seed = forms.IntegerField(
+        min_value=0,
+        max_value=2**31 - 1,
+        initial=42,
+        label="Seed",
+        help_text="The same seed always gives the same users and ratings.",
+    )
+    min_votes = forms.IntegerField(
+        min_value=0,
+        required=False,
+        label="Minimum IMDb votes",
+        help_text="Only titles with at least this many votes are rated (blank: the default).",
+    )
 
 
 def _job_running(request) -> bool:
@@ -40,7 +54,9 @@ def synthetic_generate(request):
     if not form.is_valid():
         for field, errors in form.errors.items():
             for error in errors:
-                messages.error(request, f"Not started: {form.fields[field].label if field in form.fields else field}: {error}")
+                messages.error(
+                    request, f"Not started: {form.fields[field].label if field in form.fields else field}: {error}"
+                )
         return redirect(PANEL_URL)
     if _job_running(request):
         return redirect(PANEL_URL)

@@ -27,16 +27,45 @@ def _pretty(value) -> str:
 
 @admin.register(ModelRun)
 class ModelRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "is_active", "phase", "progress_percent", "triggered_by", "created_at", "seconds",
-                    "num_ratings", "rmse", "precision_at_10", "popularity_precision_at_10")
+    list_display = (
+        "id",
+        "status",
+        "is_active",
+        "phase",
+        "progress_percent",
+        "triggered_by",
+        "created_at",
+        "seconds",
+        "num_ratings",
+        "rmse",
+        "precision_at_10",
+        "popularity_precision_at_10",
+    )
     list_filter = ("status", "is_active", "triggered_by")
     search_fields = ("id", "error", "task_id")
     ordering = ("-created_at",)
     actions = ["activate"]
-    readonly_fields = ("status", "is_active", "phase", "progress", "created_at", "started_at", "finished_at",
-                       "heartbeat_at", "task_id", "triggered_by", "artifact_uri", "num_users", "num_titles",
-                       "num_ratings", "error", "params_pretty", "timings_pretty", "metrics_pretty",
-                       "candidates_pretty")
+    readonly_fields = (
+        "status",
+        "is_active",
+        "phase",
+        "progress",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "task_id",
+        "triggered_by",
+        "artifact_uri",
+        "num_users",
+        "num_titles",
+        "num_ratings",
+        "error",
+        "params_pretty",
+        "timings_pretty",
+        "metrics_pretty",
+        "candidates_pretty",
+    )
     exclude = ("params", "timings", "metrics", "candidates")
 
     def has_add_permission(self, request):

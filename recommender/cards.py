@@ -105,7 +105,10 @@ def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeSt
         else ""
     )
     genres = (
-        format_html('<p class="rec-genres">{}</p>', format_html_join(" ", '<span class="badge">{}</span>', ((g,) for g in title.genres)))
+        format_html(
+            '<p class="rec-genres">{}</p>',
+            format_html_join(" ", '<span class="badge">{}</span>', ((g,) for g in title.genres)),
+        )
         if title.genres
         else ""
     )
@@ -122,8 +125,14 @@ def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeSt
                     " and ",
                     '<a href="{}{}{}"><em>{}</em></a> <span class="explanation-stars" aria-label="{} stars">{}</span>',
                     (
-                        (prefix, reason.tconst, suffix, reason.title.primary_title if reason.title else reason.tconst,
-                         reason.stars, reason.star_string)
+                        (
+                            prefix,
+                            reason.tconst,
+                            suffix,
+                            reason.title.primary_title if reason.title else reason.tconst,
+                            reason.stars,
+                            reason.star_string,
+                        )
                         for reason in card.explanation.reasons
                     ),
                 ),
@@ -141,8 +150,20 @@ def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeSt
         '<span class="confidence confidence-{}" title="Confidence {}%: how much evidence backs this suggestion — how '
         'strongly the model expects you to pick it, and how many ratings you and this title have behind it">'
         "· {} confidence</span></p>{}",
-        card.rank, card.rank, prefix, title.tconst, suffix, title.primary_title, " · ".join(meta), rating, genres,
-        card.predicted_display, card.confidence_label, card.confidence_percent, card.confidence_label, explanation,
+        card.rank,
+        card.rank,
+        prefix,
+        title.tconst,
+        suffix,
+        title.primary_title,
+        " · ".join(meta),
+        rating,
+        genres,
+        card.predicted_display,
+        card.confidence_label,
+        card.confidence_percent,
+        card.confidence_label,
+        explanation,
     )
 
 

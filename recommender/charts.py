@@ -15,8 +15,18 @@ from django.utils.safestring import SafeString, mark_safe
 from recommender.models import ModelRun, TasteCommunity
 
 PALETTE = [
-    "#d97706", "#2563eb", "#16a34a", "#db2777", "#7c3aed", "#0891b2", "#dc2626", "#65a30d",
-    "#9333ea", "#ea580c", "#0d9488", "#4f46e5",
+    "#d97706",
+    "#2563eb",
+    "#16a34a",
+    "#db2777",
+    "#7c3aed",
+    "#0891b2",
+    "#dc2626",
+    "#65a30d",
+    "#9333ea",
+    "#ea580c",
+    "#0d9488",
+    "#4f46e5",
 ]
 
 
@@ -55,13 +65,18 @@ def line_chart_svg(
     parts = [
         format_html(
             '<svg viewBox="0 0 {} {}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg" class="line-chart">',
-            width, height, title,
+            width,
+            height,
+            title,
         ),
         format_html('<text x="{}" y="16" class="chart-title">{}</text>', left, title),
     ]
     if not present:
-        parts.append(format_html('<text x="{}" y="{}" class="chart-empty">No runs with this metric yet</text>',
-                                 left, top + plot_h / 2))
+        parts.append(
+            format_html(
+                '<text x="{}" y="{}" class="chart-empty">No runs with this metric yet</text>', left, top + plot_h / 2
+            )
+        )
         parts.append(mark_safe("</svg>"))  # noqa: S308 - constant markup
         return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
     vmin, vmax = _scale(present, 0, 1)
@@ -81,36 +96,67 @@ def line_chart_svg(
     for tick in range(5):
         value = vmin + (vmax - vmin) * tick / 4
         y = y_of(value)
-        parts.append(format_html(
-            '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/><text x="{}" y="{}" class="tick" '
-            'text-anchor="end">{}</text>',
-            left, left + plot_w, _f(y), _f(y), left - 6, _f(y + 4), value_format.format(value),
-        ))
+        parts.append(
+            format_html(
+                '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/><text x="{}" y="{}" class="tick" '
+                'text-anchor="end">{}</text>',
+                left,
+                left + plot_w,
+                _f(y),
+                _f(y),
+                left - 6,
+                _f(y + 4),
+                value_format.format(value),
+            )
+        )
     step = max(1, count // 8)
     for index, label in enumerate(labels):
         if index % step == 0 or index == count - 1:
-            parts.append(format_html('<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>',
-                                     _f(x_of(index)), height - 12, label))
+            parts.append(
+                format_html(
+                    '<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>',
+                    _f(x_of(index)),
+                    height - 12,
+                    label,
+                )
+            )
     for entry in series:
         points = [(x_of(index), y_of(value)) for index, value in enumerate(entry["values"]) if value is not None]
         if not points:
             continue
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        parts.append(format_html(
-            '<polyline points="{}" fill="none" stroke="{}" stroke-width="2.2"{}/>',
-            path, entry["colour"], mark_safe(' stroke-dasharray="6 4"') if entry.get("dash") else "",  # noqa: S308
-        ))
+        parts.append(
+            format_html(
+                '<polyline points="{}" fill="none" stroke="{}" stroke-width="2.2"{}/>',
+                path,
+                entry["colour"],
+                mark_safe(' stroke-dasharray="6 4"') if entry.get("dash") else "",  # noqa: S308
+            )
+        )
         for (x, y), value in zip(points, [value for value in entry["values"] if value is not None], strict=True):
-            parts.append(format_html(
-                '<circle cx="{}" cy="{}" r="3.2" fill="{}"><title>{}: {}</title></circle>',
-                _f(x), _f(y), entry["colour"], entry["name"], value_format.format(value),
-            ))
+            parts.append(
+                format_html(
+                    '<circle cx="{}" cy="{}" r="3.2" fill="{}"><title>{}: {}</title></circle>',
+                    _f(x),
+                    _f(y),
+                    entry["colour"],
+                    entry["name"],
+                    value_format.format(value),
+                )
+            )
     legend_x = left
     for entry in series:
-        parts.append(format_html(
-            '<rect x="{}" y="{}" width="12" height="3" fill="{}"/><text x="{}" y="{}" class="legend">{}</text>',
-            legend_x, height - 4, entry["colour"], legend_x + 16, height - 1, entry["name"],
-        ))
+        parts.append(
+            format_html(
+                '<rect x="{}" y="{}" width="12" height="3" fill="{}"/><text x="{}" y="{}" class="legend">{}</text>',
+                legend_x,
+                height - 4,
+                entry["colour"],
+                legend_x + 16,
+                height - 1,
+                entry["name"],
+            )
+        )
         legend_x += 22 + 7 * len(entry["name"])
     parts.append(mark_safe("</svg>"))  # noqa: S308 - constant markup
     return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
@@ -163,8 +209,12 @@ def runs_chart_context(*, runs: list[ModelRun]) -> dict:
             floor=0.0,
             series=[
                 {"name": "ALS precision@10", "values": [row["precision"] for row in rows], "colour": "#1f7a4d"},
-                {"name": "Most popular", "values": [row["baseline"] for row in rows], "colour": "#6b6b70",
-                 "dash": True},
+                {
+                    "name": "Most popular",
+                    "values": [row["baseline"] for row in rows],
+                    "colour": "#6b6b70",
+                    "dash": True,
+                },
             ],
         ),
         "ari_svg": line_chart_svg(
@@ -183,12 +233,23 @@ LABEL_CHAR_WIDTH = 8.4  # measured 8.1 in Chromium (semi-bold system-ui)
 LABEL_HEIGHT = 15.0
 # Where a label may go, tried in turn (offset of the text's baseline from its dot, anchor): right
 # of the dot, then a line above or below it, then left of it, then two lines away.
-LABEL_SLOTS = [(10, 4, "start"), (10, -12, "start"), (10, 20, "start"), (-10, 4, "end"), (-10, -12, "end"),
-               (-10, 20, "end"), (10, -28, "start"), (10, 36, "start"), (-10, -28, "end"), (-10, 36, "end")]
+LABEL_SLOTS = [
+    (10, 4, "start"),
+    (10, -12, "start"),
+    (10, 20, "start"),
+    (-10, 4, "end"),
+    (-10, -12, "end"),
+    (-10, 20, "end"),
+    (10, -28, "start"),
+    (10, 36, "start"),
+    (-10, -28, "end"),
+    (-10, 36, "end"),
+]
 
 
-def label_positions(dots: list[tuple[float, float]], names: list[str], *, width: float,
-                    height: float) -> list[tuple[float, float, str]]:
+def label_positions(
+    dots: list[tuple[float, float]], names: list[str], *, width: float, height: float
+) -> list[tuple[float, float, str]]:
     """(x, y, text-anchor) of each dot's label, in order (the largest communities first): the first
     slot of ``LABEL_SLOTS`` inside the map where the label overlaps no label placed before it nor
     any dot; when none is free, the first slot inside the map."""
@@ -201,8 +262,9 @@ def label_positions(dots: list[tuple[float, float]], names: list[str], *, width:
         return left, y - LABEL_HEIGHT + 3, left + span, y + 3
 
     def clear(candidate: tuple[float, float, float, float], others) -> bool:
-        return all(candidate[2] <= o[0] or o[2] <= candidate[0] or candidate[3] <= o[1] or o[3] <= candidate[1]
-                   for o in others)
+        return all(
+            candidate[2] <= o[0] or o[2] <= candidate[0] or candidate[3] <= o[1] or o[3] <= candidate[1] for o in others
+        )
 
     def inside(candidate: tuple[float, float, float, float]) -> bool:
         return candidate[0] >= 2 and candidate[2] <= width - 2 and candidate[1] >= 2 and candidate[3] <= height - 2
@@ -211,8 +273,10 @@ def label_positions(dots: list[tuple[float, float]], names: list[str], *, width:
     for (x, y), name in zip(dots, names, strict=True):
         slots = [(x + dx, y + dy, anchor) for dx, dy, anchor in LABEL_SLOTS]
         on_map = [slot for slot in slots if inside(box(*slot, name))] or slots
-        chosen = next((slot for slot in on_map if clear(box(*slot, name), boxes) and clear(box(*slot, name), dot_boxes)),
-                      on_map[0])
+        chosen = next(
+            (slot for slot in on_map if clear(box(*slot, name), boxes) and clear(box(*slot, name), dot_boxes)),
+            on_map[0],
+        )
         boxes.append(box(*chosen, name))
         positions.append(chosen)
     return positions
@@ -243,8 +307,8 @@ def community_map_svg(
     # Robust bounds: a few outliers must not squash everyone into a corner.
     xs_sorted, ys_sorted = sorted(xs), sorted(ys)
     cut = len(xs_sorted) // 100
-    xmin, xmax = _scale(xs_sorted[cut: len(xs_sorted) - cut] or xs_sorted, 0, 1, pad=0.08)
-    ymin, ymax = _scale(ys_sorted[cut: len(ys_sorted) - cut] or ys_sorted, 0, 1, pad=0.08)
+    xmin, xmax = _scale(xs_sorted[cut : len(xs_sorted) - cut] or xs_sorted, 0, 1, pad=0.08)
+    ymin, ymax = _scale(ys_sorted[cut : len(ys_sorted) - cut] or ys_sorted, 0, 1, pad=0.08)
     margin = 14
 
     def to_px(x: float, y: float) -> tuple[float, float]:
@@ -252,37 +316,69 @@ def community_map_svg(
         py = height - margin - (min(max(y, ymin), ymax) - ymin) / (ymax - ymin) * (height - 2 * margin)
         return px, py
 
-    parts = [format_html(
-        '<svg viewBox="0 0 {} {}" role="img" xmlns="http://www.w3.org/2000/svg" class="community-map" '
-        'aria-label="Map of {} users by taste, {} communities{}">',
-        width, height, len(points), len(communities), ", your position marked" if place and place.x is not None else "",
-    ), format_html('<rect width="{}" height="{}" rx="10" class="map-bg"/>', width, height)]
+    parts = [
+        format_html(
+            '<svg viewBox="0 0 {} {}" role="img" xmlns="http://www.w3.org/2000/svg" class="community-map" '
+            'aria-label="Map of {} users by taste, {} communities{}">',
+            width,
+            height,
+            len(points),
+            len(communities),
+            ", your position marked" if place and place.x is not None else "",
+        ),
+        format_html('<rect width="{}" height="{}" rx="10" class="map-bg"/>', width, height),
+    ]
     faded = highlight is not None
     for x, y, number in points:
         px, py = to_px(x, y)
         opacity = 0.75 if not faded or number == highlight.number else 0.16
-        parts.append(format_html('<circle cx="{}" cy="{}" r="2.6" fill="{}" fill-opacity="{}"/>',
-                                 _f(px), _f(py), community_colour(number), opacity))
+        parts.append(
+            format_html(
+                '<circle cx="{}" cy="{}" r="2.6" fill="{}" fill-opacity="{}"/>',
+                _f(px),
+                _f(py),
+                community_colour(number),
+                opacity,
+            )
+        )
     placed = [community for community in communities if community.x is not None]
     dots = [to_px(community.x, community.y) for community in placed]
-    for community, (px, py), (tx, ty, anchor) in zip(placed, dots, label_positions(
-            dots, [community.name for community in placed], width=width, height=height), strict=True):
+    for community, (px, py), (tx, ty, anchor) in zip(
+        placed,
+        dots,
+        label_positions(dots, [community.name for community in placed], width=width, height=height),
+        strict=True,
+    ):
         strong = highlight is None or community.pk == highlight.pk
-        parts.append(format_html(
-            '<a href="{}"><g class="map-label{}"><circle cx="{}" cy="{}" r="7" fill="{}" '
-            'stroke="#fff" stroke-width="2"/><text x="{}" y="{}" text-anchor="{}">{}</text></g></a>',
-            reverse("recommender:community_detail", args=[community.pk]),
-            "" if strong else " map-label-faded",
-            _f(px), _f(py), community_colour(community.number), _f(tx), _f(ty), anchor, community.name,
-        ))
+        parts.append(
+            format_html(
+                '<a href="{}"><g class="map-label{}"><circle cx="{}" cy="{}" r="7" fill="{}" '
+                'stroke="#fff" stroke-width="2"/><text x="{}" y="{}" text-anchor="{}">{}</text></g></a>',
+                reverse("recommender:community_detail", args=[community.pk]),
+                "" if strong else " map-label-faded",
+                _f(px),
+                _f(py),
+                community_colour(community.number),
+                _f(tx),
+                _f(ty),
+                anchor,
+                community.name,
+            )
+        )
     if place is not None and place.x is not None:
         px, py = to_px(place.x, place.y)
-        parts.append(format_html(
-            '<g class="map-you"><circle cx="{}" cy="{}" r="13" fill="#1d1b2e" fill-opacity=".12"/>'
-            '<text x="{}" y="{}" text-anchor="middle" class="map-you-star">★</text>'
-            '<text x="{}" y="{}" text-anchor="middle" class="map-you-label">You</text></g>',
-            _f(px), _f(py), _f(px), _f(py + 7), _f(px), _f(py - 14),
-        ))
+        parts.append(
+            format_html(
+                '<g class="map-you"><circle cx="{}" cy="{}" r="13" fill="#1d1b2e" fill-opacity=".12"/>'
+                '<text x="{}" y="{}" text-anchor="middle" class="map-you-star">★</text>'
+                '<text x="{}" y="{}" text-anchor="middle" class="map-you-label">You</text></g>',
+                _f(px),
+                _f(py),
+                _f(px),
+                _f(py + 7),
+                _f(px),
+                _f(py - 14),
+            )
+        )
     parts.append(mark_safe("</svg>"))  # noqa: S308 - constant markup
     return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
-

@@ -71,8 +71,9 @@ def _load_vectors(table: str, key: str, run_id: int) -> tuple[list, np.ndarray]:
     return [row[0] for row in rows], values
 
 
-def choose_k(vectors: np.ndarray, *, k_range: range | None = None,
-             seed: int = SEED) -> tuple[int, list[dict], np.ndarray | None]:
+def choose_k(
+    vectors: np.ndarray, *, k_range: range | None = None, seed: int = SEED
+) -> tuple[int, list[dict], np.ndarray | None]:
     """The k with the best silhouette (cosine on normalised vectors), every candidate's score, and
     the centres k-means found for it on the sample (None when k was not chosen that way)."""
     configured = getattr(settings, "RECOMMENDER_COMMUNITIES_K", None)
@@ -120,12 +121,14 @@ class Clustering:
         """Place titles on the users' map (they share the latent space)."""
         self.title_ids = list(title_ids)
         vectors = np.asarray(title_vectors, dtype=np.float64)
-        self.title_xy = (_pad_xy(self.pca.transform(_normalise(vectors))) if len(self.title_ids) and self.pca
-                         else np.zeros((0, 2)))
+        self.title_xy = (
+            _pad_xy(self.pca.transform(_normalise(vectors))) if len(self.title_ids) and self.pca else np.zeros((0, 2))
+        )
 
 
-def communities_cluster(user_ids: list, user_vectors: np.ndarray, title_ids: list | None = None,
-                        title_vectors: np.ndarray | None = None) -> Clustering:
+def communities_cluster(
+    user_ids: list, user_vectors: np.ndarray, title_ids: list | None = None, title_vectors: np.ndarray | None = None
+) -> Clustering:
     """Cluster users' (ranking model) vectors and project users (and titles, when given) on the
     2-D map.
 
@@ -133,8 +136,9 @@ def communities_cluster(user_ids: list, user_vectors: np.ndarray, title_ids: lis
     soon as the job has written it, then adds the titles and hands it to ``communities_build``.
     """
     if len(user_ids) == 0:
-        return Clustering([], np.zeros(0, dtype=np.int64), np.zeros((0, 0)), [], np.zeros((0, 2)), [],
-                          np.zeros((0, 2)), None)
+        return Clustering(
+            [], np.zeros(0, dtype=np.int64), np.zeros((0, 0)), [], np.zeros((0, 2)), [], np.zeros((0, 2)), None
+        )
     normalised = _normalise(np.asarray(user_vectors, dtype=np.float64))
     k, silhouettes, sample_centres = choose_k(normalised)
     if sample_centres is not None and len(normalised) > SILHOUETTE_SAMPLE:
@@ -175,8 +179,9 @@ class Placement:
 
 
 @transaction.atomic
-def communities_build(*, run: ModelRun, clustering: Clustering | None = None,
-                      liked: Liked | None = None) -> list[TasteCommunity]:
+def communities_build(
+    *, run: ModelRun, clustering: Clustering | None = None, liked: Liked | None = None
+) -> list[TasteCommunity]:
     """Cluster ``run``'s users into taste communities and store them, the map and the ARI.
 
     ``clustering`` is the result of ``communities_cluster`` on this run's vectors when the caller
@@ -195,8 +200,9 @@ def communities_build(*, run: ModelRun, clustering: Clustering | None = None,
 
 
 @transaction.atomic
-def communities_create(*, run: ModelRun, clustering: Clustering | None,
-                       liked: Liked | None = None) -> tuple[list[TasteCommunity], Placement | None]:
+def communities_create(
+    *, run: ModelRun, clustering: Clustering | None, liked: Liked | None = None
+) -> tuple[list[TasteCommunity], Placement | None]:
     """The communities of ``clustering`` (``communities_cluster`` of ``run``'s vectors) as rows, named
     and described, and the run's community metrics (k, silhouettes, projection, ARI); returns them
     and the ``Placement`` of users and titles, which the caller writes on their vector rows.
@@ -204,7 +210,9 @@ def communities_create(*, run: ModelRun, clustering: Clustering | None,
     TasteCommunity.objects.filter(run=run).delete()
     run.__dict__.pop("_communities", None)  # community_list's memo of the old ones
     stamp = run.created_at.timestamp() if run.created_at else 0
-    cache.delete_many([f"recommender:map-points:v1:{run.pk}:{stamp}:1500", f"recommender:community-metrics:v1:{run.pk}:{stamp}"])
+    cache.delete_many(
+        [f"recommender:map-points:v1:{run.pk}:{stamp}:1500", f"recommender:community-metrics:v1:{run.pk}:{stamp}"]
+    )
     if clustering is None or not clustering.user_ids:
         return [], None
     user_ids, labels, k, centers = clustering.user_ids, clustering.labels, clustering.k, clustering.centers
@@ -254,8 +262,9 @@ def communities_create(*, run: ModelRun, clustering: Clustering | None,
     run.metrics = metrics
     run.save(update_fields=["metrics"])
     logger.info("Run %s: %d communities, ARI %s", run.pk, k, metrics.get("community_ari"))
-    return communities, Placement(list(user_ids), pks[np.asarray(labels, dtype=np.int64)].tolist(), user_xy,
-                                  list(title_ids), title_xy)
+    return communities, Placement(
+        list(user_ids), pks[np.asarray(labels, dtype=np.int64)].tolist(), user_xy, list(title_ids), title_xy
+    )
 
 
 def _pad_xy(points: np.ndarray) -> np.ndarray:
@@ -275,8 +284,10 @@ class Liked:
 def liked_from_database(user_ids: list) -> Liked:
     """``Liked`` of ``user_ids`` read from the ratings (when the training's export is not at hand)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT user_id, title_id FROM ratings_rating WHERE score >= %s AND user_id = ANY(%s)",
-                       [HIGH_SCORE, list(map(int, user_ids))])
+        cursor.execute(
+            "SELECT user_id, title_id FROM ratings_rating WHERE score >= %s AND user_id = ANY(%s)",
+            [HIGH_SCORE, list(map(int, user_ids))],
+        )
         rows = cursor.fetchall()
     return Liked(np.array([row[0] for row in rows], dtype=np.int64), np.array([row[1] for row in rows], dtype=object))
 
@@ -321,9 +332,14 @@ def _genre_lifts(*, counted: LikedCounts, k: int) -> dict[int, list[dict]]:
         for number in np.flatnonzero(counts[label]):
             share = counts[label, number] / mine
             base = overall[number] / total
-            entries.append({"genre": names[number], "share": round(float(share), 4),
-                            "overall_share": round(float(base), 4),
-                            "lift": round(float(share / base), 3) if base else 0.0})
+            entries.append(
+                {
+                    "genre": names[number],
+                    "share": round(float(share), 4),
+                    "overall_share": round(float(base), 4),
+                    "lift": round(float(share / base), 3) if base else 0.0,
+                }
+            )
         entries.sort(key=lambda entry: (-(entry["share"] >= MIN_GENRE_SHARE), -entry["lift"], entry["genre"]))
         result[label] = entries
     return result
@@ -352,18 +368,24 @@ def _distinctive_titles(*, counted: LikedCounts, user_ids: list, labels: np.ndar
             if share <= overall_share:
                 continue
             result[label].append(
-                {"tconst": str(titles[number]), "share": round(share, 4), "overall_share": round(overall_share, 4),
-                 "lift": round(share / overall_share, 3) if overall_share else None}
+                {
+                    "tconst": str(titles[number]),
+                    "share": round(share, 4),
+                    "overall_share": round(overall_share, 4),
+                    "lift": round(share / overall_share, 3) if overall_share else None,
+                }
             )
     return result
 
 
 def _name_communities(communities: list[TasteCommunity]) -> None:
-    """"Sci-Fi & Horror": the first pair of its most over-represented genres no larger community took."""
+    """ "Sci-Fi & Horror": the first pair of its most over-represented genres no larger community took."""
     used: set[str] = set()
     for community in communities:
         genres = [
-            entry["genre"] for entry in community.defining_genres if entry["share"] >= MIN_GENRE_SHARE and entry["lift"] > 1
+            entry["genre"]
+            for entry in community.defining_genres
+            if entry["share"] >= MIN_GENRE_SHARE and entry["lift"] > 1
         ]
         candidates = [" & ".join(pair) for pair in itertools.combinations(genres[:5], 2)] + genres[:5]
         name = next((candidate for candidate in candidates if candidate not in used), None)
@@ -406,9 +428,11 @@ def _persona_agreement(user_ids: list, labels: np.ndarray) -> dict:
     from accounts.models import User
 
     with connection.cursor() as cursor:  # one array parameter: pk__in with 20,000 ids takes 0.2 s to compile
-        cursor.execute(f"SELECT id, persona FROM {User._meta.db_table} "  # noqa: S608
-                       "WHERE id = ANY(%s) AND kind = %s AND persona <> ''",
-                       [list(map(int, user_ids)), User.Kind.SYNTHETIC])
+        cursor.execute(
+            f"SELECT id, persona FROM {User._meta.db_table} "  # noqa: S608
+            "WHERE id = ANY(%s) AND kind = %s AND persona <> ''",
+            [list(map(int, user_ids)), User.Kind.SYNTHETIC],
+        )
         personas = dict(cursor.fetchall())
     if len(personas) < 2:
         return {"community_ari": None, "community_ari_users": len(personas)}

@@ -67,9 +67,12 @@ def movielens_read(path: str | Path) -> pd.DataFrame:
             frame = pd.read_csv(path)
             columns = {column.lower(): column for column in frame.columns}
             if not {"userid", "movieid", "rating"} <= set(columns):
-                raise MovieLensError(f"{path}: expected the columns userId, movieId, rating; found {list(frame.columns)}")
-            frame = frame.rename(columns={columns["userid"]: "user", columns["movieid"]: "item",
-                                          columns["rating"]: "rating"})
+                raise MovieLensError(
+                    f"{path}: expected the columns userId, movieId, rating; found {list(frame.columns)}"
+                )
+            frame = frame.rename(
+                columns={columns["userid"]: "user", columns["movieid"]: "item", columns["rating"]: "rating"}
+            )
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise MovieLensError(f"{path}: not a MovieLens ratings file ({error})") from error
     frame = frame[["user", "item", "rating"]]
@@ -108,7 +111,11 @@ class EvaluationReport:
         metrics = self.metrics
         rows = [
             ("", "model", "most popular"),
-            ("precision@10", _number(metrics.get("precision_at_10")), _number(metrics.get("popularity_precision_at_10"))),
+            (
+                "precision@10",
+                _number(metrics.get("precision_at_10")),
+                _number(metrics.get("popularity_precision_at_10")),
+            ),
             ("NDCG@10", _number(metrics.get("ndcg_at_10")), _number(metrics.get("popularity_ndcg_at_10"))),
             ("RMSE (stars)", _number(metrics.get("rmse")), "—"),
             ("MAE (stars)", _number(metrics.get("mae")), "—"),
@@ -127,13 +134,30 @@ class EvaluationReport:
         if buckets:
             lines += ["", "confidence   recommendations   hit rate   held-out ratings   MAE"]
             for bucket in buckets:
-                lines.append(f"{bucket['confidence']:<12} {bucket['recommendations']:>15,}   "
-                             f"{_number(bucket['hit_rate']):>8}   {bucket['pairs']:>16,}   {_number(bucket['mae'])}")
+                lines.append(
+                    f"{bucket['confidence']:<12} {bucket['recommendations']:>15,}   "
+                    f"{_number(bucket['hit_rate']):>8}   {bucket['pairs']:>16,}   {_number(bucket['mae'])}"
+                )
         job = self.timings
-        lines += ["", "time: " + ", ".join(f"{name} {job[name]:.1f} s" for name in
-                                            ("spark_start", "fit_biases", "fit_rating", "fit_ranking", "evaluate",
-                                             "recommend", "similar", "job_total") if name in job)
-                  + f"; {self.seconds:.1f} s in all"]
+        lines += [
+            "",
+            "time: "
+            + ", ".join(
+                f"{name} {job[name]:.1f} s"
+                for name in (
+                    "spark_start",
+                    "fit_biases",
+                    "fit_rating",
+                    "fit_ranking",
+                    "evaluate",
+                    "recommend",
+                    "similar",
+                    "job_total",
+                )
+                if name in job
+            )
+            + f"; {self.seconds:.1f} s in all",
+        ]
         return "\n".join(lines)
 
 
@@ -141,10 +165,16 @@ def _number(value) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def movielens_evaluate(*, path: str | Path, test_fraction: float = 0.2, seed: int = 42, params: dict | None = None,
-                       exchange_dir: str | Path | None = None,
-                       on_progress: Callable[[str, float, str], None] | None = None, keep_files: bool = False
-                       ) -> EvaluationReport:
+def movielens_evaluate(
+    *,
+    path: str | Path,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    params: dict | None = None,
+    exchange_dir: str | Path | None = None,
+    on_progress: Callable[[str, float, str], None] | None = None,
+    keep_files: bool = False,
+) -> EvaluationReport:
     """Train the production Spark job on the training part of a MovieLens release, score the test part."""
     from django.conf import settings
 
@@ -153,8 +183,11 @@ def movielens_evaluate(*, path: str | Path, test_fraction: float = 0.2, seed: in
     started = time.monotonic()
     ratings = movielens_read(path)
     train, test = ratings_split(ratings, test_fraction=test_fraction, seed=seed)
-    job_params = {"scale_min": float(ratings["rating"].min()), "scale_max": float(ratings["rating"].max()),
-                  **(params or {})}
+    job_params = {
+        "scale_min": float(ratings["rating"].min()),
+        "scale_max": float(ratings["rating"].max()),
+        **(params or {}),
+    }
     if job_params["scale_max"] <= job_params["scale_min"]:
         raise MovieLensError("every rating has the same value: nothing to evaluate")
     try:
@@ -168,15 +201,32 @@ def movielens_evaluate(*, path: str | Path, test_fraction: float = 0.2, seed: in
         (directory / "input").mkdir()
         for name, part in (("ratings", train), ("holdout", test)):
             pq.write_table(pa.Table.from_pandas(part, preserve_index=False), directory / "input" / f"{name}.parquet")
-        result = spark_job_run(input_dir=directory / "input", output_dir=directory / "output", params=job_params,
-                               log_path=directory / "spark.log", on_progress=on_progress)
+        result = spark_job_run(
+            input_dir=directory / "input",
+            output_dir=directory / "output",
+            params=job_params,
+            log_path=directory / "spark.log",
+            on_progress=on_progress,
+        )
     finally:
         if not keep_files:
             shutil.rmtree(directory, ignore_errors=True)
-    counts = {"ratings": len(ratings), "users": int(ratings["user"].nunique()), "titles": int(ratings["item"].nunique()),
-              "train": len(train), "test": len(test), "test_fraction": test_fraction, "seed": seed}
-    return EvaluationReport(metrics=result.get("metrics") or {}, counts=counts, params=result.get("params") or job_params,
-                            timings=result.get("timings") or {}, seconds=time.monotonic() - started)
+    counts = {
+        "ratings": len(ratings),
+        "users": int(ratings["user"].nunique()),
+        "titles": int(ratings["item"].nunique()),
+        "train": len(train),
+        "test": len(test),
+        "test_fraction": test_fraction,
+        "seed": seed,
+    }
+    return EvaluationReport(
+        metrics=result.get("metrics") or {},
+        counts=counts,
+        params=result.get("params") or job_params,
+        timings=result.get("timings") or {},
+        seconds=time.monotonic() - started,
+    )
 
 
 def summary_json(report: EvaluationReport) -> str:

@@ -1,4 +1,4 @@
-""""Because you rated X ★★★★★ and Y ★★★★": which of the user's ratings put a title on their list.
+""" "Because you rated X ★★★★★ and Y ★★★★": which of the user's ratings put a title on their list.
 
 The ranking model's user vector is the solution of one least-squares system (``recommender/DESIGN.md``
 §1, the fold-in): ``x_u = A⁻¹ Σ_j c_uj y_j`` over the titles ``j`` the user rated, with
@@ -59,7 +59,10 @@ class Explanation:
             if self.popularity > 0:
                 return "Popular with viewers whose ratings resemble yours"
             return "A pick from the overall shape of your taste"
-        named = [f"{reason.title.primary_title if reason.title else reason.tconst} {reason.star_string}" for reason in self.reasons]
+        named = [
+            f"{reason.title.primary_title if reason.title else reason.tconst} {reason.star_string}"
+            for reason in self.reasons
+        ]
         return "Because you rated " + " and ".join(named)
 
 

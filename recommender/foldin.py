@@ -324,13 +324,16 @@ def _fold_in_model(model: RunModel, scores: np.ndarray) -> dict:
     return {**model.params, "global_mean": float(model.params.get("global_mean") or scores.mean())}
 
 
-def ranking_system(model: RunModel, positions: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ranking_system(
+    model: RunModel, positions: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The normal equations of the implicit model for one user: ``(A, b, c)`` with ``A x = b``,
     ``c_i = 1 + alpha·w_i`` (``scoring.ranking_systems``, the training's own; explanations use A)."""
     params = _fold_in_model(model, scores)
     weights = float(params["alpha"]) * scoring.strength(scores, len(positions), params)
-    matrices, targets = scoring.ranking_systems(model.factors[positions][None], weights[None], np.array([len(positions)]),
-                                                model.gram, float(params["reg"]))
+    matrices, targets = scoring.ranking_systems(
+        model.factors[positions][None], weights[None], np.array([len(positions)]), model.gram, float(params["reg"])
+    )
     return matrices[0], targets[0], 1.0 + weights
 
 
@@ -342,12 +345,24 @@ def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVecto
         return None
     positions = np.fromiter((position for position, _ in known), dtype=np.int64, count=len(known))
     scores = np.fromiter((score for _, score in known), dtype=np.float64, count=len(known))
-    folded = scoring.fold_in(np.zeros(len(positions), dtype=np.int64), positions, scores, 1, factors=model.factors,
-                             gram=model.gram, rating_factors=model.rating_factors, title_bias=model.title_bias,
-                             model=_fold_in_model(model, scores))
-    return UserVectors(factors=folded.factors[0],
-                       rating_factors=folded.rating_factors[0] if folded.rating_factors is not None else None,
-                       bias=float(folded.bias[0]), known_ratings=len(positions), source="fold-in")
+    folded = scoring.fold_in(
+        np.zeros(len(positions), dtype=np.int64),
+        positions,
+        scores,
+        1,
+        factors=model.factors,
+        gram=model.gram,
+        rating_factors=model.rating_factors,
+        title_bias=model.title_bias,
+        model=_fold_in_model(model, scores),
+    )
+    return UserVectors(
+        factors=folded.factors[0],
+        rating_factors=folded.rating_factors[0] if folded.rating_factors is not None else None,
+        bias=float(folded.bias[0]),
+        known_ratings=len(positions),
+        source="fold-in",
+    )
 
 
 def user_ratings(*, user: User) -> dict[str, int]:
@@ -413,8 +428,13 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
     known = sum(1 for tconst in ratings if tconst in model.index)
     if not force and fold_in is not None and fold_in.run_id == run.pk and not fold_in.stale and fold_in.factors:
         vectors = _vectors_from_arrays(fold_in.factors, fold_in.rating_factors, fold_in.bias, known, "fold-in (saved)")
-        return UserState(vectors=vectors, ratings=ratings, folded=False, excluded=excluded,
-                         version=f"f{fold_in.updated_at.timestamp()}")
+        return UserState(
+            vectors=vectors,
+            ratings=ratings,
+            folded=False,
+            excluded=excluded,
+            version=f"f{fold_in.updated_at.timestamp()}",
+        )
     changed_since_run = fold_in is not None and (
         fold_in.stale and (run.started_at is None or fold_in.updated_at >= run.started_at)
     )
@@ -434,15 +454,17 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
         user=user, run=run, vectors=vectors, seen_updated_at=fold_in.updated_at if fold_in else None
     )
     return UserState(
-        vectors=vectors, ratings=ratings, folded=True, fold_in_ms=elapsed, excluded=excluded,
+        vectors=vectors,
+        ratings=ratings,
+        folded=True,
+        fold_in_ms=elapsed,
+        excluded=excluded,
         version=f"f{saved.updated_at.timestamp()}",
     )
 
 
 @transaction.atomic
-def user_fold_in_save(
-    *, user: User, run: ModelRun, vectors: UserVectors | None, seen_updated_at=None
-) -> UserFoldIn:
+def user_fold_in_save(*, user: User, run: ModelRun, vectors: UserVectors | None, seen_updated_at=None) -> UserFoldIn:
     """Store ``user``'s folded vectors for ``run`` and clear the stale mark.
 
     ``seen_updated_at`` is the fold-in row's ``updated_at`` read *before* the ratings were read.

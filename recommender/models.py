@@ -44,7 +44,9 @@ class ModelRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="recommender_one_active_run")
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="recommender_one_active_run"
+            )
         ]
 
     def __str__(self) -> str:
@@ -58,11 +60,15 @@ class Recommendation(models.Model):
     # per-row foreign-key trigger (a run's rows are only written by the training, for its own run,
     # and deleted with it). The unique (run, user, rank) index serves "a user's list in a run" and
     # deletes by run; user_id serves "this user's past recommendations" across runs.
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="recommendations", db_index=False,
-                            db_constraint=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+")
-    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
-                              db_index=False)
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="recommendations", db_index=False, db_constraint=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+"
+    )
+    title = models.ForeignKey(
+        "catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
     rank = models.SmallIntegerField()
     score = models.FloatField(help_text="The ranking model's score")
     predicted_rating = models.FloatField()
@@ -80,14 +86,18 @@ class UserFactor(models.Model):
     for the star-prediction model (see recommender/DESIGN.md for the formulation)."""
 
     # The unique (run, user) index serves every read and deletes by run.
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="user_factors", db_index=False,
-                            db_constraint=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
-                             db_index=False)
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="user_factors", db_index=False, db_constraint=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
     factors = ArrayField(models.FloatField())
     rating_factors = ArrayField(models.FloatField(), null=True, blank=True)
     bias = models.FloatField(default=0.0)
-    community = models.ForeignKey("TasteCommunity", null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
+    community = models.ForeignKey(
+        "TasteCommunity", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
     x = models.FloatField(null=True, blank=True)
     y = models.FloatField(null=True, blank=True)
 
@@ -100,10 +110,12 @@ class UserFactor(models.Model):
 
 class TitleFactor(models.Model):
     # The unique (run, title) index serves every read and deletes by run.
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="title_factors", db_index=False,
-                            db_constraint=False)
-    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
-                              db_index=False)
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="title_factors", db_index=False, db_constraint=False
+    )
+    title = models.ForeignKey(
+        "catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
     factors = ArrayField(models.FloatField())
     rating_factors = ArrayField(models.FloatField(), null=True, blank=True)
     bias = models.FloatField(default=0.0)
@@ -120,12 +132,15 @@ class TitleFactor(models.Model):
 
 class SimilarTitle(models.Model):
     # The unique (run, title, rank) index serves "more like this" and deletes by run.
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="similar_titles", db_index=False,
-                            db_constraint=False)
-    title = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
-                              db_index=False)
-    similar = models.ForeignKey("catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+",
-                                db_index=False)
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="similar_titles", db_index=False, db_constraint=False
+    )
+    title = models.ForeignKey(
+        "catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
+    similar = models.ForeignKey(
+        "catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
     rank = models.SmallIntegerField()
     score = models.FloatField()
 
@@ -162,7 +177,9 @@ class TasteCommunity(models.Model):
 class UserFoldIn(models.Model):
     """A user's factor solved against the active run's title factors after their latest ratings."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="fold_in")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="fold_in"
+    )
     run = models.ForeignKey(ModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     factors = ArrayField(models.FloatField(), null=True, blank=True)
     rating_factors = ArrayField(models.FloatField(), null=True, blank=True)

@@ -132,15 +132,11 @@ def onboarding_genres_set(*, user: User, genres: list[str]) -> list[str]:
     """Store the genres ``user`` picked; unknown genres or too many are refused and nothing changes."""
     genres = list(dict.fromkeys(genre.strip() for genre in genres if genre and genre.strip()))
     if len(genres) > GENRES_PICK_MAX:
-        raise ValidationError(
-            "Pick at most %(max)d genres.", code="too_many_genres", params={"max": GENRES_PICK_MAX}
-        )
+        raise ValidationError("Pick at most %(max)d genres.", code="too_many_genres", params={"max": GENRES_PICK_MAX})
     known = set(genre_choices())
     unknown = [genre for genre in genres if genre not in known]
     if unknown:
-        raise ValidationError(
-            "Unknown genre: %(genres)s.", code="unknown_genre", params={"genres": ", ".join(unknown)}
-        )
+        raise ValidationError("Unknown genre: %(genres)s.", code="unknown_genre", params={"genres": ", ".join(unknown)})
     user.favourite_genres = genres
     user.clean_fields(exclude=[f.name for f in user._meta.fields if f.name != "favourite_genres"])
     user.save(update_fields=["favourite_genres"])
@@ -153,7 +149,9 @@ def _active_run_id() -> int | None:
     return ModelRun.objects.filter(is_active=True).values_list("pk", flat=True).first()
 
 
-def onboarding_groups(*, user: User, count: int = GROUP_COUNT, size: int = GROUP_SIZE, offset: int = 0) -> list[TitleGroup]:
+def onboarding_groups(
+    *, user: User, count: int = GROUP_COUNT, size: int = GROUP_SIZE, offset: int = 0
+) -> list[TitleGroup]:
     """Groups of well-known titles by (genre, decade) for ``user`` to rate, the picked genres first.
 
     Titles the user already rated, put on the watchlist or marked "not interested" are left out.

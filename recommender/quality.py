@@ -83,8 +83,15 @@ def quality_for_user(*, user: User, with_titles: bool = True, limit: int | None 
         cursor.execute(_MATCHED_SQL.format(where="WHERE r.user_id = %s"), [user.pk])
         rows = cursor.fetchall()
     matched = [
-        MatchedPrediction(tconst=row[1], score=row[2], predicted=row[3], rank=row[4], confidence=row[5],
-                          run_id=row[6], rated_at=row[7])
+        MatchedPrediction(
+            tconst=row[1],
+            score=row[2],
+            predicted=row[3],
+            rank=row[4],
+            confidence=row[5],
+            run_id=row[6],
+            rated_at=row[7],
+        )
         for row in rows
     ]
     matched.sort(key=lambda item: item.rated_at, reverse=True)
@@ -105,8 +112,11 @@ def quality_overall() -> dict:
             f"""
             SELECT m.run_id, count(*), avg(abs(m.predicted_rating - m.score)),
                    avg(CASE WHEN m.score >= %s THEN 1.0 ELSE 0.0 END), count(DISTINCT m.user_id)
-            FROM ({_MATCHED_SQL.format(where="JOIN accounts_user u ON u.id = r.user_id AND u.kind = 'site'")
-                   .replace("SELECT DISTINCT ON (r.id)", "SELECT DISTINCT ON (r.id) r.user_id,")}) AS m
+            FROM ({
+                _MATCHED_SQL.format(where="JOIN accounts_user u ON u.id = r.user_id AND u.kind = 'site'").replace(
+                    "SELECT DISTINCT ON (r.id)", "SELECT DISTINCT ON (r.id) r.user_id,"
+                )
+            }) AS m
             GROUP BY m.run_id ORDER BY m.run_id
             """,
             [LIKED],

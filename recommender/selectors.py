@@ -51,7 +51,7 @@ def recommendation_list_for_user(*, user: User, run: ModelRun | None = None) -> 
     run = run or model_run_current()
     if run is None:
         return Recommendation.objects.none()
-    return (Recommendation.objects.filter(run=run, user=user).select_related("title").order_by("rank"))
+    return Recommendation.objects.filter(run=run, user=user).select_related("title").order_by("rank")
 
 
 def user_factor_get(*, user: User, run: ModelRun | None = None) -> UserFactor | None:

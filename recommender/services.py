@@ -134,19 +134,26 @@ def model_run_start(*, params: dict | None = None, triggered_by: str = "manual")
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('imdbrec:recommender-train-start'))")
         active = model_run_active()
         if active is not None:
-            raise ValidationError(f"training run #{active.pk} is {active.get_status_display().lower()}; "
-                                  "start another when it has finished.")
+            raise ValidationError(
+                f"training run #{active.pk} is {active.get_status_display().lower()}; "
+                "start another when it has finished."
+            )
         run = model_run_create(params=params, triggered_by=triggered_by)
-        enqueue_on_commit(model_run_train_task, run.pk, options={"queue": "spark"},
-                          on_failure=lambda error: _run_fail(run, f"not started: {error}"))
+        enqueue_on_commit(
+            model_run_train_task,
+            run.pk,
+            options={"queue": "spark"},
+            on_failure=lambda error: _run_fail(run, f"not started: {error}"),
+        )
     return run
 
 
 # --- training --------------------------------------------------------------------------------------
 
 
-def model_run_train(*, run_id: int, task_id: str = "", on_progress: Callable[[ModelRun], None] | None = None
-                    ) -> ModelRun:
+def model_run_train(
+    *, run_id: int, task_id: str = "", on_progress: Callable[[ModelRun], None] | None = None
+) -> ModelRun:
     """Train run ``run_id`` from start to switch (see the module docstring). Returns the run.
 
     Idempotent: a finished run is returned unchanged (a redelivered task does nothing). While
@@ -163,8 +170,11 @@ def model_run_train(*, run_id: int, task_id: str = "", on_progress: Callable[[Mo
         if run.status == ModelRun.Status.RUNNING:
             return run  # executing in another process (a redelivered message): leave it be
         other = ModelRun.objects.filter(status=ModelRun.Status.RUNNING).exclude(pk=run.pk).first()
-        _run_fail(run, f"not started: another training (run #{other.pk if other else '?'}) is running; "
-                       "train again when it has finished")
+        _run_fail(
+            run,
+            f"not started: another training (run #{other.pk if other else '?'}) is running; "
+            "train again when it has finished",
+        )
         run.refresh_from_db()
         return run
 
@@ -264,7 +274,9 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
                 exported.update(ratings_export(directory=directory / "input"))
                 timings["export"] = round(time.monotonic() - clock, 3)
                 if not exported["ratings"]:
-                    raise TrainingError("there are no ratings to learn from: rate some titles or generate synthetic users")
+                    raise TrainingError(
+                        "there are no ratings to learn from: rate some titles or generate synthetic users"
+                    )
                 run.artifact_uri = str(directory)
                 ModelRun.objects.filter(pk=run.pk).update(artifact_uri=run.artifact_uri)
                 heartbeat.set("spark: start", PROGRESS_SPARK[0], "starting Spark")
@@ -281,8 +293,14 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
 
             heartbeat.set("export", PROGRESS_EXPORT[0], "exporting ratings (Spark starts meanwhile)")
             clock = time.monotonic()
-            result = spark_job_run(input_dir=directory / "input", output_dir=directory / "output", params=params,
-                                   on_progress=job_progress, log_path=directory / "spark.log", input_prepare=export)
+            result = spark_job_run(
+                input_dir=directory / "input",
+                output_dir=directory / "output",
+                params=params,
+                on_progress=job_progress,
+                log_path=directory / "spark.log",
+                input_prepare=export,
+            )
             # from the start of the export, which the Spark process's start overlaps
             timings["spark"] = round(time.monotonic() - clock, 3)
             job = result.get("timings", {})
@@ -302,8 +320,14 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
             cancel = threading.Event()
             writing_started = time.monotonic()
             loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-run-{run.pk}-rows")
-            loading = loader.submit(_own_connection, run_partitions_load, run=run, output_dir=directory / "output",
-                                    heartbeat=heartbeat, cancel=cancel)
+            loading = loader.submit(
+                _own_connection,
+                run_partitions_load,
+                run=run,
+                output_dir=directory / "output",
+                heartbeat=heartbeat,
+                cancel=cancel,
+            )
             try:
                 clock = time.monotonic()
                 clustered = clustering.result() if clustering else _communities_cluster(directory / "output")
@@ -315,14 +339,21 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
                 with transaction.atomic():
                     clock = time.monotonic()
                     placement, communities_error = _communities_create(
-                        run, _communities_titles(clustered, directory / "output"), liked)
+                        run, _communities_titles(clustered, directory / "output"), liked
+                    )
                     timings["communities"] = round(time.monotonic() - clock, 3)
-                    written = run_rows_write(run=run, output_dir=directory / "output", placement=placement,
-                                             partitions_loaded=lambda: loading.result()[0])
+                    written = run_rows_write(
+                        run=run,
+                        output_dir=directory / "output",
+                        placement=placement,
+                        partitions_loaded=lambda: loading.result()[0],
+                    )
                     # From the first COPY to the attaching (the communities were built meanwhile).
                     timings["write_back"] = round(time.monotonic() - writing_started, 3)
                     timings["write_back_partitions"] = round(loading.result()[1], 3)
-                    timings["write_back_rows_per_second"] = round(sum(written.values()) / max(timings["write_back"], 1e-9))
+                    timings["write_back_rows_per_second"] = round(
+                        sum(written.values()) / max(timings["write_back"], 1e-9)
+                    )
                     if clustered is None:  # clustering the job's files failed: from the rows just written
                         clock = time.monotonic()
                         communities_error = _communities_build(run, None, liked)
@@ -333,8 +364,11 @@ def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
                     metrics = {**(run.metrics or {}), **dict(result.get("metrics") or {})}
                     if communities_error:
                         metrics["communities_error"] = communities_error
-                    run.params = {**params, "requested": run.params.get("requested") or {},
-                                  "model": result.get("model") or {}}
+                    run.params = {
+                        **params,
+                        "requested": run.params.get("requested") or {},
+                        "model": result.get("model") or {},
+                    }
                     run.metrics = metrics
                     run.candidates = result.get("candidates") or []
                     run.num_users = exported["users"]
@@ -392,7 +426,9 @@ def model_run_activate(*, run: ModelRun) -> ModelRun:
     """Serve an earlier run again (a rollback): it must have succeeded and still have its rows."""
     run = ModelRun.objects.select_for_update().get(pk=run.pk)
     if run.status != ModelRun.Status.SUCCEEDED:
-        raise ValidationError(f"Run #{run.pk} is {run.get_status_display().lower()}: only a succeeded run can be served.")
+        raise ValidationError(
+            f"Run #{run.pk} is {run.get_status_display().lower()}: only a succeeded run can be served."
+        )
     if not TitleFactor.objects.filter(run=run).exists():
         raise ValidationError(f"Run #{run.pk}'s rows were cleaned up (RECOMMENDER_KEEP_RUNS); train again instead.")
     if not run.is_active:
@@ -456,8 +492,10 @@ def _liked_from_export(path: Path):
     try:
         table = pq.read_table(str(path), columns=["user", "item", "rating"])
         table = table.filter(pc.greater_equal(table["rating"], HIGH_SCORE))
-        return Liked(table["user"].to_numpy().astype(np.int64),
-                     _tconsts(table["item"].combine_chunks()).to_numpy(zero_copy_only=False))
+        return Liked(
+            table["user"].to_numpy().astype(np.int64),
+            _tconsts(table["item"].combine_chunks()).to_numpy(zero_copy_only=False),
+        )
     except Exception:
         logger.exception("reading the high ratings from %s failed; reading the database instead", path)
         return None
@@ -506,7 +544,8 @@ def _communities_build(run: ModelRun, clustering=None, liked=None) -> str:
 def _run_fail(run: ModelRun, error: str) -> None:
     """Mark ``run`` failed (if it is not finished) and delete whatever rows it has."""
     ModelRun.objects.filter(pk=run.pk, status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]).update(
-        status=ModelRun.Status.FAILED, error=error[:10000], finished_at=timezone.now(), is_active=False)
+        status=ModelRun.Status.FAILED, error=error[:10000], finished_at=timezone.now(), is_active=False
+    )
     _run_rows_delete([run.pk])
 
 
@@ -532,8 +571,11 @@ def _partitioned_runs(cursor, model) -> set[int]:
     """Runs that have a table of ``model``'s rows: a partition (maybe empty), or one loaded but never
     attached (its training died between ``run_partitions_load`` and the switch)."""
     prefix = f"{model._meta.db_table}_run"
-    cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace "
-                   "AND starts_with(relname, %s)", [prefix])
+    cursor.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace "
+        "AND starts_with(relname, %s)",
+        [prefix],
+    )
     return {int(name.removeprefix(prefix)) for (name,) in cursor.fetchall() if name.removeprefix(prefix).isdigit()}
 
 
@@ -557,18 +599,25 @@ def model_run_cleanup(*, keep: int | None = None) -> list[int]:
     their metrics, as the history. Exchange directories of finished runs are removed too. Returns
     the ids whose rows were deleted."""
     keep = keep if keep is not None else getattr(settings, "RECOMMENDER_KEEP_RUNS", 2)
-    succeeded = list(ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED)
-                     .order_by("-is_active", F("finished_at").desc(nulls_last=True), "-pk")
-                     .values_list("pk", flat=True))
+    succeeded = list(
+        ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED)
+        .order_by("-is_active", F("finished_at").desc(nulls_last=True), "-pk")
+        .values_list("pk", flat=True)
+    )
     kept = set(succeeded[: max(keep, 1)])
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT run_id FROM {TitleFactor._meta.db_table} "  # noqa: S608
-                       f"UNION SELECT DISTINCT run_id FROM {Recommendation._meta.db_table}_default")
+        cursor.execute(
+            f"SELECT DISTINCT run_id FROM {TitleFactor._meta.db_table} "  # noqa: S608
+            f"UNION SELECT DISTINCT run_id FROM {Recommendation._meta.db_table}_default"
+        )
         with_rows = {row[0] for row in cursor.fetchall()}
         for model in PARTITIONED_TABLES:
             with_rows |= _partitioned_runs(cursor, model)
-    busy = set(ModelRun.objects.filter(status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING])
-               .values_list("pk", flat=True))
+    busy = set(
+        ModelRun.objects.filter(status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]).values_list(
+            "pk", flat=True
+        )
+    )
     doomed = sorted(with_rows - kept - busy)
     _run_rows_delete(doomed)
     # Exchanged files: a failed run keeps its own (spark.log) until a later training succeeds.
@@ -604,10 +653,14 @@ EXPORT_EXCLUSIONS_SQL = f"""
 def ratings_export(*, directory: Path) -> dict:
     """``ratings.parquet`` and ``exclusions.parquet`` in ``directory``; returns the counts."""
     directory.mkdir(parents=True, exist_ok=True)
-    ratings = _copy_out_parquet(EXPORT_RATINGS_SQL, directory / "ratings.parquet",
-                                [("user", pa.int32()), ("item", pa.int32()), ("rating", pa.float32())])
-    exclusions = _copy_out_parquet(EXPORT_EXCLUSIONS_SQL, directory / "exclusions.parquet",
-                                   [("user", pa.int32()), ("item", pa.int32())])
+    ratings = _copy_out_parquet(
+        EXPORT_RATINGS_SQL,
+        directory / "ratings.parquet",
+        [("user", pa.int32()), ("item", pa.int32()), ("rating", pa.float32())],
+    )
+    exclusions = _copy_out_parquet(
+        EXPORT_EXCLUSIONS_SQL, directory / "exclusions.parquet", [("user", pa.int32()), ("item", pa.int32())]
+    )
     return {
         "ratings": ratings.num_rows,
         "users": len(pc.unique(ratings["user"])) if ratings.num_rows else 0,
@@ -661,18 +714,29 @@ def spark_class_archive_build(*, force: bool = False) -> tuple[bool, str]:
     if path.is_file() and not force:
         return False, f"{path} exists ({path.stat().st_size / 2**20:.0f} MB)"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "recommender.spark.class_archive", str(path)],
-                            cwd=str(settings.BASE_DIR), capture_output=True, text=True,
-                            env={**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")})
+    result = subprocess.run(
+        [sys.executable, "-m", "recommender.spark.class_archive", str(path)],
+        cwd=str(settings.BASE_DIR),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")},
+    )
     if result.returncode != 0 or not path.is_file():
         lines = [line for line in result.stderr.splitlines() if line.strip() and "[warning][cds]" not in line]
         raise SparkJobError(f"the class archive was not built: {lines[-1] if lines else result.returncode}")
     return True, f"built {path} ({path.stat().st_size / 2**20:.0f} MB) in {time.monotonic() - started:.0f} s"
 
 
-def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: Path,
-                  on_progress: Callable[[str, float, str], None] | None = None, bare_fit: bool = False,
-                  input_prepare: Callable[[], None] | None = None) -> dict:
+def spark_job_run(
+    *,
+    input_dir: Path,
+    output_dir: Path,
+    params: dict,
+    log_path: Path,
+    on_progress: Callable[[str, float, str], None] | None = None,
+    bare_fit: bool = False,
+    input_prepare: Callable[[], None] | None = None,
+) -> dict:
     """Run ``python -m recommender.spark.train_als`` as a fresh process; returns its RESULT.
 
     With ``input_prepare``, the process starts first and that function (the export) runs while
@@ -681,8 +745,17 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
     ``SparkJobError`` with the job's error line. Any exception here (a failed export, a Celery
     time limit, Ctrl-C) kills the job's process group.
     """
-    command = [sys.executable, "-m", "recommender.spark.train_als", "--input", str(input_dir),
-               "--params", json.dumps(params), "--master", settings.SPARK_MASTER]
+    command = [
+        sys.executable,
+        "-m",
+        "recommender.spark.train_als",
+        "--input",
+        str(input_dir),
+        "--params",
+        json.dumps(params),
+        "--master",
+        settings.SPARK_MASTER,
+    ]
     command += ["--bare-fit"] if bare_fit else ["--output", str(output_dir)]
     if input_prepare is not None:
         command += ["--wait-for", str(input_dir / INPUT_READY)]
@@ -704,8 +777,15 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
     result = None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=base_dir,
-                                   env=environment, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=base_dir,
+            env=environment,
+            start_new_session=True,
+        )
         try:
             if input_prepare is not None:
                 input_prepare()
@@ -719,8 +799,9 @@ def spark_job_run(*, input_dir: Path, output_dir: Path, params: dict, log_path: 
                     result = json.loads(line[7:])
                     # Every output file is complete: the write-back need not wait for Spark to
                     # stop (a second or two); the process is reaped in the background.
-                    threading.Thread(target=_process_reap, args=(process,), daemon=True,
-                                     name=f"spark-job-{process.pid}-reaper").start()
+                    threading.Thread(
+                        target=_process_reap, args=(process,), daemon=True, name=f"spark-job-{process.pid}-reaper"
+                    ).start()
                     return result
             returncode = process.wait()
         except BaseException:
@@ -782,8 +863,10 @@ def _pg_arrays(values: pa.Array) -> pa.Array:
 def _ids_reserve(cursor, table: str, count: int) -> int:
     """Reserve ``count`` ids of ``table`` in one call (instead of a nextval per row); returns the
     first. Only a training writes these tables, one at a time; unused ids are just a gap."""
-    cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), nextval(pg_get_serial_sequence(%s, 'id')) + %s)",
-                   [table, table, max(count, 1) - 1])
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence(%s, 'id'), nextval(pg_get_serial_sequence(%s, 'id')) + %s)",
+        [table, table, max(count, 1) - 1],
+    )
     return cursor.fetchone()[0] - max(count, 1) + 1
 
 
@@ -819,8 +902,12 @@ TABLE_COLUMNS = {
     Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
     SimilarTitle: ["run_id", "title_id", "similar_id", "rank", "score"],
 }
-TABLE_NAMES = {TitleFactor: "title_factors", UserFactor: "user_factors", Recommendation: "recommendations",
-               SimilarTitle: "similar_titles"}
+TABLE_NAMES = {
+    TitleFactor: "title_factors",
+    UserFactor: "user_factors",
+    Recommendation: "recommendations",
+    SimilarTitle: "similar_titles",
+}
 
 
 def _constant(size: int, value) -> pa.Array:
@@ -832,8 +919,10 @@ def _placed(keys: pa.Array, placed_keys: pa.Array, columns: list[np.ndarray]) ->
     index = pc.index_in(keys, value_set=placed_keys)
     missing = index.is_null().to_numpy(zero_copy_only=False)
     rows = index.fill_null(0).to_numpy(zero_copy_only=False)
-    return [pa.array(np.asarray(column)[rows] if len(column) else np.zeros(len(keys), column.dtype), mask=missing)
-            for column in columns]
+    return [
+        pa.array(np.asarray(column)[rows] if len(column) else np.zeros(len(keys), column.dtype), mask=missing)
+        for column in columns
+    ]
 
 
 def _factor_pieces(run_id: int, output_dir: Path, placement=None):
@@ -846,29 +935,61 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
     else:
         titles, titles_xy = pa.array([], pa.string()), np.zeros((0, 2))
         users, users_xy, communities = pa.array([], pa.int64()), np.zeros((0, 2)), np.zeros(0, np.int64)
-    for batch in _batches(output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"],
-                          _by_tconst):
+    for batch in _batches(
+        output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"], _by_tconst
+    ):
         tconsts = _tconsts(batch["item"])
         x, y = _placed(tconsts, titles, [titles_xy[:, 0], titles_xy[:, 1]])
-        yield TitleFactor, pa.table([_constant(batch.num_rows, run_id), tconsts, _pg_arrays(batch["factors"]),
-                                     _pg_arrays(batch["rating_factors"]), batch["bias"], batch["support"], x, y],
-                                    names=TABLE_COLUMNS[TitleFactor])
+        yield (
+            TitleFactor,
+            pa.table(
+                [
+                    _constant(batch.num_rows, run_id),
+                    tconsts,
+                    _pg_arrays(batch["factors"]),
+                    _pg_arrays(batch["rating_factors"]),
+                    batch["bias"],
+                    batch["support"],
+                    x,
+                    y,
+                ],
+                names=TABLE_COLUMNS[TitleFactor],
+            ),
+        )
     for batch in _batches(output_dir / "users.parquet", ["user", "factors", "rating_factors", "bias"], _by_user):
         owners = pc.cast(batch["user"], pa.int64())
         community, x, y = _placed(owners, users, [communities, users_xy[:, 0], users_xy[:, 1]])
-        yield UserFactor, pa.table([_constant(batch.num_rows, run_id), owners, _pg_arrays(batch["factors"]),
-                                    _pg_arrays(batch["rating_factors"]), batch["bias"], community, x, y],
-                                   names=TABLE_COLUMNS[UserFactor])
+        yield (
+            UserFactor,
+            pa.table(
+                [
+                    _constant(batch.num_rows, run_id),
+                    owners,
+                    _pg_arrays(batch["factors"]),
+                    _pg_arrays(batch["rating_factors"]),
+                    batch["bias"],
+                    community,
+                    x,
+                    y,
+                ],
+                names=TABLE_COLUMNS[UserFactor],
+            ),
+        )
 
 
 def _partition_pieces(run_id: int, output_dir: Path):
     """(model, table, users) of the run's recommendations and similar titles."""
-    for batch in _batches(output_dir / "users.parquet", ["user", "items", "scores", "predicted", "confidence"],
-                          _by_user):
-        yield Recommendation, _exploded(run_id, batch["user"], batch["items"],
-                                        [batch["scores"], batch["predicted"], batch["confidence"]]), batch.num_rows
-    for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], _by_tconst,
-                          batch_size=20_000):
+    for batch in _batches(
+        output_dir / "users.parquet", ["user", "items", "scores", "predicted", "confidence"], _by_user
+    ):
+        yield (
+            Recommendation,
+            _exploded(
+                run_id, batch["user"], batch["items"], [batch["scores"], batch["predicted"], batch["confidence"]]
+            ),
+            batch.num_rows,
+        )
+    for batch in _batches(output_dir / "similar.parquet", ["item", "similar", "scores"], _by_tconst, batch_size=20_000):
         yield SimilarTitle, _exploded(run_id, _tconsts(batch["item"]), batch["similar"], [batch["scores"]]), 0
 
 
@@ -882,16 +1003,29 @@ def _row_bounds(output_dir: Path, models) -> dict:
         dataset = pds.dataset(str(path), format="parquet")
         if column is None:
             return dataset.count_rows()
-        return sum(int(pc.sum(pc.list_value_length(batch[column])).as_py() or 0)
-                   for batch in dataset.to_batches(columns=[column]))
+        return sum(
+            int(pc.sum(pc.list_value_length(batch[column])).as_py() or 0)
+            for batch in dataset.to_batches(columns=[column])
+        )
 
-    sources = {TitleFactor: ("titles.parquet", None), UserFactor: ("users.parquet", None),
-               Recommendation: ("users.parquet", "items"), SimilarTitle: ("similar.parquet", "similar")}
+    sources = {
+        TitleFactor: ("titles.parquet", None),
+        UserFactor: ("users.parquet", None),
+        Recommendation: ("users.parquet", "items"),
+        SimilarTitle: ("similar.parquet", "similar"),
+    }
     return {model: rows(*sources[model]) for model in models}
 
 
-def _rows_copy(cursor, pieces, *, target: dict, first_ids: dict, on_users: Callable[[int], None] | None = None,
-               cancel: threading.Event | None = None) -> dict:
+def _rows_copy(
+    cursor,
+    pieces,
+    *,
+    target: dict,
+    first_ids: dict,
+    on_users: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict:
     """COPY each (model, table[, users]) of ``pieces`` into ``target[model]``, ids from ``first_ids``.
     A thread turns the Arrow tables into CSV while this thread COPYs the previous one (pyarrow
     releases the GIL). Returns the rows written per table name."""
@@ -927,8 +1061,9 @@ def _rows_copy(cursor, pieces, *, target: dict, first_ids: dict, on_users: Calla
                 raise TrainingError("the write-back was cancelled")
             model, body, rows, users = item
             columns = ", ".join(["id", *TABLE_COLUMNS[model]])
-            cursor.copy_expert(f"COPY {target[model]} ({columns}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(body),
-                               1 << 20)
+            cursor.copy_expert(
+                f"COPY {target[model]} ({columns}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(body), 1 << 20
+            )
             counts[TABLE_NAMES[model]] += rows
             if users and on_users is not None:
                 on_users(users)
@@ -941,9 +1076,12 @@ def _rows_copy(cursor, pieces, *, target: dict, first_ids: dict, on_users: Calla
 def _partition_keys_build(cursor, model, table: str) -> None:
     """Give ``table`` (a run's rows, not attached yet) the keys and indexes of ``model``'s partitioned
     table, read from the catalog: ATTACH PARTITION then adopts them instead of building its own."""
-    cursor.execute("SELECT pg_get_indexdef(i.indexrelid), c.contype, pg_get_constraintdef(c.oid) FROM pg_index i "
-                   "LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
-                   "WHERE i.indrelid = %s::regclass ORDER BY i.indexrelid", [model._meta.db_table])
+    cursor.execute(
+        "SELECT pg_get_indexdef(i.indexrelid), c.contype, pg_get_constraintdef(c.oid) FROM pg_index i "
+        "LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
+        "WHERE i.indrelid = %s::regclass ORDER BY i.indexrelid",
+        [model._meta.db_table],
+    )
     for number, (index, kind, constraint) in enumerate(cursor.fetchall()):
         if kind in ("p", "u"):
             cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_key{number} {constraint}")
@@ -951,8 +1089,9 @@ def _partition_keys_build(cursor, model, table: str) -> None:
             cursor.execute(f"CREATE INDEX {table}_index{number} ON {table} USING {index.split(' USING ', 1)[1]}")
 
 
-def run_partitions_load(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None,
-                        cancel: threading.Event | None = None) -> dict:
+def run_partitions_load(
+    *, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None, cancel: threading.Event | None = None
+) -> dict:
     """The run's recommendations and similar titles, COPYed into tables of their own (no index to
     update row by row), then given the partitioned tables' keys: committed, but read by nothing
     until ``run_rows_write`` attaches them in the transaction that switches to the run. The
@@ -965,25 +1104,41 @@ def run_partitions_load(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbea
         nonlocal done_users
         done_users += users
         if heartbeat is not None and total_users:
-            heartbeat.set("write-back", heartbeat.span(*PROGRESS_WRITE_BACK, 0.8 * done_users / total_users),
-                          f"recommendations of {done_users:,} of {total_users:,} users")
+            heartbeat.set(
+                "write-back",
+                heartbeat.span(*PROGRESS_WRITE_BACK, 0.8 * done_users / total_users),
+                f"recommendations of {done_users:,} of {total_users:,} users",
+            )
 
     with transaction.atomic(), connection.cursor() as cursor:
         first_ids = {model: _ids_reserve(cursor, model._meta.db_table, bounds[model]) for model in PARTITIONED_TABLES}
         target = {model: _partition(model, run.pk) for model in PARTITIONED_TABLES}
         for model, table in target.items():
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            cursor.execute(f"CREATE TABLE {table} (LIKE {model._meta.db_table} INCLUDING DEFAULTS, "
-                           f"CHECK (run_id = {int(run.pk)}))")
-        counts = _rows_copy(cursor, _partition_pieces(run.pk, output_dir), target=target,
-                            first_ids=first_ids, on_users=on_users, cancel=cancel)
+            cursor.execute(
+                f"CREATE TABLE {table} (LIKE {model._meta.db_table} INCLUDING DEFAULTS, CHECK (run_id = {int(run.pk)}))"
+            )
+        counts = _rows_copy(
+            cursor,
+            _partition_pieces(run.pk, output_dir),
+            target=target,
+            first_ids=first_ids,
+            on_users=on_users,
+            cancel=cancel,
+        )
         for model, table in target.items():
             _partition_keys_build(cursor, model, table)
     return counts
 
 
-def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | None = None, placement=None,
-                   partitions_loaded: Callable[[], dict] | None = None) -> dict:
+def run_rows_write(
+    *,
+    run: ModelRun,
+    output_dir: Path,
+    heartbeat: _Heartbeat | None = None,
+    placement=None,
+    partitions_loaded: Callable[[], dict] | None = None,
+) -> dict:
     """COPY the run's title and user vectors (with their ``placement``: community and map) and attach
     its recommendations and similar titles as the run's partitions; call inside the transaction
     that switches to the run. ``partitions_loaded``: when ``run_partitions_load`` runs elsewhere
@@ -995,12 +1150,18 @@ def run_rows_write(*, run: ModelRun, output_dir: Path, heartbeat: _Heartbeat | N
     bounds = _row_bounds(output_dir, (TitleFactor, UserFactor))
     with connection.cursor() as cursor:
         first_ids = {model: _ids_reserve(cursor, model._meta.db_table, count) for model, count in bounds.items()}
-        counts = _rows_copy(cursor, _factor_pieces(run.pk, output_dir, placement),
-                            target={model: model._meta.db_table for model in bounds}, first_ids=first_ids)
+        counts = _rows_copy(
+            cursor,
+            _factor_pieces(run.pk, output_dir, placement),
+            target={model: model._meta.db_table for model in bounds},
+            first_ids=first_ids,
+        )
         partitions = partitions_loaded()
         for model in PARTITIONED_TABLES:  # their keys are built: only linked here
-            cursor.execute(f"ALTER TABLE {model._meta.db_table} ATTACH PARTITION {_partition(model, run.pk)} "
-                           f"FOR VALUES IN ({int(run.pk)})")
+            cursor.execute(
+                f"ALTER TABLE {model._meta.db_table} ATTACH PARTITION {_partition(model, run.pk)} "
+                f"FOR VALUES IN ({int(run.pk)})"
+            )
     return {**counts, **partitions}
 
 
@@ -1012,8 +1173,12 @@ def _exploded(run_id: int, owners: pa.Array, lists: pa.Array, parallel: list[pa.
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     ranks = (np.arange(len(parents)) - starts + 1).astype(np.int16)
     flat_items = pc.list_flatten(lists)
-    columns = [pa.array(np.full(len(parents), run_id, dtype=np.int64)), pc.take(owners, parents),
-               _tconsts(flat_items), pa.array(ranks)]
+    columns = [
+        pa.array(np.full(len(parents), run_id, dtype=np.int64)),
+        pc.take(owners, parents),
+        _tconsts(flat_items),
+        pa.array(ranks),
+    ]
     columns += [pc.list_flatten(values) for values in parallel]
     return pa.table(columns, names=[f"c{index}" for index in range(len(columns))])
 

@@ -1,4 +1,4 @@
-""""More like this": titles similar to one title, from the active run or, failing that, from content.
+""" "More like this": titles similar to one title, from the active run or, failing that, from content.
 
 The active run stores each title's 20 nearest titles in its factor space (``SimilarTitle``): titles
 liked by the same people. A title the model does not know (too few ratings, newer than the run)
@@ -136,11 +136,17 @@ def similar_title_list_by_content(*, title: Title, limit: int = 12) -> list[Simi
     for tconst, score, links, shared_genres in rows:
         if tconst not in titles:
             continue
-        named = [(kind, people[nconst].primary_name) for kind, nconst in (link.split(":", 1) for link in links) if nconst in people]
+        named = [
+            (kind, people[nconst].primary_name)
+            for kind, nconst in (link.split(":", 1) for link in links)
+            if nconst in people
+        ]
         if not named and not shared_genres:
             continue
         items.append(
-            SimilarItem(title=titles[tconst], score=float(score), source="content", reason=_content_reason(named, shared_genres))
+            SimilarItem(
+                title=titles[tconst], score=float(score), source="content", reason=_content_reason(named, shared_genres)
+            )
         )
     return items
 
@@ -149,7 +155,7 @@ LINK_LABELS = {"director": "Directed by", "writer": "Written by", "cast": "With"
 
 
 def _content_reason(named: list[tuple[str, str]], shared_genres: list[str]) -> str:
-    """"Directed by Alfred Hitchcock · With Cary Grant · Mystery, Thriller"."""
+    """ "Directed by Alfred Hitchcock · With Cary Grant · Mystery, Thriller"."""
     parts = []
     for kind in ("director", "writer", "cast"):
         names = [name for link_kind, name in named if link_kind == kind]

@@ -6,8 +6,13 @@ from recommender.selectors import model_run_current, model_run_in_progress, mode
 from recommender.spark.params import DEFAULT_PARAMS
 
 RECENT_RUNS = 10
-TIMING_COLUMNS = (("export", "export"), ("fit", "fit"), ("evaluate", "evaluation"), ("write_back", "write-back"),
-                  ("total", "total"))
+TIMING_COLUMNS = (
+    ("export", "export"),
+    ("fit", "fit"),
+    ("evaluate", "evaluation"),
+    ("write_back", "write-back"),
+    ("total", "total"),
+)
 
 
 def run_summary(run) -> dict:

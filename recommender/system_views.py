@@ -60,7 +60,9 @@ def progress_message(run: ModelRun) -> str:
     metrics = run.metrics or {}
     parts = [f"Succeeded in {(run.timings or {}).get('total', 0):.0f} s"]
     if metrics.get("precision_at_10") is not None:
-        parts.append(f"precision@10 {metrics['precision_at_10']:.3f} (popular {metrics.get('popularity_precision_at_10', 0):.3f})")
+        parts.append(
+            f"precision@10 {metrics['precision_at_10']:.3f} (popular {metrics.get('popularity_precision_at_10', 0):.3f})"
+        )
     if metrics.get("rmse") is not None:
         parts.append(f"RMSE {metrics['rmse']:.3f}")
     return " · ".join(parts)
@@ -73,5 +75,12 @@ def train_progress(request, run_id: int):
     """``{"progress": 0..1, "message": str, "done": bool}`` for the progress bar (site.js polls it)."""
     run = get_object_or_404(ModelRun, pk=run_id)
     done = run.status in (ModelRun.Status.SUCCEEDED, ModelRun.Status.FAILED)
-    return JsonResponse({"progress": 1.0 if done else round(run.progress, 4), "message": progress_message(run),
-                         "done": done, "status": run.status, "phase": run.phase})
+    return JsonResponse(
+        {
+            "progress": 1.0 if done else round(run.progress, 4),
+            "message": progress_message(run),
+            "done": done,
+            "status": run.status,
+            "phase": run.phase,
+        }
+    )

@@ -91,8 +91,9 @@ def _recommendations_body(request, *, run) -> tuple[str, bool]:
             year_max=data.get("year_max"),
         )
         kept = {key: value for key, value in data.items() if value not in (None, "")}
-    page = recommendation_page_get(user=request.user, filters=filters, page_number=request.GET.get("page") or 1,
-                                   live=live)
+    page = recommendation_page_get(
+        user=request.user, filters=filters, page_number=request.GET.get("page") or 1, live=live
+    )
     card_actions_render(page.cards, request=request)
     body = render_to_string(
         "recommender/_recommendations_body.html",
@@ -173,8 +174,13 @@ def onboarding_progress(request):
     """JSON for the onboarding page's live progress bar (``data-progress-url`` in site.js)."""
     progress = onboarding.onboarding_progress(user=request.user)
     return JsonResponse(
-        {"progress": progress.fraction, "message": progress.message, "done": progress.unlocked, "rated": progress.rated,
-         "remaining": progress.remaining}
+        {
+            "progress": progress.fraction,
+            "message": progress.message,
+            "done": progress.unlocked,
+            "rated": progress.rated,
+            "remaining": progress.remaining,
+        }
     )
 
 
@@ -208,8 +214,10 @@ def community_detail(request, pk: int):
 
     excluded = user_excluded_tconsts(user=request.user)
     neighbours = [
-        {"community": neighbour,
-         "titles": community_selectors.community_titles(community=neighbour, limit=6, exclude=excluded)}
+        {
+            "community": neighbour,
+            "titles": community_selectors.community_titles(community=neighbour, limit=6, exclude=excluded),
+        }
         for neighbour in community_selectors.community_neighbours(community=community)
     ]
     genres = community.defining_genres[:10]
@@ -234,7 +242,7 @@ def community_detail(request, pk: int):
 
 
 def similar_titles(request, tconst: str):
-    """"More like this" as a page of its own (the title page shows the same list in a section)."""
+    """ "More like this" as a page of its own (the title page shows the same list in a section)."""
     title = get_object_or_404(Title, tconst=tconst)
     similar = similar_title_list(title=title, limit=24)
     scores = rating_scores_for_user(user=request.user, tconsts=[item.title.tconst for item in similar])

@@ -72,9 +72,31 @@ def celery_worker_process(transactional_db):
     }
     hostname = f"pytest-{os.getpid()}-{time.monotonic_ns()}@%h"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "imdbrec", "worker", "-Q", "default,spark", "-c", "1",
-         "--prefetch-multiplier=1", "-n", hostname, "--without-gossip", "--without-mingle", "-l", "info"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "imdbrec",
+            "worker",
+            "-Q",
+            "default,spark",
+            "-c",
+            "1",
+            "--prefetch-multiplier=1",
+            "-n",
+            hostname,
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "info",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     from imdbrec.celery import app
 

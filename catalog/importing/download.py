@@ -142,16 +142,23 @@ def download_file(
 
 
 def dataset_files_download(
-    *, base_url: str, directory: Path, names: list[str], timeout: float = 60,
+    *,
+    base_url: str,
+    directory: Path,
+    names: list[str],
+    timeout: float = 60,
     on_progress: DownloadProgress | None = None,
 ) -> list[Downloaded]:
     downloaded = []
     for name in names:
         destination = Path(directory) / f"{name}.tsv.gz"
         try:
-            downloaded.append(download_file(dataset_url(base_url, name), destination, timeout=timeout,
-                                            on_progress=on_progress))
+            downloaded.append(
+                download_file(dataset_url(base_url, name), destination, timeout=timeout, on_progress=on_progress)
+            )
         except OSError as error:  # the local side: disk full, no permission (network errors are DownloadErrors)
-            raise DownloadError(f"{destination.name}: cannot be saved in {directory} ({error.strerror or error}); "
-                                "the part downloaded so far is kept: free some space and run the download again")
+            raise DownloadError(
+                f"{destination.name}: cannot be saved in {directory} ({error.strerror or error}); "
+                "the part downloaded so far is kept: free some space and run the download again"
+            )
     return downloaded

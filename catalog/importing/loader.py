@@ -113,7 +113,8 @@ class RejectSpool:
         self.file.seek(0)
         cursor.copy_expert(
             "COPY catalog_importreject (run_id, file, line, reason, raw) FROM STDIN (FORMAT text)",
-            self.file, 1 << 20,
+            self.file,
+            1 << 20,
         )
 
     def close(self) -> None:
@@ -130,8 +131,14 @@ class _CopySource:
 
     QUEUED_CHUNKS = 4
 
-    def __init__(self, reader: TsvReader, dataset: Dataset, context: Context, spool: RejectSpool,
-                 on_progress: ProgressCallback | None):
+    def __init__(
+        self,
+        reader: TsvReader,
+        dataset: Dataset,
+        context: Context,
+        spool: RejectSpool,
+        on_progress: ProgressCallback | None,
+    ):
         self.reader = reader
         self.convert = dataset.convert
         self.context = context
@@ -239,8 +246,7 @@ def load_file(
             if cursor.fetchone()[0]:
                 try:
                     with transaction.atomic():
-                        _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes,
-                                    step)
+                        _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, defer_indexes, step)
                     loaded_first = True
                 except (IntegrityError, psycopg2.IntegrityError, _KeysNotOrdered):
                     spool.reset()
@@ -250,7 +256,9 @@ def load_file(
             mark = time.monotonic()
             step("recording rejects")
             spool.copy_into_database(cursor)
-            if dataset.name in ("title.basics", "title.ratings") and not (loaded_first and dataset.name == "title.basics"):
+            if dataset.name in ("title.basics", "title.ratings") and not (
+                loaded_first and dataset.name == "title.basics"
+            ):
                 step("copying ratings into titles")
                 result.phases["titles_rating_synced"] = title_ratings_sync(cursor)
             step("analyzing")
@@ -611,8 +619,14 @@ def title_ratings_sync(cursor) -> int:
     return changed + cursor.rowcount
 
 
-def check_file(*, dataset: Dataset, path: Path, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-               on_progress: ProgressCallback | None = None, keep: int = 20) -> tuple[FileResult, list[tuple]]:
+def check_file(
+    *,
+    dataset: Dataset,
+    path: Path,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    on_progress: ProgressCallback | None = None,
+    keep: int = 20,
+) -> tuple[FileResult, list[tuple]]:
     """Read and convert a file without touching the database: counts and the first ``keep`` rejects.
 
     Duplicate keys are only found by a real load (they need the whole file at once).

@@ -176,7 +176,7 @@ def line_problem(line: bytes) -> str:
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as error:
-        bad = " ".join(f"0x{byte:02X}" for byte in line[error.start:error.end])
+        bad = " ".join(f"0x{byte:02X}" for byte in line[error.start : error.end])
         return f"invalid UTF-8 at byte {error.start + 1} ({bad})"
     for marker, name in ((b"\x00", "NUL byte"), (COPY_QUOTE, "control character 0x01"), (b"\r", "carriage return")):
         position = line.find(marker)

@@ -49,16 +49,23 @@ def _select(source: Path, name: str, keep) -> list[bytes]:
 
 
 def build(source: Path, output: Path, movies: int, with_cast: bool = True) -> dict[str, tuple[int, int]]:
-    movie_ids = {fields[0] for fields in map(_fields, list(_lines(source / "title.basics.tsv.gz"))[1:])
-                 if fields[1] == b"movie"}
-    votes = ((int(fields[2]), fields[0]) for fields in map(_fields, list(_lines(source / "title.ratings.tsv.gz"))[1:])
-             if fields[0] in movie_ids)
+    movie_ids = {
+        fields[0] for fields in map(_fields, list(_lines(source / "title.basics.tsv.gz"))[1:]) if fields[1] == b"movie"
+    }
+    votes = (
+        (int(fields[2]), fields[0])
+        for fields in map(_fields, list(_lines(source / "title.ratings.tsv.gz"))[1:])
+        if fields[0] in movie_ids
+    )
     votes = list(votes)
     chosen = {tconst for _votes, tconst in heapq.nlargest(movies, votes)}
     if with_cast:
         rated = {tconst for _votes, tconst in votes}
-        chosen |= {fields[0] for fields in map(_fields, list(_lines(source / "title.principals.tsv.gz"))[1:])
-                   if fields[0] in rated}
+        chosen |= {
+            fields[0]
+            for fields in map(_fields, list(_lines(source / "title.principals.tsv.gz"))[1:])
+            if fields[0] in rated
+        }
 
     files = {
         "title.basics": _select(source, "title.basics", lambda f: f[0] in chosen),

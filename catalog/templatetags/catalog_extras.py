@@ -7,6 +7,7 @@ from catalog.regions import region_name
 
 register = template.Library()
 
+
 @register.filter
 def title_type_label(value: str) -> str:
     return TITLE_TYPE_LABELS.get(value, value)
@@ -14,7 +15,7 @@ def title_type_label(value: str) -> str:
 
 @register.filter
 def title_years(title) -> str:
-    """"1942", "1951–1957" for a series that ended, "1951–" for one still running, "" if unknown."""
+    """ "1942", "1951–1957" for a series that ended, "1951–" for one still running, "" if unknown."""
     start, end = getattr(title, "start_year", None), getattr(title, "end_year", None)
     if not start:
         return ""

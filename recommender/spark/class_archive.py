@@ -46,13 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         (work_dir / "input").mkdir()
         tiny_crowd(work_dir / "input")
         params = '{"rank": 4, "iterations": 2, "rating_rank": 4, "rating_iterations": 2, "top_n": 10, "similar_n": 5}'
-        status = train_als.main(["--input", str(work_dir / "input"), "--output", str(work_dir / "output"),
-                                 "--params", params])
+        status = train_als.main(
+            ["--input", str(work_dir / "input"), "--output", str(work_dir / "output"), "--params", params]
+        )
     if status != 0 or not archive.is_file():
         print(f"the class archive was not built (job exit status {status})", file=sys.stderr)
         return 1
-    print(f"class archive {archive} ({archive.stat().st_size / 2**20:.0f} MB) built in "
-          f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+    print(
+        f"class archive {archive} ({archive.stat().st_size / 2**20:.0f} MB) built in "
+        f"{time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

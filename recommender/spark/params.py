@@ -61,21 +61,59 @@ DEFAULT_GRID: dict = {
     "rating_reg": [0.12, 0.16, 0.2],
 }
 RANKING_KEYS = ("rank", "reg", "iterations", "alpha", "star_weight", "activity_exponent", "popularity_weight")
-RATING_KEYS = ("rating_rank", "rating_reg", "rating_iterations", "bias_reg_user", "bias_reg_title", "rating_scale_prior")
+RATING_KEYS = (
+    "rating_rank",
+    "rating_reg",
+    "rating_iterations",
+    "bias_reg_user",
+    "bias_reg_title",
+    "rating_scale_prior",
+)
 
-_INTEGER = {"rank", "iterations", "rating_rank", "rating_iterations", "bias_sweeps", "top_n", "similar_n",
-            "similar_min_support", "holdout_min_user_ratings", "eval_max_users", "seed", "checkpoint_interval",
-            "grid_max_candidates"}
+_INTEGER = {
+    "rank",
+    "iterations",
+    "rating_rank",
+    "rating_iterations",
+    "bias_sweeps",
+    "top_n",
+    "similar_n",
+    "similar_min_support",
+    "holdout_min_user_ratings",
+    "eval_max_users",
+    "seed",
+    "checkpoint_interval",
+    "grid_max_candidates",
+}
 _RANGES = {
-    "rank": (1, 500), "iterations": (1, 200), "rating_rank": (1, 500), "rating_iterations": (1, 200),
-    "bias_sweeps": (0, 50), "top_n": (1, 1000), "similar_n": (0, 200), "similar_min_support": (1, 10**9),
-    "holdout_min_user_ratings": (2, 10**9), "eval_max_users": (0, 10**9), "seed": (0, 2**31 - 1),
-    "checkpoint_interval": (-1, 1000), "grid_max_candidates": (0, 10000),
-    "reg": (0.0, 1e6), "alpha": (0.0, 1e6), "star_weight": (0.0, 1e6), "activity_exponent": (0.0, 4.0),
-    "popularity_weight": (0.0, 1e6), "rating_reg": (0.0, 1e6), "bias_reg_user": (0.0, 1e9),
-    "bias_reg_title": (0.0, 1e9), "rating_scale_prior": (0.0, 1e9), "holdout_fraction": (0.0, 0.9), "validation_fraction": (0.01, 0.9),
-    "confidence_user_prior": (0.0, 1e9), "confidence_title_prior": (0.0, 1e9),
-    "scale_min": (-1e9, 1e9), "scale_max": (-1e9, 1e9),
+    "rank": (1, 500),
+    "iterations": (1, 200),
+    "rating_rank": (1, 500),
+    "rating_iterations": (1, 200),
+    "bias_sweeps": (0, 50),
+    "top_n": (1, 1000),
+    "similar_n": (0, 200),
+    "similar_min_support": (1, 10**9),
+    "holdout_min_user_ratings": (2, 10**9),
+    "eval_max_users": (0, 10**9),
+    "seed": (0, 2**31 - 1),
+    "checkpoint_interval": (-1, 1000),
+    "grid_max_candidates": (0, 10000),
+    "reg": (0.0, 1e6),
+    "alpha": (0.0, 1e6),
+    "star_weight": (0.0, 1e6),
+    "activity_exponent": (0.0, 4.0),
+    "popularity_weight": (0.0, 1e6),
+    "rating_reg": (0.0, 1e6),
+    "bias_reg_user": (0.0, 1e9),
+    "bias_reg_title": (0.0, 1e9),
+    "rating_scale_prior": (0.0, 1e9),
+    "holdout_fraction": (0.0, 0.9),
+    "validation_fraction": (0.01, 0.9),
+    "confidence_user_prior": (0.0, 1e9),
+    "confidence_title_prior": (0.0, 1e9),
+    "scale_min": (-1e9, 1e9),
+    "scale_max": (-1e9, 1e9),
 }
 
 
@@ -135,8 +173,10 @@ def grid_candidates(params: dict) -> list[dict]:
         axes = [(key, grid[key]) for key in keys if key in grid]
         if not axes:
             continue
-        combos = [dict(zip([key for key, _ in axes], values, strict=True))
-                  for values in itertools.product(*[values for _, values in axes])]
+        combos = [
+            dict(zip([key for key, _ in axes], values, strict=True))
+            for values in itertools.product(*[values for _, values in axes])
+        ]
         limit = params["grid_max_candidates"]
         if limit and len(combos) > limit:
             combos = random.Random(params["seed"]).sample(combos, limit)

@@ -88,8 +88,9 @@ def _fold_in_blocks(counts: np.ndarray):
         start = stop
 
 
-def ranking_systems(vectors: np.ndarray, weights: np.ndarray, counts: np.ndarray, gram: np.ndarray,
-                    reg: float) -> tuple[np.ndarray, np.ndarray]:
+def ranking_systems(
+    vectors: np.ndarray, weights: np.ndarray, counts: np.ndarray, gram: np.ndarray, reg: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The ranking fold-in's normal equations of a block of users (DESIGN.md §1): for each user b
     with rated titles' vectors ``vectors[b]`` (zero rows as padding) and weights ``alpha·w``,
     A_b = YᵀY + Σ alpha w y yᵀ + reg n_b I and t_b = Σ (1 + alpha w) y; x_b = A_b⁻¹ t_b."""
@@ -98,8 +99,9 @@ def ranking_systems(vectors: np.ndarray, weights: np.ndarray, counts: np.ndarray
     return matrices, ((1.0 + weights)[:, None, :] @ vectors)[:, 0, :]  # a zero (padding) row adds nothing
 
 
-def rating_systems(vectors: np.ndarray, residuals: np.ndarray, counts: np.ndarray,
-                   reg: float) -> tuple[np.ndarray, np.ndarray]:
+def rating_systems(
+    vectors: np.ndarray, residuals: np.ndarray, counts: np.ndarray, reg: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The star fold-in's normal equations of a block of users (DESIGN.md §2, b_u already taken
     out of ``residuals`` = r − mu − b_u − b_i): Σ q qᵀ + rating_reg n I and Σ residual q."""
     matrices = vectors.transpose(0, 2, 1) @ vectors
@@ -107,12 +109,14 @@ def rating_systems(vectors: np.ndarray, residuals: np.ndarray, counts: np.ndarra
     return matrices, (residuals[:, None, :] @ vectors)[:, 0, :]
 
 
-def user_bias(ratings: np.ndarray, title_bias: np.ndarray, segment: np.ndarray, counts: np.ndarray,
-              model: dict) -> np.ndarray:
+def user_bias(
+    ratings: np.ndarray, title_bias: np.ndarray, segment: np.ndarray, counts: np.ndarray, model: dict
+) -> np.ndarray:
     """b_u = Σ (r_ui − mu − b_i) / (bias_reg_user + n_u) of each user (0 for users without ratings)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        bias = (np.bincount(segment, ratings - float(model["global_mean"]) - title_bias, len(counts))
-                / (float(model["bias_reg_user"]) + counts))
+        bias = np.bincount(segment, ratings - float(model["global_mean"]) - title_bias, len(counts)) / (
+            float(model["bias_reg_user"]) + counts
+        )
     return np.where(counts > 0, bias, 0.0)
 
 
@@ -123,8 +127,18 @@ def _padded(matrix: np.ndarray, rows: np.ndarray, valid: np.ndarray) -> np.ndarr
     return gathered
 
 
-def fold_in(segment: np.ndarray, rows: np.ndarray, ratings: np.ndarray, users: int, *, factors: np.ndarray,
-            gram: np.ndarray, rating_factors: np.ndarray | None, title_bias: np.ndarray, model: dict) -> FoldIn:
+def fold_in(
+    segment: np.ndarray,
+    rows: np.ndarray,
+    ratings: np.ndarray,
+    users: int,
+    *,
+    factors: np.ndarray,
+    gram: np.ndarray,
+    rating_factors: np.ndarray | None,
+    title_bias: np.ndarray,
+    model: dict,
+) -> FoldIn:
     """Fold ``users`` users in with their ratings, the titles' vectors fixed: the Spark job's
     passes and the site's live fold-in (recommender/foldin.py) both call this.
 
@@ -151,21 +165,40 @@ def fold_in(segment: np.ndarray, rows: np.ndarray, ratings: np.ndarray, users: i
         lanes = np.arange(width)
         valid = lanes < counts[block][:, None]
         index = np.where(valid, starts[block][:, None] + lanes, 0)
-        matrices, targets = ranking_systems(_padded(factors, rows[index], valid), np.where(valid, weights[index], 0.0), counts[block],
-                                            gram, float(model["reg"]))
+        matrices, targets = ranking_systems(
+            _padded(factors, rows[index], valid),
+            np.where(valid, weights[index], 0.0),
+            counts[block],
+            gram,
+            float(model["reg"]),
+        )
         x[block] = np.linalg.solve(matrices, targets[..., None])[..., 0]
         if p is not None:
-            matrices, targets = rating_systems(_padded(rating_factors, rows[index], valid), np.where(valid, residual[index], 0.0),
-                                               counts[block], float(model["rating_reg"]))
+            matrices, targets = rating_systems(
+                _padded(rating_factors, rows[index], valid),
+                np.where(valid, residual[index], 0.0),
+                counts[block],
+                float(model["rating_reg"]),
+            )
             p[block] = np.linalg.solve(matrices, targets[..., None])[..., 0]
     return FoldIn(x, p, bias, counts)
 
 
-def side_fold_in(segment: np.ndarray, rows: np.ndarray, ratings: np.ndarray, users: int, side: ItemSide,
-                 model: dict) -> FoldIn:
+def side_fold_in(
+    segment: np.ndarray, rows: np.ndarray, ratings: np.ndarray, users: int, side: ItemSide, model: dict
+) -> FoldIn:
     """``fold_in`` against a run's ``ItemSide``."""
-    return fold_in(segment, rows, ratings, users, factors=side.factors, gram=side.gram,
-                   rating_factors=side.rating_factors, title_bias=side.bias, model=model)
+    return fold_in(
+        segment,
+        rows,
+        ratings,
+        users,
+        factors=side.factors,
+        gram=side.gram,
+        rating_factors=side.rating_factors,
+        title_bias=side.bias,
+        model=model,
+    )
 
 
 def ranking_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
@@ -230,7 +263,7 @@ def top_k(scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.nd
         values = np.take_along_axis(scores, best, axis=1)
         return best, values, np.isfinite(values)
     groups = width // depth
-    maxima = scores[:, :groups * depth].reshape(rows, depth, groups).max(axis=1)
+    maxima = scores[:, : groups * depth].reshape(rows, depth, groups).max(axis=1)
     bound = np.partition(maxima, groups - count, axis=1)[:, groups - count]
     owner, position = np.nonzero(scores >= bound[:, None])  # at least ``count`` per row
     values = scores[owner, position]
@@ -253,8 +286,9 @@ class Recommended:
     confidence: np.ndarray  # float32 in [0, 1]
 
 
-def recommend(folded: FoldIn, excluded_segment: np.ndarray, excluded_rows: np.ndarray, side: ItemSide, model: dict,
-              top_n: int) -> Recommended:
+def recommend(
+    folded: FoldIn, excluded_segment: np.ndarray, excluded_rows: np.ndarray, side: ItemSide, model: dict, top_n: int
+) -> Recommended:
     """The top ``top_n`` titles of each folded-in user, leaving out the (user, title row) pairs in
     ``excluded_*`` (their rated titles, watchlist and "not interested"), with predicted stars and
     confidence; users scored ``USER_CHUNK`` at a time, no per-user Python."""
@@ -269,8 +303,13 @@ def recommend(folded: FoldIn, excluded_segment: np.ndarray, excluded_rows: np.nd
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
         best, values, valid = top_k(scores, top_n)
         preference = (side.factors[best] @ folded.factors[start:stop, :, None])[..., 0]
-        predicted = stars_predict(None if folded.rating_factors is None else folded.rating_factors[start:stop, None, :],
-                                  folded.bias[start:stop, None], best, side, model)
+        predicted = stars_predict(
+            None if folded.rating_factors is None else folded.rating_factors[start:stop, None, :],
+            folded.bias[start:stop, None],
+            best,
+            side,
+            model,
+        )
         trust = confidence(preference, folded.counts[start:stop, None], side.support[best], model)
         parts.append((valid.sum(axis=1), best[valid], values[valid], predicted[valid], trust[valid]))
     lengths = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, np.int64)
@@ -278,12 +317,18 @@ def recommend(folded: FoldIn, excluded_segment: np.ndarray, excluded_rows: np.nd
     def flat(position: int, dtype) -> np.ndarray:
         return np.concatenate([part[position] for part in parts]).astype(dtype) if parts else np.zeros(0, dtype)
 
-    return Recommended(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), flat(1, np.int64),
-                       flat(2, np.float32), flat(3, np.float32), flat(4, np.float32))
+    return Recommended(
+        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        flat(1, np.int64),
+        flat(2, np.float32),
+        flat(3, np.float32),
+        flat(4, np.float32),
+    )
 
 
-def similar_titles(block: np.ndarray, side: ItemSide, unit: np.ndarray, candidates: np.ndarray,
-                   count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def similar_titles(
+    block: np.ndarray, side: ItemSide, unit: np.ndarray, candidates: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For the title rows ``block``: the ``count`` most similar ``candidates`` (cosine of the
     ranking vectors ``unit``, normalised), never the title itself. Returns (best, values, valid)
     as in ``top_k``, ``best`` indexing ``candidates``."""
@@ -309,8 +354,16 @@ class Holdout:
     top_hit: np.ndarray  # 1.0 where that title is one of the user's held-out titles
 
 
-def holdout_score(folded: FoldIn, train_segment: np.ndarray, train_rows: np.ndarray, test_segment: np.ndarray,
-                  test_items: np.ndarray, side: ItemSide, model: dict, k: int = 10) -> Holdout:
+def holdout_score(
+    folded: FoldIn,
+    train_segment: np.ndarray,
+    train_rows: np.ndarray,
+    test_segment: np.ndarray,
+    test_items: np.ndarray,
+    side: ItemSide,
+    model: dict,
+    k: int = 10,
+) -> Holdout:
     """DESIGN.md §8 for users with vectors ``folded``: each user's top ``k`` among titles they did
     not rate in training (``train_*``: (user, title row) pairs) against their held-out titles
     (``test_*``: user and title id, each pair once; ids the run does not know count as relevant
@@ -336,8 +389,10 @@ def holdout_score(folded: FoldIn, train_segment: np.ndarray, train_rows: np.ndar
         low, high = np.searchsorted(test_segment_known, [start, stop])
         relevant = np.zeros((stop - start, len(side.ids)), dtype=bool)
         relevant[test_segment_known[low:high] - start, test_rows_known[low:high]] = True
-        for name, scores in (("model", scores_for(folded.factors[start:stop], side, model)),
-                             ("popular", np.repeat(popularity_rank[None, :], stop - start, axis=0))):
+        for name, scores in (
+            ("model", scores_for(folded.factors[start:stop], side, model)),
+            ("popular", np.repeat(popularity_rank[None, :], stop - start, axis=0)),
+        ):
             scores[seen] = -np.inf
             best, _, valid = top_k(scores, k)
             hit = np.take_along_axis(relevant, best, axis=1) & valid
@@ -357,15 +412,28 @@ def holdout_score(folded: FoldIn, train_segment: np.ndarray, train_rows: np.ndar
 
     precision, ndcg = metrics("model")
     pop_precision, pop_ndcg = metrics("popular")
-    predicted = stars_predict(None if folded.rating_factors is None else folded.rating_factors[test_segment],
-                              folded.bias[test_segment], test_rows, side, model)
+    predicted = stars_predict(
+        None if folded.rating_factors is None else folded.rating_factors[test_segment],
+        folded.bias[test_segment],
+        test_rows,
+        side,
+        model,
+    )
     known = test_rows >= 0
     safe = np.where(known, test_rows, 0)
     preference = np.where(known, np.einsum("ij,ij->i", side.factors[safe], folded.factors[test_segment]), 0.0)
     pair_confidence = confidence(preference, folded.counts[test_segment], np.where(known, side.support[safe], 0), model)
-    return Holdout(precision, ndcg, pop_precision, pop_ndcg, test_segment, predicted, pair_confidence,
-                   np.concatenate(top_confidence) if top_confidence else np.zeros(0),
-                   np.concatenate(top_hit) if top_hit else np.zeros(0))
+    return Holdout(
+        precision,
+        ndcg,
+        pop_precision,
+        pop_ndcg,
+        test_segment,
+        predicted,
+        pair_confidence,
+        np.concatenate(top_confidence) if top_confidence else np.zeros(0),
+        np.concatenate(top_hit) if top_hit else np.zeros(0),
+    )
 
 
 # --- preparing the ratings on the driver -----------------------------------------------------------
@@ -407,8 +475,18 @@ def holdout_mask(users: np.ndarray, items: np.ndarray, *, fraction: float, seed:
     return held
 
 
-def biases_solve(user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray, *, mean: float, users: int,
-                 items: int, reg_user: float, reg_item: float, sweeps: int) -> tuple[np.ndarray, np.ndarray]:
+def biases_solve(
+    user_index: np.ndarray,
+    item_index: np.ndarray,
+    ratings: np.ndarray,
+    *,
+    mean: float,
+    users: int,
+    items: int,
+    reg_user: float,
+    reg_item: float,
+    sweeps: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """b_u and b_i of DESIGN.md §2 by ``sweeps`` rounds of regularised alternating least squares."""
     user_counts = np.bincount(user_index, minlength=users)
     item_counts = np.bincount(item_index, minlength=items)

@@ -64,13 +64,21 @@ def spark_session_create(
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.driver.memory", driver_memory or os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions or os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8")))
+        .config(
+            "spark.sql.shuffle.partitions", str(shuffle_partitions or os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8"))
+        )
         .config("spark.ui.enabled", os.environ.get("SPARK_UI_ENABLED", "false"))
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.extraJavaOptions",
-                " ".join(filter(None, ["-Dlog4j2.level=WARN", class_archive_option(),
-                                       os.environ.get("SPARK_DRIVER_JAVA_OPTIONS", "")])))
+        .config(
+            "spark.driver.extraJavaOptions",
+            " ".join(
+                filter(
+                    None,
+                    ["-Dlog4j2.level=WARN", class_archive_option(), os.environ.get("SPARK_DRIVER_JAVA_OPTIONS", "")],
+                )
+            ),
+        )
     )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))

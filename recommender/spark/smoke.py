@@ -14,7 +14,9 @@ def als_smoke_fit(*, master: str = "local[1]") -> dict:
         ratings = spark.createDataFrame(
             [(0, 0, 5.0), (0, 1, 4.0), (1, 0, 4.0), (1, 2, 1.0), (2, 1, 5.0), (2, 2, 2.0)], ["user", "item", "rating"]
         )
-        model = ALS(rank=2, maxIter=5, regParam=0.1, seed=1, userCol="user", itemCol="item", ratingCol="rating").fit(ratings)
+        model = ALS(rank=2, maxIter=5, regParam=0.1, seed=1, userCol="user", itemCol="item", ratingCol="rating").fit(
+            ratings
+        )
         predictions = {(row["user"], row["item"]): row["prediction"] for row in model.transform(ratings).collect()}
         return {
             "rank": model.rank,

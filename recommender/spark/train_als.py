@@ -97,14 +97,20 @@ class Ratings:
         return Ratings(self.user[mask], self.item[mask], self.rating[mask])
 
     def concat(self, other: Ratings) -> Ratings:
-        return Ratings(*(np.concatenate([a, b]) for a, b in
-                         ((self.user, other.user), (self.item, other.item), (self.rating, other.rating))))
+        return Ratings(
+            *(
+                np.concatenate([a, b])
+                for a, b in ((self.user, other.user), (self.item, other.item), (self.rating, other.rating))
+            )
+        )
 
 
 def local_path(path: str) -> str:
     if "://" in path and not path.startswith("file://"):
-        raise ValueError(f"{path}: the exchange location must be a path mounted on the driver and the executors "
-                         "(see recommender/DESIGN.md §7)")
+        raise ValueError(
+            f"{path}: the exchange location must be a path mounted on the driver and the executors "
+            "(see recommender/DESIGN.md §7)"
+        )
     return path.removeprefix("file://")
 
 
@@ -112,8 +118,9 @@ def ratings_load(path: str, *, with_rating: bool = True) -> Ratings:
     table = pq.read_table(local_path(path))
     user = table.column("user").to_numpy().astype(np.int32)
     item = table.column("item").to_numpy().astype(np.int32)
-    rating = (table.column("rating").to_numpy().astype(np.float32) if with_rating
-              else np.zeros(len(user), dtype=np.float32))
+    rating = (
+        table.column("rating").to_numpy().astype(np.float32) if with_rating else np.zeros(len(user), dtype=np.float32)
+    )
     return Ratings(user, item, rating)
 
 
@@ -147,9 +154,24 @@ class Fitted:
         return self.prepared.constants
 
 
-MODEL_KEYS = ("scale_min", "scale_max", "rank", "reg", "alpha", "star_weight", "activity_exponent",
-              "popularity_weight", "rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "bias_sweeps",
-              "rating_scale_prior", "confidence_user_prior", "confidence_title_prior")
+MODEL_KEYS = (
+    "scale_min",
+    "scale_max",
+    "rank",
+    "reg",
+    "alpha",
+    "star_weight",
+    "activity_exponent",
+    "popularity_weight",
+    "rating_rank",
+    "rating_reg",
+    "bias_reg_user",
+    "bias_reg_title",
+    "bias_sweeps",
+    "rating_scale_prior",
+    "confidence_user_prior",
+    "confidence_title_prior",
+)
 
 
 def prepare(spark: SparkSession, train: Ratings, params: dict, *, work_dir: str) -> Prepared:
@@ -179,23 +201,45 @@ def prepare_arrays(train: Ratings, params: dict, *, work_dir: str) -> Prepared:
     mean = float(ratings.mean())
     reference = float(np.median(user_counts))
     user_bias, item_bias = scoring.biases_solve(
-        user_index, item_index, ratings, mean=mean, users=len(user_ids), items=len(item_ids),
-        reg_user=params["bias_reg_user"], reg_item=params["bias_reg_title"], sweeps=params["bias_sweeps"])
+        user_index,
+        item_index,
+        ratings,
+        mean=mean,
+        users=len(user_ids),
+        items=len(item_ids),
+        reg_user=params["bias_reg_user"],
+        reg_item=params["bias_reg_title"],
+        sweeps=params["bias_sweeps"],
+    )
     residual = ratings - mean - user_bias[user_index] - item_bias[item_index]
     prior = params["rating_scale_prior"]
-    spread = float(np.mean(residual ** 2))
+    spread = float(np.mean(residual**2))
     # Users who use a wide range of stars get their residuals scaled down while the titles'
     # vectors are learned, so a few erratic raters do not dominate them (DESIGN.md §2).
-    user_scale = np.sqrt((np.bincount(user_index, residual ** 2, len(user_ids)) + prior * spread)
-                         / (user_counts + prior + 1e-12))
+    user_scale = np.sqrt(
+        (np.bincount(user_index, residual**2, len(user_ids)) + prior * spread) / (user_counts + prior + 1e-12)
+    )
     user_scale = np.where(user_scale > 1e-6, user_scale, 1.0)
-    constants = {"global_mean": mean, "activity_reference": reference, "num_ratings": len(train),
-                 **{key: params[key] for key in MODEL_KEYS}}
+    constants = {
+        "global_mean": mean,
+        "activity_reference": reference,
+        "num_ratings": len(train),
+        **{key: params[key] for key in MODEL_KEYS},
+    }
     strength = scoring.strength(ratings, user_counts[user_index], constants)
     path = parquet_path(work_dir, "observations")
-    pq.write_table(pa.table({"user": train.user, "item": train.item, "strength": strength.astype(np.float32),
-                             "target": (residual / user_scale[user_index]).astype(np.float32)}), path,
-                   row_group_size=1 << 18)
+    pq.write_table(
+        pa.table(
+            {
+                "user": train.user,
+                "item": train.item,
+                "strength": strength.astype(np.float32),
+                "target": (residual / user_scale[user_index]).astype(np.float32),
+            }
+        ),
+        path,
+        row_group_size=1 << 18,
+    )
     return Prepared(constants, user_ids, user_counts, user_bias, user_scale, item_ids, item_support, item_bias, path)
 
 
@@ -212,11 +256,21 @@ def parquet_path(work_dir: str, name: str) -> str:
 def als_create(*, implicit: bool, params: dict, blocks: int) -> ALS:
     prefix = "" if implicit else "rating_"
     return ALS(
-        rank=params[f"{prefix}rank"], maxIter=params[f"{prefix}iterations"], regParam=params[f"{prefix}reg"],
-        implicitPrefs=implicit, alpha=params["alpha"], seed=params["seed"], userCol="user", itemCol="item",
-        ratingCol="strength" if implicit else "target", nonnegative=False, numUserBlocks=blocks,
-        numItemBlocks=blocks, checkpointInterval=params["checkpoint_interval"],
-        intermediateStorageLevel="MEMORY_AND_DISK", finalStorageLevel="MEMORY_AND_DISK",
+        rank=params[f"{prefix}rank"],
+        maxIter=params[f"{prefix}iterations"],
+        regParam=params[f"{prefix}reg"],
+        implicitPrefs=implicit,
+        alpha=params["alpha"],
+        seed=params["seed"],
+        userCol="user",
+        itemCol="item",
+        ratingCol="strength" if implicit else "target",
+        nonnegative=False,
+        numUserBlocks=blocks,
+        numItemBlocks=blocks,
+        checkpointInterval=params["checkpoint_interval"],
+        intermediateStorageLevel="MEMORY_AND_DISK",
+        finalStorageLevel="MEMORY_AND_DISK",
     )
 
 
@@ -226,9 +280,21 @@ def als_fit(prepared: Prepared, params: dict, *, implicit: bool, blocks: int) ->
     return model
 
 
-def models_fit(spark: SparkSession, train: Ratings, params: dict, reporter: Reporter, *, blocks: int,
-               work_dir: str, label: str = "", span: tuple[float, float] = (0.0, 1.0), base: Fitted | None = None,
-               fit_ranking: bool = True, fit_rating: bool = True, prepared: Prepared | None = None) -> Fitted:
+def models_fit(
+    spark: SparkSession,
+    train: Ratings,
+    params: dict,
+    reporter: Reporter,
+    *,
+    blocks: int,
+    work_dir: str,
+    label: str = "",
+    span: tuple[float, float] = (0.0, 1.0),
+    base: Fitted | None = None,
+    fit_ranking: bool = True,
+    fit_rating: bool = True,
+    prepared: Prepared | None = None,
+) -> Fitted:
     """Both models on ``train`` (or only one, the other taken from ``base``). Progress inside ``span``.
     ``prepared``: ``prepare_arrays`` of ``train`` done already (while Spark started)."""
 
@@ -264,7 +330,10 @@ def models_fit(spark: SparkSession, train: Ratings, params: dict, reporter: Repo
         for key in ("rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior"):
             prepared.constants[key] = base.constants[key]
         prepared.user_bias, prepared.item_bias, prepared.user_scale = (
-            base.prepared.user_bias, base.prepared.item_bias, base.prepared.user_scale)
+            base.prepared.user_bias,
+            base.prepared.item_bias,
+            base.prepared.user_scale,
+        )
     if ranking is None:
         ranking = base.ranking
         for key in ("rank", "reg", "alpha", "star_weight", "activity_exponent", "popularity_weight"):
@@ -305,25 +374,40 @@ def item_side_collect(fitted: Fitted) -> scoring.ItemSide:
     """Every title of the run as numpy arrays on the driver (broadcast to the passes)."""
     prepared = fitted.prepared
     return scoring.ItemSide.build(
-        ids=prepared.item_ids, factors=_factors(fitted.ranking.itemFactors, prepared.item_ids, fitted.ranking.rank),
-        rating_factors=_factors(fitted.rating.itemFactors, prepared.item_ids, fitted.rating.rank), bias=prepared.item_bias,
-        support=prepared.item_support)
+        ids=prepared.item_ids,
+        factors=_factors(fitted.ranking.itemFactors, prepared.item_ids, fitted.ranking.rank),
+        rating_factors=_factors(fitted.rating.itemFactors, prepared.item_ids, fitted.rating.rank),
+        bias=prepared.item_bias,
+        support=prepared.item_support,
+    )
 
 
 # --- the passes over users (numpy on the executors) -----------------------------------------------
 
-SERVE_SCHEMA = pa.schema([
-    ("user", pa.int32()), ("factors", pa.list_(pa.float32())), ("rating_factors", pa.list_(pa.float32())),
-    ("bias", pa.float64()), ("num_ratings", pa.int32()), ("items", pa.list_(pa.int32())),
-    ("scores", pa.list_(pa.float32())), ("predicted", pa.list_(pa.float32())), ("confidence", pa.list_(pa.float32())),
-])
-SIMILAR_SCHEMA = pa.schema([("item", pa.int32()), ("similar", pa.list_(pa.int32())), ("scores", pa.list_(pa.float32()))])
+SERVE_SCHEMA = pa.schema(
+    [
+        ("user", pa.int32()),
+        ("factors", pa.list_(pa.float32())),
+        ("rating_factors", pa.list_(pa.float32())),
+        ("bias", pa.float64()),
+        ("num_ratings", pa.int32()),
+        ("items", pa.list_(pa.int32())),
+        ("scores", pa.list_(pa.float32())),
+        ("predicted", pa.list_(pa.float32())),
+        ("confidence", pa.list_(pa.float32())),
+    ]
+)
+SIMILAR_SCHEMA = pa.schema(
+    [("item", pa.int32()), ("similar", pa.list_(pa.int32())), ("scores", pa.list_(pa.float32()))]
+)
 
 
 def _flat(lists: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """A list column as (owner row of each value, the values)."""
-    return (pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64),
-            pc.list_flatten(lists).to_numpy(zero_copy_only=False))
+    return (
+        pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64),
+        pc.list_flatten(lists).to_numpy(zero_copy_only=False),
+    )
 
 
 def _list_array(offsets: np.ndarray, values: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
@@ -333,7 +417,9 @@ def _list_array(offsets: np.ndarray, values: np.ndarray, value_type: pa.DataType
 def _vector_lists(matrix: np.ndarray) -> pa.ListArray:
     """A (rows, width) float32 matrix as list<float>, one list per row."""
     rows, width = matrix.shape
-    return _list_array(np.arange(rows + 1) * width, np.ascontiguousarray(matrix, dtype=np.float32).ravel(), pa.float32())
+    return _list_array(
+        np.arange(rows + 1) * width, np.ascontiguousarray(matrix, dtype=np.float32).ravel(), pa.float32()
+    )
 
 
 def serving_pass(batches, *, side_value, model: dict, top_n: int):
@@ -351,19 +437,28 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
         excluded_segment, excluded_items = _flat(batch.column("excluded"))
         excluded_rows = side.positions(excluded_items)
         keep = excluded_rows >= 0
-        top = scoring.recommend(folded, np.concatenate([segment[known], excluded_segment[keep]]),
-                                np.concatenate([rows[known], excluded_rows[keep]]), side, model, top_n)
-        yield pa.RecordBatch.from_arrays([
-            batch.column("user").cast(pa.int32()),
-            _vector_lists(folded.factors),
-            _vector_lists(folded.rating_factors),  # an ItemSide always has a star model
-            pa.array(folded.bias.astype(np.float64)),
-            pa.array(folded.counts.astype(np.int32)),
-            _list_array(top.offsets, side.ids[top.rows].astype(np.int32), pa.int32()),
-            _list_array(top.offsets, top.scores, pa.float32()),
-            _list_array(top.offsets, top.predicted, pa.float32()),
-            _list_array(top.offsets, top.confidence, pa.float32()),
-        ], schema=SERVE_SCHEMA)
+        top = scoring.recommend(
+            folded,
+            np.concatenate([segment[known], excluded_segment[keep]]),
+            np.concatenate([rows[known], excluded_rows[keep]]),
+            side,
+            model,
+            top_n,
+        )
+        yield pa.RecordBatch.from_arrays(
+            [
+                batch.column("user").cast(pa.int32()),
+                _vector_lists(folded.factors),
+                _vector_lists(folded.rating_factors),  # an ItemSide always has a star model
+                pa.array(folded.bias.astype(np.float64)),
+                pa.array(folded.counts.astype(np.int32)),
+                _list_array(top.offsets, side.ids[top.rows].astype(np.int32), pa.int32()),
+                _list_array(top.offsets, top.scores, pa.float32()),
+                _list_array(top.offsets, top.predicted, pa.float32()),
+                _list_array(top.offsets, top.confidence, pa.float32()),
+            ],
+            schema=SERVE_SCHEMA,
+        )
 
 
 def similar_pass(batches, *, side_value, count: int, min_support: int):
@@ -377,18 +472,25 @@ def similar_pass(batches, *, side_value, count: int, min_support: int):
         rows = side.positions(batch.column("item").to_numpy(zero_copy_only=False))
         lengths, similar, values = [], [], []
         for start in range(0, len(rows), 512):
-            best, scores, valid = scoring.similar_titles(rows[start:start + 512], side, unit, candidates, count)
+            best, scores, valid = scoring.similar_titles(rows[start : start + 512], side, unit, candidates, count)
             lengths.append(valid.sum(axis=1))
             similar.append(side.ids[candidates[best[valid]]])
             values.append(scores[valid])
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]) if lengths else np.zeros(1, np.int64)
-        yield pa.RecordBatch.from_arrays([
-            pa.array(side.ids[rows].astype(np.int32)),
-            _list_array(offsets, np.concatenate(similar).astype(np.int32) if similar else np.zeros(0, np.int32),
-                        pa.int32()),
-            _list_array(offsets, np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
-                        pa.float32()),
-        ], schema=SIMILAR_SCHEMA)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(side.ids[rows].astype(np.int32)),
+                _list_array(
+                    offsets, np.concatenate(similar).astype(np.int32) if similar else np.zeros(0, np.int32), pa.int32()
+                ),
+                _list_array(
+                    offsets,
+                    np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
+                    pa.float32(),
+                ),
+            ],
+            schema=SIMILAR_SCHEMA,
+        )
 
 
 def part_name(part: int) -> str:
@@ -415,16 +517,21 @@ def serving_task(part: int, *, source: str, target: str, side_value, model: dict
     ``target``'s part ``part``."""
     # ParquetFile, not read_table: that would import pyarrow.dataset and pandas (0.4 s) in the worker.
     table = pq.ParquetFile(str(Path(local_path(source)) / part_name(part))).read()
-    return part_write(target, part, serving_pass(table.to_batches(max_chunksize=4096), side_value=side_value,
-                                                 model=model, top_n=top_n), SERVE_SCHEMA)
+    return part_write(
+        target,
+        part,
+        serving_pass(table.to_batches(max_chunksize=4096), side_value=side_value, model=model, top_n=top_n),
+        SERVE_SCHEMA,
+    )
 
 
 def similar_task(part: int, parts: int, *, target: str, side_value, count: int, min_support: int) -> int:
     """One executor task: the ``part``-th of ``parts`` slices of the run's titles through ``similar_pass``."""
     ids = np.array_split(np.asarray(side_value["ids"]), parts)[part].astype(np.int32)
     batch = pa.RecordBatch.from_arrays([pa.array(ids)], names=["item"])
-    return part_write(target, part, similar_pass([batch], side_value=side_value, count=count,
-                                                 min_support=min_support), SIMILAR_SCHEMA)
+    return part_write(
+        target, part, similar_pass([batch], side_value=side_value, count=count, min_support=min_support), SIMILAR_SCHEMA
+    )
 
 
 def side_value(side: scoring.ItemSide) -> dict:
@@ -440,7 +547,9 @@ def evaluation_users(fitted: Fitted, test: Ratings, params: dict) -> tuple[np.nd
     collected from the models: a Spark job, so done before the executor passes take the cores."""
     test_users = np.unique(test.user)
     if params["eval_max_users"] and len(test_users) > params["eval_max_users"]:
-        keep = np.sort(np.argsort(scoring.pair_draw(test_users, test_users, params["seed"]))[: params["eval_max_users"]])
+        keep = np.sort(
+            np.argsort(scoring.pair_draw(test_users, test_users, params["seed"]))[: params["eval_max_users"]]
+        )
         test_users = test_users[keep]
     prepared = fitted.prepared
     if not len(test_users):
@@ -450,13 +559,22 @@ def evaluation_users(fitted: Fitted, test: Ratings, params: dict) -> tuple[np.nd
     positions = np.where(known, np.minimum(positions, len(prepared.user_ids) - 1), 0)
     rating = _user_factors(fitted.rating, test_users, len(prepared.user_ids))
     rating *= np.where(known, prepared.user_scale[positions], 1.0)[:, None].astype(np.float32)
-    return test_users, scoring.FoldIn(factors=_user_factors(fitted.ranking, test_users, len(prepared.user_ids)),
-                                      rating_factors=rating, bias=np.where(known, prepared.user_bias[positions], 0.0),
-                                      counts=np.where(known, prepared.user_counts[positions], 0))
+    return test_users, scoring.FoldIn(
+        factors=_user_factors(fitted.ranking, test_users, len(prepared.user_ids)),
+        rating_factors=rating,
+        bias=np.where(known, prepared.user_bias[positions], 0.0),
+        counts=np.where(known, prepared.user_counts[positions], 0),
+    )
 
 
-def evaluate(fitted: Fitted, side: scoring.ItemSide, train: Ratings, test: Ratings, params: dict,
-             users: tuple[np.ndarray, scoring.FoldIn] | None = None) -> dict:
+def evaluate(
+    fitted: Fitted,
+    side: scoring.ItemSide,
+    train: Ratings,
+    test: Ratings,
+    params: dict,
+    users: tuple[np.ndarray, scoring.FoldIn] | None = None,
+) -> dict:
     """Holdout metrics of DESIGN.md §8 with the models fitted on ``train`` (``scoring.holdout_score``
     of ``evaluation_users``, collected now unless given)."""
     test_users, vectors = users if users is not None else evaluation_users(fitted, test, params)
@@ -465,13 +583,19 @@ def evaluate(fitted: Fitted, side: scoring.ItemSide, train: Ratings, test: Ratin
     in_test = np.isin(test.user, test_users)
     in_train = np.isin(train.user, test_users)
     test_segment = np.searchsorted(test_users, test.user[in_test])
-    scored = scoring.holdout_score(vectors, np.searchsorted(test_users, train.user[in_train]),
-                                   side.positions(train.item[in_train]), test_segment, test.item[in_test], side,
-                                   fitted.constants)
+    scored = scoring.holdout_score(
+        vectors,
+        np.searchsorted(test_users, train.user[in_train]),
+        side.positions(train.item[in_train]),
+        test_segment,
+        test.item[in_test],
+        side,
+        fitted.constants,
+    )
     errors = scored.pair_predicted - test.rating[in_test].astype(np.float64)
     pairs = len(errors)
     metrics = {
-        "rmse": math.sqrt(float((errors ** 2).sum()) / pairs) if pairs else None,
+        "rmse": math.sqrt(float((errors**2).sum()) / pairs) if pairs else None,
         "mae": float(np.abs(errors).sum()) / pairs if pairs else None,
         "precision_at_10": float(scored.precision.mean()),
         "ndcg_at_10": float(scored.ndcg.mean()),
@@ -480,37 +604,54 @@ def evaluate(fitted: Fitted, side: scoring.ItemSide, train: Ratings, test: Ratin
         "eval_users": len(test_users),
         "eval_pairs": pairs,
     }
-    metrics["confidence_buckets"] = confidence_buckets(scored.top_confidence, scored.top_hit, scored.pair_confidence,
-                                                       np.abs(errors))
+    metrics["confidence_buckets"] = confidence_buckets(
+        scored.top_confidence, scored.top_hit, scored.pair_confidence, np.abs(errors)
+    )
     return metrics
 
 
-def confidence_buckets(top_confidence: np.ndarray, top_hit: np.ndarray, pair_confidence: np.ndarray,
-                       pair_error: np.ndarray) -> list[dict]:
+def confidence_buckets(
+    top_confidence: np.ndarray, top_hit: np.ndarray, pair_confidence: np.ndarray, pair_error: np.ndarray
+) -> list[dict]:
     """Does confidence mean something? Hit rate of the top 10 and star error, per confidence tercile."""
     buckets = []
     edges = [0.0, 1 / 3, 2 / 3, 1.0000001]
     for low, high, name in zip(edges, edges[1:], ("low", "medium", "high"), strict=False):
         top_mask = (top_confidence >= low) & (top_confidence < high)
         pair_mask = (pair_confidence >= low) & (pair_confidence < high)
-        buckets.append({
-            "confidence": name, "range": [round(low, 3), round(min(high, 1.0), 3)],
-            "recommendations": int(top_mask.sum()),
-            "hit_rate": float(top_hit[top_mask].mean()) if top_mask.any() else None,
-            "pairs": int(pair_mask.sum()),
-            "mae": float(pair_error[pair_mask].mean()) if pair_mask.any() else None,
-        })
+        buckets.append(
+            {
+                "confidence": name,
+                "range": [round(low, 3), round(min(high, 1.0), 3)],
+                "recommendations": int(top_mask.sum()),
+                "hit_rate": float(top_hit[top_mask].mean()) if top_mask.any() else None,
+                "pairs": int(pair_mask.sum()),
+                "mae": float(pair_error[pair_mask].mean()) if pair_mask.any() else None,
+            }
+        )
     return buckets
 
 
 # --- the run --------------------------------------------------------------------------------------
 
 
-def grid_search(spark: SparkSession, train: Ratings, params: dict, reporter: Reporter, blocks: int,
-                span: tuple[float, float], work_dir: str) -> tuple[dict, list[dict]]:
+def grid_search(
+    spark: SparkSession,
+    train: Ratings,
+    params: dict,
+    reporter: Reporter,
+    blocks: int,
+    span: tuple[float, float],
+    work_dir: str,
+) -> tuple[dict, list[dict]]:
     """Every candidate fitted on part of ``train`` and scored on the rest; returns the best params."""
-    held = scoring.holdout_mask(train.user, train.item, fraction=params["validation_fraction"],
-                                seed=params["seed"] + 1, min_ratings=params["holdout_min_user_ratings"])
+    held = scoring.holdout_mask(
+        train.user,
+        train.item,
+        fraction=params["validation_fraction"],
+        seed=params["seed"] + 1,
+        min_ratings=params["holdout_min_user_ratings"],
+    )
     fit_part, validation = train.subset(~held), train.subset(held)
     candidates = grid_candidates(params)
     records = []
@@ -525,21 +666,39 @@ def grid_search(spark: SparkSession, train: Ratings, params: dict, reporter: Rep
         reporter.progress("grid", low, f"grid candidate {number + 1}/{len(candidates)}: {kind} {overrides}")
         started = time.monotonic()
         candidate_params = {**params, **overrides}
-        fitted = models_fit(spark, fit_part, candidate_params, reporter, blocks=blocks, work_dir=work_dir,
-                            base=base, label="grid_",
-                            span=(low, high), fit_ranking=kind == "ranking" or base is None,
-                            fit_rating=kind == "rating" or base is None)
+        fitted = models_fit(
+            spark,
+            fit_part,
+            candidate_params,
+            reporter,
+            blocks=blocks,
+            work_dir=work_dir,
+            base=base,
+            label="grid_",
+            span=(low, high),
+            fit_ranking=kind == "ranking" or base is None,
+            fit_rating=kind == "rating" or base is None,
+        )
         if base is None:
             base = fitted
         metrics = evaluate(fitted, item_side_collect(fitted), fit_part, validation, candidate_params)
         metrics.pop("confidence_buckets", None)
-        record = {"kind": kind, "params": overrides, "metrics": metrics,
-                  "seconds": round(time.monotonic() - started, 2)}
+        record = {
+            "kind": kind,
+            "params": overrides,
+            "metrics": metrics,
+            "seconds": round(time.monotonic() - started, 2),
+        }
         records.append(record)
-        if kind == "ranking" and (best_ranking is None or metrics["ndcg_at_10"] > best_ranking["metrics"]["ndcg_at_10"]):
+        if kind == "ranking" and (
+            best_ranking is None or metrics["ndcg_at_10"] > best_ranking["metrics"]["ndcg_at_10"]
+        ):
             best_ranking = record
-        if kind == "rating" and metrics.get("rmse") is not None and (
-                best_rating is None or metrics["rmse"] < best_rating["metrics"]["rmse"]):
+        if (
+            kind == "rating"
+            and metrics.get("rmse") is not None
+            and (best_rating is None or metrics["rmse"] < best_rating["metrics"]["rmse"])
+        ):
             best_rating = record
     for record in (best_ranking, best_rating):
         if record:
@@ -584,12 +743,14 @@ def users_parts(served: Ratings, exclusions: Ratings | None, *, work_dir: str, p
     users, counts = np.unique(served.user, return_counts=True)
     excluded_users = exclusions.user if exclusions is not None else np.empty(0, np.int32)
     excluded_items = exclusions.item if exclusions is not None else np.empty(0, np.int32)
-    table = pa.table({
-        "user": pa.array(users.astype(np.int32)),
-        "items": _lists(served.user, users, served.item.astype(np.int32)),
-        "ratings": _lists(served.user, users, served.rating.astype(np.float32)),
-        "excluded": _lists(excluded_users, users, excluded_items.astype(np.int32)),
-    })
+    table = pa.table(
+        {
+            "user": pa.array(users.astype(np.int32)),
+            "items": _lists(served.user, users, served.item.astype(np.int32)),
+            "ratings": _lists(served.user, users, served.rating.astype(np.float32)),
+            "excluded": _lists(excluded_users, users, excluded_items.astype(np.int32)),
+        }
+    )
     part_of = np.empty(len(users), dtype=np.int64)
     part_of[np.argsort(-counts, kind="stable")] = np.arange(len(users)) % parts
     directory = Path(parquet_path(work_dir, "users"))
@@ -630,8 +791,13 @@ def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Repo
             # evaluate_recommender: the test part is given; the users' own lists are the training part.
             train, test, served = ratings, ratings_load(str(holdout_path)), ratings
         elif params["holdout_fraction"] > 0:
-            held = scoring.holdout_mask(ratings.user, ratings.item, fraction=params["holdout_fraction"],
-                                        seed=params["seed"], min_ratings=params["holdout_min_user_ratings"])
+            held = scoring.holdout_mask(
+                ratings.user,
+                ratings.item,
+                fraction=params["holdout_fraction"],
+                seed=params["seed"],
+                min_ratings=params["holdout_min_user_ratings"],
+            )
             train, test, served = ratings.subset(~held), ratings.subset(held), ratings
         else:
             train, test, served = ratings, None, ratings
@@ -642,24 +808,45 @@ def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Repo
     return Inputs(ratings, exclusions, train, test, served, prepared)
 
 
-def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, reporter: Reporter,
-        inputs: Inputs | None = None) -> dict:
+def run(
+    spark: SparkSession,
+    *,
+    input_dir: str,
+    output_dir: str,
+    params: dict,
+    reporter: Reporter,
+    inputs: Inputs | None = None,
+) -> dict:
     blocks = als_blocks(spark)
     work_dir = f"{output_dir}/work"
     code_ship(spark)
     if inputs is None:
         inputs = inputs_load(input_dir=input_dir, output_dir=output_dir, params=params, reporter=reporter)
-    ratings, exclusions, train, test, served = (inputs.ratings, inputs.exclusions, inputs.train, inputs.test,
-                                                inputs.served)
+    ratings, exclusions, train, test, served = (
+        inputs.ratings,
+        inputs.exclusions,
+        inputs.train,
+        inputs.test,
+        inputs.served,
+    )
 
     candidates: list[dict] = []
     if params["grid"]:
         with reporter.timed("grid"):
-            params, candidates = grid_search(spark, train, params, reporter, blocks, span=(0.02, 0.5),
-                                             work_dir=work_dir)
+            params, candidates = grid_search(
+                spark, train, params, reporter, blocks, span=(0.02, 0.5), work_dir=work_dir
+            )
 
-    fitted = models_fit(spark, train, params, reporter, blocks=blocks, work_dir=work_dir,
-                        span=(0.5 if params["grid"] else 0.02, 0.75), prepared=inputs.prepared)
+    fitted = models_fit(
+        spark,
+        train,
+        params,
+        reporter,
+        blocks=blocks,
+        work_dir=work_dir,
+        span=(0.5 if params["grid"] else 0.02, 0.75),
+        prepared=inputs.prepared,
+    )
     with reporter.timed("collect"):
         side = item_side_collect(fitted)
         holdout_users = evaluation_users(fitted, test, params) if test is not None and len(test) else None
@@ -678,16 +865,25 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
                 source = users_parts(served, exclusions, work_dir=work_dir, parts=parts)
             target = f"{output_dir}/users.parquet"
             shutil.rmtree(local_path(target), ignore_errors=True)
-            tasks_run(spark, parts, lambda part: serving_task(part, source=source, target=target,
-                                                              side_value=broadcast.value, model=model, top_n=top_n))
+            tasks_run(
+                spark,
+                parts,
+                lambda part: serving_task(
+                    part, source=source, target=target, side_value=broadcast.value, model=model, top_n=top_n
+                ),
+            )
         reporter.progress("similar", 0.93, "similar titles")
         with reporter.timed("similar"):
             parts = max(1, min(len(side.ids) // 2000 + 1, parallelism * 2))
             target = f"{output_dir}/similar.parquet"
             shutil.rmtree(local_path(target), ignore_errors=True)
-            tasks_run(spark, parts, lambda part, parts=parts: similar_task(part, parts, target=target,
-                                                                           side_value=broadcast.value,
-                                                                           count=count, min_support=min_support))
+            tasks_run(
+                spark,
+                parts,
+                lambda part, parts=parts: similar_task(
+                    part, parts, target=target, side_value=broadcast.value, count=count, min_support=min_support
+                ),
+            )
 
     # The executors recommend while the driver scores the holdout.
     reporter.progress("top-n", 0.8, "recommending for every user")
@@ -702,24 +898,35 @@ def run(spark: SparkSession, *, input_dir: str, output_dir: str, params: dict, r
     with reporter.timed("titles"):
         titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
         titles_path.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table({
-            "item": pa.array(side.ids.astype(np.int32)),
-            "factors": pa.FixedSizeListArray.from_arrays(pa.array(side.factors.ravel()), side.factors.shape[1])
-            .cast(pa.list_(pa.float32())),
-            "rating_factors": pa.FixedSizeListArray.from_arrays(pa.array(side.rating_factors.ravel()),
-                                                                side.rating_factors.shape[1])
-            .cast(pa.list_(pa.float32())),
-            "bias": pa.array(side.bias.astype(np.float64)),
-            "support": pa.array(side.support.astype(np.int32)),
-        }), titles_path / "part-0.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "item": pa.array(side.ids.astype(np.int32)),
+                    "factors": pa.FixedSizeListArray.from_arrays(
+                        pa.array(side.factors.ravel()), side.factors.shape[1]
+                    ).cast(pa.list_(pa.float32())),
+                    "rating_factors": pa.FixedSizeListArray.from_arrays(
+                        pa.array(side.rating_factors.ravel()), side.rating_factors.shape[1]
+                    ).cast(pa.list_(pa.float32())),
+                    "bias": pa.array(side.bias.astype(np.float64)),
+                    "support": pa.array(side.support.astype(np.int32)),
+                }
+            ),
+            titles_path / "part-0.parquet",
+        )
     broadcast.unpersist()
     shutil.rmtree(local_path(work_dir), ignore_errors=True)
 
     model_constants = dict(fitted.constants)
     model_constants["max_support"] = int(side.support.max()) if len(side.support) else 0
     return {
-        "counts": {"ratings": len(ratings), "train_ratings": len(train), "holdout_ratings": len(test) if test else 0,
-                   "model_users": len(fitted.prepared.user_ids), "model_titles": len(side.ids)},
+        "counts": {
+            "ratings": len(ratings),
+            "train_ratings": len(train),
+            "holdout_ratings": len(test) if test else 0,
+            "model_users": len(fitted.prepared.user_ids),
+            "model_titles": len(side.ids),
+        },
         "metrics": metrics,
         "candidates": candidates,
         "params": dict(params),
@@ -792,9 +999,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="{}", help="JSON object of parameters (see params.py)")
     parser.add_argument("--master", default=None, help="Spark master (default: $SPARK_MASTER or local[*])")
     parser.add_argument("--bare-fit", action="store_true")
-    parser.add_argument("--wait-for", default="",
-                        help="start Spark, then wait for this file before reading --input (the service exports "
-                             "the ratings meanwhile); FILE.failed instead means the export failed")
+    parser.add_argument(
+        "--wait-for",
+        default="",
+        help="start Spark, then wait for this file before reading --input (the service exports "
+        "the ratings meanwhile); FILE.failed instead means the export failed",
+    )
     args = parser.parse_args(argv)
     parent_death_follow()
     try:
@@ -826,15 +1036,17 @@ def main(argv: list[str] | None = None) -> int:
             with reporter.timed("spark_start"):
                 if args.output:
                     checkpoint_dir = f"{output_dir}/checkpoints"
-                spark = spark_session_create(master=args.master, app_name="imdbrec-train-als",
-                                             checkpoint_dir=checkpoint_dir)
+                spark = spark_session_create(
+                    master=args.master, app_name="imdbrec-train-als", checkpoint_dir=checkpoint_dir
+                )
             with reporter.timed("inputs_wait"):
                 loaded = inputs.result()
         if args.bare_fit:
             result = bare_fit(spark, input_dir=input_dir, params=params, reporter=reporter)
         else:
-            result = run(spark, input_dir=input_dir, output_dir=output_dir, params=params, reporter=reporter,
-                         inputs=loaded)
+            result = run(
+                spark, input_dir=input_dir, output_dir=output_dir, params=params, reporter=reporter, inputs=loaded
+            )
         result["timings"]["job_total"] = round(time.monotonic() - started, 3)
         if args.output and "://" not in args.output:
             Path(args.output, "result.json").write_text(json.dumps(result, indent=1, default=float))

@@ -19,8 +19,13 @@ GOOD_PASSWORD = "plum-Harbour-417"
 
 
 def signup(client, **overrides):
-    data = {"username": "newcomer", "email": "newcomer@example.com", "password1": GOOD_PASSWORD,
-            "password2": GOOD_PASSWORD, **overrides}
+    data = {
+        "username": "newcomer",
+        "email": "newcomer@example.com",
+        "password1": GOOD_PASSWORD,
+        "password2": GOOD_PASSWORD,
+        **overrides,
+    }
     return client.post(reverse("accounts:signup"), data)
 
 
@@ -99,8 +104,10 @@ def test_login_redirects_back_to_next(client, user_factory):
     user = user_factory(username="walker")
     response = client.get(reverse("accounts:profile"))
     assert response["Location"] == f"{reverse('login')}?next=/accounts/profile/"
-    response = client.post(f"{reverse('login')}?next=/accounts/profile/",
-                           {"username": "walker", "password": user.raw_password, "next": "/accounts/profile/"})
+    response = client.post(
+        f"{reverse('login')}?next=/accounts/profile/",
+        {"username": "walker", "password": user.raw_password, "next": "/accounts/profile/"},
+    )
     assert response["Location"] == "/accounts/profile/"
 
 
@@ -145,7 +152,9 @@ def test_a_successful_login_resets_the_failure_count(client, user_factory):
     assert client.post(reverse("login"), {"username": "forgetful", "password": user.raw_password}).status_code == 302
     client.post(reverse("logout"))
     for attempt in range(4):
-        assert client.post(reverse("login"), {"username": "forgetful", "password": f"again-{attempt}"}).status_code == 200
+        assert (
+            client.post(reverse("login"), {"username": "forgetful", "password": f"again-{attempt}"}).status_code == 200
+        )
 
 
 # --- passwords ----------------------------------------------------------------------------------
@@ -156,11 +165,15 @@ def test_password_change(client, user_factory):
     client.force_login(user)
     page = client.get(reverse("password_change"))
     assert page.status_code == 200 and "Change your password" in page.content.decode()
-    response = client.post(reverse("password_change"), {
-        "old_password": user.raw_password, "new_password1": "short", "new_password2": "short"})
+    response = client.post(
+        reverse("password_change"),
+        {"old_password": user.raw_password, "new_password1": "short", "new_password2": "short"},
+    )
     assert "too short" in response.content.decode()
-    response = client.post(reverse("password_change"), {
-        "old_password": user.raw_password, "new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD})
+    response = client.post(
+        reverse("password_change"),
+        {"old_password": user.raw_password, "new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD},
+    )
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password(GOOD_PASSWORD)
@@ -178,7 +191,9 @@ def test_password_reset_by_email(client, user_factory):
     link = re.search(r"https?://[^/]+(/accounts/reset/\S+/)", message.body).group(1)
     form_page = client.get(link, follow=True)
     assert "Choose a new password" in form_page.content.decode()
-    response = client.post(form_page.redirect_chain[-1][0], {"new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD})
+    response = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD}
+    )
     assert response.status_code == 302
     response = client.post(reverse("login"), {"username": "amnesiac", "password": GOOD_PASSWORD})
     assert response.status_code == 302
@@ -209,8 +224,9 @@ def test_profile_shows_sections_and_saves_details(client, user_factory):
     assert f'href="{reverse("ratings:history")}?format=csv"' in html
     assert reverse("accounts:delete") in html
     assert "Your ratings" in html  # the ratings app's section (ratings/_profile_summary.html)
-    response = client.post(reverse("accounts:profile"), {"email": "new@example.com",
-                                                         "favourite_genres": ["Comedy", "Film-Noir"]})
+    response = client.post(
+        reverse("accounts:profile"), {"email": "new@example.com", "favourite_genres": ["Comedy", "Film-Noir"]}
+    )
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.email == "new@example.com" and user.favourite_genres == ["Comedy", "Film-Noir"]
@@ -240,8 +256,9 @@ def leaver(user_factory):
     Rating.objects.create(user=user, title=title, score=4)
     WatchlistItem.objects.create(user=user, title=make_title())
     run = ModelRun.objects.create(status=ModelRun.Status.SUCCEEDED)
-    Recommendation.objects.create(run=run, user_id=user.pk, title=title, rank=1, score=1.0, predicted_rating=4.0,
-                                  confidence=0.5)
+    Recommendation.objects.create(
+        run=run, user_id=user.pk, title=title, rank=1, score=1.0, predicted_rating=4.0, confidence=0.5
+    )
     UserFactor.objects.create(run=run, user_id=user.pk, factors=[0.1, 0.2])
     return user
 
@@ -291,8 +308,9 @@ def test_delete_requires_login(client):
 
 def test_user_admin_filters_by_kind_and_persona(client, staff_user, django_assert_max_num_queries):
     for n in range(3):
-        User.objects.create_user(username=f"noir-{n}", kind=User.Kind.SYNTHETIC, persona="noir-buff",
-                                 external_id=f"seed1:{n}")
+        User.objects.create_user(
+            username=f"noir-{n}", kind=User.Kind.SYNTHETIC, persona="noir-buff", external_id=f"seed1:{n}"
+        )
     User.objects.create_user(username="kid-0", kind=User.Kind.SYNTHETIC, persona="family", external_id="seed1:9")
     User.objects.create_user(username="ml-1", kind=User.Kind.MOVIELENS, external_id="1")
     client.force_login(staff_user)
@@ -304,4 +322,7 @@ def test_user_admin_filters_by_kind_and_persona(client, staff_user, django_asser
     assert "noir-0" in html and "noir-2" in html and "kid-0" not in html and "ml-1" not in html
     html = client.get(url, {"q": "seed1:9"}).content.decode()
     assert "kid-0" in html and "noir-0" not in html
-    assert client.get(reverse("admin:accounts_user_change", args=[User.objects.get(username="kid-0").pk])).status_code == 200
+    assert (
+        client.get(reverse("admin:accounts_user_change", args=[User.objects.get(username="kid-0").pk])).status_code
+        == 200
+    )

@@ -49,8 +49,11 @@ def new_page(browser, live_server):
 
     def make(viewport: dict = LAPTOP):
         context = browser.new_context(
-            viewport=viewport, base_url=live_server.url, device_scale_factor=1,
-            is_mobile=viewport["width"] < 600, has_touch=viewport["width"] < 600,
+            viewport=viewport,
+            base_url=live_server.url,
+            device_scale_factor=1,
+            is_mobile=viewport["width"] < 600,
+            has_touch=viewport["width"] < 600,
         )
         contexts.append(context)
         page = context.new_page()

@@ -116,8 +116,11 @@ def test_pages_fit_a_phone(phone_page, user_factory):
         screenshot(phone_page, f"catalog-phone-{name}")
         assert not has_horizontal_overflow(phone_page), f"{path} scrolls sideways at 390 px"
     login(phone_page, user_factory(username="pocket"))
-    for path, name in (("/titles/tt0034583/", "title-member"), ("/accounts/profile/", "profile"),
-                       ("/accounts/delete/", "delete")):
+    for path, name in (
+        ("/titles/tt0034583/", "title-member"),
+        ("/accounts/profile/", "profile"),
+        ("/accounts/delete/", "delete"),
+    ):
         phone_page.goto(path)
         screenshot(phone_page, f"catalog-phone-{name}")
         assert not has_horizontal_overflow(phone_page), f"{path} scrolls sideways at 390 px"

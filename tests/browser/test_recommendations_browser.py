@@ -22,9 +22,7 @@ def ranked(page) -> list[str]:
     return page.locator("#recommendation-list li.rec-card").evaluate_all("cards => cards.map(c => c.dataset.tconst)")
 
 
-def test_new_user_from_sign_up_through_onboarding_to_recommendations_that_change(
-    page, new_page, recommender_caches
-):
+def test_new_user_from_sign_up_through_onboarding_to_recommendations_that_change(page, new_page, recommender_caches):
     titles = recsys_factories.titles_create()
     recsys_factories.persona_users_create(titles=titles)
     communities_build(run=recsys_factories.numpy_run_train())
@@ -69,10 +67,14 @@ def test_new_user_from_sign_up_through_onboarding_to_recommendations_that_change
         row.locator("form.stars button[name=score][value='5']").click()
         rated.append(tconst)
         remaining = 4 - index
-        expected = (f"Rate {remaining} more title{'s' if remaining != 1 else ''}" if remaining
-                    else "Your recommendations are unlocked")
-        page.wait_for_function("text => document.querySelector('#progress .progress-text').innerText.includes(text)",
-                               arg=expected)
+        expected = (
+            f"Rate {remaining} more title{'s' if remaining != 1 else ''}"
+            if remaining
+            else "Your recommendations are unlocked"
+        )
+        page.wait_for_function(
+            "text => document.querySelector('#progress .progress-text').innerText.includes(text)", arg=expected
+        )
     assert "(5 rated)" in progress.inner_text()
     assert page.locator("#progress .unlock-cta").is_visible()
     assert page.evaluate("window.__sameDocument === true")
@@ -109,8 +111,7 @@ def test_new_user_from_sign_up_through_onboarding_to_recommendations_that_change
     # "Not interested" removes a title, also without a reload.
     dismissed = after[0]
     page.locator(f"li.rec-card[data-tconst='{dismissed}'] .not-interested-form button").click()
-    page.wait_for_function("t => !document.querySelector(`#recommendation-list li[data-tconst='${t}']`)",
-                           arg=dismissed)
+    page.wait_for_function("t => !document.querySelector(`#recommendation-list li[data-tconst='${t}']`)", arg=dismissed)
     assert page.evaluate("window.__sameDocument === true")
 
     # Filters.

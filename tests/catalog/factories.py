@@ -35,8 +35,9 @@ def make_person(nconst: str | None = None, **fields) -> Person:
     return Person.objects.create(nconst=nconst or next_nconst(), **fields)
 
 
-def make_aka(title: Title | str, aka_title: str, *, region: str = "", language: str = "", ordering: int | None = None,
-             **fields) -> TitleAka:
+def make_aka(
+    title: Title | str, aka_title: str, *, region: str = "", language: str = "", ordering: int | None = None, **fields
+) -> TitleAka:
     title_id = title if isinstance(title, str) else title.tconst
     if ordering is None:
         ordering = TitleAka.objects.filter(title_id=title_id).count() + 1
@@ -45,13 +46,24 @@ def make_aka(title: Title | str, aka_title: str, *, region: str = "", language: 
     )
 
 
-def make_principal(title: Title, person: Person | str, *, category: str = "actor", characters=(), job: str = "",
-                   ordering: int | None = None) -> Principal:
+def make_principal(
+    title: Title,
+    person: Person | str,
+    *,
+    category: str = "actor",
+    characters=(),
+    job: str = "",
+    ordering: int | None = None,
+) -> Principal:
     person_id = person if isinstance(person, str) else person.nconst
     if ordering is None:
         ordering = Principal.objects.filter(title_id=title.tconst).count() + 1
     return Principal.objects.create(
-        title_id=title.tconst, person_id=person_id, category=category, characters=list(characters), job=job,
+        title_id=title.tconst,
+        person_id=person_id,
+        category=category,
+        characters=list(characters),
+        job=job,
         ordering=ordering,
     )
 
@@ -73,31 +85,71 @@ def make_episode(parent: Title | str, season: int | None, number: int | None, **
 def make_small_catalog() -> dict:
     """A coherent little world: Casablanca and namesakes, a series with two seasons, people with
     dangling references, akas in several regions."""
-    bogart = make_person("nm0000007", primary_name="Humphrey Bogart", birth_year=1899, death_year=1957,
-                         primary_profession=["actor", "producer", "soundtrack"], known_for_titles=["tt0034583", "tt0099999"])
-    bergman = make_person("nm0000006", primary_name="Ingrid Bergman", birth_year=1915, death_year=1982,
-                          primary_profession=["actress"])
-    curtiz = make_person("nm0002031", primary_name="Michael Curtiz", birth_year=1886, death_year=1962,
-                         primary_profession=["director", "writer"])
+    bogart = make_person(
+        "nm0000007",
+        primary_name="Humphrey Bogart",
+        birth_year=1899,
+        death_year=1957,
+        primary_profession=["actor", "producer", "soundtrack"],
+        known_for_titles=["tt0034583", "tt0099999"],
+    )
+    bergman = make_person(
+        "nm0000006", primary_name="Ingrid Bergman", birth_year=1915, death_year=1982, primary_profession=["actress"]
+    )
+    curtiz = make_person(
+        "nm0002031",
+        primary_name="Michael Curtiz",
+        birth_year=1886,
+        death_year=1962,
+        primary_profession=["director", "writer"],
+    )
     casablanca = make_title(
-        "tt0034583", primary_title="Casablanca", original_title="Casablanca", start_year=1942, runtime_minutes=102,
-        genres=["Drama", "Romance", "War"], average_rating="8.5", num_votes=637_545,
+        "tt0034583",
+        primary_title="Casablanca",
+        original_title="Casablanca",
+        start_year=1942,
+        runtime_minutes=102,
+        genres=["Drama", "Romance", "War"],
+        average_rating="8.5",
+        num_votes=637_545,
     )
     casablanca_tv = make_title(
-        "tt0047719", title_type="tvSeries", primary_title="Casablanca", start_year=1955, end_year=1956,
-        runtime_minutes=60, genres=["Drama"], average_rating="6.4", num_votes=96,
+        "tt0047719",
+        title_type="tvSeries",
+        primary_title="Casablanca",
+        start_year=1955,
+        end_year=1956,
+        runtime_minutes=60,
+        genres=["Drama"],
+        average_rating="6.4",
+        num_votes=96,
     )
     night = make_title(
-        "tt0038777", primary_title="A Night in Casablanca", start_year=1946, genres=["Comedy", "Family"],
-        average_rating="6.9", num_votes=7_854,
+        "tt0038777",
+        primary_title="A Night in Casablanca",
+        start_year=1946,
+        genres=["Comedy", "Family"],
+        average_rating="6.9",
+        num_votes=7_854,
     )
     samurai = make_title(
-        "tt0047478", primary_title="Seven Samurai", original_title="Shichinin no samurai", start_year=1954,
-        runtime_minutes=207, genres=["Action", "Drama"], average_rating="8.6", num_votes=389_038,
+        "tt0047478",
+        primary_title="Seven Samurai",
+        original_title="Shichinin no samurai",
+        start_year=1954,
+        runtime_minutes=207,
+        genres=["Action", "Drama"],
+        average_rating="8.6",
+        num_votes=389_038,
     )
     amelie = make_title(
-        "tt0211915", primary_title="Amélie", original_title="Le fabuleux destin d'Amélie Poulain", start_year=2001,
-        genres=["Comedy", "Romance"], average_rating="8.3", num_votes=800_000,
+        "tt0211915",
+        primary_title="Amélie",
+        original_title="Le fabuleux destin d'Amélie Poulain",
+        start_year=2001,
+        genres=["Comedy", "Romance"],
+        average_rating="8.3",
+        num_votes=800_000,
     )
     make_aka(casablanca, "Casablanca", region="US", ordering=1)
     make_aka(casablanca, "Casablanca", region="FR", language="fr", ordering=2)
@@ -114,8 +166,15 @@ def make_small_catalog() -> dict:
     make_principal(casablanca, curtiz, category="director", ordering=4)
     make_principal(casablanca, "nm0000606", category="composer", job="music by", ordering=5)
     series = make_title(
-        "tt0098904", title_type="tvSeries", primary_title="Seinfeld", start_year=1989, end_year=1998,
-        runtime_minutes=22, genres=["Comedy"], average_rating="8.9", num_votes=350_000,
+        "tt0098904",
+        title_type="tvSeries",
+        primary_title="Seinfeld",
+        start_year=1989,
+        end_year=1998,
+        runtime_minutes=22,
+        genres=["Comedy"],
+        average_rating="8.9",
+        num_votes=350_000,
     )
     episodes = [
         make_episode(series, 1, 1, primary_title="The Seinfeld Chronicles", start_year=1989, average_rating="7.5"),
@@ -125,7 +184,15 @@ def make_small_catalog() -> dict:
     Episode.objects.create(title_id="tt0000777", parent_id=series.tconst, season_number=3, episode_number=1)  # dangling
     orphan = make_episode("tt0000888", 4, 2, primary_title="An Episode of a Missing Series", start_year=1960)
     return {
-        "casablanca": casablanca, "casablanca_tv": casablanca_tv, "night": night, "samurai": samurai,
-        "amelie": amelie, "series": series, "episodes": episodes, "orphan_episode": orphan,
-        "bogart": bogart, "bergman": bergman, "curtiz": curtiz,
+        "casablanca": casablanca,
+        "casablanca_tv": casablanca_tv,
+        "night": night,
+        "samurai": samurai,
+        "amelie": amelie,
+        "series": series,
+        "episodes": episodes,
+        "orphan_episode": orphan,
+        "bogart": bogart,
+        "bergman": bergman,
+        "curtiz": curtiz,
     }

@@ -30,8 +30,15 @@ def run_import(source, files=None, *, listener=None, **options) -> ImportRun:
     return import_run_execute(run_id=run.pk, on_progress=listener, options=LoadOptions(**options))
 
 
-def write_file(directory: Path, name: str, lines: list[bytes] | list[str], *, header: bool = True,
-               gz: bool = False, final_newline: bool = True) -> Path:
+def write_file(
+    directory: Path,
+    name: str,
+    lines: list[bytes] | list[str],
+    *,
+    header: bool = True,
+    gz: bool = False,
+    final_newline: bool = True,
+) -> Path:
     """Write an IMDb file from data lines (bytes kept exactly; str encoded as UTF-8)."""
     body = [line.encode() if isinstance(line, str) else line for line in lines]
     if header:

@@ -151,8 +151,18 @@ def test_missing_remote_file_is_a_clear_error(file_server, tmp_path):
 @pytest.mark.django_db
 def test_command_downloads_then_imports(file_server, tmp_path):
     out = io.StringIO()
-    call_command("import_imdb", "--download", "--base-url", file_server.url, "--dir", str(tmp_path),
-                 "--only", "title.ratings,title.basics", stdout=out, stderr=io.StringIO())
+    call_command(
+        "import_imdb",
+        "--download",
+        "--base-url",
+        file_server.url,
+        "--dir",
+        str(tmp_path),
+        "--only",
+        "title.ratings,title.basics",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
 
     run = ImportRun.objects.get()
     assert run.status == ImportRun.Status.SUCCEEDED and run.source == file_server.url

@@ -56,8 +56,10 @@ def test_fixtures_load_with_exact_counts(fixtures_dir, defer_indexes_min_bytes):
 
 def _indexes():
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'catalog_%' "
-                       "AND tablename <> 'catalog_import_deferred_index' ORDER BY 1, 2")
+        cursor.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'catalog_%' "
+            "AND tablename <> 'catalog_import_deferred_index' ORDER BY 1, 2"
+        )
         return cursor.fetchall()
 
 
@@ -156,8 +158,14 @@ def test_whole_slice_every_line_accounted_for(shared_data):
         assert result["lines"] == 50_001, name
         assert result["loaded"] + result["rejected"] == result["lines"], name
         assert ImportReject.objects.filter(run=run, file=result["file"]).count() == result["rejected"], name
-    for model, name in ((Title, "title.basics"), (Person, "name.basics"), (TitleAka, "title.akas"),
-                        (Episode, "title.episode"), (Principal, "title.principals"), (TitleRating, "title.ratings")):
+    for model, name in (
+        (Title, "title.basics"),
+        (Person, "name.basics"),
+        (TitleAka, "title.akas"),
+        (Episode, "title.episode"),
+        (Principal, "title.principals"),
+        (TitleRating, "title.ratings"),
+    ):
         assert model.objects.count() == run.counts[name]["loaded"], name
     relations = set()
     for line in _data_lines(slice_dir / "title.crew.tsv.gz"):
@@ -171,5 +179,7 @@ def test_whole_slice_every_line_accounted_for(shared_data):
     assert Episode.objects.exclude(parent_id__in=Title.objects.values("tconst")).exists()
     # ratings reach tt0071050, titles stop at tt0050928: kept all the same
     assert TitleRating.objects.exclude(title_id__in=Title.objects.values("tconst")).exists()
-    assert Title.objects.filter(num_votes__gt=0).count() == TitleRating.objects.filter(
-        title_id__in=Title.objects.values("tconst")).count()
+    assert (
+        Title.objects.filter(num_votes__gt=0).count()
+        == TitleRating.objects.filter(title_id__in=Title.objects.values("tconst")).count()
+    )

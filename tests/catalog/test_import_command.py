@@ -20,7 +20,10 @@ def _call(*args):
 def test_sample_import_reports_each_file_and_is_idempotent():
     out, _err = _call("--dir", str(SAMPLE_DIR))
 
-    assert "title.basics.tsv.gz: first load, 4,541 lines: 4,541 loaded (4,541 new, 0 changed, 0 removed), 0 rejected" in out
+    assert (
+        "title.basics.tsv.gz: first load, 4,541 lines: 4,541 loaded (4,541 new, 0 changed, 0 removed), 0 rejected"
+        in out
+    )
     assert "import #" in out and "succeeded" in out
     titles = Title.objects.count()
 

@@ -55,15 +55,23 @@ def test_post_queues_an_import_for_the_worker(staff_client, django_capture_on_co
     assert f"Import #{run.pk} queued" in page
 
     progress = staff_client.get(f"/system/catalog/import/{run.pk}/progress/").json()
-    assert progress == {"progress": 0.0, "message": "Waiting for a worker…", "done": False, "status": "queued",
-                        "rows_done": 0}
+    assert progress == {
+        "progress": 0.0,
+        "message": "Waiting for a worker…",
+        "done": False,
+        "status": "queued",
+        "rows_done": 0,
+    }
 
 
 def test_directory_import_is_validated(staff_client, tmp_path):
     token = _csrf(staff_client)
 
-    response = staff_client.post(START_URL, {"source": "directory", "directory": str(tmp_path / "nope"),
-                                             "csrfmiddlewaretoken": token}, follow=True)
+    response = staff_client.post(
+        START_URL,
+        {"source": "directory", "directory": str(tmp_path / "nope"), "csrfmiddlewaretoken": token},
+        follow=True,
+    )
 
     assert not ImportRun.objects.exists()
     assert "Import not started:" in response.content.decode() and "is not a directory" in response.content.decode()

@@ -13,6 +13,7 @@ from tests.catalog.importing_helpers import HEADERS, SAMPLE_DIR, run_import, sam
 
 pytestmark = pytest.mark.django_db
 
+
 def _write_sample(directory, name, lines):
     write_file(directory, name, lines, gz=True)
 
@@ -31,7 +32,7 @@ def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
     changed = split(basics[0])
     changed[2] = changed[2] + " (restored)"
     gone = split(basics[1])[0]
-    added = "tt9999991\tmovie\tA \"New\" Film\tA \"New\" Film\t0\t2030\t\\N\t95\tDrama,Sci-Fi"
+    added = 'tt9999991\tmovie\tA "New" Film\tA "New" Film\t0\t2030\t\\N\t95\tDrama,Sci-Fi'
     new_basics = ["\t".join(changed)] + basics[2:] + [added]
     rated = split(ratings[0])
     new_votes = int(rated[2]) + 1000
@@ -39,7 +40,7 @@ def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
     recast = split(principals[0])
     recast[5] = '["Someone \\"Else\\""]'
     # a new row after a first load whose ids were its line numbers: the next id is free
-    new_principals = ["\t".join(recast)] + principals[2:] + ["tt9999991\t1\tnm0000001\tactor\t\\N\t[\"Lead\"]"]
+    new_principals = ["\t".join(recast)] + principals[2:] + ['tt9999991\t1\tnm0000001\tactor\t\\N\t["Lead"]']
     _write_sample(new_dir, "title.basics", new_basics)
     _write_sample(new_dir, "title.ratings", new_ratings)
     _write_sample(new_dir, "title.principals", new_principals)
@@ -50,11 +51,21 @@ def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
     assert ("indexes_deferred" in run.counts["title.basics"]["phases"]) == (defer_indexes_min_rows == 0)
     counts = run.counts
     assert {key: counts["title.basics"][key] for key in ("inserted", "updated", "removed", "rejected")} == {
-        "inserted": 1, "updated": 1, "removed": 1, "rejected": 0}
+        "inserted": 1,
+        "updated": 1,
+        "removed": 1,
+        "rejected": 0,
+    }
     assert {key: counts["title.ratings"][key] for key in ("inserted", "updated", "removed")} == {
-        "inserted": 0, "updated": 1, "removed": 0}
+        "inserted": 0,
+        "updated": 1,
+        "removed": 0,
+    }
     assert {key: counts["title.principals"][key] for key in ("inserted", "updated", "removed")} == {
-        "inserted": 1, "updated": 1, "removed": 1}
+        "inserted": 1,
+        "updated": 1,
+        "removed": 1,
+    }
     assert Principal.objects.get(title_id="tt9999991").characters == ["Lead"]
     assert Title.objects.get(tconst=changed[0]).primary_title == changed[2]
     assert Title.objects.get(tconst="tt9999991").primary_title == 'A "New" Film'
@@ -87,14 +98,14 @@ def test_failure_midway_leaves_the_previous_data(tmp_path, already_loaded):
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'catalog_title' ORDER BY indexname")
         indexes_before = cursor.fetchall()
     # a newer dump that changes every title, cut off mid-stream (a truncated download)
-    renamed = ["\t".join([fields[0], fields[1], fields[2] + " (changed)", *fields[3:]])
-               for fields in map(split, basics)]
+    renamed = [
+        "\t".join([fields[0], fields[1], fields[2] + " (changed)", *fields[3:]]) for fields in map(split, basics)
+    ]
     complete = gzip.compress("\n".join([HEADERS["title.basics"], *renamed, ""]).encode(), mtime=0)
     (broken_dir / "title.basics.tsv.gz").write_bytes(complete[:-2000])
     seen = []
 
-    run = run_import(broken_dir, listener=lambda event: seen.append(event), chunk_bytes=4096,
-                     defer_indexes_min_bytes=0)
+    run = run_import(broken_dir, listener=lambda event: seen.append(event), chunk_bytes=4096, defer_indexes_min_bytes=0)
 
     assert run.status == ImportRun.Status.FAILED
     assert "truncated or corrupt" in run.counts["title.basics"]["error"]
@@ -116,9 +127,16 @@ def test_deferred_first_load_with_a_repeated_key_falls_back_and_reports_it(tmp_p
     result = run.counts["title.principals"]
     assert run.status == ImportRun.Status.SUCCEEDED
     assert (result["mode"], result["lines"], result["loaded"], result["rejected"]) == (
-        "update", len(principals) + 1, len(principals), 1)
+        "update",
+        len(principals) + 1,
+        len(principals),
+        1,
+    )
     tconst, ordering = split(principals[10])[:2]
-    assert ImportReject.objects.get(run=run).reason == f"duplicate tconst, ordering {tconst}, {ordering} (first on line 12)"
+    assert (
+        ImportReject.objects.get(run=run).reason
+        == f"duplicate tconst, ordering {tconst}, {ordering} (first on line 12)"
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'catalog_principal_unique'")
         assert cursor.fetchone()[0] == 1
@@ -165,17 +183,17 @@ def test_deferred_first_load_with_a_repeated_title_falls_back_and_keeps_the_prim
 
 
 MALFORMED_BASICS = [
-    b"tt0000001\tmovie\tGood One\tGood One\t0\t1999\t\\N\t90\tDrama",                       # 2
-    b"tt0000002\tmovie\tShort Row\tShort Row\t0\t1999\t\\N\t90",                             # 3
-    b"tt0000003\tmovie\tBad Year\tBad Year\t0\t19x4\t\\N\t90\tDrama",                        # 4
-    b"tt0000004\tmovie\tCaf\xe9 Latin-1\tCaf\xe9\t0\t1999\t\\N\t90\tDrama",                    # 5
-    b"tt0000005\tmovie\tNul\x00Byte\tNul\t0\t1999\t\\N\t90\tDrama",                          # 6
-    b"tt0000001\tmovie\tDuplicate\tDuplicate\t0\t2001\t\\N\t90\tComedy",                     # 7
-    b"tt0000006\tmovie\tBad Runtime\tBad Runtime\t0\t1999\t\\N\tabc\tDrama",                 # 8
-    b"tt0000007\tmovie\tBad Adult\tBad Adult\t2\t1999\t\\N\t90\tDrama",                      # 9
-    b'tt0000008\tmovie\tSay "Hi" \\o/ C:\\path\tSay "Hi"\t0\t\\N\t\\N\t\\N\t\\N',            # 10
-    b"xx0000009\tmovie\tBad Id\tBad Id\t0\t1999\t\\N\t90\tDrama",                            # 11
-    b"",                                                                                     # 12
+    b"tt0000001\tmovie\tGood One\tGood One\t0\t1999\t\\N\t90\tDrama",  # 2
+    b"tt0000002\tmovie\tShort Row\tShort Row\t0\t1999\t\\N\t90",  # 3
+    b"tt0000003\tmovie\tBad Year\tBad Year\t0\t19x4\t\\N\t90\tDrama",  # 4
+    b"tt0000004\tmovie\tCaf\xe9 Latin-1\tCaf\xe9\t0\t1999\t\\N\t90\tDrama",  # 5
+    b"tt0000005\tmovie\tNul\x00Byte\tNul\t0\t1999\t\\N\t90\tDrama",  # 6
+    b"tt0000001\tmovie\tDuplicate\tDuplicate\t0\t2001\t\\N\t90\tComedy",  # 7
+    b"tt0000006\tmovie\tBad Runtime\tBad Runtime\t0\t1999\t\\N\tabc\tDrama",  # 8
+    b"tt0000007\tmovie\tBad Adult\tBad Adult\t2\t1999\t\\N\t90\tDrama",  # 9
+    b'tt0000008\tmovie\tSay "Hi" \\o/ C:\\path\tSay "Hi"\t0\t\\N\t\\N\t\\N\t\\N',  # 10
+    b"xx0000009\tmovie\tBad Id\tBad Id\t0\t1999\t\\N\t90\tDrama",  # 11
+    b"",  # 12
     b"tt0000010\tmovie\tFirst \xe2\x80\x9cUnicode\xe2\x80\x9d \xc3\xa9\tx\t1\t2020\t2022\t\\N\tAdult,Sci-Fi",  # 13
 ]
 EXPECTED_REJECTS = [
@@ -221,34 +239,53 @@ def test_malformed_rows_are_reported_and_the_rest_loads(tmp_path, already_loaded
 
 
 def test_other_files_parse_lists_json_and_odd_values(tmp_path):
-    write_file(tmp_path, "title.principals", [
-        'tt0000001\t1\tnm0000001\tactor\t\\N\t["Dr. \\"Doc\\" Brown","A\\\\B","\\u00e9t\\u00e9"]',
-        'tt0000001\t2\tnm0000002\tactress\tplayed by\t["Plain, with comma","Second"]',
-        'tt0000001\t3\tnm0000003\tself\t\\N\t["unterminated"',
-        "tt0000001\t4\tnm0000004\tdirector\t\\N\t\\N",
-        'tt0000001\t5\tnm0000005\tactor\t\\N\t["a"b"]',
-        "tt0000001\tx\tnm0000006\tactor\t\\N\t\\N",
-    ])
-    write_file(tmp_path, "title.akas", [
-        "tt0000001\t1\tLe \"Titre\"\tFR\tfr\timdbDisplay\\x02\tliteral title\x02recut version\t0",
-        "tt0000001\t2\tOriginal\t\\N\t\\N\toriginal\t\\N\t1",
-        "tt0000001\t3\tToo Long Region\tABCDEFGHIJ\t\\N\t\\N\t\\N\t0",
-        "tt0000001\t4\tBad Flag\t\\N\t\\N\t\\N\t\\N\tyes",
-    ])
-    write_file(tmp_path, "title.crew", [
-        "tt0000002\tnm0000001,nm0000002,nm0000001\tnm0000001",
-        "tt0000003\t\\N\t\\N",
-        "tt0000004\tnm0000009\tbadid",
-        "tt0000001\tnm0000003\t\\N",  # out of order: the first load checks for repeats the slow way
-        "tt0000002\tnm0000007\t\\N",  # a repeated tconst: reported, the first line wins
-    ])
-    write_file(tmp_path, "name.basics", [
-        "nm0000001\tFred \"The Feet\" Astaire\t1899\t1987\tactor,miscellaneous\ttt0000001,tt0000002",
-        "nm0000002\t\\N\t\\N\t\\N\t\\N\t\\N",
-        "nm0000003\tBad Birth\tc.1900\t\\N\tactor\t\\N",
-    ])
-    write_file(tmp_path, "title.ratings", ["tt0000001\t7.5\t12", "tt0000002\t10\t3", "tt0000003\t7.55\t1",
-                                           "tt0000004\t8.0\tmany"])
+    write_file(
+        tmp_path,
+        "title.principals",
+        [
+            'tt0000001\t1\tnm0000001\tactor\t\\N\t["Dr. \\"Doc\\" Brown","A\\\\B","\\u00e9t\\u00e9"]',
+            'tt0000001\t2\tnm0000002\tactress\tplayed by\t["Plain, with comma","Second"]',
+            'tt0000001\t3\tnm0000003\tself\t\\N\t["unterminated"',
+            "tt0000001\t4\tnm0000004\tdirector\t\\N\t\\N",
+            'tt0000001\t5\tnm0000005\tactor\t\\N\t["a"b"]',
+            "tt0000001\tx\tnm0000006\tactor\t\\N\t\\N",
+        ],
+    )
+    write_file(
+        tmp_path,
+        "title.akas",
+        [
+            'tt0000001\t1\tLe "Titre"\tFR\tfr\timdbDisplay\\x02\tliteral title\x02recut version\t0',
+            "tt0000001\t2\tOriginal\t\\N\t\\N\toriginal\t\\N\t1",
+            "tt0000001\t3\tToo Long Region\tABCDEFGHIJ\t\\N\t\\N\t\\N\t0",
+            "tt0000001\t4\tBad Flag\t\\N\t\\N\t\\N\t\\N\tyes",
+        ],
+    )
+    write_file(
+        tmp_path,
+        "title.crew",
+        [
+            "tt0000002\tnm0000001,nm0000002,nm0000001\tnm0000001",
+            "tt0000003\t\\N\t\\N",
+            "tt0000004\tnm0000009\tbadid",
+            "tt0000001\tnm0000003\t\\N",  # out of order: the first load checks for repeats the slow way
+            "tt0000002\tnm0000007\t\\N",  # a repeated tconst: reported, the first line wins
+        ],
+    )
+    write_file(
+        tmp_path,
+        "name.basics",
+        [
+            'nm0000001\tFred "The Feet" Astaire\t1899\t1987\tactor,miscellaneous\ttt0000001,tt0000002',
+            "nm0000002\t\\N\t\\N\t\\N\t\\N\t\\N",
+            "nm0000003\tBad Birth\tc.1900\t\\N\tactor\t\\N",
+        ],
+    )
+    write_file(
+        tmp_path,
+        "title.ratings",
+        ["tt0000001\t7.5\t12", "tt0000002\t10\t3", "tt0000003\t7.55\t1", "tt0000004\t8.0\tmany"],
+    )
 
     run = run_import(tmp_path)
 
@@ -287,7 +324,9 @@ def test_other_files_parse_lists_json_and_odd_values(tmp_path):
     assert (fred.primary_profession, fred.known_for_titles) == (["actor", "miscellaneous"], ["tt0000001", "tt0000002"])
     assert Person.objects.get(nconst="nm0000002").primary_name == ""
     assert sorted(TitleRating.objects.values_list("title_id", "average_rating", "num_votes")) == [
-        ("tt0000001", Decimal("7.5"), 12), ("tt0000002", Decimal("10.0"), 3)]
+        ("tt0000001", Decimal("7.5"), 12),
+        ("tt0000002", Decimal("10.0"), 3),
+    ]
 
 
 def test_bad_files_fail_alone_with_a_clear_message(tmp_path):
@@ -343,7 +382,9 @@ def test_database_failure_midway_through_the_writes_rolls_the_file_back(tmp_path
     basics = sample_lines("title.basics")
     _write_sample(old_dir, "title.basics", basics)
     run_import(old_dir)
-    renamed = ["\t".join([fields[0], fields[1], fields[2] + " (changed)", *fields[3:]]) for fields in map(split, basics)]
+    renamed = [
+        "\t".join([fields[0], fields[1], fields[2] + " (changed)", *fields[3:]]) for fields in map(split, basics)
+    ]
     last = split(basics[-1])[0]
     _write_sample(new_dir, "title.basics", renamed[1:] + ["tt9999991\tmovie\tNew\tNew\t0\t2030\t\\N\t95\tDrama"])
     _write_sample(new_dir, "title.ratings", [])

@@ -170,7 +170,9 @@ def test_short_queries_match_exact_titles_through_btree_indexes(catalog, query):
 def test_a_search_past_its_time_budget_answers_with_exact_titles(catalog, monkeypatch, caplog):
     from catalog import selectors
 
-    slow = selectors._SEARCH_SQL.replace(" WHERE NOT t.is_adult", " WHERE (SELECT 1 FROM pg_sleep(0.5)) = 1 AND NOT t.is_adult")
+    slow = selectors._SEARCH_SQL.replace(
+        " WHERE NOT t.is_adult", " WHERE (SELECT 1 FROM pg_sleep(0.5)) = 1 AND NOT t.is_adult"
+    )
     assert slow != selectors._SEARCH_SQL
     monkeypatch.setattr(selectors, "_SEARCH_SQL", slow)
     hits = title_search(query="casablanca", timeout_ms=100)

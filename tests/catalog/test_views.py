@@ -78,7 +78,7 @@ def test_home_shows_the_members_own_ratings(member_client, member, catalog, djan
     with django_assert_max_num_queries(7):
         response = member_client.get(reverse("home"))
     html = response.content.decode()
-    card = html[html.index('data-tconst="tt0034583"'):]
+    card = html[html.index('data-tconst="tt0034583"') :]
     card = card[: card.index("</li>")]
     assert re.findall(r'value="(\d)" class="on"', card) == ["4", "3", "2", "1"]
     assert "Your rating: 4 of 5" in card
@@ -107,21 +107,55 @@ def test_home_with_an_empty_catalogue(client):
 def browse_titles():
     make = make_title
     return {
-        "noir40": make(primary_title="Noir Forties", genres=["Crime", "Drama", "Film-Noir"], start_year=1944,
-                       num_votes=50_000, average_rating=Decimal("8.0")),
-        "noir50": make(primary_title="Noir Fifties", genres=["Crime", "Film-Noir"], start_year=1955,
-                       num_votes=9_000, average_rating=Decimal("7.6")),
-        "drama40": make(primary_title="Drama Forties", genres=["Drama"], start_year=1946, num_votes=120_000,
-                        average_rating=Decimal("7.1")),
-        "crime_short": make(primary_title="Crime Short", title_type="short", genres=["Crime", "Drama"],
-                            start_year=1948, num_votes=300, average_rating=Decimal("6.5")),
-        "crime_series": make(primary_title="Crime Series", title_type="tvSeries", genres=["Crime", "Drama"],
-                             start_year=1949, end_year=1952, num_votes=2_000, average_rating=Decimal("7.0")),
+        "noir40": make(
+            primary_title="Noir Forties",
+            genres=["Crime", "Drama", "Film-Noir"],
+            start_year=1944,
+            num_votes=50_000,
+            average_rating=Decimal("8.0"),
+        ),
+        "noir50": make(
+            primary_title="Noir Fifties",
+            genres=["Crime", "Film-Noir"],
+            start_year=1955,
+            num_votes=9_000,
+            average_rating=Decimal("7.6"),
+        ),
+        "drama40": make(
+            primary_title="Drama Forties",
+            genres=["Drama"],
+            start_year=1946,
+            num_votes=120_000,
+            average_rating=Decimal("7.1"),
+        ),
+        "crime_short": make(
+            primary_title="Crime Short",
+            title_type="short",
+            genres=["Crime", "Drama"],
+            start_year=1948,
+            num_votes=300,
+            average_rating=Decimal("6.5"),
+        ),
+        "crime_series": make(
+            primary_title="Crime Series",
+            title_type="tvSeries",
+            genres=["Crime", "Drama"],
+            start_year=1949,
+            end_year=1952,
+            num_votes=2_000,
+            average_rating=Decimal("7.0"),
+        ),
         "unrated": make(primary_title="Unrated Crime Drama", genres=["Crime", "Drama"], start_year=1947),
-        "adult": make(primary_title="Adult Crime Drama", genres=["Crime", "Drama"], start_year=1947,
-                      is_adult=True, num_votes=5000),
-        "removed": make(primary_title="Removed Crime Drama", genres=["Crime", "Drama"], start_year=1947,
-                        removed_at=timezone.now(), num_votes=5000),
+        "adult": make(
+            primary_title="Adult Crime Drama", genres=["Crime", "Drama"], start_year=1947, is_adult=True, num_votes=5000
+        ),
+        "removed": make(
+            primary_title="Removed Crime Drama",
+            genres=["Crime", "Drama"],
+            start_year=1947,
+            removed_at=timezone.now(),
+            num_votes=5000,
+        ),
     }
 
 
@@ -134,13 +168,14 @@ def browse(client, query: str) -> list[str]:
 def test_filters_combine(client, browse_titles):
     t = {name: title.tconst for name, title in browse_titles.items()}
     # Two genres: titles having both, adult and removed titles never listed.
-    assert browse(client, "genre=Crime&genre=Drama") == [
-        t["noir40"], t["crime_series"], t["crime_short"], t["unrated"]
-    ]
+    assert browse(client, "genre=Crime&genre=Drama") == [t["noir40"], t["crime_series"], t["crime_short"], t["unrated"]]
     assert browse(client, "genre=Crime&genre=Drama&year_min=1945&year_max=1948") == [t["crime_short"], t["unrated"]]
     assert browse(client, "genre=Crime&type=movie") == [t["noir40"], t["noir50"], t["unrated"]]
     assert browse(client, "genre=Crime&type=movie&type=short") == [
-        t["noir40"], t["noir50"], t["crime_short"], t["unrated"]
+        t["noir40"],
+        t["noir50"],
+        t["crime_short"],
+        t["unrated"],
     ]
     assert browse(client, "genre=Crime&min_votes=2000") == [t["noir40"], t["noir50"], t["crime_series"]]
     assert browse(client, "genre=Film-Noir&genre=Drama&year_min=1940&year_max=1950&type=movie&min_votes=1000") == [
@@ -160,7 +195,9 @@ def test_sorts(client, browse_titles):
 
 
 def test_the_form_keeps_the_filter_state(client, browse_titles):
-    response = client.get(reverse("catalog:title_list") + "?genre=Crime&genre=Film-Noir&year_min=1940&type=short&sort=year")
+    response = client.get(
+        reverse("catalog:title_list") + "?genre=Crime&genre=Film-Noir&year_min=1940&type=short&sort=year"
+    )
     html = response.content.decode()
     assert re.search(r'<input type="checkbox" name="genre" value="Crime"[^>]*checked', html)
     assert re.search(r'<input type="checkbox" name="genre" value="Film-Noir"[^>]*checked', html)
@@ -281,8 +318,9 @@ def test_episode_page_links_its_series(client, catalog):
     assert "a series not in this catalogue (tt0000888)" in response.content.decode()
 
 
-def test_title_page_for_a_member_shows_their_rating_and_watchlist(member_client, member, catalog,
-                                                                   django_assert_max_num_queries):
+def test_title_page_for_a_member_shows_their_rating_and_watchlist(
+    member_client, member, catalog, django_assert_max_num_queries
+):
     Rating.objects.create(user=member, title=catalog["casablanca"], score=5)
     WatchlistItem.objects.create(user=member, title=catalog["casablanca"])
     with django_assert_max_num_queries(13):  # +2: the "More like this" partial
@@ -331,8 +369,9 @@ def test_person_page(client, catalog, django_assert_max_num_queries):
     assert "Actor" in html and "Producer" in html and "Soundtrack" in html
     # Known for: the title in the catalogue; tt0099999 is not, and is left out quietly.
     assert tconsts_in(html) == ["tt0034583"]
-    assert re.search(r'<a href="/titles/tt0034583/">Casablanca</a>.*?Actor <span class="muted">as Rick Blaine',
-                     html, re.S)
+    assert re.search(
+        r'<a href="/titles/tt0034583/">Casablanca</a>.*?Actor <span class="muted">as Rick Blaine', html, re.S
+    )
 
 
 def test_person_filmography_newest_first(client, catalog):

@@ -16,9 +16,14 @@ def test_system_page_import_runs_on_a_real_worker(celery_worker_process, staff_u
     client.force_login(staff_user)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/admin/").content.decode()).group(1)
 
-    response = client.post("/system/catalog/import/", {
-        "source": "directory", "directory": str(shared_data / "imdb-fixtures"), "csrfmiddlewaretoken": token,
-    })
+    response = client.post(
+        "/system/catalog/import/",
+        {
+            "source": "directory",
+            "directory": str(shared_data / "imdb-fixtures"),
+            "csrfmiddlewaretoken": token,
+        },
+    )
 
     assert response.status_code == 302
     run = ImportRun.objects.get()
@@ -35,8 +40,17 @@ def test_system_page_import_runs_on_a_real_worker(celery_worker_process, staff_u
     run.refresh_from_db()
     assert run.status == ImportRun.Status.SUCCEEDED, run.error
     assert run.task_id  # recorded by the worker
-    assert progress == {"progress": 1.0, "message": "Succeeded: 1,236 lines", "done": True, "status": "succeeded",
-                        "rows_done": 1236}  # 219 + 12 + 75 + 240 + 75 + 43 + 572
+    assert progress == {
+        "progress": 1.0,
+        "message": "Succeeded: 1,236 lines",
+        "done": True,
+        "status": "succeeded",
+        "rows_done": 1236,
+    }  # 219 + 12 + 75 + 240 + 75 + 43 + 572
     assert (Title.objects.count(), Person.objects.count(), Principal.objects.count(), Crew.objects.count()) == (
-        75, 219, 572, 188)
+        75,
+        219,
+        572,
+        188,
+    )
     assert Title.objects.filter(num_votes__gt=0).count() == 12

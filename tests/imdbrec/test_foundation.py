@@ -40,14 +40,21 @@ def test_synthetic_user_cannot_log_in(user_factory, client):
 def _django_command(*args, env_extra=None):
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_production_settings_pass_check_deploy():
     result = _django_command(
-        "check", "--deploy", "--fail-level", "WARNING",
-        env_extra={"DJANGO_SETTINGS_MODULE": "imdbrec.settings.production",
-                   "SECRET_KEY": "k" * 10 + "-Vq8#mZr2!pX7@wLs9^bN4&hT6*jY1%dF3$gH5" * 2},
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env_extra={
+            "DJANGO_SETTINGS_MODULE": "imdbrec.settings.production",
+            "SECRET_KEY": "k" * 10 + "-Vq8#mZr2!pX7@wLs9^bN4&hT6*jY1%dF3$gH5" * 2,
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -65,14 +72,21 @@ def test_production_refuses_to_start_without_secret_key(tmp_path):
 def test_docker_compose_file_is_valid():
     result = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    services = subprocess.run(["docker-compose", "config", "--services"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    services = subprocess.run(
+        ["docker-compose", "config", "--services"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
     assert {"postgres", "redis", "web", "worker"} <= set(services)
 
 
 @pytest.mark.spark
 def test_spark_fits_a_tiny_als_model():
-    result = subprocess.run([sys.executable, "-m", "recommender.spark.smoke", "local[1]"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "recommender.spark.smoke", "local[1]"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["rank"] == 2 and report["users"] == 3 and report["items"] == 3
@@ -82,8 +96,9 @@ def test_spark_fits_a_tiny_als_model():
 
 def test_services_check_names_a_missing_redis_and_how_to_start_it():
     env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}
-    result = subprocess.run([sys.executable, "-m", "imdbrec.services_check"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "imdbrec.services_check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "Redis at redis://127.0.0.1:1/0 is not reachable" in result.stdout
     assert "redis-server --daemonize yes" in result.stdout
@@ -93,8 +108,9 @@ def test_services_check_names_a_missing_redis_and_how_to_start_it():
 def test_the_spark_profile_runs_the_pinned_spark_with_the_pinned_executor_libraries():
     import importlib.metadata
 
-    result = subprocess.run(["docker-compose", "--profile", "spark", "config"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["docker-compose", "--profile", "spark", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     config = result.stdout
     assert f"image: apache/spark:{importlib.metadata.version('pyspark')}-python3" in config

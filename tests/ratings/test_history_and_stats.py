@@ -274,9 +274,10 @@ def test_pages_use_a_fixed_number_of_queries(member_client, member, title_factor
 
 
 def test_history_csv_export_defuses_titles_a_spreadsheet_would_run(member, member_client, title_factory):
-    for name in ("=HYPERLINK(\"http://evil.example\",\"click\")", "+1 (2019)", "-", "@Home", "Plain"):
+    for name in ('=HYPERLINK("http://evil.example","click")', "+1 (2019)", "-", "@Home", "Plain"):
         Rating.objects.create(user=member, title=title_factory(primary_title=name), score=3)
     response = member_client.get("/me/ratings/?format=csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert sorted(row["title"] for row in rows) == sorted(
-        ["'=HYPERLINK(\"http://evil.example\",\"click\")", "'+1 (2019)", "'-", "'@Home", "Plain"])
+        ['\'=HYPERLINK("http://evil.example","click")', "'+1 (2019)", "'-", "'@Home", "Plain"]
+    )

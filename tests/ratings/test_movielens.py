@@ -57,13 +57,15 @@ def test_tiny_release_is_imported_exactly(catalog):
     assert (report.movies_not_linked, report.ratings_not_linked) == (1, 1)
     assert report.duplicates == 1
     assert report.rejected == 5
-    assert sorted(report.rejects) == sorted([
-        'links.csv:9: imdbId "notanumber" is not an IMDb number',
-        'ratings.csv:17: rating "5.5" is not a half star from 0.5 to 5',
-        'ratings.csv:18: rating "abc" is not a half star from 0.5 to 5',
-        'ratings.csv:19: userId "x" is not a positive whole number',
-        "ratings.csv:20: expected 4 fields, saw 5",
-    ])
+    assert sorted(report.rejects) == sorted(
+        [
+            'links.csv:9: imdbId "notanumber" is not an IMDb number',
+            'ratings.csv:17: rating "5.5" is not a half star from 0.5 to 5',
+            'ratings.csv:18: rating "abc" is not a half star from 0.5 to 5',
+            'ratings.csv:19: userId "x" is not a positive whole number',
+            "ratings.csv:20: expected 4 fields, saw 5",
+        ]
+    )
     # User 5 only rated a movie that is not in the catalog: no user for them.
     assert not User.objects.filter(kind=User.Kind.MOVIELENS, external_id="5").exists()
 
@@ -132,7 +134,7 @@ def test_import_command_reports_what_was_left_out(catalog, capsys):
     assert "4 MovieLens users created" in captured.out
     assert "1 movies not in the catalog (3 ratings)" in captured.out
     assert "5 rejected lines" in captured.out
-    assert "rejected ratings.csv:17: rating \"5.5\"" in captured.err
+    assert 'rejected ratings.csv:17: rating "5.5"' in captured.err
     with pytest.raises(CommandError, match="not a directory"):
         call_command("import_movielens", str(TINY / "nope"))
 

@@ -21,13 +21,20 @@ def imdb_titles_load(directory) -> int:
     ratings = pd.read_csv(directory / "title.ratings.tsv.gz", **read)
     titles = basics.merge(ratings, on="tconst", how="left")
     null = "\\N"
-    frame = pd.DataFrame({
-        "tconst": titles.tconst, "title_type": titles.titleType, "primary_title": titles.primaryTitle,
-        "original_title": titles.originalTitle, "is_adult": titles.isAdult.eq("1"),
-        "start_year": titles.startYear.replace(null, ""), "runtime_minutes": titles.runtimeMinutes.replace(null, ""),
-        "genres": "{" + titles.genres.replace(null, "") + "}",
-        "average_rating": titles.averageRating.fillna(""), "num_votes": titles.numVotes.fillna("0"),
-    })
+    frame = pd.DataFrame(
+        {
+            "tconst": titles.tconst,
+            "title_type": titles.titleType,
+            "primary_title": titles.primaryTitle,
+            "original_title": titles.originalTitle,
+            "is_adult": titles.isAdult.eq("1"),
+            "start_year": titles.startYear.replace(null, ""),
+            "runtime_minutes": titles.runtimeMinutes.replace(null, ""),
+            "genres": "{" + titles.genres.replace(null, "") + "}",
+            "average_rating": titles.averageRating.fillna(""),
+            "num_votes": titles.numVotes.fillna("0"),
+        }
+    )
     body = io.StringIO()
     frame.to_csv(body, index=False, header=False)
     body.seek(0)
@@ -45,11 +52,14 @@ def test_ml_latest_small_against_the_imdb_slice(shared_data):
     # The same import computed independently with pandas.
     links = pd.read_csv(release / "links.csv", dtype={"imdbId": str})
     ratings = pd.read_csv(release / "ratings.csv")
-    catalog = set(pd.read_csv(shared_data / "imdb-sample" / "title.basics.tsv.gz", sep="\t", quoting=3,
-                              usecols=["tconst"]).tconst)
+    catalog = set(
+        pd.read_csv(shared_data / "imdb-sample" / "title.basics.tsv.gz", sep="\t", quoting=3, usecols=["tconst"]).tconst
+    )
     links["tconst"] = "tt" + links.imdbId.astype(int).astype(str).str.zfill(7)
     joined = ratings.merge(links[["movieId", "tconst"]], on="movieId", how="left")
-    kept = joined[joined.tconst.isin(catalog)].sort_values("timestamp").drop_duplicates(["userId", "tconst"], keep="last")
+    kept = (
+        joined[joined.tconst.isin(catalog)].sort_values("timestamp").drop_duplicates(["userId", "tconst"], keep="last")
+    )
     expected = {(str(row.userId), row.tconst): int(np.floor(row.rating + 0.5)) for row in kept.itertuples()}
 
     assert report.lines == len(ratings) == 100_836
@@ -59,9 +69,12 @@ def test_ml_latest_small_against_the_imdb_slice(shared_data):
     missing = joined[~joined.tconst.isin(catalog)]
     assert report.movies_not_in_catalog == missing.movieId.nunique()
     assert report.ratings_not_in_catalog == len(missing)
-    imported = {(external_id, tconst): score for external_id, tconst, score in
-                Rating.objects.filter(user__kind=User.Kind.MOVIELENS)
-                .values_list("user__external_id", "title_id", "score")}
+    imported = {
+        (external_id, tconst): score
+        for external_id, tconst, score in Rating.objects.filter(user__kind=User.Kind.MOVIELENS).values_list(
+            "user__external_id", "title_id", "score"
+        )
+    }
     assert imported == expected
 
     again = movielens_import(directory=release)

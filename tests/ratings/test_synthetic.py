@@ -30,9 +30,21 @@ from ratings.synthetic import (
 )
 
 GENRE_SETS = [
-    ["Action", "Adventure"], ["Drama", "Romance"], ["Comedy", "Family"], ["Sci-Fi", "Horror"], ["Crime", "Drama"],
-    ["Thriller"], ["War", "Drama"], ["Animation", "Comedy"], ["Fantasy"], ["Biography", "Drama"], ["Musical"],
-    ["Western"], ["Film-Noir", "Crime"], ["Documentary"], [],
+    ["Action", "Adventure"],
+    ["Drama", "Romance"],
+    ["Comedy", "Family"],
+    ["Sci-Fi", "Horror"],
+    ["Crime", "Drama"],
+    ["Thriller"],
+    ["War", "Drama"],
+    ["Animation", "Comedy"],
+    ["Fantasy"],
+    ["Biography", "Drama"],
+    ["Musical"],
+    ["Western"],
+    ["Film-Noir", "Crime"],
+    ["Documentary"],
+    [],
 ]
 
 
@@ -40,18 +52,26 @@ def titles_make(count: int = 300, *, seed: int = 0) -> list[Title]:
     """A catalog with every genre of the personas, averages across all buckets and skewed votes."""
     rng = np.random.default_rng(seed)
     titles = [
-        Title(tconst=f"tt{9_000_000 + i:07d}", title_type="movie", primary_title=f"Test film {i}", start_year=1950,
-              genres=GENRE_SETS[i % len(GENRE_SETS)],
-              average_rating=Decimal(str(round(float(rng.uniform(3.0, 9.3)), 1))),
-              num_votes=int(rng.lognormal(7, 1.5)) + 100)
+        Title(
+            tconst=f"tt{9_000_000 + i:07d}",
+            title_type="movie",
+            primary_title=f"Test film {i}",
+            start_year=1950,
+            genres=GENRE_SETS[i % len(GENRE_SETS)],
+            average_rating=Decimal(str(round(float(rng.uniform(3.0, 9.3)), 1))),
+            num_votes=int(rng.lognormal(7, 1.5)) + 100,
+        )
         for i in range(count)
     ]
     return Title.objects.bulk_create(titles)
 
 
 def ratings_snapshot() -> list[tuple]:
-    return sorted(Rating.objects.filter(user__kind=User.Kind.SYNTHETIC)
-                  .values_list("user__external_id", "user__persona", "title_id", "score"))
+    return sorted(
+        Rating.objects.filter(user__kind=User.Kind.SYNTHETIC).values_list(
+            "user__external_id", "user__persona", "title_id", "score"
+        )
+    )
 
 
 # --- the star rule -------------------------------------------------------------------------------
@@ -62,13 +82,16 @@ def test_buckets_follow_the_seed_rule_at_the_boundaries():
     assert star_bucket_index(averages, DEFAULT_STAR_BUCKETS).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
-@pytest.mark.parametrize(("average", "expected"), [
-    (8.6, {3: 10, 4: 40, 5: 50}),
-    (8.0, {3: 10, 4: 40, 5: 50}),
-    (7.4, {2: 5, 3: 35, 4: 45, 5: 15}),
-    (6.5, {1: 5, 2: 30, 3: 40, 4: 25}),
-    (4.8, {1: 40, 2: 40, 3: 20}),
-])
+@pytest.mark.parametrize(
+    ("average", "expected"),
+    [
+        (8.6, {3: 10, 4: 40, 5: 50}),
+        (8.0, {3: 10, 4: 40, 5: 50}),
+        (7.4, {2: 5, 3: 35, 4: 45, 5: 15}),
+        (6.5, {1: 5, 2: 30, 3: 40, 4: 25}),
+        (4.8, {1: 40, 2: 40, 3: 20}),
+    ],
+)
 def test_star_draws_follow_the_bucket_weights(average, expected):
     draws = 5000
     stars = star_draw(np.full(draws, average), rng=np.random.default_rng(11))
@@ -84,15 +107,28 @@ def test_star_draws_follow_the_bucket_weights(average, expected):
 
 def test_star_rule_is_configurable_and_validated(tmp_path):
     path = tmp_path / "rules.json"
-    path.write_text(json.dumps({"star_buckets": [{"min_average": 5, "stars": [5], "weights": [1]},
-                                                 {"min_average": 0, "stars": [1, 2], "weights": [1, 0]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "star_buckets": [
+                    {"min_average": 5, "stars": [5], "weights": [1]},
+                    {"min_average": 0, "stars": [1, 2], "weights": [1, 0]},
+                ]
+            }
+        )
+    )
     config = GeneratorConfig.from_json(path)
     stars = star_draw(np.array([9.0] * 50 + [2.0] * 50), rng=np.random.default_rng(0), buckets=config.star_buckets)
     assert stars[:50].tolist() == [5] * 50 and stars[50:].tolist() == [1] * 50
     bad = [
         {"star_buckets": [{"min_average": 0, "stars": [6], "weights": [1]}]},
         {"star_buckets": [{"min_average": 0, "stars": [1, 2], "weights": [1]}]},
-        {"star_buckets": [{"min_average": 6, "stars": [1], "weights": [1]}, {"min_average": 7, "stars": [1], "weights": [1]}]},
+        {
+            "star_buckets": [
+                {"min_average": 6, "stars": [1], "weights": [1]},
+                {"min_average": 7, "stars": [1], "weights": [1]},
+            ]
+        },
         {"star_buckets": [{"min_average": 0, "stars": [1], "weights": [0]}]},
         {"personas": []},
         {"mean_ratings": 1, "min_ratings": 5},
@@ -112,16 +148,27 @@ def test_star_rule_is_configurable_and_validated(tmp_path):
 
 def _pool(count: int = 5000, seed: int = 3, config: GeneratorConfig | None = None) -> TitlePool:
     rng = np.random.default_rng(seed)
-    rows = [(f"tt{i:07d}", round(float(rng.uniform(3, 9.3)), 1), int(rng.lognormal(7, 1.8)) + 100,
-             GENRE_SETS[i % len(GENRE_SETS)]) for i in range(count)]
+    rows = [
+        (
+            f"tt{i:07d}",
+            round(float(rng.uniform(3, 9.3)), 1),
+            int(rng.lognormal(7, 1.8)) + 100,
+            GENRE_SETS[i % len(GENRE_SETS)],
+        )
+        for i in range(count)
+    ]
     return TitlePool.build(rows, config or GeneratorConfig())
 
 
 def test_ratings_per_user_are_heavy_tailed_around_forty():
     config = GeneratorConfig()
     pool = _pool(config=config)
-    per_user = np.concatenate([np.bincount(block.rating_user, minlength=1000)
-                               for block in (block_generate(seed=5, block=b, pool=pool, config=config) for b in range(4))])
+    per_user = np.concatenate(
+        [
+            np.bincount(block.rating_user, minlength=1000)
+            for block in (block_generate(seed=5, block=b, pool=pool, config=config) for b in range(4))
+        ]
+    )
     assert per_user.min() >= config.min_ratings
     assert 37 <= per_user.mean() <= 43
     median = np.median(per_user)
@@ -141,7 +188,9 @@ def test_each_user_rates_distinct_titles_weighted_by_votes():
     popular, obscure = votes >= np.percentile(votes, 90), votes <= np.percentile(votes, 10)
     assert times_rated[popular].mean() > 5 * times_rated[obscure].mean()
     # Weighted by votes ** popularity_exponent: the ratio of rating counts follows the ratio of weights.
-    expected = (votes[popular] ** config.popularity_exponent).mean() / (votes[obscure] ** config.popularity_exponent).mean()
+    expected = (votes[popular] ** config.popularity_exponent).mean() / (
+        votes[obscure] ** config.popularity_exponent
+    ).mean()
     observed = times_rated[popular].mean() / max(times_rated[obscure].mean(), 1e-9)
     assert 0.4 * expected < observed < 2.5 * expected
 
@@ -268,8 +317,10 @@ def test_same_seed_same_crowd_and_no_duplicates():
     other_seed = synthetic_users_generate(users=150, seed=8)
     assert other_seed.users_created == 150
     assert User.objects.filter(kind=User.Kind.SYNTHETIC).count() == 300
-    seeds = Counter(external_id.split(":")[0] for external_id in
-                    User.objects.filter(kind=User.Kind.SYNTHETIC).values_list("external_id", flat=True))
+    seeds = Counter(
+        external_id.split(":")[0]
+        for external_id in User.objects.filter(kind=User.Kind.SYNTHETIC).values_list("external_id", flat=True)
+    )
     assert seeds == {"7": 150, "8": 150}
 
 
@@ -285,8 +336,9 @@ def test_parallel_writers_write_the_same_crowd_as_one_writer():
     # The writer threads closed their connections (a backend takes a moment to exit).
     for _ in range(50):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             others = cursor.fetchone()[0]
         if others == 0:
             break
@@ -297,11 +349,23 @@ def test_parallel_writers_write_the_same_crowd_as_one_writer():
 @pytest.mark.django_db
 def test_only_titles_with_enough_votes_an_average_and_a_rateable_type():
     titles_make(120)
-    Title.objects.create(tconst="tt8000001", title_type="movie", primary_title="Obscure", average_rating=Decimal("9.9"),
-                         num_votes=99, genres=["Drama"])
+    Title.objects.create(
+        tconst="tt8000001",
+        title_type="movie",
+        primary_title="Obscure",
+        average_rating=Decimal("9.9"),
+        num_votes=99,
+        genres=["Drama"],
+    )
     Title.objects.create(tconst="tt8000002", title_type="movie", primary_title="Unrated", num_votes=5_000_000)
-    Title.objects.create(tconst="tt8000003", title_type="tvEpisode", primary_title="Episode",
-                         average_rating=Decimal("9.0"), num_votes=5_000_000, genres=["Drama"])
+    Title.objects.create(
+        tconst="tt8000003",
+        title_type="tvEpisode",
+        primary_title="Episode",
+        average_rating=Decimal("9.0"),
+        num_votes=5_000_000,
+        genres=["Drama"],
+    )
     report = synthetic_users_generate(users=300, seed=1, min_votes=100)
     assert report.titles_in_pool == 120
     assert not Rating.objects.filter(title_id__in=["tt8000001", "tt8000002", "tt8000003"]).exists()
@@ -314,8 +378,13 @@ def test_bad_requests_write_nothing():
     with pytest.raises(ValidationError, match="No titles to rate"):
         synthetic_users_generate(users=10, seed=1)
     titles_make(30)
-    for kwargs in ({"users": 0, "seed": 1}, {"users": 5, "seed": -1}, {"users": "5", "seed": 1},
-                   {"users": 5, "seed": 1, "writers": 0}, {"users": 5, "seed": 1, "min_votes": -3}):
+    for kwargs in (
+        {"users": 0, "seed": 1},
+        {"users": 5, "seed": -1},
+        {"users": "5", "seed": 1},
+        {"users": 5, "seed": 1, "writers": 0},
+        {"users": 5, "seed": 1, "min_votes": -3},
+    ):
         with pytest.raises(ValidationError):
             synthetic_users_generate(**kwargs)
     assert not User.objects.filter(kind=User.Kind.SYNTHETIC).exists()
@@ -371,8 +440,15 @@ def test_generate_and_remove_commands(capsys, tmp_path):
     assert "0 synthetic users created (50 already there), 0 ratings" in capsys.readouterr().out
 
     config = tmp_path / "all-fives.json"
-    config.write_text(json.dumps({"star_buckets": [{"min_average": 0, "stars": [5], "weights": [1]}],
-                                  "personas": [{"name": "casual_viewer"}], "user_bias_sd": 0}))
+    config.write_text(
+        json.dumps(
+            {
+                "star_buckets": [{"min_average": 0, "stars": [5], "weights": [1]}],
+                "personas": [{"name": "casual_viewer"}],
+                "user_bias_sd": 0,
+            }
+        )
+    )
     call_command("generate_synthetic_users", "--users", "20", "--seed", "4", "--config", str(config))
     assert set(Rating.objects.filter(user__external_id__startswith="4:").values_list("score", flat=True)) == {5}
     assert set(User.objects.filter(external_id__startswith="4:").values_list("persona", flat=True)) == {"casual_viewer"}

@@ -73,15 +73,17 @@ def test_actions_are_for_staff_only_and_need_csrf(client, user_factory, staff_us
 @pytest.mark.django_db
 def test_invalid_form_and_a_running_job_start_nothing(staff_user):
     client, token = staff_client(staff_user)
-    response = client.post("/system/ratings/synthetic/generate/", {"users": 0, "seed": "x", "csrfmiddlewaretoken": token},
-                           follow=True)
+    response = client.post(
+        "/system/ratings/synthetic/generate/", {"users": 0, "seed": "x", "csrfmiddlewaretoken": token}, follow=True
+    )
     text = " ".join(messages_of(response))
     assert "Users" in text and "Seed" in text and cache.get(JOB_CACHE_KEY) is None
 
     # A job queued but not picked up by any worker still counts as running.
     synthetic_job_remember(task_id="not-a-real-task", action="generate", users=10, seed=1)
-    response = client.post("/system/ratings/synthetic/generate/", {"users": 10, "seed": 2, "csrfmiddlewaretoken": token},
-                           follow=True)
+    response = client.post(
+        "/system/ratings/synthetic/generate/", {"users": 10, "seed": 2, "csrfmiddlewaretoken": token}, follow=True
+    )
     assert any("still running" in message for message in messages_of(response))
     response = client.post("/system/ratings/synthetic/remove/", {"csrfmiddlewaretoken": token}, follow=True)
     assert any("still running" in message for message in messages_of(response))
@@ -89,7 +91,11 @@ def test_invalid_form_and_a_running_job_start_nothing(staff_user):
     page = client.get("/system/").content.decode()
     assert 'data-progress-url="/system/ratings/synthetic/not-a-real-task/progress/"' in page
     assert client.get("/system/ratings/synthetic/not-a-real-task/progress/").json() == {
-        "progress": 0.0, "message": "Waiting for a worker…", "done": False, "state": "PENDING"}
+        "progress": 0.0,
+        "message": "Waiting for a worker…",
+        "done": False,
+        "state": "PENDING",
+    }
 
 
 def _wait_done(client, url: str, seconds: float = 120) -> dict:
@@ -110,8 +116,9 @@ def test_generate_and_remove_run_on_a_real_worker_with_progress(celery_worker_pr
     titles_make(150)
     client, token = staff_client(staff_user)
 
-    response = client.post("/system/ratings/synthetic/generate/",
-                           {"users": 2500, "seed": 5, "min_votes": "", "csrfmiddlewaretoken": token})
+    response = client.post(
+        "/system/ratings/synthetic/generate/", {"users": 2500, "seed": 5, "min_votes": "", "csrfmiddlewaretoken": token}
+    )
     assert response.status_code == 302 and response["Location"] == "/system/#ratings"
     job = cache.get(JOB_CACHE_KEY)
     assert (job["action"], job["users"], job["seed"]) == ("generate", 2500, 5)
@@ -128,7 +135,7 @@ def test_generate_and_remove_run_on_a_real_worker_with_progress(celery_worker_pr
     assert f"{ratings:,} ratings created" in result["last"]["message"]
     page = client.get("/system/").content.decode()
     assert re.search(r"All synthetic</th><td class=\"num\">2,500</td>", page)
-    assert 'data-progress-url' not in page.split('id="ratings"')[1]
+    assert "data-progress-url" not in page.split('id="ratings"')[1]
     assert result["last"]["message"] in page  # the finished job's summary stays on the panel
 
     response = client.post("/system/ratings/synthetic/remove/", {"csrfmiddlewaretoken": token})

@@ -81,8 +81,12 @@ def persona_users_create(
         mine = [title for title in titles if set(title.genres) & set(liked)]
         others = [title for title in titles if not set(title.genres) & set(liked)]
         for n in range(users_per_persona):
-            user = User(username=f"{persona}-{n}-{seed}", kind=User.Kind.SYNTHETIC, persona=persona,
-                        external_id=f"test-{seed}-{persona}-{n}")
+            user = User(
+                username=f"{persona}-{n}-{seed}",
+                kind=User.Kind.SYNTHETIC,
+                persona=persona,
+                external_id=f"test-{seed}-{persona}-{n}",
+            )
             user.set_unusable_password()
             users.append(user)
     User.objects.bulk_create(users)
@@ -128,8 +132,11 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
     counts = np.bincount(users, minlength=len(user_ids))
     params["activity_reference"] = float(np.median(counts))
     # w_ui of DESIGN.md: stars lift it, heavy raters' single ratings weigh less.
-    weights = params["alpha"] * (1 + params["star_weight"] * (scores - params["scale_min"]) / span) * (
-        params["activity_reference"] / np.maximum(counts[users], 1)) ** params["activity_exponent"]
+    weights = (
+        params["alpha"]
+        * (1 + params["star_weight"] * (scores - params["scale_min"]) / span)
+        * (params["activity_reference"] / np.maximum(counts[users], 1)) ** params["activity_exponent"]
+    )
 
     order = np.argsort(users, kind="stable")
     rows_of_user = np.split(order, np.cumsum(np.bincount(users, minlength=len(user_ids)))[:-1])
@@ -149,7 +156,9 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
     title_bias = np.zeros(len(tconsts))
     for _ in range(params["bias_sweeps"]):
         for i, rows in enumerate(rows_of_title):
-            title_bias[i] = (scores[rows] - mean - user_bias[users[rows]]).sum() / (params["bias_reg_title"] + len(rows))
+            title_bias[i] = (scores[rows] - mean - user_bias[users[rows]]).sum() / (
+                params["bias_reg_title"] + len(rows)
+            )
         for u, rows in enumerate(rows_of_user):
             user_bias[u] = (scores[rows] - mean - title_bias[items[rows]]).sum() / (params["bias_reg_user"] + len(rows))
     residual = scores - mean - user_bias[users] - title_bias[items]
@@ -170,13 +179,26 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
         ModelRun.objects.filter(is_active=True).update(is_active=False)
         now = timezone.now()
         run = ModelRun.objects.create(
-            status=ModelRun.Status.SUCCEEDED, is_active=True, params={"model": params, "top_n": top_n},
-            started_at=now, finished_at=now, num_users=len(user_ids), num_titles=len(tconsts), num_ratings=len(triples),
-            metrics={"rmse": 0.9, "precision_at_10": 0.2, "popularity_precision_at_10": 0.15}, triggered_by="test",
+            status=ModelRun.Status.SUCCEEDED,
+            is_active=True,
+            params={"model": params, "top_n": top_n},
+            started_at=now,
+            finished_at=now,
+            num_users=len(user_ids),
+            num_titles=len(tconsts),
+            num_ratings=len(triples),
+            metrics={"rmse": 0.9, "precision_at_10": 0.2, "popularity_precision_at_10": 0.15},
+            triggered_by="test",
         )
         TitleFactor.objects.bulk_create(
-            TitleFactor(run=run, title_id=tconst, factors=list(Y[i]), rating_factors=list(Q[i]),
-                        bias=float(title_bias[i]), support=int(support[i]))
+            TitleFactor(
+                run=run,
+                title_id=tconst,
+                factors=list(Y[i]),
+                rating_factors=list(Q[i]),
+                bias=float(title_bias[i]),
+                support=int(support[i]),
+            )
             for i, tconst in enumerate(tconsts)
         )
         UserFactor.objects.bulk_create(
@@ -192,11 +214,26 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
             for position, i in enumerate(order, start=1):
                 predicted = float(np.clip(mean + user_bias[u] + title_bias[i] + P[u] @ Q[i], 1, 5))
                 n_u = len(by_user[u][0])
-                confidence = float(np.cbrt(np.clip(Y[i] @ X[u], 0, 1) * n_u / (n_u + params["confidence_user_prior"])
-                                           * support[i] / (support[i] + params["confidence_title_prior"])))
-                recommendations.append(Recommendation(run=run, user_id=user, title_id=tconsts[i], rank=position,
-                                                      score=float(score[i]), predicted_rating=predicted,
-                                                      confidence=confidence))
+                confidence = float(
+                    np.cbrt(
+                        np.clip(Y[i] @ X[u], 0, 1)
+                        * n_u
+                        / (n_u + params["confidence_user_prior"])
+                        * support[i]
+                        / (support[i] + params["confidence_title_prior"])
+                    )
+                )
+                recommendations.append(
+                    Recommendation(
+                        run=run,
+                        user_id=user,
+                        title_id=tconsts[i],
+                        rank=position,
+                        score=float(score[i]),
+                        predicted_rating=predicted,
+                        confidence=confidence,
+                    )
+                )
         Recommendation.objects.bulk_create(recommendations)
         normed = Y / np.maximum(np.linalg.norm(Y, axis=1, keepdims=True), 1e-12)
         similar = []
@@ -204,8 +241,9 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
             cosine = normed @ normed[i]
             cosine[i] = -np.inf
             for position, j in enumerate(itertools.islice(np.argsort(-cosine), 10), start=1):
-                similar.append(SimilarTitle(run=run, title_id=tconst, similar_id=tconsts[j], rank=position,
-                                            score=float(cosine[j])))
+                similar.append(
+                    SimilarTitle(run=run, title_id=tconst, similar_id=tconsts[j], rank=position, score=float(cosine[j]))
+                )
         SimilarTitle.objects.bulk_create(similar)
     from recommender.foldin import run_model_forget
 

@@ -16,10 +16,30 @@ def _overlap(a, b):
 def test_labels_of_close_communities_do_not_overlap_and_stay_on_the_map():
     # The demo's map of 2026-11-27, where three centres lay within 30 px (map units) and their
     # labels, all right of their dots, covered each other.
-    dots = [(297, 173), (302, 147), (204, 132), (163, 196), (376, 138), (446, 173), (472, 177), (474, 186),
-            (224, 294), (380, 332)]
-    names = ["War & Drama", "War & Romance", "Crime & Film-Noir", "Film-Noir & Romance", "Horror & Sci-Fi",
-             "Musical & Comedy", "Animation & Family", "Fantasy & Family", "Thriller & Mystery", "Action & Thriller"]
+    dots = [
+        (297, 173),
+        (302, 147),
+        (204, 132),
+        (163, 196),
+        (376, 138),
+        (446, 173),
+        (472, 177),
+        (474, 186),
+        (224, 294),
+        (380, 332),
+    ]
+    names = [
+        "War & Drama",
+        "War & Romance",
+        "Crime & Film-Noir",
+        "Film-Noir & Romance",
+        "Horror & Sci-Fi",
+        "Musical & Comedy",
+        "Animation & Family",
+        "Fantasy & Family",
+        "Thriller & Mystery",
+        "Action & Thriller",
+    ]
     positions = label_positions(dots, names, width=640, height=420)
     boxes = [_box(*position, name) for position, name in zip(positions, names, strict=True)]
     for first in range(len(boxes)):

@@ -14,8 +14,14 @@ pytestmark = [pytest.mark.spark]
 
 def _smoke(archive, java_options: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "SPARK_CLASS_ARCHIVE": str(archive), "SPARK_DRIVER_JAVA_OPTIONS": java_options}
-    return subprocess.run([sys.executable, "-m", "recommender.spark.smoke", "local[1]"], cwd=settings.BASE_DIR,
-                          env=environment, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "recommender.spark.smoke", "local[1]"],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_archive_is_built_once_and_a_jvm_starts_from_it(tmp_path, settings):

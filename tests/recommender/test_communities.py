@@ -144,11 +144,14 @@ def test_distinctive_titles_and_genre_lifts_by_hand():
     from catalog.models import Title
 
     for tconst, genres in (("tt0000101", ["Drama"]), ("tt0000102", ["Comedy"]), ("tt0000103", ["Drama", "Comedy"])):
-        Title.objects.create(tconst=tconst, title_type="movie", primary_title=tconst, original_title=tconst,
-                             genres=genres)
+        Title.objects.create(
+            tconst=tconst, title_type="movie", primary_title=tconst, original_title=tconst, genres=genres
+        )
     users, labels = [11, 12, 13, 14], np.array([0, 0, 1, 1])
-    liked = communities.Liked(np.array([11, 12, 13, 11, 14, 99]),
-                              np.array(["tt0000101", "tt0000101", "tt0000102", "tt0000103", "tt0000103", "tt0000101"]))
+    liked = communities.Liked(
+        np.array([11, 12, 13, 11, 14, 99]),
+        np.array(["tt0000101", "tt0000101", "tt0000102", "tt0000103", "tt0000103", "tt0000101"]),
+    )
 
     counted = communities.liked_count(liked, users, labels, 2)
     titles = communities._distinctive_titles(counted=counted, user_ids=users, labels=labels, k=2)
@@ -158,9 +161,16 @@ def test_distinctive_titles_and_genre_lifts_by_hand():
 
     genres = communities._genre_lifts(counted=counted, k=2)
     # Community 0's high ratings: Drama 3 (101, 101, 103), Comedy 1 (103); everyone's: Drama 4, Comedy 3.
-    assert genres[0][0] == {"genre": "Drama", "share": 0.75, "overall_share": round(4 / 7, 4),
-                            "lift": round(0.75 / (4 / 7), 3)}
-    assert {entry["genre"]: entry["share"] for entry in genres[1]} == {"Comedy": round(2 / 3, 4), "Drama": round(1 / 3, 4)}
+    assert genres[0][0] == {
+        "genre": "Drama",
+        "share": 0.75,
+        "overall_share": round(4 / 7, 4),
+        "lift": round(0.75 / (4 / 7), 3),
+    }
+    assert {entry["genre"]: entry["share"] for entry in genres[1]} == {
+        "Comedy": round(2 / 3, 4),
+        "Drama": round(1 / 3, 4),
+    }
 
 
 def test_statistics_from_the_trainings_export_match_the_database(built, tmp_path):
@@ -173,7 +183,9 @@ def test_statistics_from_the_trainings_export_match_the_database(built, tmp_path
     user_ids = list(UserFactor.objects.filter(run=built["run"]).values_list("user_id", flat=True))
     stored = communities.liked_from_database(user_ids)
     assert sorted(zip(exported.users.tolist(), exported.tconsts.tolist(), strict=True)) == sorted(
-        zip(stored.users.tolist(), stored.tconsts.tolist(), strict=True))
+        zip(stored.users.tolist(), stored.tconsts.tolist(), strict=True)
+    )
     again = communities.communities_build(run=built["run"], liked=exported)
     assert [(c.name, c.defining_genres, c.top_titles) for c in again] == [
-        (c.name, c.defining_genres, c.top_titles) for c in built["communities"]]
+        (c.name, c.defining_genres, c.top_titles) for c in built["communities"]
+    ]

@@ -35,10 +35,12 @@ def test_the_three_movielens_layouts_read_alike(tmp_path):
     frame.to_csv(tmp_path / "ml-100k" / "u.data", sep="\t", header=False, index=False)
     (tmp_path / "ml-1m").mkdir()
     (tmp_path / "ml-1m" / "ratings.dat").write_text(
-        "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in frame.itertuples(index=False)))
+        "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in frame.itertuples(index=False))
+    )
     (tmp_path / "ml-latest").mkdir()
     frame.assign(rating=frame["rating"] - 0.5).rename(columns={"user": "userId", "item": "movieId"}).to_csv(
-        tmp_path / "ml-latest" / "ratings.csv", index=False)
+        tmp_path / "ml-latest" / "ratings.csv", index=False
+    )
 
     hundred, million, latest = (movielens_read(tmp_path / name) for name in ("ml-100k", "ml-1m", "ml-latest"))
     pd.testing.assert_frame_equal(hundred, million)
@@ -47,12 +49,15 @@ def test_the_three_movielens_layouts_read_alike(tmp_path):
     assert movielens_read(tmp_path / "ml-1m" / "ratings.dat").equals(million)  # the file itself works too
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "holds no MovieLens ratings file"),
-    ("userId,movieId\n1,2\n", "expected the columns userId, movieId, rating"),
-    ("userId,movieId,rating,timestamp\n", "holds no ratings"),
-    ("userId,movieId,rating,timestamp\n1,2,three,0\n", "must be numbers"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "holds no MovieLens ratings file"),
+        ("userId,movieId\n1,2\n", "expected the columns userId, movieId, rating"),
+        ("userId,movieId,rating,timestamp\n", "holds no ratings"),
+        ("userId,movieId,rating,timestamp\n1,2,three,0\n", "must be numbers"),
+    ],
+)
 def test_bad_releases_are_refused_with_a_reason(tmp_path, content, message):
     if content:
         (tmp_path / "ratings.csv").write_text(content)
@@ -80,8 +85,17 @@ def test_evaluate_recommender_prints_a_table_and_a_json_line(tmp_path, capsys, s
     settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path / "exchange")
     movielens_generate().to_csv(tmp_path / "u.data", sep="\t", header=False, index=False)
 
-    call_command("evaluate_recommender", "--movielens", str(tmp_path), "--test-fraction", "0.25", "--split-seed", "3",
-                 "--params", json.dumps({"rank": 4, "iterations": 6, "rating_rank": 3, "rating_iterations": 6}))
+    call_command(
+        "evaluate_recommender",
+        "--movielens",
+        str(tmp_path),
+        "--test-fraction",
+        "0.25",
+        "--split-seed",
+        "3",
+        "--params",
+        json.dumps({"rank": 4, "iterations": 6, "rating_rank": 3, "rating_iterations": 6}),
+    )
 
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])

@@ -29,7 +29,9 @@ def test_explanations_name_only_titles_the_user_rated_with_their_stars(world):
     user = world["users"][12]
     live = foldin.recommendation_list_live(user=user)
     ratings = live.state.ratings
-    found = explanations.explanations_for(model=live.model, ratings=ratings, positions=[i.position for i in live.items[:20]])
+    found = explanations.explanations_for(
+        model=live.model, ratings=ratings, positions=[i.position for i in live.items[:20]]
+    )
     assert len(found) == 20
     named = 0
     for explanation in found:
@@ -69,8 +71,9 @@ def test_the_reason_is_the_rated_title_of_the_same_taste(world, user_factory):
     # Pure horror titles: a horror-biography title may fairly owe as much to the comedy-drama.
     horror_items = [item for item in live.items[:30] if world["by_tconst"][item.tconst].genres == ["Horror"]]
     assert horror_items
-    found = explanations.explanations_for(model=live.model, ratings=live.state.ratings,
-                                          positions=[item.position for item in horror_items])
+    found = explanations.explanations_for(
+        model=live.model, ratings=live.state.ratings, positions=[item.position for item in horror_items]
+    )
     for explanation in found:
         assert explanation.reasons
         assert explanation.reasons[0].tconst in {title.tconst for title in horror[:6]}

@@ -162,8 +162,11 @@ def test_fold_in_agrees_with_a_full_retrain(world, user_factory):
     folded = [item.tconst for item in foldin.recommendation_list_live(user=newcomer).items[:10]]
     retrained = numpy_run_train(seed=3)
     assert UserFactor.objects.filter(run=retrained, user=newcomer).exists()
-    full = list(Recommendation.objects.filter(run=retrained, user=newcomer).order_by("rank")
-                .values_list("title_id", flat=True)[:10])
+    full = list(
+        Recommendation.objects.filter(run=retrained, user=newcomer)
+        .order_by("rank")
+        .values_list("title_id", flat=True)[:10]
+    )
     overlap = len(set(folded) & set(full))
     assert overlap >= 6, (overlap, folded, full)
 

@@ -18,8 +18,16 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.django_db(transac
 recommender_caches = recsys_factories.recommender_caches  # a fixture
 
 # Small and quick: 80 persona users, 120 titles; no holdout evaluation (not what is tested here).
-TRAIN = {"rank": 8, "iterations": 10, "rating_rank": 4, "rating_iterations": 8, "holdout_fraction": 0.0,
-         "similar_n": 10, "top_n": 30, "eval_max_users": 0}
+TRAIN = {
+    "rank": 8,
+    "iterations": 10,
+    "rating_rank": 4,
+    "rating_iterations": 8,
+    "holdout_fraction": 0.0,
+    "similar_n": 10,
+    "top_n": 30,
+    "eval_max_users": 0,
+}
 
 
 def _train() -> ModelRun:
@@ -45,8 +53,9 @@ def test_fold_in_agrees_with_a_full_spark_retrain(recommender_caches, user_facto
     vectors = foldin.user_vectors_solve(model=model, ratings=foldin.user_ratings(user=member.user))
     np.testing.assert_allclose(vectors.factors, member.factors, rtol=2e-3, atol=2e-4)
     live = foldin.recommendation_list_live(user=member.user, limit=30)
-    stored = list(Recommendation.objects.filter(run=first, user=member.user).order_by("rank")
-                  .values_list("title_id", flat=True))
+    stored = list(
+        Recommendation.objects.filter(run=first, user=member.user).order_by("rank").values_list("title_id", flat=True)
+    )
     assert [item.tconst for item in live.items[:10]] == stored[:10]
     assert TasteCommunity.objects.filter(run=first).exists()
 
@@ -68,14 +77,23 @@ def test_fold_in_agrees_with_a_full_spark_retrain(recommender_caches, user_facto
 
     second = _train()
     assert UserFactor.objects.filter(run=second, user=newcomer).exists()
-    full = list(Recommendation.objects.filter(run=second, user=newcomer).order_by("rank")
-                .values_list("title_id", flat=True)[:10])
+    full = list(
+        Recommendation.objects.filter(run=second, user=newcomer)
+        .order_by("rank")
+        .values_list("title_id", flat=True)[:10]
+    )
     overlap = len(set(folded) & set(full))
     model = foldin.run_model_get(run=second)
     retrained = foldin.scores_all(
-        model=model, vectors=foldin.UserVectors(
-            factors=np.asarray(UserFactor.objects.get(run=second, user=newcomer).factors), rating_factors=None,
-            bias=0.0, known_ratings=13, source="run"))
+        model=model,
+        vectors=foldin.UserVectors(
+            factors=np.asarray(UserFactor.objects.get(run=second, user=newcomer).factors),
+            rating_factors=None,
+            bias=0.0,
+            known_ratings=13,
+            source="run",
+        ),
+    )
     common = [tconst for tconst in unrated if tconst in model.index]
     rho = spearmanr([folded_scores[t] for t in common], [retrained[model.index[t]] for t in common]).statistic
     print(f"top-10 overlap fold-in vs retrain: {overlap}/10, Spearman of all {len(common)} scores {rho:.3f}")

@@ -23,7 +23,10 @@ def catalog(db, recommender_caches):
 
 def test_genres_are_stored_and_bad_picks_change_nothing(catalog, user_factory):
     user = user_factory()
-    assert onboarding.onboarding_genres_set(user=user, genres=["Horror", "Comedy", "Horror", " "]) == ["Horror", "Comedy"]
+    assert onboarding.onboarding_genres_set(user=user, genres=["Horror", "Comedy", "Horror", " "]) == [
+        "Horror",
+        "Comedy",
+    ]
     user.refresh_from_db()
     assert user.favourite_genres == ["Horror", "Comedy"]
     with pytest.raises(ValidationError, match="Unknown genre: Opera"):
@@ -41,7 +44,9 @@ def test_groups_put_picked_genres_first_and_leave_out_what_the_user_rated(catalo
     shown = [title.tconst for group in groups for title in group.titles]
     assert len(shown) == len(set(shown)), "a title appears in one group only"
     for group in groups:
-        assert all(group.genre in title.genres and (title.start_year // 10) * 10 == group.decade for title in group.titles)
+        assert all(
+            group.genre in title.genres and (title.start_year // 10) * 10 == group.decade for title in group.titles
+        )
         votes = [title.num_votes for title in group.titles]
         assert votes == sorted(votes, reverse=True), "best known first"
     first = groups[0].titles[0]
@@ -51,8 +56,15 @@ def test_groups_put_picked_genres_first_and_leave_out_what_the_user_rated(catalo
 
 
 def test_groups_offer_only_titles_the_active_model_knows(world, user_factory):
-    unknown = Title.objects.create(tconst="tt9999998", title_type="movie", primary_title="Unknown to the model",
-                                   start_year=1999, genres=["Horror"], average_rating=9.0, num_votes=10_000_000)
+    unknown = Title.objects.create(
+        tconst="tt9999998",
+        title_type="movie",
+        primary_title="Unknown to the model",
+        start_year=1999,
+        genres=["Horror"],
+        average_rating=9.0,
+        num_votes=10_000_000,
+    )
     user = user_factory(favourite_genres=["Horror"])
     shown = {title.tconst for group in onboarding.onboarding_groups(user=user, count=50) for title in group.titles}
     assert shown and unknown.tconst not in shown
@@ -75,8 +87,15 @@ def test_progress_counts_down_to_the_unlock(catalog, user_factory):
 
 def test_fallback_is_popular_in_picked_genres_by_weighted_rating(catalog, user_factory):
     # A perfect score from a handful of votes must not beat a well-loved classic.
-    Title.objects.create(tconst="tt9999997", title_type="movie", primary_title="Five Votes", start_year=2000,
-                         genres=["Horror"], average_rating=10.0, num_votes=120)
+    Title.objects.create(
+        tconst="tt9999997",
+        title_type="movie",
+        primary_title="Five Votes",
+        start_year=2000,
+        genres=["Horror"],
+        average_rating=10.0,
+        num_votes=120,
+    )
     user = user_factory(favourite_genres=["Horror", "Sci-Fi"])
     titles = onboarding.popular_in_genres(user=user, limit=10)
     assert titles and all({"Horror", "Sci-Fi"} & set(title.genres) for title in titles)
@@ -109,8 +128,13 @@ def test_cold_start_flow_through_the_pages(world, client, user_factory):
     assert len(to_rate) == 5
     for n, title in enumerate(to_rate):
         progress = client.get(reverse("recommender:onboarding_progress")).json()
-        assert progress == {"progress": n / 5, "message": onboarding.onboarding_progress(user=user).message,
-                            "done": False, "rated": n, "remaining": 5 - n}
+        assert progress == {
+            "progress": n / 5,
+            "message": onboarding.onboarding_progress(user=user).message,
+            "done": False,
+            "rated": n,
+            "remaining": 5 - n,
+        }
         assert client.post(reverse("ratings:rate", args=[title.tconst]), {"score": 5}).status_code == 302
     assert client.get(reverse("recommender:onboarding_progress")).json()["done"] is True
 

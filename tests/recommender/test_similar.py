@@ -16,8 +16,16 @@ world = recsys_factories.world  # a fixture
 
 
 def _title(tconst, genres, votes=1000, title_type="movie", **fields):
-    return Title.objects.create(tconst=tconst, title_type=title_type, primary_title=f"Film {tconst}", start_year=1960,
-                                genres=genres, num_votes=votes, average_rating=7.0, **fields)
+    return Title.objects.create(
+        tconst=tconst,
+        title_type=title_type,
+        primary_title=f"Film {tconst}",
+        start_year=1960,
+        genres=genres,
+        num_votes=votes,
+        average_rating=7.0,
+        **fields,
+    )
 
 
 def test_model_neighbours_come_first_in_the_runs_order(world):
@@ -41,8 +49,10 @@ def test_model_list_is_topped_up_from_content_and_skips_removed_titles(world):
 
 
 def test_content_fallback_ranks_same_director_then_cast_then_genre(db, recommender_caches):
-    director, actor, other = (Person.objects.create(nconst=f"nm90000{n}", primary_name=name)
-                              for n, name in enumerate(["Ada Director", "Bo Actor", "Cy Other"]))
+    director, actor, other = (
+        Person.objects.create(nconst=f"nm90000{n}", primary_name=name)
+        for n, name in enumerate(["Ada Director", "Bo Actor", "Cy Other"])
+    )
     target = _title("tt8000001", ["Drama", "Mystery"])
     same_director = _title("tt8000002", ["Comedy"], votes=10)
     same_actor = _title("tt8000003", ["Western"], votes=10)

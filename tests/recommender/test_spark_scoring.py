@@ -13,16 +13,32 @@ from django.conf import settings
 from recommender.spark import scoring
 from recommender.spark.params import DEFAULT_GRID, ParamsError, grid_candidates, params_resolve
 
-MODEL = {"scale_min": 1.0, "scale_max": 5.0, "star_weight": 1.0, "activity_reference": 4.0, "activity_exponent": 1.0,
-         "alpha": 2.0, "reg": 0.1, "global_mean": 3.5, "bias_reg_user": 5.0, "rating_reg": 0.1,
-         "popularity_weight": 0.3, "confidence_user_prior": 10.0, "confidence_title_prior": 10.0}
+MODEL = {
+    "scale_min": 1.0,
+    "scale_max": 5.0,
+    "star_weight": 1.0,
+    "activity_reference": 4.0,
+    "activity_exponent": 1.0,
+    "alpha": 2.0,
+    "reg": 0.1,
+    "global_mean": 3.5,
+    "bias_reg_user": 5.0,
+    "rating_reg": 0.1,
+    "popularity_weight": 0.3,
+    "confidence_user_prior": 10.0,
+    "confidence_title_prior": 10.0,
+}
 
 
 def _side(seed=1, items=12, rank=3):
     rng = np.random.default_rng(seed)
-    return scoring.ItemSide.build(ids=rng.permutation(np.arange(100, 100 + items)), factors=rng.normal(size=(items, rank)),
-                                  rating_factors=rng.normal(size=(items, 2)), bias=rng.normal(0, 0.3, items),
-                                  support=rng.integers(1, 50, items))
+    return scoring.ItemSide.build(
+        ids=rng.permutation(np.arange(100, 100 + items)),
+        factors=rng.normal(size=(items, rank)),
+        rating_factors=rng.normal(size=(items, 2)),
+        bias=rng.normal(0, 0.3, items),
+        support=rng.integers(1, 50, items),
+    )
 
 
 def test_ranking_fold_in_minimises_the_implicit_objective():
@@ -57,7 +73,8 @@ def test_rating_fold_in_solves_bias_then_vector():
     stars = scoring.stars_predict(vector * 100, bias, np.array([0, 1, -1]), side, MODEL)
     assert ((stars >= 1) & (stars <= 5)).all()  # clipped to the scale
     assert scoring.stars_predict(vector, bias, np.array([-1]), side, MODEL)[0] == pytest.approx(
-        np.clip(MODEL["global_mean"] + bias, 1, 5))  # a title the run does not know: mu + b_u
+        np.clip(MODEL["global_mean"] + bias, 1, 5)
+    )  # a title the run does not know: mu + b_u
 
 
 def test_confidence_is_in_the_unit_interval_and_grows_with_evidence():
@@ -66,8 +83,10 @@ def test_confidence_is_in_the_unit_interval_and_grows_with_evidence():
     values = scoring.confidence(preference, 30, support, MODEL)
     assert ((values >= 0) & (values <= 1)).all()
     assert values[0] == 0 and values[1] == 0
-    assert scoring.confidence(np.array([0.5]), 100, np.array([100]), MODEL)[0] > scoring.confidence(
-        np.array([0.5]), 2, np.array([100]), MODEL)[0]
+    assert (
+        scoring.confidence(np.array([0.5]), 100, np.array([100]), MODEL)[0]
+        > scoring.confidence(np.array([0.5]), 2, np.array([100]), MODEL)[0]
+    )
 
 
 def test_top_k_orders_and_leaves_out_excluded_titles():
@@ -112,18 +131,32 @@ def test_holdout_score_matches_a_per_user_reading_of_the_metrics():
     rng = np.random.default_rng(11)
     side = _side(seed=6, items=30, rank=3)
     users, k = 40, 10
-    folded = scoring.FoldIn(factors=rng.normal(size=(users, 3)), rating_factors=rng.normal(size=(users, 2)),
-                            bias=rng.normal(0, 0.3, users), counts=rng.integers(0, 20, users))
+    folded = scoring.FoldIn(
+        factors=rng.normal(size=(users, 3)),
+        rating_factors=rng.normal(size=(users, 2)),
+        bias=rng.normal(0, 0.3, users),
+        counts=rng.integers(0, 20, users),
+    )
     train = {u: rng.choice(30, rng.integers(0, 25), replace=False) for u in range(users)}
-    test = {u: np.setdiff1d(rng.choice(side.ids, rng.integers(1, 6), replace=False), side.ids[train[u]])
-            for u in range(users)}
+    test = {
+        u: np.setdiff1d(rng.choice(side.ids, rng.integers(1, 6), replace=False), side.ids[train[u]])
+        for u in range(users)
+    }
     test = {u: np.append(items, 999) if u % 7 == 0 else items for u, items in test.items()}  # an unknown title
     test = {u: items for u, items in test.items() if len(items)}
     train_segment = np.concatenate([np.full(len(rows), u) for u, rows in train.items()])
     test_segment = np.concatenate([np.full(len(items), u) for u, items in test.items()])
 
-    scored = scoring.holdout_score(folded, train_segment, np.concatenate(list(train.values())), test_segment,
-                                   np.concatenate(list(test.values())), side, MODEL, k)
+    scored = scoring.holdout_score(
+        folded,
+        train_segment,
+        np.concatenate(list(train.values())),
+        test_segment,
+        np.concatenate(list(test.values())),
+        side,
+        MODEL,
+        k,
+    )
 
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     popular = np.argsort(-side.support, kind="stable")
@@ -144,8 +177,10 @@ def test_holdout_score_matches_a_per_user_reading_of_the_metrics():
         allowed_popular = [row for row in popular if row not in set(train[u].tolist())]
         assert (scored.pop_precision[u], scored.pop_ndcg[u]) == pytest.approx(metrics(allowed_popular, relevant))
     rows = side.positions(np.concatenate(list(test.values())))
-    expected = [scoring.stars_predict(folded.rating_factors[u], folded.bias[u], np.array([row]), side, MODEL)[0]
-                for u, row in zip(test_segment, rows, strict=True)]
+    expected = [
+        scoring.stars_predict(folded.rating_factors[u], folded.bias[u], np.array([row]), side, MODEL)[0]
+        for u, row in zip(test_segment, rows, strict=True)
+    ]
     assert scored.pair_predicted == pytest.approx(expected)
     assert scored.pair_confidence[rows == -1] == pytest.approx(0.0)
     assert ((scored.top_confidence >= 0) & (scored.top_confidence <= 1)).all()
@@ -174,14 +209,24 @@ def test_grid_candidates_fit_one_model_each():
 
 
 def test_the_job_refuses_bad_arguments_before_starting_spark(tmp_path):
-    command = [sys.executable, "-m", "recommender.spark.train_als", "--input", str(tmp_path), "--output",
-               str(tmp_path / "out"), "--params", json.dumps({"rank": -1})]
+    command = [
+        sys.executable,
+        "-m",
+        "recommender.spark.train_als",
+        "--input",
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "out"),
+        "--params",
+        json.dumps({"rank": -1}),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=settings.BASE_DIR, timeout=60)
     assert done.returncode == 2
     assert "rank must be between 1 and 500" in done.stderr
     assert "RESULT" not in done.stdout
-    done = subprocess.run(command[:-2] + ["--params", "{not json"], capture_output=True, text=True,
-                          cwd=settings.BASE_DIR, timeout=60)
+    done = subprocess.run(
+        command[:-2] + ["--params", "{not json"], capture_output=True, text=True, cwd=settings.BASE_DIR, timeout=60
+    )
     assert done.returncode == 2 and "bad --params" in done.stderr
 
 
@@ -190,19 +235,34 @@ def test_fold_in_of_many_users_solves_each_users_equations():
     the solutions of their own normal equations, written out here one user at a time."""
     rng = np.random.default_rng(0)
     count = 300
-    side = scoring.ItemSide.build(ids=np.arange(count), factors=rng.normal(size=(count, 8)),
-                                  rating_factors=rng.normal(size=(count, 5)), bias=rng.normal(size=count),
-                                  support=rng.integers(1, 50, count))
-    model = {"alpha": 1.0, "reg": 0.1, "rating_reg": 0.16, "global_mean": 3.5, "bias_reg_user": 5.0, "scale_min": 1,
-             "scale_max": 5, "star_weight": 0.2, "activity_reference": 20, "activity_exponent": 1.0}
+    side = scoring.ItemSide.build(
+        ids=np.arange(count),
+        factors=rng.normal(size=(count, 8)),
+        rating_factors=rng.normal(size=(count, 5)),
+        bias=rng.normal(size=count),
+        support=rng.integers(1, 50, count),
+    )
+    model = {
+        "alpha": 1.0,
+        "reg": 0.1,
+        "rating_reg": 0.16,
+        "global_mean": 3.5,
+        "bias_reg_user": 5.0,
+        "scale_min": 1,
+        "scale_max": 5,
+        "star_weight": 0.2,
+        "activity_reference": 20,
+        "activity_exponent": 1.0,
+    }
     sizes = [0, 1, 5, 40, 3, 299, *rng.integers(1, 120, 600).tolist()]  # several blocks of different widths
     rows = [rng.choice(count, size, replace=False) for size in sizes]
     ratings = [rng.integers(1, 6, len(row)).astype(float) for row in rows]
     segment = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
     shuffle = rng.permutation(len(segment))  # the ratings need not come grouped by user
 
-    folded = scoring.side_fold_in(segment[shuffle], np.concatenate(rows)[shuffle], np.concatenate(ratings)[shuffle],
-                                  len(rows), side, model)
+    folded = scoring.side_fold_in(
+        segment[shuffle], np.concatenate(rows)[shuffle], np.concatenate(ratings)[shuffle], len(rows), side, model
+    )
 
     Y, Q = side.factors.astype(np.float64), side.rating_factors.astype(np.float64)
     for index, (row, stars) in enumerate(zip(rows, ratings, strict=True)):
@@ -213,8 +273,9 @@ def test_fold_in_of_many_users_solves_each_users_equations():
             assert folded.bias[index] == 0.0  # nothing known: zero vectors, no bias
             continue
         weights = model["alpha"] * scoring.strength(stars, n, model)
-        x = np.linalg.solve(Y.T @ Y + (Y[row].T * weights) @ Y[row] + model["reg"] * n * np.eye(8),
-                            (1 + weights) @ Y[row])
+        x = np.linalg.solve(
+            Y.T @ Y + (Y[row].T * weights) @ Y[row] + model["reg"] * n * np.eye(8), (1 + weights) @ Y[row]
+        )
         bias = (stars - 3.5 - side.bias[row]).sum() / (5.0 + n)
         p = np.linalg.solve(Q[row].T @ Q[row] + 0.16 * n * np.eye(5), Q[row].T @ (stars - 3.5 - bias - side.bias[row]))
         np.testing.assert_allclose(folded.factors[index], x, rtol=1e-4, atol=1e-5)
@@ -225,9 +286,12 @@ def test_fold_in_of_many_users_solves_each_users_equations():
 def test_recommend_keeps_each_users_best_unexcluded_titles_with_stars_and_confidence():
     rng = np.random.default_rng(3)
     side = _side(seed=4, items=40, rank=3)
-    folded = scoring.FoldIn(factors=rng.normal(size=(300, 3)).astype(np.float32),
-                            rating_factors=rng.normal(size=(300, 2)).astype(np.float32),
-                            bias=rng.normal(0, 0.3, 300), counts=rng.integers(0, 30, 300))
+    folded = scoring.FoldIn(
+        factors=rng.normal(size=(300, 3)).astype(np.float32),
+        rating_factors=rng.normal(size=(300, 2)).astype(np.float32),
+        bias=rng.normal(0, 0.3, 300),
+        counts=rng.integers(0, 30, 300),
+    )
     excluded = {user: rng.choice(40, rng.integers(0, 38), replace=False) for user in range(300)}
     excluded[7] = np.arange(40)  # everything excluded: an empty list
     segment = np.concatenate([np.full(len(rows), user) for user, rows in excluded.items()])
@@ -236,7 +300,7 @@ def test_recommend_keeps_each_users_best_unexcluded_titles_with_stars_and_confid
     top = scoring.recommend(folded, segment[shuffle], np.concatenate(list(excluded.values()))[shuffle], side, MODEL, 5)
 
     for user in range(300):
-        got = top.rows[top.offsets[user]:top.offsets[user + 1]]
+        got = top.rows[top.offsets[user] : top.offsets[user + 1]]
         scores = folded.factors[user] @ side.factors.T + MODEL["popularity_weight"] * side.popularity
         allowed = np.setdiff1d(np.arange(40), excluded[user])
         expected = allowed[np.argsort(-scores[allowed], kind="stable")][:5]
@@ -244,12 +308,16 @@ def test_recommend_keeps_each_users_best_unexcluded_titles_with_stars_and_confid
         span = slice(top.offsets[user], top.offsets[user + 1])
         np.testing.assert_allclose(top.scores[span], scores[got], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(
-            top.predicted[span], scoring.stars_predict(folded.rating_factors[user], folded.bias[user], got, side, MODEL),
-            rtol=1e-5)
+            top.predicted[span],
+            scoring.stars_predict(folded.rating_factors[user], folded.bias[user], got, side, MODEL),
+            rtol=1e-5,
+        )
         np.testing.assert_allclose(
             top.confidence[span],
             scoring.confidence(side.factors[got] @ folded.factors[user], folded.counts[user], side.support[got], MODEL),
-            rtol=1e-4, atol=1e-6)
+            rtol=1e-4,
+            atol=1e-6,
+        )
     assert top.offsets[8] - top.offsets[7] == 0
     assert ((top.predicted >= 1) & (top.predicted <= 5)).all() and ((top.confidence >= 0) & (top.confidence <= 1)).all()
 
@@ -297,8 +365,14 @@ finally:
 @pytest.mark.spark
 def test_model_vectors_reach_the_driver_aligned_with_the_ids_whether_pulled_whole_or_joined():
     environment = {**os.environ, "SPARK_CLASS_ARCHIVE": settings.SPARK_CLASS_ARCHIVE}
-    done = subprocess.run([sys.executable, "-c", FACTORS_SCRIPT], cwd=settings.BASE_DIR, capture_output=True,
-                          text=True, timeout=300, env=environment)
+    done = subprocess.run(
+        [sys.executable, "-c", FACTORS_SCRIPT],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert np.allclose(result["pulled"], result["by_hand"]) and np.allclose(result["joined"], result["by_hand"])

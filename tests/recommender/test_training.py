@@ -32,34 +32,57 @@ from recommender.services import (
 
 GENRES = ("Action", "Comedy", "Drama", "Horror")
 # Tiny and quick on local[1]; a holdout so the run's own evaluation runs too.
-TEST_PARAMS = {"rank": 4, "iterations": 5, "rating_rank": 3, "rating_iterations": 5, "bias_sweeps": 2,
-               "holdout_fraction": 0.2, "holdout_min_user_ratings": 5, "top_n": 10, "similar_n": 5,
-               "checkpoint_interval": 2}
+TEST_PARAMS = {
+    "rank": 4,
+    "iterations": 5,
+    "rating_rank": 3,
+    "rating_iterations": 5,
+    "bias_sweeps": 2,
+    "holdout_fraction": 0.2,
+    "holdout_min_user_ratings": 5,
+    "top_n": 10,
+    "similar_n": 5,
+    "checkpoint_interval": 2,
+}
 
 
 def world_create(*, titles_per_genre: int = 8, users_per_genre: int = 4, seed: int = 7) -> dict:
     """Titles in four genres; users who rate their genre high and two other titles low; one user
     with a single rating; watchlist and "not interested" marks; one title nobody rated."""
     rng = np.random.default_rng(seed)
-    titles = {genre: [Title.objects.create(tconst=f"tt{8_100_000 + index * 100 + n:07d}", title_type="movie",
-                                           primary_title=f"{genre} {n}", genres=[genre], start_year=1990 + n,
-                                           num_votes=1000 * (n + 1))
-                      for n in range(titles_per_genre)]
-              for index, genre in enumerate(GENRES)}
+    titles = {
+        genre: [
+            Title.objects.create(
+                tconst=f"tt{8_100_000 + index * 100 + n:07d}",
+                title_type="movie",
+                primary_title=f"{genre} {n}",
+                genres=[genre],
+                start_year=1990 + n,
+                num_votes=1000 * (n + 1),
+            )
+            for n in range(titles_per_genre)
+        ]
+        for index, genre in enumerate(GENRES)
+    }
     everything = [title for group in titles.values() for title in group]
     unrated = Title.objects.create(tconst="tt8199999", title_type="movie", primary_title="Nobody's", genres=["Drama"])
     users = []
     for genre in GENRES:
         for n in range(users_per_genre):
-            user = User.objects.create(username=f"{genre.lower()}-{n}", kind=User.Kind.SYNTHETIC, persona=genre,
-                                       external_id=f"training-test-{genre}-{n}")
+            user = User.objects.create(
+                username=f"{genre.lower()}-{n}",
+                kind=User.Kind.SYNTHETIC,
+                persona=genre,
+                external_id=f"training-test-{genre}-{n}",
+            )
             users.append(user)
             liked = rng.choice(titles[genre], size=titles_per_genre - 2, replace=False)
             others = [title for title in everything if genre not in title.genres]
             disliked = rng.choice(others, size=2, replace=False)
-            Rating.objects.bulk_create([Rating(user=user, title=title, score=int(rng.choice([4, 5]))) for title in liked]
-                                       + [Rating(user=user, title=title, score=int(rng.choice([1, 2])))
-                                          for title in disliked])
+            Rating.objects.bulk_create(
+                [Rating(user=user, title=title, score=int(rng.choice([4, 5]))) for title in liked]
+                + [Rating(user=user, title=title, score=int(rng.choice([1, 2]))) for title in disliked]
+            )
     single = User.objects.create(username="single", kind=User.Kind.SITE)
     Rating.objects.create(user=single, title=titles["Comedy"][0], score=5)
     marked = users[0]
@@ -71,15 +94,19 @@ def world_create(*, titles_per_genre: int = 8, users_per_genre: int = 4, seed: i
 
 
 def run_rows(run: ModelRun) -> dict:
-    return {model.__name__: model.objects.filter(run=run).count()
-            for model in (Recommendation, UserFactor, TitleFactor, SimilarTitle)}
+    return {
+        model.__name__: model.objects.filter(run=run).count()
+        for model in (Recommendation, UserFactor, TitleFactor, SimilarTitle)
+    }
 
 
 def run_tables(run: ModelRun) -> list[str]:
     """The run's own tables of recommendations and similar titles, attached or not."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT relname FROM pg_class WHERE relname IN (%s, %s)",
-                       [f"recommender_recommendation_run{run.pk}", f"recommender_similartitle_run{run.pk}"])
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname IN (%s, %s)",
+            [f"recommender_recommendation_run{run.pk}", f"recommender_similartitle_run{run.pk}"],
+        )
         return sorted(row[0] for row in cursor.fetchall())
 
 
@@ -109,9 +136,11 @@ def _assert_run_complete(run: ModelRun) -> None:
     assert set(TitleFactor.objects.filter(run=run).values_list("title_id", flat=True)) == rated_titles
 
     for user_id in raters:
-        excluded = (set(Rating.objects.filter(user_id=user_id).values_list("title_id", flat=True))
-                    | set(WatchlistItem.objects.filter(user_id=user_id).values_list("title_id", flat=True))
-                    | set(NotInterested.objects.filter(user_id=user_id).values_list("title_id", flat=True)))
+        excluded = (
+            set(Rating.objects.filter(user_id=user_id).values_list("title_id", flat=True))
+            | set(WatchlistItem.objects.filter(user_id=user_id).values_list("title_id", flat=True))
+            | set(NotInterested.objects.filter(user_id=user_id).values_list("title_id", flat=True))
+        )
         rows = list(Recommendation.objects.filter(run=run, user_id=user_id).order_by("rank"))
         assert [row.rank for row in rows] == list(range(1, len(rows) + 1))
         assert len(rows) == min(TEST_PARAMS["top_n"], len(rated_titles - excluded))
@@ -148,7 +177,10 @@ def test_a_run_serves_complete_rows_and_a_failed_run_changes_nothing(settings, t
     similar = SimilarTitle.objects.filter(run=first)
     assert similar.exists() and not similar.filter(title_id=F("similar_id")).exists()
     assert (first.num_users, first.num_titles, first.num_ratings) == (
-        len(world["users"]), len(set(Rating.objects.values_list("title_id", flat=True))), Rating.objects.count())
+        len(world["users"]),
+        len(set(Rating.objects.values_list("title_id", flat=True))),
+        Rating.objects.count(),
+    )
     for key in ("rmse", "mae", "precision_at_10", "ndcg_at_10", "popularity_precision_at_10", "popularity_ndcg_at_10"):
         assert 0 <= first.metrics[key] < 5, key
     assert {"export", "fit", "evaluate", "write_back", "total"} <= set(first.timings)
@@ -159,18 +191,24 @@ def test_a_run_serves_complete_rows_and_a_failed_run_changes_nothing(settings, t
     counts = run_rows(first)
 
     # The switch fails after every row of the second run was written: nothing of it remains.
-    refuse_activation = """
+    refuse_activation = (  # noqa: S608 - a test's own integer
+        f"""
         CREATE FUNCTION test_refuse_activation() RETURNS trigger AS $$
         BEGIN
-            IF NEW.is_active AND NOT OLD.is_active AND NEW.id <> %s THEN
+            IF NEW.is_active AND NOT OLD.is_active AND NEW.id <> {first.pk:d} THEN
                 RAISE EXCEPTION 'injected failure: activation refused';
             END IF;
             RETURN NEW;
-        END $$ LANGUAGE plpgsql""" % first.pk  # noqa: S608, UP031 - a test's own integer
-    with _sql_installed([refuse_activation, "CREATE TRIGGER test_refuse_activation BEFORE UPDATE ON "
-                         "recommender_modelrun FOR EACH ROW EXECUTE FUNCTION test_refuse_activation()"],
-                        ["DROP TRIGGER test_refuse_activation ON recommender_modelrun",
-                         "DROP FUNCTION test_refuse_activation()"]):
+        END $$ LANGUAGE plpgsql"""
+    )
+    with _sql_installed(
+        [
+            refuse_activation,
+            "CREATE TRIGGER test_refuse_activation BEFORE UPDATE ON "
+            "recommender_modelrun FOR EACH ROW EXECUTE FUNCTION test_refuse_activation()",
+        ],
+        ["DROP TRIGGER test_refuse_activation ON recommender_modelrun", "DROP FUNCTION test_refuse_activation()"],
+    ):
         second = _train()
     assert second.status == ModelRun.Status.FAILED
     assert "activation refused" in second.error
@@ -182,11 +220,15 @@ def test_a_run_serves_complete_rows_and_a_failed_run_changes_nothing(settings, t
 
     # The recommendations' load (a connection of its own, beside the communities) fails once its
     # rows are in, while it builds the indexes: same outcome.
-    with _sql_installed(["CREATE FUNCTION test_refuse_index() RETURNS event_trigger AS $$ BEGIN "
-                         "RAISE EXCEPTION 'injected failure: no index'; END $$ LANGUAGE plpgsql",
-                         "CREATE EVENT TRIGGER test_refuse_index ON ddl_command_end WHEN TAG IN ('CREATE INDEX') "
-                         "EXECUTE FUNCTION test_refuse_index()"],
-                        ["DROP EVENT TRIGGER test_refuse_index", "DROP FUNCTION test_refuse_index()"]):
+    with _sql_installed(
+        [
+            "CREATE FUNCTION test_refuse_index() RETURNS event_trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'injected failure: no index'; END $$ LANGUAGE plpgsql",
+            "CREATE EVENT TRIGGER test_refuse_index ON ddl_command_end WHEN TAG IN ('CREATE INDEX') "
+            "EXECUTE FUNCTION test_refuse_index()",
+        ],
+        ["DROP EVENT TRIGGER test_refuse_index", "DROP FUNCTION test_refuse_index()"],
+    ):
         refused = _train()
     assert refused.status == ModelRun.Status.FAILED and "no index" in refused.error, refused.error
     assert run_rows(refused) == dict.fromkeys(counts, 0) and run_tables(refused) == []
@@ -244,15 +286,18 @@ def test_a_dead_run_is_failed_by_the_next_training_and_no_ratings_is_an_error(se
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("params, message", [
-    ({"rank": 0}, "rank must be between 1 and 500"),
-    ({"reg": "a lot"}, "reg must be a number"),
-    ({"iterations": 2.5}, "iterations must be a whole number"),
-    ({"ranks": 10}, "unknown parameter 'ranks'"),
-    ({"grid": {"rank": []}}, "grid values of rank must be a non-empty list"),
-    ({"grid": {"top_n": [1, 2]}}, "grid parameter 'top_n' is not a model parameter"),
-    ({"scale_min": 5, "scale_max": 1}, "scale_max must be above scale_min"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"rank": 0}, "rank must be between 1 and 500"),
+        ({"reg": "a lot"}, "reg must be a number"),
+        ({"iterations": 2.5}, "iterations must be a whole number"),
+        ({"ranks": 10}, "unknown parameter 'ranks'"),
+        ({"grid": {"rank": []}}, "grid values of rank must be a non-empty list"),
+        ({"grid": {"top_n": [1, 2]}}, "grid parameter 'top_n' is not a model parameter"),
+        ({"scale_min": 5, "scale_max": 1}, "scale_max must be above scale_min"),
+    ],
+)
 def test_bad_parameters_are_refused_before_anything_is_written(params, message):
     with pytest.raises(ValidationError, match=message.replace("(", r"\(")):
         model_run_create(params=params)

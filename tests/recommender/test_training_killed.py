@@ -41,11 +41,27 @@ def _processes_mentioning(text: str) -> list[int]:
 
 def test_a_killed_training_leaves_no_job_no_rows_and_no_lock(tmp_path):
     world_create(titles_per_genre=5, users_per_genre=3)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test", "DATABASE_URL": _database_url(),
-           "RECOMMENDER_EXCHANGE_DIR": str(tmp_path)}
-    trainer = subprocess.Popen([sys.executable, "manage.py", "train_recommender", "-v", "0", "--params",
-                                '{"rank": 4, "rating_rank": 3, "iterations": 60, "rating_iterations": 60}'],
-                               cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test",
+        "DATABASE_URL": _database_url(),
+        "RECOMMENDER_EXCHANGE_DIR": str(tmp_path),
+    }
+    trainer = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "train_recommender",
+            "-v",
+            "0",
+            "--params",
+            '{"rank": 4, "rating_rank": 3, "iterations": 60, "rating_iterations": 60}',
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 180
         run = None
@@ -65,8 +81,9 @@ def test_a_killed_training_leaves_no_job_no_rows_and_no_lock(tmp_path):
         trainer.wait(timeout=10)
 
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (_processes_mentioning(f"run-{run.pk}/input")
-                                               or exclusive_is_held(TRAIN_EXCLUSIVE)):
+        while time.monotonic() < deadline and (
+            _processes_mentioning(f"run-{run.pk}/input") or exclusive_is_held(TRAIN_EXCLUSIVE)
+        ):
             time.sleep(0.2)
         assert not _processes_mentioning(f"run-{run.pk}/input"), "the Spark job outlived its trainer"
         assert not exclusive_is_held(TRAIN_EXCLUSIVE)

@@ -16,16 +16,28 @@ def _token(client, url="/system/"):
 
 
 def test_panel_shows_runs_and_the_train_button(staff_user):
-    served = ModelRun.objects.create(status="succeeded", is_active=True, num_ratings=1234, num_users=10,
-                                     num_titles=20, metrics={"precision_at_10": 0.31, "popularity_precision_at_10": 0.15,
-                                                             "rmse": 0.85, "mae": 0.66, "ndcg_at_10": 0.36,
-                                                             "popularity_ndcg_at_10": 0.18, "eval_pairs": 50,
-                                                             "eval_users": 9},
-                                     timings={"export": 0.4, "fit": 12.5, "evaluate": 1.25, "write_back": 0.5,
-                                              "total": 20.0})
+    served = ModelRun.objects.create(
+        status="succeeded",
+        is_active=True,
+        num_ratings=1234,
+        num_users=10,
+        num_titles=20,
+        metrics={
+            "precision_at_10": 0.31,
+            "popularity_precision_at_10": 0.15,
+            "rmse": 0.85,
+            "mae": 0.66,
+            "ndcg_at_10": 0.36,
+            "popularity_ndcg_at_10": 0.18,
+            "eval_pairs": 50,
+            "eval_users": 9,
+        },
+        timings={"export": 0.4, "fit": 12.5, "evaluate": 1.25, "write_back": 0.5, "total": 20.0},
+    )
     failed = ModelRun.objects.create(status="failed", error="the Spark job failed (exit status 1): boom")
-    running = ModelRun.objects.create(status="running", phase="spark: ranking model", progress=0.42,
-                                      params={"requested": {"rank": 8}})
+    running = ModelRun.objects.create(
+        status="running", phase="spark: ranking model", progress=0.42, params={"requested": {"rank": 8}}
+    )
     client = Client()
     client.force_login(staff_user)
     page = client.get("/system/").content.decode()
@@ -50,8 +62,11 @@ def test_train_now_queues_one_run_and_refuses_a_second(staff_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff_user)
     token = _token(client)
-    response = client.post("/system/recommender/train/", {"csrfmiddlewaretoken": token, "rank": "16", "reg": "0.05",
-                                                          "grid": "1"}, follow=True)
+    response = client.post(
+        "/system/recommender/train/",
+        {"csrfmiddlewaretoken": token, "rank": "16", "reg": "0.05", "grid": "1"},
+        follow=True,
+    )
     run = ModelRun.objects.get()
     assert run.status == ModelRun.Status.QUEUED
     assert run.params["requested"] == {"rank": 16, "reg": 0.05, "grid": True}
@@ -84,8 +99,11 @@ def test_only_staff_and_only_post_with_csrf(user_factory, staff_user):
 
 
 def test_admin_lists_runs_by_status_and_shows_their_metrics(staff_user):
-    succeeded = ModelRun.objects.create(status="succeeded", metrics={"rmse": 0.8512, "precision_at_10": 0.3021},
-                                        candidates=[{"kind": "ranking", "params": {"rank": 32}, "metrics": {}}])
+    succeeded = ModelRun.objects.create(
+        status="succeeded",
+        metrics={"rmse": 0.8512, "precision_at_10": 0.3021},
+        candidates=[{"kind": "ranking", "params": {"rank": 32}, "metrics": {}}],
+    )
     ModelRun.objects.create(status="failed", error="broken")
     client = Client()
     client.force_login(staff_user)
@@ -126,7 +144,12 @@ def test_the_scheduled_task_skips_while_a_training_is_queued():
     queued = ModelRun.objects.create()
     assert model_run_train_task.run() == {"run": None, "status": "skipped: a training is already queued or running"}
     assert list(ModelRun.objects.all()) == [queued]
-    assert model_run_train_task.soft_time_limit == TRAIN_SOFT_TIME_LIMIT < model_run_train_task.time_limit == TRAIN_TIME_LIMIT
+    assert (
+        model_run_train_task.soft_time_limit
+        == TRAIN_SOFT_TIME_LIMIT
+        < model_run_train_task.time_limit
+        == TRAIN_TIME_LIMIT
+    )
     from django.conf import settings
 
     assert settings.CELERY_BEAT_SCHEDULE["recommender-train-nightly"]["task"] == model_run_train_task.name
@@ -163,21 +186,35 @@ def _job_output(directory, *, users: int, titles: int, top_n: int):
 
     items = list(range(1, titles + 1))
     for name, table in {
-        "titles.parquet": pa.table({"item": pa.array(items, pa.int32()), "factors": vectors(titles),
-                                    "rating_factors": vectors(titles), "bias": pa.array(np.zeros(titles)),
-                                    "support": pa.array([5] * titles, pa.int32())}),
-        "users.parquet": pa.table({
-            "user": pa.array(range(1, users + 1), pa.int32()), "factors": vectors(users),
-            "rating_factors": vectors(users), "bias": pa.array(np.zeros(users)),
-            "num_ratings": pa.array([3] * users, pa.int32()),
-            "items": pa.array([items[:top_n]] * users, pa.list_(pa.int32())),
-            "scores": pa.array([[1.0 - 0.01 * n for n in range(top_n)]] * users, pa.list_(pa.float32())),
-            "predicted": pa.array([[4.0] * top_n] * users, pa.list_(pa.float32())),
-            "confidence": pa.array([[0.5] * top_n] * users, pa.list_(pa.float32()))}),
-        "similar.parquet": pa.table({"item": pa.array(items, pa.int32()),
-                                     "similar": pa.array([[i for i in items if i != item][:2] for item in items],
-                                                         pa.list_(pa.int32())),
-                                     "scores": pa.array([[0.9, 0.8]] * titles, pa.list_(pa.float32()))}),
+        "titles.parquet": pa.table(
+            {
+                "item": pa.array(items, pa.int32()),
+                "factors": vectors(titles),
+                "rating_factors": vectors(titles),
+                "bias": pa.array(np.zeros(titles)),
+                "support": pa.array([5] * titles, pa.int32()),
+            }
+        ),
+        "users.parquet": pa.table(
+            {
+                "user": pa.array(range(1, users + 1), pa.int32()),
+                "factors": vectors(users),
+                "rating_factors": vectors(users),
+                "bias": pa.array(np.zeros(users)),
+                "num_ratings": pa.array([3] * users, pa.int32()),
+                "items": pa.array([items[:top_n]] * users, pa.list_(pa.int32())),
+                "scores": pa.array([[1.0 - 0.01 * n for n in range(top_n)]] * users, pa.list_(pa.float32())),
+                "predicted": pa.array([[4.0] * top_n] * users, pa.list_(pa.float32())),
+                "confidence": pa.array([[0.5] * top_n] * users, pa.list_(pa.float32())),
+            }
+        ),
+        "similar.parquet": pa.table(
+            {
+                "item": pa.array(items, pa.int32()),
+                "similar": pa.array([[i for i in items if i != item][:2] for item in items], pa.list_(pa.int32())),
+                "scores": pa.array([[0.9, 0.8]] * titles, pa.list_(pa.float32())),
+            }
+        ),
     }.items():
         (directory / name).mkdir(parents=True)
         pq.write_table(table, directory / name / "part-00000.parquet")
@@ -206,8 +243,9 @@ def test_write_back_fills_a_partition_per_run_and_cleanup_drops_it(tmp_path, set
 
     settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path / "exchange")
     old = ModelRun.objects.create(status="succeeded")
-    Recommendation.objects.create(run=old, user_id=1, title_id="tt0000001", rank=1, score=1.0, predicted_rating=4.0,
-                                  confidence=0.5)  # the ORM: into the default partition
+    Recommendation.objects.create(
+        run=old, user_id=1, title_id="tt0000001", rank=1, score=1.0, predicted_rating=4.0, confidence=0.5
+    )  # the ORM: into the default partition
     run = ModelRun.objects.create(status="succeeded", is_active=True)
     _job_output(tmp_path / "out", users=7, titles=6, top_n=4)
 
@@ -217,16 +255,22 @@ def test_write_back_fills_a_partition_per_run_and_cleanup_drops_it(tmp_path, set
     assert counts == {"title_factors": 6, "user_factors": 7, "recommendations": 28, "similar_titles": 12}
     assert Recommendation.objects.filter(run=run).count() == 28
     assert list(Recommendation.objects.filter(run=run, user_id=3).order_by("rank").values_list("title_id", "rank")) == [
-        (f"tt000000{n}", n) for n in range(1, 5)]
+        (f"tt000000{n}", n) for n in range(1, 5)
+    ]
     assert SimilarTitle.objects.filter(run=run, title_id="tt0000002").count() == 2
     partition = f"recommender_recommendation_run{run.pk}"
     assert _partition_indexes(partition) == ["btree (id, run_id)", "btree (run_id, user_id, rank)", "btree (user_id)"]
     assert _partition_indexes(f"recommender_similartitle_run{run.pk}") == [
-        "btree (id, run_id)", "btree (run_id, title_id, rank)"]
+        "btree (id, run_id)",
+        "btree (run_id, title_id, rank)",
+    ]
     with pytest.raises(Exception, match="violates check constraint|no partition|violates partition constraint"):
         with transaction.atomic(), connection_cursor() as cursor:
-            cursor.execute(f"INSERT INTO {partition} (id, run_id, user_id, title_id, rank, score, predicted_rating, "
-                           "confidence) VALUES (999999, %s, 1, 'tt0000001', 99, 0, 1, 0)", [old.pk])
+            cursor.execute(
+                f"INSERT INTO {partition} (id, run_id, user_id, title_id, rank, score, predicted_rating, "
+                "confidence) VALUES (999999, %s, 1, 'tt0000001', 99, 0, 1, 0)",
+                [old.pk],
+            )
 
     assert model_run_cleanup(keep=1) == [old.pk]
     assert not Recommendation.objects.filter(run=old).exists()
@@ -259,26 +303,43 @@ def test_partitions_loaded_apart_stay_unread_until_attached_and_cleanup_drops_th
     dead = ModelRun.objects.create(status="failed")
     assert run_partitions_load(run=dead, output_dir=tmp_path / "out") == {"recommendations": 15, "similar_titles": 8}
     assert _partition_indexes(f"recommender_recommendation_run{dead.pk}") == [
-        "btree (id, run_id)", "btree (run_id, user_id, rank)", "btree (user_id)"]  # keys built before attaching
+        "btree (id, run_id)",
+        "btree (run_id, user_id, rank)",
+        "btree (user_id)",
+    ]  # keys built before attaching
     assert not Recommendation.objects.filter(run=dead).exists()  # not attached: not read
 
     run = ModelRun.objects.create(status="succeeded", is_active=True)
     first, second = TasteCommunity.objects.bulk_create(
-        [TasteCommunity(run=run, number=number, name=f"c{number}") for number in (1, 2)])
-    placement = Placement(user_ids=[1, 2, 4], community_ids=[first.pk, second.pk, first.pk],
-                          user_xy=np.array([[0.5, -0.5], [1.0, 2.0], [3.0, 4.0]]),
-                          title_ids=["tt0000002"], title_xy=np.array([[-1.0, 0.25]]))
+        [TasteCommunity(run=run, number=number, name=f"c{number}") for number in (1, 2)]
+    )
+    placement = Placement(
+        user_ids=[1, 2, 4],
+        community_ids=[first.pk, second.pk, first.pk],
+        user_xy=np.array([[0.5, -0.5], [1.0, 2.0], [3.0, 4.0]]),
+        title_ids=["tt0000002"],
+        title_xy=np.array([[-1.0, 0.25]]),
+    )
     loaded = run_partitions_load(run=run, output_dir=tmp_path / "out")
     with transaction.atomic():
-        counts = run_rows_write(run=run, output_dir=tmp_path / "out", placement=placement,
-                                partitions_loaded=lambda: loaded)
+        counts = run_rows_write(
+            run=run, output_dir=tmp_path / "out", placement=placement, partitions_loaded=lambda: loaded
+        )
     assert counts == {"title_factors": 4, "user_factors": 5, "recommendations": 15, "similar_titles": 8}
     assert Recommendation.objects.filter(run=run).count() == 15
     assert sorted(UserFactor.objects.filter(run=run).values_list("user_id", "community_id", "x", "y")) == [
-        (1, first.pk, 0.5, -0.5), (2, second.pk, 1.0, 2.0), (3, None, None, None), (4, first.pk, 3.0, 4.0),
-        (5, None, None, None)]
+        (1, first.pk, 0.5, -0.5),
+        (2, second.pk, 1.0, 2.0),
+        (3, None, None, None),
+        (4, first.pk, 3.0, 4.0),
+        (5, None, None, None),
+    ]
     assert sorted(TitleFactor.objects.filter(run=run).values_list("title_id", "x", "y")) == [
-        ("tt0000001", None, None), ("tt0000002", -1.0, 0.25), ("tt0000003", None, None), ("tt0000004", None, None)]
+        ("tt0000001", None, None),
+        ("tt0000002", -1.0, 0.25),
+        ("tt0000003", None, None),
+        ("tt0000004", None, None),
+    ]
 
     assert model_run_cleanup(keep=1) == [dead.pk]
     assert _partition_indexes(f"recommender_recommendation_run{dead.pk}") is None

@@ -22,12 +22,17 @@ def test_train_now_runs_on_a_real_worker(celery_worker_process, staff_user, sett
     client.force_login(staff_user)
     page = client.get("/system/").content.decode()
     assert "Recommender training" in page and "Train now" in page
-    token = re.search(r'action="/system/recommender/train/"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken" '
-                      r'value="([^"]+)"', page).group(1)
+    token = re.search(
+        r'action="/system/recommender/train/"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken" '
+        r'value="([^"]+)"',
+        page,
+    ).group(1)
 
     # The worker reads its parameters from the run; the panel's fields set rank and iterations.
-    response = client.post("/system/recommender/train/", {"csrfmiddlewaretoken": token, "rank": "4",
-                                                          "iterations": "5", "reg": "", "alpha": ""})
+    response = client.post(
+        "/system/recommender/train/",
+        {"csrfmiddlewaretoken": token, "rank": "4", "iterations": "5", "reg": "", "alpha": ""},
+    )
     assert response.status_code == 302
     run = ModelRun.objects.get()
     assert run.params["requested"] == {"rank": 4, "iterations": 5}
@@ -61,9 +66,10 @@ def test_train_now_runs_on_a_real_worker(celery_worker_process, staff_user, sett
     assert UserFactor.objects.filter(run=run).count() == len(world["users"])
     assert run.params["rank"] == 4 and run.params["iterations"] == 5
     assert Recommendation.objects.filter(run=run, user=world["single"]).count() == min(
-        run.params["top_n"], run.num_titles - 1)
+        run.params["top_n"], run.num_titles - 1
+    )
     # The refused command's run is recorded as failed, with the reason.
     other = ModelRun.objects.exclude(pk=run.pk).get()
     assert other.status == ModelRun.Status.FAILED and "is running" in other.error
     page = client.get("/system/").content.decode()
-    assert f"#{run.pk}</a> <span class=\"badge badge-ok\">serving</span>" in page
+    assert f'#{run.pk}</a> <span class="badge badge-ok">serving</span>' in page

@@ -65,8 +65,11 @@ def test_the_page_shows_the_runs_list_with_everything_a_card_needs(world, member
         response = client.get(URL)
     assert response.status_code == 200
     body = response.content.decode()
-    expected = list(Recommendation.objects.filter(run=world["run"], user=member).order_by("rank")
-                    .values_list("title_id", flat=True)[:20])
+    expected = list(
+        Recommendation.objects.filter(run=world["run"], user=member)
+        .order_by("rank")
+        .values_list("title_id", flat=True)[:20]
+    )
     assert _ranked_tconsts(body) == expected
     first = Recommendation.objects.get(run=world["run"], user=member, rank=1)
     title = world["by_tconst"][first.title_id]
@@ -146,8 +149,11 @@ def test_refresh_recomputes_at_once_and_needs_csrf(world, member):
     assert client.post(reverse("recommender:recommendations_refresh")).status_code == 403
     page = client.get(URL)
     token = page.cookies["csrftoken"].value
-    response = client.post(reverse("recommender:recommendations_refresh"), {"csrfmiddlewaretoken": token,
-                                                                           "query": "genre=Drama"}, follow=True)
+    response = client.post(
+        reverse("recommender:recommendations_refresh"),
+        {"csrfmiddlewaretoken": token, "query": "genre=Drama"},
+        follow=True,
+    )
     assert response.redirect_chain[-1][0] == f"{URL}?genre=Drama"
     assert "Recomputed from your 14 ratings" in response.content.decode()
     assert UserFoldIn.objects.get(user=member).run_id == world["run"].pk
@@ -239,7 +245,12 @@ def test_confidence_labels_follow_the_runs_measured_buckets(world, member, clien
     ]
     run.save(update_fields=["metrics"])
     assert confidence_thresholds(run) == (0.5, 0.2)
-    assert [confidence_label(value, (0.5, 0.2)) for value in (0.1, 0.2, 0.49, 0.5)] == ["low", "medium", "medium", "high"]
+    assert [confidence_label(value, (0.5, 0.2)) for value in (0.1, 0.2, 0.49, 0.5)] == [
+        "low",
+        "medium",
+        "medium",
+        "high",
+    ]
     client.force_login(member)
     body = client.get(URL).content.decode()
     assert "31% of high-confidence suggestions" in body and "against 4% of low-confidence ones" in body
@@ -261,8 +272,14 @@ def test_stamped_card_actions_equal_a_real_render_of_each_card(world, member, rf
     from catalog.models import Title
     from recommender import cards
 
-    odd = Title.objects.create(tconst="tt9100001", title_type="movie", primary_title='Tom & Jerry: "Live" <3',
-                               genres=["Comedy"], start_year=2001, num_votes=10)
+    odd = Title.objects.create(
+        tconst="tt9100001",
+        title_type="movie",
+        primary_title='Tom & Jerry: "Live" <3',
+        genres=["Comedy"],
+        start_year=2001,
+        num_votes=10,
+    )
     request = rf.get(URL)
     request.user = member
     get_token(request)
@@ -276,26 +293,32 @@ def test_stamped_card_actions_equal_a_real_render_of_each_card(world, member, rf
     assert "Tom &amp; Jerry: &quot;Live&quot; &lt;3" in page.cards[0].actions_html
 
 
-def test_card_actions_are_rendered_per_card_when_the_partial_cannot_be_stamped(world, member, rf, settings,
-                                                                              monkeypatch):
+def test_card_actions_are_rendered_per_card_when_the_partial_cannot_be_stamped(
+    world, member, rf, settings, monkeypatch
+):
     """If the shared partials ever use more of the title than its id and name, stamping would be
     wrong: the check against a real render sends every card through the template instead."""
     from django.middleware.csrf import get_token
 
     from recommender import cards
 
-    settings.TEMPLATES = [{
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": settings.TEMPLATES[0]["DIRS"],
-        "OPTIONS": {
-            "context_processors": settings.TEMPLATES[0]["OPTIONS"]["context_processors"],
-            "loaders": [
-                ("django.template.loaders.locmem.Loader", {"test/_actions.html": "{{ title.tconst }}:{{ title.start_year }}"}),
-                "django.template.loaders.filesystem.Loader",
-                "django.template.loaders.app_directories.Loader",
-            ],
-        },
-    }]
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": settings.TEMPLATES[0]["DIRS"],
+            "OPTIONS": {
+                "context_processors": settings.TEMPLATES[0]["OPTIONS"]["context_processors"],
+                "loaders": [
+                    (
+                        "django.template.loaders.locmem.Loader",
+                        {"test/_actions.html": "{{ title.tconst }}:{{ title.start_year }}"},
+                    ),
+                    "django.template.loaders.filesystem.Loader",
+                    "django.template.loaders.app_directories.Loader",
+                ],
+            },
+        }
+    ]
     monkeypatch.setattr(cards, "ACTIONS_TEMPLATE", "test/_actions.html")
     request = rf.get(URL)
     request.user = member

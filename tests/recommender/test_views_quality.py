@@ -55,8 +55,9 @@ def test_the_latest_prediction_before_the_rating_is_used(world):
     row = Recommendation.objects.filter(run=first_run, user=user).order_by("rank").first()
     second_run = numpy_run_train(seed=21)
     Recommendation.objects.filter(run=second_run, user=user, title_id=row.title_id).delete()
-    newer = Recommendation.objects.create(run=second_run, user=user, title_id=row.title_id, rank=999, score=1.0,
-                                          predicted_rating=1.5, confidence=0.5)
+    newer = Recommendation.objects.create(
+        run=second_run, user=user, title_id=row.title_id, rank=999, score=1.0, predicted_rating=1.5, confidence=0.5
+    )
     rating_set(user=user, title=world["by_tconst"][row.title_id], score=4)
     quality = quality_for_user(user=user)
     assert [(item.run_id, item.predicted) for item in quality.matched] == [(second_run.pk, newer.predicted_rating)]

@@ -43,8 +43,9 @@ def private_postgres():
         env = project_env(database_url=server.url("imdbrec_template"), broker_url="redis://127.0.0.1:1/0")
         manage("migrate", "--noinput", "-v0", env=env)
         manage("import_imdb", "--dir", SAMPLE_DIR, "-v0", env=env)
-        server.psql("UPDATE pg_database SET datallowconn = true, datistemplate = true "
-                    "WHERE datname = 'imdbrec_template'")
+        server.psql(
+            "UPDATE pg_database SET datallowconn = true, datistemplate = true WHERE datname = 'imdbrec_template'"
+        )
         yield server
     finally:
         server.destroy()
@@ -71,15 +72,18 @@ def private_redis():
     server.destroy()
 
 
-
 class Site:
     """This project running on private services: ``manage.py`` against them, gunicorn, workers."""
 
     def __init__(self, database_url: str, broker_url: str, tmp_path, **env_extra):
         self.database_url = database_url
-        self.env = project_env(database_url=database_url, broker_url=broker_url,
-                               IMDB_DATA_DIR=tmp_path / "imdb", RECOMMENDER_EXCHANGE_DIR=tmp_path / "exchange",
-                               **env_extra)
+        self.env = project_env(
+            database_url=database_url,
+            broker_url=broker_url,
+            IMDB_DATA_DIR=tmp_path / "imdb",
+            RECOMMENDER_EXCHANGE_DIR=tmp_path / "exchange",
+            **env_extra,
+        )
         self.tmp_path = tmp_path
         self.servers: list = []
 
@@ -131,17 +135,25 @@ def trained_template(private_postgres, tmp_path_factory):
     """``imdbrec_trained``: the sample catalog, 500 synthetic users and one trained, active model run."""
     private_postgres.psql("CREATE DATABASE imdbrec_trained TEMPLATE imdbrec_template")
     exchange = tmp_path_factory.mktemp("exchange")
-    env = project_env(database_url=private_postgres.url("imdbrec_trained"), broker_url="redis://127.0.0.1:1/0",
-                      RECOMMENDER_EXCHANGE_DIR=exchange, SPARK_MASTER="local[1]")
+    env = project_env(
+        database_url=private_postgres.url("imdbrec_trained"),
+        broker_url="redis://127.0.0.1:1/0",
+        RECOMMENDER_EXCHANGE_DIR=exchange,
+        SPARK_MASTER="local[1]",
+    )
     manage("generate_synthetic_users", "--users", "500", "--seed", "7", "-v0", env=env)
-    manage("shell", "-c",
-           "from accounts.models import User\n"
-           "from catalog.models import Title\n"
-           "from ratings.services import rating_set\n"
-           f"member = User.objects.create_user({MEMBER[0]!r}, 'member@example.com', {MEMBER[1]!r})\n"
-           f"User.objects.create_superuser({STAFF[0]!r}, 'staff@example.com', {STAFF[1]!r})\n"
-           "for title in Title.objects.filter(genres__contains=['Comedy']).order_by('-num_votes')[:12]:\n"
-           "    rating_set(user=member, title=title, score=5)\n", env=env)
+    manage(
+        "shell",
+        "-c",
+        "from accounts.models import User\n"
+        "from catalog.models import Title\n"
+        "from ratings.services import rating_set\n"
+        f"member = User.objects.create_user({MEMBER[0]!r}, 'member@example.com', {MEMBER[1]!r})\n"
+        f"User.objects.create_superuser({STAFF[0]!r}, 'staff@example.com', {STAFF[1]!r})\n"
+        "for title in Title.objects.filter(genres__contains=['Comedy']).order_by('-num_votes')[:12]:\n"
+        "    rating_set(user=member, title=title, score=5)\n",
+        env=env,
+    )
     manage("train_recommender", "--rank", "8", "--iterations", "5", "-v0", env=env, timeout=900)
     private_postgres.psql("UPDATE pg_database SET datistemplate = true WHERE datname = 'imdbrec_trained'")
     return "imdbrec_trained"

@@ -41,8 +41,9 @@ class Browser:
     def _cookie(self, name: str) -> str:
         return next((cookie.value for cookie in self.cookies if cookie.name == name), "")
 
-    def request(self, method: str, path: str, data: dict | None = None, headers: dict | None = None,
-                body: bytes | None = None) -> Response:
+    def request(
+        self, method: str, path: str, data: dict | None = None, headers: dict | None = None, body: bytes | None = None
+    ) -> Response:
         headers = dict(headers or {})
         if method != "GET":
             headers.setdefault("X-CSRFToken", self._cookie("csrftoken"))

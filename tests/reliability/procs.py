@@ -104,13 +104,26 @@ class PrivatePostgres:
         return subprocess.run(command, capture_output=True, text=True, check=check, timeout=timeout)
 
     def init(self) -> PrivatePostgres:
-        self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                          "--locale=C.UTF-8", "--no-sync")
+        self._as_postgres(
+            PG_BIN / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
         return self
 
     def start(self) -> PrivatePostgres:
-        options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=60")
+        options = (
+            f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=60"
+        )
         self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-o", options, "-l", self.log, "-w", "-t", "60", "start")
         return self
 
@@ -123,9 +136,27 @@ class PrivatePostgres:
         self.start()
 
     def psql(self, sql: str, database: str = "postgres") -> str:
-        result = subprocess.run([PG_BIN / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d",
-                                 database, "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [
+                PG_BIN / "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-AtX",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if result.returncode:
             raise RuntimeError(result.stderr)
         return result.stdout.strip()
@@ -150,10 +181,27 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
-             "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         wait_for(lambda: port_open(self.port), timeout=15, what=f"redis on {self.port}")
         return self
@@ -174,22 +222,25 @@ class PrivateRedis:
 
 def project_env(*, database_url: str, broker_url: str, **extra) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "DJANGO_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test",
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_RESULT_BACKEND": broker_url,
-        "CACHE_URL": broker_url,
-        "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test",
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": broker_url,
+            "CELERY_RESULT_BACKEND": broker_url,
+            "CACHE_URL": broker_url,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({key: str(value) for key, value in extra.items()})
     return env
 
 
 def manage(*args, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if result.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
@@ -198,8 +249,9 @@ def manage(*args, env: dict, timeout: float = 300) -> subprocess.CompletedProces
 class Gunicorn:
     """``gunicorn imdbrec.wsgi`` as `make serve` runs it, on a port of ours."""
 
-    def __init__(self, env: dict, *, port: int | None = None, workers: int = 2, threads: int = 2,
-                 log: Path | None = None):
+    def __init__(
+        self, env: dict, *, port: int | None = None, workers: int = 2, threads: int = 2, log: Path | None = None
+    ):
         self.port = port or free_port(8720)
         self.env = env
         self.workers = workers
@@ -213,10 +265,29 @@ class Gunicorn:
 
     def start(self, timeout: float = 60) -> Gunicorn:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "imdbrec.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", "60",
-             "--graceful-timeout", "5", "--error-logfile", str(self.log)],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "imdbrec.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+                "--error-logfile",
+                str(self.log),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
         def ready():
@@ -244,8 +315,15 @@ class Gunicorn:
 class CeleryWorker:
     """A ``celery worker`` of this project with a prefork pool of one child."""
 
-    def __init__(self, env: dict, *, queues: str = "default,spark", name: str = "reliability",
-                 log: Path | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        env: dict,
+        *,
+        queues: str = "default,spark",
+        name: str = "reliability",
+        log: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.env = env
         self.queues = queues
         self.hostname = f"{name}-{os.getpid()}-{time.monotonic_ns()}@%h"
@@ -255,10 +333,34 @@ class CeleryWorker:
 
     def start(self, timeout: float = 60) -> CeleryWorker:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "imdbrec", "worker", "-Q", self.queues, "-c", "1",
-             "--prefetch-multiplier=1", "-n", self.hostname, "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "info", "--logfile", str(self.log), *self.extra_args],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "imdbrec",
+                "worker",
+                "-Q",
+                self.queues,
+                "-c",
+                "1",
+                "--prefetch-multiplier=1",
+                "-n",
+                self.hostname,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+                "--logfile",
+                str(self.log),
+                *self.extra_args,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for(lambda: self._ready(), timeout=timeout, what="celery worker ready")
         return self

@@ -16,8 +16,10 @@ from django.test import Client
 from accounts.models import User
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION_ENV = {"DJANGO_SETTINGS_MODULE": "imdbrec.settings.production",
-                  "SECRET_KEY": "k" * 10 + "-Vq8#mZr2!pX7@wLs9^bN4&hT6*jY1%dF3$gH5" * 2}
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "imdbrec.settings.production",
+    "SECRET_KEY": "k" * 10 + "-Vq8#mZr2!pX7@wLs9^bN4&hT6*jY1%dF3$gH5" * 2,
+}
 
 
 @pytest.mark.parametrize(
@@ -30,8 +32,10 @@ PRODUCTION_ENV = {"DJANGO_SETTINGS_MODULE": "imdbrec.settings.production",
     ],
 )
 def test_signup_enforces_the_password_validators(db, password, complaint):
-    response = Client().post("/accounts/signup/", {"username": "carefulcat", "email": "cat@example.com",
-                                                   "password1": password, "password2": password})
+    response = Client().post(
+        "/accounts/signup/",
+        {"username": "carefulcat", "email": "cat@example.com", "password1": password, "password2": password},
+    )
     assert response.status_code == 200
     assert complaint in response.content.decode()
     assert not User.objects.filter(username="carefulcat").exists()
@@ -84,17 +88,22 @@ def _production(*code: str) -> subprocess.CompletedProcess:
 
 
 def test_production_settings_are_secure():
-    result = _production("-c", "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({"
-                         "k: getattr(s, k) for k in ('DEBUG', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', "
-                         "'SESSION_COOKIE_HTTPONLY', 'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', "
-                         "'SECURE_SSL_REDIRECT', 'SECURE_CONTENT_TYPE_NOSNIFF', 'X_FRAME_OPTIONS', "
-                         "'AUTH_PASSWORD_VALIDATORS', 'AXES_FAILURE_LIMIT', 'MIDDLEWARE')}))")
+    result = _production(
+        "-c",
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({"
+        "k: getattr(s, k) for k in ('DEBUG', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', "
+        "'SESSION_COOKIE_HTTPONLY', 'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', "
+        "'SECURE_SSL_REDIRECT', 'SECURE_CONTENT_TYPE_NOSNIFF', 'X_FRAME_OPTIONS', "
+        "'AUTH_PASSWORD_VALIDATORS', 'AXES_FAILURE_LIMIT', 'MIDDLEWARE')}))",
+    )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
     assert values["DEBUG"] is False
     assert values["SESSION_COOKIE_SECURE"] and values["CSRF_COOKIE_SECURE"] and values["SESSION_COOKIE_HTTPONLY"]
     assert values["SECURE_HSTS_SECONDS"] >= 31536000 and values["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
-    assert values["SECURE_SSL_REDIRECT"] and values["SECURE_CONTENT_TYPE_NOSNIFF"] and values["X_FRAME_OPTIONS"] == "DENY"
+    assert (
+        values["SECURE_SSL_REDIRECT"] and values["SECURE_CONTENT_TYPE_NOSNIFF"] and values["X_FRAME_OPTIONS"] == "DENY"
+    )
     assert len(values["AUTH_PASSWORD_VALIDATORS"]) >= 4 and values["AXES_FAILURE_LIMIT"] <= 10
     assert "axes.middleware.AxesMiddleware" in values["MIDDLEWARE"]
     assert "django.middleware.csrf.CsrfViewMiddleware" in values["MIDDLEWARE"]

@@ -19,9 +19,20 @@ from tests.catalog.factories import make_title
 from tests.recommender.recsys_factories import recommender_caches, world  # noqa: F401 - fixtures
 
 TCONST = re.compile(r"/titles/(tt\d+)/")
-PERSONAL_PAGES = ("/me/ratings/", "/me/stats/", "/me/watchlist/", "/me/not-interested/", "/me/import/",
-                  "/accounts/profile/", "/accounts/delete/", "/recommendations/", "/onboarding/",
-                  "/onboarding/progress/", "/communities/", "/accounts/password_change/")
+PERSONAL_PAGES = (
+    "/me/ratings/",
+    "/me/stats/",
+    "/me/watchlist/",
+    "/me/not-interested/",
+    "/me/import/",
+    "/accounts/profile/",
+    "/accounts/delete/",
+    "/recommendations/",
+    "/onboarding/",
+    "/onboarding/progress/",
+    "/communities/",
+    "/accounts/password_change/",
+)
 
 
 @pytest.fixture
@@ -40,8 +51,14 @@ def alice_and_bob(db, user_factory):
 
 
 def _id_params(user: User) -> list[dict]:
-    return [{"user": user.pk}, {"user_id": user.pk}, {"username": user.username}, {"id": user.pk}, {"pk": user.pk},
-            {"owner": user.pk}]
+    return [
+        {"user": user.pk},
+        {"user_id": user.pk},
+        {"username": user.username},
+        {"id": user.pk},
+        {"pk": user.pk},
+        {"owner": user.pk},
+    ]
 
 
 def test_personal_pages_need_a_login(db):
@@ -78,10 +95,20 @@ def test_ids_in_forms_do_not_change_another_users_data(alice_and_bob):
     assert not Rating.objects.filter(user=bob).exists()  # the remove acted on Bob's (absent) rating
 
     # Profile: the form takes email and genres only; ids, names and flags in the post are ignored.
-    response = bob_client.post("/accounts/profile/", {
-        "email": "bob2@example.com", "favourite_genres": ["Drama"], "id": alice.pk, "pk": alice.pk,
-        "username": "alice", "is_staff": "on", "is_superuser": "on", "kind": "synthetic", "password": "x",
-    })
+    response = bob_client.post(
+        "/accounts/profile/",
+        {
+            "email": "bob2@example.com",
+            "favourite_genres": ["Drama"],
+            "id": alice.pk,
+            "pk": alice.pk,
+            "username": "alice",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "kind": "synthetic",
+            "password": "x",
+        },
+    )
     assert response.status_code == 302
     alice.refresh_from_db()
     bob.refresh_from_db()
@@ -100,8 +127,10 @@ def test_ids_in_forms_do_not_change_another_users_data(alice_and_bob):
 
 def test_password_change_needs_the_old_password(alice_and_bob):
     bob_client, bob = alice_and_bob["clients"]["bob"], alice_and_bob["bob"]
-    response = bob_client.post("/accounts/password_change/", {"old_password": "wrong", "new_password1": "N3w-pass-phrase!",
-                                                               "new_password2": "N3w-pass-phrase!"})
+    response = bob_client.post(
+        "/accounts/password_change/",
+        {"old_password": "wrong", "new_password1": "N3w-pass-phrase!", "new_password2": "N3w-pass-phrase!"},
+    )
     assert response.status_code == 200
     bob.refresh_from_db()
     assert bob.check_password("bob-Own-pass-482")

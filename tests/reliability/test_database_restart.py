@@ -27,12 +27,14 @@ def _assert_clean_500(response, what: str):
     assert "Traceback" not in response.body and "OperationalError" not in response.body, what
 
 
-def test_pages_fail_cleanly_and_recover_when_postgres_restarts(private_postgres, private_database, private_redis,
-                                                              site_factory):
+def test_pages_fail_cleanly_and_recover_when_postgres_restarts(
+    private_postgres, private_database, private_redis, site_factory
+):
     site = site_factory(private_database, private_redis.url(0))
     site.create_users()
-    tconsts = private_postgres.psql("SELECT tconst FROM catalog_title ORDER BY num_votes DESC LIMIT 3",
-                                    database=private_database.rsplit("/", 1)[1]).split()
+    tconsts = private_postgres.psql(
+        "SELECT tconst FROM catalog_title ORDER BY num_votes DESC LIMIT 3", database=private_database.rsplit("/", 1)[1]
+    ).split()
     server = site.gunicorn(workers=2, threads=2)
     member = Browser(server.url, timeout=20)
     member.login(*MEMBER)
@@ -59,13 +61,16 @@ def test_pages_fail_cleanly_and_recover_when_postgres_restarts(private_postgres,
     assert member.post(f"/titles/{tconsts[2]}/rate/", {"score": "5"}).status == 302
     rows = private_postgres.psql(
         "SELECT r.title_id || ':' || r.score FROM ratings_rating r JOIN accounts_user u ON u.id = r.user_id "
-        f"WHERE u.username = '{MEMBER[0]}' ORDER BY r.title_id", database=private_database.rsplit("/", 1)[1]).split()
+        f"WHERE u.username = '{MEMBER[0]}' ORDER BY r.title_id",
+        database=private_database.rsplit("/", 1)[1],
+    ).split()
     # Acknowledged before and after: there. Refused during the outage: absent (the user saw the error).
     assert sorted(rows) == sorted([f"{tconsts[0]}:4", f"{tconsts[2]}:5"])
 
 
-def test_requests_during_a_restart_under_load_fail_cleanly_then_all_succeed(private_postgres, private_database,
-                                                                           private_redis, site_factory):
+def test_requests_during_a_restart_under_load_fail_cleanly_then_all_succeed(
+    private_postgres, private_database, private_redis, site_factory
+):
     site = site_factory(private_database, private_redis.url(0))
     server = site.gunicorn(workers=2, threads=4)
     statuses: list[tuple[float, int, bool]] = []
@@ -122,15 +127,19 @@ def test_a_task_retries_while_postgres_is_down(private_postgres, private_databas
     wait_for(lambda: "Retry in" in worker.log_text(), timeout=60, what="the task scheduling a retry")
     time.sleep(3)
     private_postgres.start()
-    wait_for(lambda: _run_state(private_postgres, database, run_id) == "succeeded", timeout=180,
-             what="the retried import succeeding")
+    wait_for(
+        lambda: _run_state(private_postgres, database, run_id) == "succeeded",
+        timeout=180,
+        what="the retried import succeeding",
+    )
     retries = worker.log_text().count("Retry in")
     print(f"import task retried {retries} time(s) while Postgres was down, then succeeded")
 
 
 @pytest.mark.shared_data
-def test_postgres_restarted_in_the_middle_of_an_import(private_postgres, private_database, private_redis,
-                                                       site_factory, shared_data):
+def test_postgres_restarted_in_the_middle_of_an_import(
+    private_postgres, private_database, private_redis, site_factory, shared_data
+):
     database = private_database.rsplit("/", 1)[1]
     site = site_factory(private_database, private_redis.url(0))
     site.create_users()
@@ -138,21 +147,30 @@ def test_postgres_restarted_in_the_middle_of_an_import(private_postgres, private
     worker = site.worker(queues="default")
     staff = Browser(server.url, timeout=30)
     staff.login(*STAFF)
-    assert staff.post("/system/catalog/import/", {"source": "directory",
-                                                  "directory": str(shared_data / "imdb-sample")}).status == 302
+    assert (
+        staff.post(
+            "/system/catalog/import/", {"source": "directory", "directory": str(shared_data / "imdb-sample")}
+        ).status
+        == 302
+    )
     run_id = int(private_postgres.psql("SELECT max(id) FROM catalog_importrun", database=database))
 
     def mid_file():
-        row = private_postgres.psql(f"SELECT status, rows_done FROM catalog_importrun WHERE id = {run_id}",
-                                    database=database).split("|")
+        row = private_postgres.psql(
+            f"SELECT status, rows_done FROM catalog_importrun WHERE id = {run_id}", database=database
+        ).split("|")
         return row[0] == "running" and int(row[1]) > 0
 
     wait_for(mid_file, timeout=120, interval=0.05, what="import running")
     private_postgres.restart(down_seconds=2)  # fast shutdown: the import's connections are terminated
-    wait_for(lambda: _run_state(private_postgres, database, run_id) in ("succeeded", "partial", "failed"),
-             timeout=300, what="the import finishing after the restart")
-    status, error = private_postgres.psql(f"SELECT status, error FROM catalog_importrun WHERE id = {run_id}",
-                                          database=database).split("|", 1)
+    wait_for(
+        lambda: _run_state(private_postgres, database, run_id) in ("succeeded", "partial", "failed"),
+        timeout=300,
+        what="the import finishing after the restart",
+    )
+    status, error = private_postgres.psql(
+        f"SELECT status, error FROM catalog_importrun WHERE id = {run_id}", database=database
+    ).split("|", 1)
     assert status == "succeeded", (status, error)
     assert "Retry in" in worker.log_text(), "the outage did not make the task retry"
     assert int(private_postgres.psql("SELECT count(*) FROM catalog_title", database=database)) >= 50_000

@@ -42,8 +42,15 @@ def assert_no_raw_markup(body: str, where: str):
 @pytest.fixture
 def hostile_world(db, user_factory):
     """A title, a person and a user whose names are scripts, a rating and a watchlist entry."""
-    title = make_title("tt0990001", primary_title=XSS, original_title=XSS, genres=["Drama"], average_rating=9.9,
-                       num_votes=2_000_000, start_year=1950)
+    title = make_title(
+        "tt0990001",
+        primary_title=XSS,
+        original_title=XSS,
+        genres=["Drama"],
+        average_rating=9.9,
+        num_votes=2_000_000,
+        start_year=1950,
+    )
     person = make_person("nm0990001", primary_name=XSS, known_for_titles=[title.tconst])
     make_principal(title, person, characters=[XSS], job=XSS)
     user = user_factory(username='<b>u</b><script>alert("xss")</script>', favourite_genres=["Drama"])
@@ -83,16 +90,24 @@ def test_stored_scripts_are_escaped_on_every_page_that_shows_them(hostile_world)
 
 
 def test_the_ajax_star_fragment_escapes_the_title(hostile_world):
-    response = hostile_world["client"].post(f"/titles/{hostile_world['title'].tconst}/rate/", {"score": "3"},
-                                            HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    response = hostile_world["client"].post(
+        f"/titles/{hostile_world['title'].tconst}/rate/", {"score": "3"}, HTTP_X_REQUESTED_WITH="XMLHttpRequest"
+    )
     assert response.status_code == 200
     assert_no_raw_markup(response.content.decode(), "rate fragment")
 
 
 def test_signup_refuses_markup_in_user_names(db):
     client = Client()
-    response = client.post("/accounts/signup/", {"username": '<script>alert("x")</script>', "email": "a@example.com",
-                                                 "password1": "a-Strong-pass-123", "password2": "a-Strong-pass-123"})
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": '<script>alert("x")</script>',
+            "email": "a@example.com",
+            "password1": "a-Strong-pass-123",
+            "password2": "a-Strong-pass-123",
+        },
+    )
     assert response.status_code == 200 and not User.objects.filter(email="a@example.com").exists()
     body = response.content.decode()
     assert "Enter a valid username" in body
@@ -109,11 +124,15 @@ def test_reflected_input_is_escaped(db):
 
 def test_uploaded_csv_with_scripts_is_reported_escaped(hostile_world):
     client = hostile_world["client"]
-    header = ("Const,Your Rating,Date Rated,Title,URL,Title Type,IMDb Rating,Runtime (mins),Year,Genres,Num Votes,"
-              "Release Date,Directors")
+    header = (
+        "Const,Your Rating,Date Rated,Title,URL,Title Type,IMDb Rating,Runtime (mins),Year,Genres,Num Votes,"
+        "Release Date,Directors"
+    )
     unmatched = f'tt7654321,8,2023-06-01,"{XSS.replace(chr(34), chr(34) * 2)}",https://x/,Movie,7,90,1999,Drama,1,,'
-    response = client.post("/me/import/", {"file": SimpleUploadedFile("ratings.csv", f"{header}\n{unmatched}\n".encode(),
-                                                                      content_type="text/csv")})
+    response = client.post(
+        "/me/import/",
+        {"file": SimpleUploadedFile("ratings.csv", f"{header}\n{unmatched}\n".encode(), content_type="text/csv")},
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert_no_raw_markup(body, "import report")
@@ -121,8 +140,10 @@ def test_uploaded_csv_with_scripts_is_reported_escaped(hostile_world):
     # A bad file whose error message quotes the hostile cell: refused, quoted escaped, nothing saved.
     before = Rating.objects.count()
     bad = f'{XSS},8,2023-06-01,"x",https://x/,Movie,7,90,1999,Drama,1,,'
-    response = client.post("/me/import/", {"file": SimpleUploadedFile("ratings.csv", f"{header}\n{bad}\n".encode(),
-                                                                      content_type="text/csv")})
+    response = client.post(
+        "/me/import/",
+        {"file": SimpleUploadedFile("ratings.csv", f"{header}\n{bad}\n".encode(), content_type="text/csv")},
+    )
     assert response.status_code == 400
     assert_no_raw_markup(response.content.decode(), "import error")
     assert Rating.objects.count() == before
@@ -134,8 +155,18 @@ def test_injection_strings_in_every_parameter_change_nothing(hostile_world, inje
     titles_before, users_before = Title.objects.count(), User.objects.count()
     gets = [
         ("/search/", {"q": injection, "page": injection}),
-        ("/titles/", {"genre": injection, "type": injection, "year_min": injection, "year_max": injection,
-                      "min_votes": injection, "sort": injection, "page": injection}),
+        (
+            "/titles/",
+            {
+                "genre": injection,
+                "type": injection,
+                "year_min": injection,
+                "year_max": injection,
+                "min_votes": injection,
+                "sort": injection,
+                "page": injection,
+            },
+        ),
         ("/me/ratings/", {"sort": injection, "genre": injection, "score": injection, "page": injection}),
         ("/me/watchlist/", {"page": injection}),
         ("/recommendations/", {"genre": injection, "type": injection, "year_min": injection, "page": injection}),
@@ -191,8 +222,9 @@ def test_malformed_scores_are_refused_with_a_message_and_save_nothing(hostile_wo
 )
 def test_wrong_content_types_get_a_clear_refusal(hostile_world, content_type, body):
     client, title, user = hostile_world["client"], hostile_world["title"], hostile_world["user"]
-    response = client.generic("POST", f"/titles/{title.tconst}/rate/", body, content_type=content_type,
-                              HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    response = client.generic(
+        "POST", f"/titles/{title.tconst}/rate/", body, content_type=content_type, HTTP_X_REQUESTED_WITH="XMLHttpRequest"
+    )
     assert response.status_code == 400, response.content
     assert Rating.objects.get(user=user, title=title).score == 5
 
@@ -203,7 +235,9 @@ def test_nul_characters_are_refused_before_any_query(hostile_world):
         response = client.get(path)
         assert response.status_code == 400, path
         assert "NUL character" in response.content.decode()
-    response = client.post(f"/titles/{title.tconst}/rate/", "score=3%00", content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        f"/titles/{title.tconst}/rate/", "score=3%00", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 400
     assert Rating.objects.get(user=hostile_world["user"], title=title).score == 5
 
@@ -215,23 +249,42 @@ def test_oversized_input(hostile_world):
     assert response.status_code == 200
     # A body over the site-wide limit is refused from its Content-Length, before it is read.
     limit = 2 * settings.MAX_RATINGS_UPLOAD_BYTES
-    response = client.generic("POST", f"/titles/{title.tconst}/rate/", b"score=1&pad=" + b"x" * (limit + 1),
-                              content_type="application/x-www-form-urlencoded")
+    response = client.generic(
+        "POST",
+        f"/titles/{title.tconst}/rate/",
+        b"score=1&pad=" + b"x" * (limit + 1),
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 413
     assert "the limit is" in response.content.decode()
     # A chunked body has no Content-Length to check first: refused before it is read (411).
-    response = client.generic("POST", f"/titles/{title.tconst}/rate/", b"score=1",
-                              content_type="application/x-www-form-urlencoded", HTTP_TRANSFER_ENCODING="chunked")
+    response = client.generic(
+        "POST",
+        f"/titles/{title.tconst}/rate/",
+        b"score=1",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
     assert response.status_code == 411
     assert "Content-Length" in response.content.decode()
     # Thousands of form fields: Django refuses (DATA_UPLOAD_MAX_NUMBER_FIELDS) with a 400.
-    response = client.generic("POST", f"/titles/{title.tconst}/rate/",
-                              "&".join(f"f{i}=1" for i in range(5000)).encode(),
-                              content_type="application/x-www-form-urlencoded")
+    response = client.generic(
+        "POST",
+        f"/titles/{title.tconst}/rate/",
+        "&".join(f"f{i}=1" for i in range(5000)).encode(),
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 400
     # A 300-character user name at sign-up: a form error, no account.
-    response = Client().post("/accounts/signup/", {"username": "u" * 300, "email": "long@example.com",
-                                                   "password1": "a-Strong-pass-123", "password2": "a-Strong-pass-123"})
+    response = Client().post(
+        "/accounts/signup/",
+        {
+            "username": "u" * 300,
+            "email": "long@example.com",
+            "password1": "a-Strong-pass-123",
+            "password2": "a-Strong-pass-123",
+        },
+    )
     assert response.status_code == 200 and not User.objects.filter(email="long@example.com").exists()
     assert Rating.objects.get(user=hostile_world["user"], title=title).score == 5
 
@@ -240,8 +293,9 @@ def test_uploads_over_the_limit_and_of_the_wrong_kind_are_refused(hostile_world)
     client, user = hostile_world["client"], hostile_world["user"]
     before = Rating.objects.filter(user=user).count()
     limit = settings.MAX_RATINGS_UPLOAD_BYTES
-    huge = SimpleUploadedFile("ratings.csv", b"Const,Your Rating\n" + b"tt0000001,5\n" * (limit // 12 + 10),
-                              content_type="text/csv")
+    huge = SimpleUploadedFile(
+        "ratings.csv", b"Const,Your Rating\n" + b"tt0000001,5\n" * (limit // 12 + 10), content_type="text/csv"
+    )
     response = client.post("/me/import/", {"file": huge})
     assert response.status_code == 400
     assert "the limit is" in response.content.decode()
@@ -260,10 +314,15 @@ def test_open_redirects_are_refused(hostile_world, user_factory):
     client, title = hostile_world["client"], hostile_world["title"]
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:alert(1)"):
         response = client.post(f"/titles/{title.tconst}/rate/", {"score": "4", "next": target})
-        assert response.status_code == 302 and "evil" not in response["Location"] and "javascript" not in response["Location"]
+        assert (
+            response.status_code == 302
+            and "evil" not in response["Location"]
+            and "javascript" not in response["Location"]
+        )
     member = user_factory(username="redirect_probe")
-    response = Client().post("/accounts/login/?next=https://evil.example/",
-                             {"username": member.username, "password": member.raw_password})
+    response = Client().post(
+        "/accounts/login/?next=https://evil.example/", {"username": member.username, "password": member.raw_password}
+    )
     assert response.status_code == 302 and "evil" not in response["Location"]
 
 
@@ -285,15 +344,28 @@ def test_csv_export_of_hostile_titles_is_plain_data(hostile_world):
 
 
 STAFF_FORM_ATTACKS = {
-    "/system/recommender/train/": [{"rank": "1000000000"}, {"rank": "-5"}, {"rank": "nan"}, {"reg": "inf"},
-                                   {"iterations": "99999"}, {"alpha": "<script>"}, {"rank": "' OR 1=1 --"}],
-    "/system/ratings/synthetic/generate/": [{"users": "-1", "seed": "1"}, {"users": "10000000000", "seed": "1"},
-                                            {"users": "abc", "seed": "1"}, {"users": "5", "seed": "-3"},
-                                            {"users": "5", "seed": "1", "min_votes": "<script>"}],
-    "/system/catalog/import/": [{"source": "directory", "directory": "/etc"},
-                                {"source": "directory", "directory": "/proc/self"},
-                                {"source": "directory", "directory": "x" * 10_000},
-                                {"source": "<script>alert(1)</script>"}],
+    "/system/recommender/train/": [
+        {"rank": "1000000000"},
+        {"rank": "-5"},
+        {"rank": "nan"},
+        {"reg": "inf"},
+        {"iterations": "99999"},
+        {"alpha": "<script>"},
+        {"rank": "' OR 1=1 --"},
+    ],
+    "/system/ratings/synthetic/generate/": [
+        {"users": "-1", "seed": "1"},
+        {"users": "10000000000", "seed": "1"},
+        {"users": "abc", "seed": "1"},
+        {"users": "5", "seed": "-3"},
+        {"users": "5", "seed": "1", "min_votes": "<script>"},
+    ],
+    "/system/catalog/import/": [
+        {"source": "directory", "directory": "/etc"},
+        {"source": "directory", "directory": "/proc/self"},
+        {"source": "directory", "directory": "x" * 10_000},
+        {"source": "<script>alert(1)</script>"},
+    ],
 }
 
 
@@ -328,8 +400,11 @@ def test_staff_forms_refuse_hostile_values_with_a_message(db, staff_user):
 def test_account_forms_take_oversized_and_odd_input(user_factory):
     client = Client()
     # A 10,000-character user name at login was a 500 (django-axes could not store it).
-    for data in ({"username": "u" * 10_000, "password": "x"}, {"username": "<script>", "password": "p" * 100_000},
-                 {"username": "a\u202eb\u200b", "password": "x"}):
+    for data in (
+        {"username": "u" * 10_000, "password": "x"},
+        {"username": "<script>", "password": "p" * 100_000},
+        {"username": "a\u202eb\u200b", "password": "x"},
+    ):
         response = client.post("/accounts/login/", data)
         assert response.status_code == 200 and "_auth_user_id" not in client.session
         assert_no_raw_markup(response.content.decode(), "login")
@@ -337,13 +412,16 @@ def test_account_forms_take_oversized_and_odd_input(user_factory):
         response = client.post("/accounts/password_reset/", {"email": email})
         assert response.status_code in (200, 302)
         assert_no_raw_markup(response.content.decode(), "password reset")
-    response = client.post("/accounts/signup/", {"username": "fine_name", "email": "e" * 300 + "@x.y",
-                                                 "password1": "p" * 5000, "password2": "p" * 5000})
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "fine_name", "email": "e" * 300 + "@x.y", "password1": "p" * 5000, "password2": "p" * 5000},
+    )
     assert response.status_code == 200 and not User.objects.filter(username="fine_name").exists()
     member = user_factory(username="odd_input")
     client.force_login(member)
-    response = client.post("/accounts/password_change/", {"old_password": "x" * 100_000, "new_password1": "a",
-                                                          "new_password2": "b"})
+    response = client.post(
+        "/accounts/password_change/", {"old_password": "x" * 100_000, "new_password1": "a", "new_password2": "b"}
+    )
     assert response.status_code == 200
     response = client.post("/onboarding/", {"genres": ["x" * 10_000] * 50})
     assert response.status_code == 200

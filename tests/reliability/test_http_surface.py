@@ -104,8 +104,11 @@ def test_no_get_changes_anything_and_post_only_endpoints_refuse_get(world, user_
         response = client.get(path)
         after = _writes()
         # Reading a page may touch the session row (messages shown, session refreshed); nothing else.
-        delta = {table: after[table] - before.get(table, 0) for table in after
-                 if after[table] != before.get(table, 0) and table != "django_session"}
+        delta = {
+            table: after[table] - before.get(table, 0)
+            for table in after
+            if after[table] != before.get(table, 0) and table != "django_session"
+        }
         if delta:
             changed[path] = delta
         # /health/ says 503 by design when a service (here: a Celery worker) is missing.
@@ -116,8 +119,14 @@ def test_no_get_changes_anything_and_post_only_endpoints_refuse_get(world, user_
     assert not changed, f"GET requests that wrote rows: {changed}"
     assert not errors, f"GET requests answering 5xx: {errors}"
     # The state-changing endpoints we know of are among those refusing GET.
-    for route in ("titles/<str:tconst>/rate/", "titles/<str:tconst>/watchlist/", "titles/<str:tconst>/not-interested/",
-                  "recommendations/refresh/", "accounts/logout/", "system/catalog/import/"):
+    for route in (
+        "titles/<str:tconst>/rate/",
+        "titles/<str:tconst>/watchlist/",
+        "titles/<str:tconst>/not-interested/",
+        "recommendations/refresh/",
+        "accounts/logout/",
+        "system/catalog/import/",
+    ):
         assert route in post_only, f"{route} answers GET"
 
 

@@ -77,8 +77,11 @@ def _unreadable(directory: Path) -> str:
     return "title.basics.tsv.gz"
 
 
-@pytest.mark.parametrize("damage", [_truncated, _not_gzip, _binary, _directory, _dangling_link, _unreadable],
-                         ids=["truncated-gzip", "not-gzip", "binary", "a-directory", "dangling-link", "no-permission"])
+@pytest.mark.parametrize(
+    "damage",
+    [_truncated, _not_gzip, _binary, _directory, _dangling_link, _unreadable],
+    ids=["truncated-gzip", "not-gzip", "binary", "a-directory", "dangling-link", "no-permission"],
+)
 def test_an_unreadable_file_is_reported_and_the_old_data_stays(existing_catalog, tmp_path, damage):
     if damage is _unreadable and os.geteuid() == 0:
         pytest.skip("root reads files whatever their mode; run as a normal user to test permissions")
@@ -113,8 +116,11 @@ class Tmpfs:
 
     def __init__(self, size: str, owner: str | None = None):
         self.path = Path(tempfile.mkdtemp(prefix="imdbrec-full-"))
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(self.path)],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(self.path)],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode:
             self.path.rmdir()
             pytest.skip(f"cannot mount a tmpfs to fill up ({result.stderr.strip()}); needs root")
@@ -128,8 +134,9 @@ class Tmpfs:
 
 @pytest.mark.reliability
 @pytest.mark.shared_data
-def test_database_disk_full_during_an_import(private_postgres, private_database, private_redis, site_factory,
-                                             shared_data):
+def test_database_disk_full_during_an_import(
+    private_postgres, private_database, private_redis, site_factory, shared_data
+):
     """The akas table lives on a 2 MB disk: loading 50,000 akas fills it in the middle of the COPY."""
     database = private_database.rsplit("/", 1)[1]
     disk = Tmpfs("2m", owner="postgres")
@@ -138,29 +145,45 @@ def test_database_disk_full_during_an_import(private_postgres, private_database,
         shutil.chown(disk.path / "tablespace", "postgres", "postgres")
         private_postgres.psql(f"CREATE TABLESPACE tiny_{database} LOCATION '{disk.path / 'tablespace'}'")
         private_postgres.psql(f"ALTER TABLE catalog_titleaka SET TABLESPACE tiny_{database}", database=database)
-        akas_before = private_postgres.psql("SELECT count(*) || ':' || sum(hashtext(aka_title)) FROM catalog_titleaka",
-                                            database=database)
+        akas_before = private_postgres.psql(
+            "SELECT count(*) || ':' || sum(hashtext(aka_title)) FROM catalog_titleaka", database=database
+        )
         site = site_factory(private_database, private_redis.url(0))
         site.create_users()
         server = site.gunicorn(workers=1, threads=2)
         site.worker(queues="default")
         staff = Browser(server.url, timeout=30)
         staff.login(*STAFF)
-        response = staff.post("/system/catalog/import/", {"source": "directory",
-                                                          "directory": str(shared_data / "imdb-sample"),
-                                                          "files": ["title.akas", "title.ratings"]})
+        response = staff.post(
+            "/system/catalog/import/",
+            {
+                "source": "directory",
+                "directory": str(shared_data / "imdb-sample"),
+                "files": ["title.akas", "title.ratings"],
+            },
+        )
         assert response.status == 302
         run_id = private_postgres.psql("SELECT max(id) FROM catalog_importrun", database=database)
-        wait_for(lambda: private_postgres.psql(f"SELECT status FROM catalog_importrun WHERE id = {run_id}",
-                                               database=database) in ("succeeded", "partial", "failed"),
-                 timeout=300, what="import finished")
-        status, error = private_postgres.psql(f"SELECT status, error FROM catalog_importrun WHERE id = {run_id}",
-                                              database=database).split("|", 1)
+        wait_for(
+            lambda: (
+                private_postgres.psql(f"SELECT status FROM catalog_importrun WHERE id = {run_id}", database=database)
+                in ("succeeded", "partial", "failed")
+            ),
+            timeout=300,
+            what="import finished",
+        )
+        status, error = private_postgres.psql(
+            f"SELECT status, error FROM catalog_importrun WHERE id = {run_id}", database=database
+        ).split("|", 1)
         assert status == "partial", (status, error)
         assert "title.akas" in error and "No space left on device" in error, error
         # The akas are exactly the ones from before (the failed file rolled back); ratings went in.
-        assert private_postgres.psql("SELECT count(*) || ':' || sum(hashtext(aka_title)) FROM catalog_titleaka",
-                                     database=database) == akas_before
+        assert (
+            private_postgres.psql(
+                "SELECT count(*) || ':' || sum(hashtext(aka_title)) FROM catalog_titleaka", database=database
+            )
+            == akas_before
+        )
         assert int(private_postgres.psql("SELECT count(*) FROM catalog_titlerating", database=database)) >= 50_000
         # The system page shows the error; title pages keep serving the old akas.
         system = staff.get("/system/")
@@ -196,7 +219,9 @@ def test_download_disk_full_during_an_import(existing_catalog, shared_data, sett
         assert run.status == ImportRun.Status.FAILED
         assert "No space left on device" in run.error and "title.basics" in run.error, run.error
         assert Title.objects.count() == titles_before
-        assert not any(path.name == "title.basics.tsv.gz" for path in disk.path.iterdir()), "a partial file under the final name"
+        assert not any(path.name == "title.basics.tsv.gz" for path in disk.path.iterdir()), (
+            "a partial file under the final name"
+        )
         print(f"download disk full: {run.error}")
     finally:
         server.shutdown()
@@ -206,11 +231,13 @@ def test_download_disk_full_during_an_import(existing_catalog, shared_data, sett
 def test_import_start_refusals_are_messages_not_errors(transactional_db, staff_user, tmp_path):
     client = Client()
     client.force_login(staff_user)
-    for data in ({"source": "directory", "directory": "/does/not/exist"},
-                 {"source": "directory", "directory": str(tmp_path)},
-                 {"source": "directory", "directory": "../../etc"},
-                 {"source": "directory", "directory": str(SAMPLE), "files": ["title.secrets"]},
-                 {"source": "nonsense"}):
+    for data in (
+        {"source": "directory", "directory": "/does/not/exist"},
+        {"source": "directory", "directory": str(tmp_path)},
+        {"source": "directory", "directory": "../../etc"},
+        {"source": "directory", "directory": str(SAMPLE), "files": ["title.secrets"]},
+        {"source": "nonsense"},
+    ):
         response = client.post("/system/catalog/import/", data)
         assert response.status_code == 302
         shown = " ".join(str(message) for message in get_messages(response.wsgi_request))

@@ -34,13 +34,20 @@ def test_exclusive_admits_one_holder_at_a_time():
 def test_the_lock_dies_with_a_killed_process(settings):
     database = connection.settings_dict
     url = f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-    code = ("import django, time; django.setup()\n"
-            "from imdbrec.queueing import exclusive\n"
-            "with exclusive('queueing-test-killed'):\n"
-            "    print('held', flush=True)\n"
-            "    time.sleep(120)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test"})
+    code = (
+        "import django, time; django.setup()\n"
+        "from imdbrec.queueing import exclusive\n"
+        "with exclusive('queueing-test-killed'):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.test"},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         assert exclusive_is_held("queueing-test-killed")
@@ -65,8 +72,13 @@ def test_database_errors_are_classified():
         psycopg2.connect(host="127.0.0.1", port=free_port(8795), user="postgres", dbname="x", connect_timeout=2)
     assert is_database_outage(refused.value)
     # The server ends our session (what a restart does): an outage.
-    other = psycopg2.connect(**{key: value for key, value in connection.get_connection_params().items()
-                                if key in ("host", "port", "user", "dbname", "password")})
+    other = psycopg2.connect(
+        **{
+            key: value
+            for key, value in connection.get_connection_params().items()
+            if key in ("host", "port", "user", "dbname", "password")
+        }
+    )
     other.autocommit = True
     with other.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

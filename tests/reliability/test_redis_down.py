@@ -30,9 +30,17 @@ DEAD = f"redis://127.0.0.1:{free_port(8790)}/0"  # a port in our range where not
 @pytest.fixture
 def redis_gone(settings):
     """Cache, broker and result backend all pointed at a Redis that is not there."""
-    with override_settings(CACHES={"default": {"BACKEND": "imdbrec.cache.ResilientRedisCache", "LOCATION": DEAD,
-                                               "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}},
-                           CELERY_BROKER_URL=DEAD, CELERY_RESULT_BACKEND=DEAD):
+    with override_settings(
+        CACHES={
+            "default": {
+                "BACKEND": "imdbrec.cache.ResilientRedisCache",
+                "LOCATION": DEAD,
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            }
+        },
+        CELERY_BROKER_URL=DEAD,
+        CELERY_RESULT_BACKEND=DEAD,
+    ):
         yield
 
 
@@ -50,8 +58,18 @@ def test_pages_work_without_redis(redis_gone, user_factory, staff_user):
     title = make_title("tt0970001", primary_title="Served Without Redis", average_rating=8.0, num_votes=5000)
     member = Client()
     member.force_login(user_factory(username="no_redis_member", favourite_genres=["Drama"]))
-    for path in ("/", "/titles/", f"/titles/{title.tconst}/", "/search/?q=served", "/me/ratings/", "/me/stats/",
-                 "/recommendations/", "/onboarding/", "/communities/", "/accounts/profile/"):
+    for path in (
+        "/",
+        "/titles/",
+        f"/titles/{title.tconst}/",
+        "/search/?q=served",
+        "/me/ratings/",
+        "/me/stats/",
+        "/recommendations/",
+        "/onboarding/",
+        "/communities/",
+        "/accounts/profile/",
+    ):
         started = time.monotonic()
         response = member.get(path)
         assert response.status_code == 200, path
@@ -118,8 +136,9 @@ def test_staff_actions_say_the_background_system_is_unavailable(redis_gone, staf
 
 
 @pytest.mark.reliability
-def test_redis_killed_and_restarted_under_a_real_server(private_postgres, private_database, private_redis,
-                                                         site_factory):
+def test_redis_killed_and_restarted_under_a_real_server(
+    private_postgres, private_database, private_redis, site_factory
+):
     database = private_database.rsplit("/", 1)[1]
     site = site_factory(private_database, private_redis.url(0))
     site.create_users()
@@ -127,8 +146,9 @@ def test_redis_killed_and_restarted_under_a_real_server(private_postgres, privat
     staff, member = Browser(server.url, timeout=30), Browser(server.url, timeout=30)
     staff.login(*STAFF)
     member.login(*MEMBER)
-    tconsts = private_postgres.psql("SELECT tconst FROM catalog_title ORDER BY num_votes DESC LIMIT 3",
-                                    database=database).split()
+    tconsts = private_postgres.psql(
+        "SELECT tconst FROM catalog_title ORDER BY num_votes DESC LIMIT 3", database=database
+    ).split()
 
     # Queued while Redis is up, no worker yet: the message must survive Redis going away.
     response = staff.post("/system/catalog/import/", {"source": "sample"})
@@ -136,8 +156,15 @@ def test_redis_killed_and_restarted_under_a_real_server(private_postgres, privat
     queued_before = int(private_postgres.psql("SELECT max(id) FROM catalog_importrun", database=database))
 
     private_redis.kill()
-    pages = ["/", "/titles/", f"/titles/{tconsts[0]}/", "/search/?q=the", "/me/ratings/", "/recommendations/",
-             "/onboarding/"]
+    pages = [
+        "/",
+        "/titles/",
+        f"/titles/{tconsts[0]}/",
+        "/search/?q=the",
+        "/me/ratings/",
+        "/recommendations/",
+        "/onboarding/",
+    ]
     for path in pages:
         response = member.get(path)
         assert response.status == 200, path
@@ -152,17 +179,25 @@ def test_redis_killed_and_restarted_under_a_real_server(private_postgres, privat
         assert response.seconds < 5, f"{path} took {response.seconds:.1f} s with Redis down"
         shown = page_messages(staff.get(response.location).body)
         assert any("background system is unavailable" in message for message in shown), (path, shown)
-    states = private_postgres.psql(f"SELECT id || ':' || status FROM catalog_importrun WHERE id >= {queued_before} "
-                                   "ORDER BY id", database=database)
+    states = private_postgres.psql(
+        f"SELECT id || ':' || status FROM catalog_importrun WHERE id >= {queued_before} ORDER BY id", database=database
+    )
     assert states.split() == [f"{queued_before}:queued"], f"only the run queued before the outage waits: {states}"
 
     private_redis.start()  # same directory: the append-only file brings the queue back
-    queued = subprocess.run(["redis-cli", "-p", str(private_redis.port), "LLEN", "default"], capture_output=True,
-                            text=True).stdout.strip()
+    queued = subprocess.run(
+        ["redis-cli", "-p", str(private_redis.port), "LLEN", "default"], capture_output=True, text=True
+    ).stdout.strip()
     assert queued == "1", f"the queued import's message did not survive the Redis restart (LLEN default = {queued})"
     worker = site.worker(queues="default")
-    wait_for(lambda: private_postgres.psql(f"SELECT status FROM catalog_importrun WHERE id = {queued_before}",
-                                           database=database) == "succeeded", timeout=120, what="queued import ran")
+    wait_for(
+        lambda: (
+            private_postgres.psql(f"SELECT status FROM catalog_importrun WHERE id = {queued_before}", database=database)
+            == "succeeded"
+        ),
+        timeout=120,
+        what="queued import ran",
+    )
     # And new work is accepted again.
     response = staff.post("/system/ratings/synthetic/generate/", {"users": "2", "seed": "5"})
     shown = page_messages(staff.get(response.location).body)
@@ -170,7 +205,12 @@ def test_redis_killed_and_restarted_under_a_real_server(private_postgres, privat
     assert member.post(f"/titles/{tconsts[2]}/rate/", {"score": "5"}).status == 302
     rows = private_postgres.psql(
         "SELECT r.title_id || ':' || r.score FROM ratings_rating r JOIN accounts_user u ON u.id = r.user_id "
-        f"WHERE u.username = '{MEMBER[0]}'", database=database).split()
+        f"WHERE u.username = '{MEMBER[0]}'",
+        database=database,
+    ).split()
     assert sorted(rows) == sorted([f"{tconsts[1]}:3", f"{tconsts[2]}:5"])
-    wait_for(lambda: re.search(r"synthetic_users_generate_task\[[^\]]+\] succeeded", worker.log_text()),
-             timeout=120, what="synthetic users generated")
+    wait_for(
+        lambda: re.search(r"synthetic_users_generate_task\[[^\]]+\] succeeded", worker.log_text()),
+        timeout=120,
+        what="synthetic users generated",
+    )

@@ -36,17 +36,25 @@ class Models:
         return self.postgres.psql(query, database=self.database)
 
     def run(self, run_id: int) -> dict:
-        status, phase, error = (self.sql(f"SELECT status, phase, replace(error, E'\\n', ' ') FROM recommender_modelrun "
-                                         f"WHERE id = {run_id}").split("|", 2) + ["", "", ""])[:3]
+        status, phase, error = (
+            self.sql(
+                f"SELECT status, phase, replace(error, E'\\n', ' ') FROM recommender_modelrun WHERE id = {run_id}"
+            ).split("|", 2)
+            + ["", "", ""]
+        )[:3]
         return {"status": status, "phase": phase, "error": error}
 
     def active(self) -> int:
         return int(self.sql("SELECT id FROM recommender_modelrun WHERE is_active") or 0)
 
     def rows_of(self, run_id: int) -> int:
-        return int(self.sql(f"SELECT (SELECT count(*) FROM recommender_recommendation WHERE run_id = {run_id}) + "
-                            f"(SELECT count(*) FROM recommender_userfactor WHERE run_id = {run_id}) + "
-                            f"(SELECT count(*) FROM recommender_titlefactor WHERE run_id = {run_id})"))
+        return int(
+            self.sql(
+                f"SELECT (SELECT count(*) FROM recommender_recommendation WHERE run_id = {run_id}) + "
+                f"(SELECT count(*) FROM recommender_userfactor WHERE run_id = {run_id}) + "
+                f"(SELECT count(*) FROM recommender_titlefactor WHERE run_id = {run_id})"
+            )
+        )
 
     def latest(self) -> int:
         return int(self.sql("SELECT max(id) FROM recommender_modelrun"))
@@ -92,8 +100,14 @@ def training_site(private_postgres, trained_database, private_redis, site_factor
 
     thread = threading.Thread(target=keep_asking, daemon=True)
     thread.start()
-    yield {"site": site, "staff": staff, "member": member, "models": models, "serving": serving,
-           "exchange": Path(site.env["RECOMMENDER_EXCHANGE_DIR"])}
+    yield {
+        "site": site,
+        "staff": staff,
+        "member": member,
+        "models": models,
+        "serving": serving,
+        "exchange": Path(site.env["RECOMMENDER_EXCHANGE_DIR"]),
+    }
     serving["stop"].set()
     thread.join(60)
 
@@ -106,6 +120,7 @@ def _train(staff: Browser) -> list[str]:
 
 def _in_spark(models: Models, run_id: int):
     """Wait until the Spark job has started working (its JVM is up and reading or fitting)."""
+
     def working():
         state = models.run(run_id)
         return state if state["phase"].startswith("spark:") and state["phase"] != "spark: start" else None
@@ -122,7 +137,9 @@ def test_worker_killed_mid_training_and_two_trainings_at_once(training_site):
     assert run_id == 2 and any(f"Training run #{run_id} queued" in message for message in shown), shown
     # A second request while the first is queued or running: refused, naming the run.
     shown = _train(staff)
-    assert any(f"training run #{run_id} is" in message and "Training not started" in message for message in shown), shown
+    assert any(f"training run #{run_id} is" in message and "Training not started" in message for message in shown), (
+        shown
+    )
     assert models.latest() == run_id
 
     state = _in_spark(models, run_id)
@@ -132,12 +149,18 @@ def test_worker_killed_mid_training_and_two_trainings_at_once(training_site):
     # Killed before the switch: the old run serves, the new run left no rows.
     assert models.active() == 1 and models.rows_of(run_id) == 0
     # The killed job's own processes end (the redelivered training soon starts others: not those).
-    wait_for(lambda: not doomed & set(_spark_processes(training_site["exchange"])), timeout=60,
-             what="the killed worker's Spark job ending")
+    wait_for(
+        lambda: not doomed & set(_spark_processes(training_site["exchange"])),
+        timeout=60,
+        what="the killed worker's Spark job ending",
+    )
 
     # acks_late + reject_on_worker_lost: the message is redelivered and the run trained again.
-    wait_for(lambda: models.run(run_id)["status"] in ("succeeded", "failed"), timeout=600,
-             what="the redelivered training finishing")
+    wait_for(
+        lambda: models.run(run_id)["status"] in ("succeeded", "failed"),
+        timeout=600,
+        what="the redelivered training finishing",
+    )
     assert models.run(run_id)["status"] == "succeeded", models.run(run_id)
     assert models.active() == run_id and models.rows_of(run_id) > 0
     assert len(re.findall(r"model_run_train_task\[[^\]]+\] received", worker.log_text())) >= 2
@@ -152,8 +175,9 @@ def test_whole_worker_killed_mid_training_old_model_serves_and_the_next_attempt_
     run_id = models.latest()
     state = _in_spark(models, run_id)
     worker.kill_all()
-    wait_for(lambda: not _spark_processes(training_site["exchange"]), timeout=60,
-             what="the Spark job dying with its worker")
+    wait_for(
+        lambda: not _spark_processes(training_site["exchange"]), timeout=60, what="the Spark job dying with its worker"
+    )
     assert models.run(run_id)["status"] == "running"  # nobody left to say otherwise…
     assert models.active() == 1 and models.rows_of(run_id) == 0  # …but nothing of it is served
     assert training_site["member"].get("/recommendations/").status == 200
@@ -165,8 +189,9 @@ def test_whole_worker_killed_mid_training_old_model_serves_and_the_next_attempt_
     orphan = models.run(run_id)
     assert orphan["status"] == "failed" and "killed or crashed" in orphan["error"], orphan
     site.worker(queues="spark")
-    wait_for(lambda: models.run(again)["status"] in ("succeeded", "failed"), timeout=600,
-             what="the second attempt finishing")
+    wait_for(
+        lambda: models.run(again)["status"] in ("succeeded", "failed"), timeout=600, what="the second attempt finishing"
+    )
     assert models.run(again)["status"] == "succeeded", models.run(again)
     assert models.active() == again
     assert not training_site["serving"]["failures"], training_site["serving"]["failures"][:5]

@@ -20,9 +20,15 @@ from tests.reliability.procs import wait_for
 
 pytestmark = [pytest.mark.reliability, pytest.mark.shared_data, pytest.mark.celery_worker]
 
-TABLES = {"name.basics": "catalog_person", "title.basics": "catalog_title", "title.akas": "catalog_titleaka",
-          "title.crew": "catalog_crew", "title.episode": "catalog_episode", "title.principals": "catalog_principal",
-          "title.ratings": "catalog_titlerating"}
+TABLES = {
+    "name.basics": "catalog_person",
+    "title.basics": "catalog_title",
+    "title.akas": "catalog_titleaka",
+    "title.crew": "catalog_crew",
+    "title.episode": "catalog_episode",
+    "title.principals": "catalog_principal",
+    "title.ratings": "catalog_titlerating",
+}
 
 
 class Watch:
@@ -38,12 +44,19 @@ class Watch:
         return self.postgres.psql(query, database=self.database)
 
     def run(self, run_id: int) -> dict:
-        status, current, rows_done, error = (self.sql(
-            f"SELECT status, current_file, rows_done, replace(error, E'\\n', ' ') FROM catalog_importrun WHERE id = {run_id}"
-        ).split("|") + ["", "", "", ""])[:4]
+        status, current, rows_done, error = (
+            self.sql(
+                f"SELECT status, current_file, rows_done, replace(error, E'\\n', ' ') FROM catalog_importrun WHERE id = {run_id}"
+            ).split("|")
+            + ["", "", "", ""]
+        )[:4]
         # current_file is "title.akas" or "title.akas: <phase>"
-        return {"status": status, "current": current.split(":")[0].strip(), "rows_done": int(rows_done or 0),
-                "error": error}
+        return {
+            "status": status,
+            "current": current.split(":")[0].strip(),
+            "rows_done": int(rows_done or 0),
+            "error": error,
+        }
 
     def counts(self) -> dict:
         return {name: int(self.sql(f"SELECT count(*) FROM {table}")) for name, table in TABLES.items()}
@@ -72,10 +85,17 @@ def import_site(private_postgres, private_database, private_redis, site_factory,
     staff = Browser(server.url, timeout=30)
     staff.login(*STAFF)
     watch = Watch(private_postgres, private_database, server)
-    tconst, name = watch.sql("SELECT tconst || '|' || primary_title FROM catalog_title "
-                             "ORDER BY num_votes DESC LIMIT 1").split("|", 1)
-    yield {"site": site, "staff": staff, "watch": watch, "source": str(shared_data / "imdb-sample"),
-           "tconst": tconst, "name": name}
+    tconst, name = watch.sql(
+        "SELECT tconst || '|' || primary_title FROM catalog_title ORDER BY num_votes DESC LIMIT 1"
+    ).split("|", 1)
+    yield {
+        "site": site,
+        "staff": staff,
+        "watch": watch,
+        "source": str(shared_data / "imdb-sample"),
+        "tconst": tconst,
+        "name": name,
+    }
     watch.stop.set()
 
 
@@ -89,6 +109,7 @@ def _start_import(staff: Browser, source: str, watch: Watch) -> tuple[int, list[
 
 def _mid_file(watch: Watch, run_id: int):
     """Wait until a file is being loaded and some of its lines were read (a transaction is open)."""
+
     def loading():
         state = watch.run(run_id)
         return state if state["status"] == "running" and state["current"] in TABLES and state["rows_done"] > 0 else None
@@ -108,8 +129,11 @@ def test_worker_killed_mid_import_the_message_is_redelivered_and_the_run_succeed
 
     # acks_late + reject_on_worker_lost: the message goes back to the queue, the new pool process
     # takes it, the run starts again (files already loaded are reloaded as no-op upserts).
-    wait_for(lambda: watch.run(run_id)["status"] in ("succeeded", "partial", "failed"), timeout=300,
-             what="the import finishing after the kill")
+    wait_for(
+        lambda: watch.run(run_id)["status"] in ("succeeded", "partial", "failed"),
+        timeout=300,
+        what="the import finishing after the kill",
+    )
     watch.stop.set()
     server_thread.join(30)
     final = watch.run(run_id)
@@ -120,8 +144,10 @@ def test_worker_killed_mid_import_the_message_is_redelivered_and_the_run_succeed
     assert not watch.failures, f"the title page failed during the import/kill: {watch.failures[:5]}"
     counts = watch.counts()
     assert counts["title.basics"] >= 50_000 and counts["name.basics"] >= 50_000, counts
-    print(f"killed pool process {killed} while loading {state['current']} ({state['rows_done']:,} lines read); "
-          f"redelivered and finished: {final['status']}")
+    print(
+        f"killed pool process {killed} while loading {state['current']} ({state['rows_done']:,} lines read); "
+        f"redelivered and finished: {final['status']}"
+    )
 
 
 def test_whole_worker_killed_mid_import_no_half_file_and_a_second_attempt_succeeds(import_site):
@@ -144,8 +170,11 @@ def test_whole_worker_killed_mid_import_no_half_file_and_a_second_attempt_succee
     orphan = watch.run(run_id)
     assert orphan["status"] == "failed" and "killed or crashed" in orphan["error"], orphan
     site.worker(queues="default")
-    wait_for(lambda: watch.run(run_again)["status"] in ("succeeded", "partial", "failed"), timeout=300,
-             what="second attempt finishing")
+    wait_for(
+        lambda: watch.run(run_again)["status"] in ("succeeded", "partial", "failed"),
+        timeout=300,
+        what="second attempt finishing",
+    )
     watch.stop.set()
     server_thread.join(30)
     assert watch.run(run_again)["status"] == "succeeded", watch.run(run_again)
@@ -155,7 +184,12 @@ def test_whole_worker_killed_mid_import_no_half_file_and_a_second_attempt_succee
     # table was still as before.
     complete = watch.counts()
     for name in TABLES:
-        assert after_kill[name] in (before[name], complete[name]), (name, before[name], after_kill[name], complete[name])
+        assert after_kill[name] in (before[name], complete[name]), (
+            name,
+            before[name],
+            after_kill[name],
+            complete[name],
+        )
     untouched = [name for name in TABLES if after_kill[name] == before[name] != complete[name]]
     assert untouched, ("the kill came after the import had finished", before, after_kill, complete)
     print(f"killed the worker while loading {current}; untouched: {', '.join(untouched)}; second attempt succeeded")
@@ -179,7 +213,9 @@ def test_two_imports_at_once_one_runs_the_other_is_refused(import_site):
         thread.join(60)
     messages = results["a"] + results["b"]
     queued = [message for message in messages if re.search(r"Import #\d+ queued", message)]
-    refused = [message for message in messages if "Import not started" in message and "start another when it" in message]
+    refused = [
+        message for message in messages if "Import not started" in message and "start another when it" in message
+    ]
     assert len(queued) == 1 and len(refused) == 1, messages
     # And while it runs, a third request is refused too, naming the run.
     run_id = int(re.search(r"#(\d+)", queued[0])[1])

@@ -17,5 +17,7 @@ class Command(BaseCommand):
         for spec in DEMO_USERS:
             user, created = user_ensure(**spec)
             if options["verbosity"]:
-                self.stdout.write(f"{'created' if created else 'reset'} {'staff' if user.is_staff else 'demo'} user "
-                                  f"{user.username} / {spec['password']}")
+                self.stdout.write(
+                    f"{'created' if created else 'reset'} {'staff' if user.is_staff else 'demo'} user "
+                    f"{user.username} / {spec['password']}"
+                )

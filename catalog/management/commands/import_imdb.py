@@ -36,16 +36,30 @@ class Command(BaseCommand):
         parser.add_argument(
             "--only", default="", help=f"comma-separated files to import, of: {', '.join(DATASET_NAMES)}"
         )
-        parser.add_argument("--download", action="store_true",
-                            help="download the files first (into --dir, default IMDB_DATA_DIR)")
-        parser.add_argument("--base-url", default=None,
-                            help="where to download from (default settings.IMDB_DOWNLOAD_BASE_URL)")
+        parser.add_argument(
+            "--download", action="store_true", help="download the files first (into --dir, default IMDB_DATA_DIR)"
+        )
+        parser.add_argument(
+            "--base-url", default=None, help="where to download from (default settings.IMDB_DOWNLOAD_BASE_URL)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="read and check the files, write nothing")
-        parser.add_argument("--keep-missing", action="store_true",
-                            help="do not flag rows missing from the files as removed (for a partial dump)")
+        parser.add_argument(
+            "--keep-missing",
+            action="store_true",
+            help="do not flag rows missing from the files as removed (for a partial dump)",
+        )
 
-    def handle(self, *args, directory=None, only="", download=False, base_url=None, dry_run=False,
-               keep_missing=False, **options):
+    def handle(
+        self,
+        *args,
+        directory=None,
+        only="",
+        download=False,
+        base_url=None,
+        dry_run=False,
+        keep_missing=False,
+        **options,
+    ):
         self.verbosity = options["verbosity"]
         files = [name.strip() for name in only.split(",") if name.strip()]
         if not directory and not download:
@@ -62,9 +76,12 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError(" ".join(message for messages in error.message_dict.values() for message in messages))
         self.bars = {}
-        run = import_run_execute(run_id=run.pk, on_progress=self._progress,
-                                 options=LoadOptions(flag_missing=not keep_missing),
-                                 download_dir=directory or settings.IMDB_DATA_DIR)
+        run = import_run_execute(
+            run_id=run.pk,
+            on_progress=self._progress,
+            options=LoadOptions(flag_missing=not keep_missing),
+            download_dir=directory or settings.IMDB_DATA_DIR,
+        )
         for bar in self.bars.values():
             bar.close()
         self._report(run)
@@ -86,15 +103,18 @@ class Command(BaseCommand):
             bar = self.bars.get(("download", name))
             if bar is None:
                 bar = self.bars[("download", name)] = tqdm(
-                    desc=f"download {name}", total=event["total"], unit="B", unit_scale=True, mininterval=0.5,
+                    desc=f"download {name}",
+                    total=event["total"],
+                    unit="B",
+                    unit_scale=True,
+                    mininterval=0.5,
                     file=stream,
                 )
             bar.update(event["done"] - bar.n)
             if event["total"] is not None and event["done"] >= event["total"]:
                 self.bars.pop(("download", name)).close()
         elif phase == "start":
-            self.bars[name] = tqdm(desc=name, unit=" rows", mininterval=0.5, delay=0.5, dynamic_ncols=True,
-                                   file=stream)
+            self.bars[name] = tqdm(desc=name, unit=" rows", mininterval=0.5, delay=0.5, dynamic_ncols=True, file=stream)
         elif phase == "rows":
             bar = self.bars[name]
             if event["estimate"]:
@@ -132,8 +152,11 @@ class Command(BaseCommand):
                     self.stdout.write(self.style.WARNING(f"  {reject}"))
                 if limit and result["rejected"] > limit:
                     self.stdout.write(f"  … {result['rejected'] - limit:,} more (see the admin, or -v 2)")
-        self.stdout.write(self.style.SUCCESS(f"import #{run.pk}: {run.get_status_display().lower()}")
-                          if run.status == ImportRun.Status.SUCCEEDED else f"import #{run.pk}: {run.status}")
+        self.stdout.write(
+            self.style.SUCCESS(f"import #{run.pk}: {run.get_status_display().lower()}")
+            if run.status == ImportRun.Status.SUCCEEDED
+            else f"import #{run.pk}: {run.status}"
+        )
 
     def _dry_run(self, directory: Path, files: list[str]) -> None:
         try:
@@ -155,8 +178,10 @@ class Command(BaseCommand):
                 failed = True
                 continue
             if self.verbosity:
-                self.stdout.write(f"{path.name}: {result.lines:,} lines, {result.loaded:,} good, "
-                                  f"{result.rejected:,} rejected (dry run, nothing written)")
+                self.stdout.write(
+                    f"{path.name}: {result.lines:,} lines, {result.loaded:,} good, "
+                    f"{result.rejected:,} rejected (dry run, nothing written)"
+                )
                 for line, reason in rejects[:REJECTS_SHOWN]:
                     self.stdout.write(self.style.WARNING(f"  {path.name}:{line}: {reason}"))
         if failed:

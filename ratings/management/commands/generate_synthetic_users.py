@@ -24,9 +24,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, help="How many synthetic users (indices 0 .. N-1 of the seed).")
         parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
-        parser.add_argument("--min-votes", type=int, default=None,
-                            help=f"Only titles with at least this many IMDb votes (default {GeneratorConfig().min_votes}).")
-        parser.add_argument("--config", help="JSON file overriding the generator's settings (star rules, personas, ...).")
+        parser.add_argument(
+            "--min-votes",
+            type=int,
+            default=None,
+            help=f"Only titles with at least this many IMDb votes (default {GeneratorConfig().min_votes}).",
+        )
+        parser.add_argument(
+            "--config", help="JSON file overriding the generator's settings (star rules, personas, ...)."
+        )
         parser.add_argument("--writers", type=int, default=2, help="Database connections writing at once (default 2).")
         parser.add_argument("--show-config", action="store_true", help="Print the settings as JSON and exit.")
 
@@ -50,8 +56,14 @@ class Command(BaseCommand):
                 bar.write(message, file=self.stderr._out)
 
         try:
-            report = synthetic_users_generate(users=options["users"], seed=options["seed"], min_votes=options["min_votes"],
-                                              config=config, writers=options["writers"], progress=progress)
+            report = synthetic_users_generate(
+                users=options["users"],
+                seed=options["seed"],
+                min_votes=options["min_votes"],
+                config=config,
+                writers=options["writers"],
+                progress=progress,
+            )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages))
         finally:

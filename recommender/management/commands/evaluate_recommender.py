@@ -26,8 +26,9 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--movielens", required=True, metavar="DIR",
-                            help="A MovieLens release directory (or its ratings file).")
+        parser.add_argument(
+            "--movielens", required=True, metavar="DIR", help="A MovieLens release directory (or its ratings file)."
+        )
         parser.add_argument("--test-fraction", type=float, default=0.2, help="Share of ratings held out (default 0.2).")
         parser.add_argument("--split-seed", type=int, default=42, help="Seed of the random split (default 42).")
         parser.add_argument("--params", default="{}", help="JSON object overriding the training parameters.")
@@ -41,17 +42,28 @@ class Command(BaseCommand):
         if not isinstance(params, dict):
             raise CommandError("--params must be a JSON object")
         verbosity = options["verbosity"]
-        bar = tqdm(total=100, unit="%", disable=verbosity < 1, file=self.stderr._out, leave=False,
-                   bar_format="{l_bar}{bar}| {elapsed} {postfix}")
+        bar = tqdm(
+            total=100,
+            unit="%",
+            disable=verbosity < 1,
+            file=self.stderr._out,
+            leave=False,
+            bar_format="{l_bar}{bar}| {elapsed} {postfix}",
+        )
 
         def progress(step: str, fraction: float, message: str) -> None:
             bar.update(max(round(fraction * 100) - bar.n, 0))
             bar.set_postfix_str(message, refresh=True)
 
         try:
-            report = movielens_evaluate(path=options["movielens"], test_fraction=options["test_fraction"],
-                                        seed=options["split_seed"], params=params, on_progress=progress,
-                                        keep_files=options["keep_files"])
+            report = movielens_evaluate(
+                path=options["movielens"],
+                test_fraction=options["test_fraction"],
+                seed=options["split_seed"],
+                params=params,
+                on_progress=progress,
+                keep_files=options["keep_files"],
+            )
         except (MovieLensError, SparkJobError) as error:
             raise CommandError(str(error))
         finally:

@@ -25,8 +25,11 @@ from recommender.models import ModelRun
 from recommender.services import model_run_create, model_run_start, model_run_train
 
 METRIC_LABELS = (
-    ("rmse", "RMSE (stars)"), ("mae", "MAE (stars)"), ("precision_at_10", "precision@10"),
-    ("ndcg_at_10", "NDCG@10"), ("popularity_precision_at_10", "most popular: precision@10"),
+    ("rmse", "RMSE (stars)"),
+    ("mae", "MAE (stars)"),
+    ("precision_at_10", "precision@10"),
+    ("ndcg_at_10", "NDCG@10"),
+    ("popularity_precision_at_10", "most popular: precision@10"),
     ("popularity_ndcg_at_10", "most popular: NDCG@10"),
 )
 
@@ -42,12 +45,19 @@ class Command(BaseCommand):
         parser.add_argument("--rating-rank", type=int, help="Star model (explicit ALS) rank.")
         parser.add_argument("--rating-reg", type=float, help="Star model regularisation.")
         parser.add_argument("--top-n", type=int, help="Recommendations kept per user (default RECOMMENDER_TOP_N).")
-        parser.add_argument("--grid", nargs="?", const="true", default=None,
-                            help="Grid search with a validation split: the default grid, or a JSON mapping of "
-                                 "parameter to values. Every candidate's metrics are kept in the run.")
+        parser.add_argument(
+            "--grid",
+            nargs="?",
+            const="true",
+            default=None,
+            help="Grid search with a validation split: the default grid, or a JSON mapping of "
+            "parameter to values. Every candidate's metrics are kept in the run.",
+        )
         parser.add_argument("--params", default="{}", help="JSON object of any other parameter (see DESIGN.md).")
         parser.add_argument("--queue", action="store_true", help="Queue on the spark worker instead of training here.")
-        parser.add_argument("--dry-run", action="store_true", help="Check the parameters and show what would be trained.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Check the parameters and show what would be trained."
+        )
 
     def handle(self, *args, **options):
         from django.conf import settings
@@ -77,8 +87,10 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT count(*), count(DISTINCT user_id), count(DISTINCT title_id) FROM ratings_rating")
                 ratings, users, titles = cursor.fetchone()
-            self.stdout.write(f"Would train on {ratings:,} ratings of {users:,} users and {titles:,} titles "
-                              f"(Spark master {settings.SPARK_MASTER}) with:\n{json.dumps(resolved, indent=1)}")
+            self.stdout.write(
+                f"Would train on {ratings:,} ratings of {users:,} users and {titles:,} titles "
+                f"(Spark master {settings.SPARK_MASTER}) with:\n{json.dumps(resolved, indent=1)}"
+            )
             return
 
         if options["queue"]:
@@ -96,8 +108,14 @@ class Command(BaseCommand):
             run = model_run_create(params=params, triggered_by="command")
         except ValidationError as error:
             raise CommandError(" ".join(error.messages))
-        bar = tqdm(total=100, unit="%", disable=verbosity < 1, file=self.stderr._out, leave=True,
-                   bar_format="{l_bar}{bar}| {elapsed} {postfix}")
+        bar = tqdm(
+            total=100,
+            unit="%",
+            disable=verbosity < 1,
+            file=self.stderr._out,
+            leave=True,
+            bar_format="{l_bar}{bar}| {elapsed} {postfix}",
+        )
         last_phase = {"phase": ""}
 
         def progress(current: ModelRun) -> None:
@@ -117,17 +135,37 @@ class Command(BaseCommand):
             self.stdout.write(self.summary(run))
 
     def summary(self, run: ModelRun) -> str:
-        lines = [f"Run #{run.pk} succeeded and is now serving: {run.num_ratings:,} ratings, {run.num_users:,} users, "
-                 f"{run.num_titles:,} titles."]
+        lines = [
+            f"Run #{run.pk} succeeded and is now serving: {run.num_ratings:,} ratings, {run.num_users:,} users, "
+            f"{run.num_titles:,} titles."
+        ]
         timings = run.timings or {}
-        phases = ("export", "spark_start", "fit", "grid", "evaluate", "recommend", "similar", "spark", "write_back",
-                  "communities", "total")
-        lines.append("  timings: " + ", ".join(f"{name} {timings[name]:.1f} s" for name in phases
-                                               if isinstance(timings.get(name), int | float)))
+        phases = (
+            "export",
+            "spark_start",
+            "fit",
+            "grid",
+            "evaluate",
+            "recommend",
+            "similar",
+            "spark",
+            "write_back",
+            "communities",
+            "total",
+        )
+        lines.append(
+            "  timings: "
+            + ", ".join(
+                f"{name} {timings[name]:.1f} s" for name in phases if isinstance(timings.get(name), int | float)
+            )
+        )
         rows = (run.metrics or {}).get("rows") or {}
         if rows:
-            lines.append("  rows: " + ", ".join(f"{name.replace('_', ' ')} {count:,}" for name, count in rows.items())
-                         + f" ({timings.get('write_back_rows_per_second', 0):,.0f} rows/s)")
+            lines.append(
+                "  rows: "
+                + ", ".join(f"{name.replace('_', ' ')} {count:,}" for name, count in rows.items())
+                + f" ({timings.get('write_back_rows_per_second', 0):,.0f} rows/s)"
+            )
         metrics = run.metrics or {}
         if metrics.get("eval_users"):
             lines.append(f"  holdout ({metrics['eval_pairs']:,} ratings of {metrics['eval_users']:,} users):")
@@ -136,8 +174,10 @@ class Command(BaseCommand):
                     lines.append(f"    {label:<28} {metrics[key]:.4f}")
         for candidate in run.candidates or []:
             scores = candidate.get("metrics") or {}
-            lines.append(f"  grid {candidate['kind']:<7} {json.dumps(candidate['params'])}: "
-                         f"RMSE {scores.get('rmse') or float('nan'):.4f}, "
-                         f"precision@10 {scores.get('precision_at_10') or float('nan'):.4f}"
-                         f"{'  <- chosen' if candidate.get('chosen') else ''}")
+            lines.append(
+                f"  grid {candidate['kind']:<7} {json.dumps(candidate['params'])}: "
+                f"RMSE {scores.get('rmse') or float('nan'):.4f}, "
+                f"precision@10 {scores.get('precision_at_10') or float('nan'):.4f}"
+                f"{'  <- chosen' if candidate.get('chosen') else ''}"
+            )
         return "\n".join(lines)
