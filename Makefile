@@ -9,11 +9,13 @@ RUN := var/run
 DEMO_USERS ?= 3000
 export DJANGO_SETTINGS_MODULE ?= imdbrec.settings.dev
 
-.PHONY: help venv services demo demo-data serve worker stop test lint test-deps bench reliability audit clean
+.PHONY: help venv services demo demo-data serve worker stop test test-fast lint test-deps bench reliability audit clean
 
 help:
 	@echo "make demo   — install, migrate, load the IMDb sample, synthetic users, train, serve"
-	@echo "make test   — the whole test suite (lint, Postgres, Redis, Celery, Spark, browser)"
+	@echo "make test   — the whole test suite (lint, migrations check, Postgres, Redis, Celery, Spark, browser)"
+	@echo "make test-fast — the tests without Spark, browser, Celery worker, shared data and reliability"
+	@echo "make lint   — ruff check and format, djLint, import-linter, mypy"
 	@echo "make worker — a Celery worker for the default and spark queues (foreground)"
 	@echo "make stop   — stop what make demo started"
 	@echo "make bench  — the benchmarks in bench/ (print rows/s, seconds, peak RSS, ratios)"
@@ -92,14 +94,31 @@ test-deps: venv
 	    else echo "missing:$$missing (install with: sudo apt-get install$$missing)"; exit 1; fi; \
 	  fi
 
+# App code mypy checks: the Django apps (and the staff `system` app once it exists).
+MYPY_PATHS := accounts catalog ratings recommender imdbrec $(wildcard system)
+
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/djlint templates --lint
+	@# import-linter's contracts live in pyproject.toml's [tool.importlinter]; without them it has nothing to check.
+	@if grep -q '^\[tool\.importlinter\]' pyproject.toml; then echo "$(VENV)/bin/lint-imports"; $(VENV)/bin/lint-imports; \
+	  else echo "lint-imports: no [tool.importlinter] contracts in pyproject.toml yet, skipped"; fi
+	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(VENV)/bin/mypy $(MYPY_PATHS)
 
 # pytest exits 5 when it collected no tests; make treats any non-zero exit as failure, so an
 # empty selection fails the build instead of passing it.
 test: test-deps lint
 	@$(PY) -m imdbrec.services_check
+	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite without the slow kinds of test (Spark jobs, the browser, a real Celery worker, the shared
+# data folder, the reliability checks): for the edit-test loop. No lint, no system packages needed.
+FAST_MARKERS := not spark and not browser and not celery_worker and not shared_data and not reliability
+test-fast: venv
+	@$(PY) -m imdbrec.services_check
+	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # Benchmarks print their numbers; they are not tests. Each builds its own data (own database where it writes).
 bench: venv test-deps
