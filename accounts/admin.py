@@ -39,7 +39,7 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("-date_joined",)
     list_per_page = 50
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),  # typed optional; Django's UserAdmin always sets it
         ("Recommender", {"fields": ("kind", "persona", "external_id", "favourite_genres")}),
     )
     add_fieldsets = (

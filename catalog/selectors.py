@@ -14,7 +14,7 @@ instead of ``select_related`` (an INNER JOIN that would silently drop the row).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -410,14 +410,14 @@ def title_detail(*, tconst: str) -> TitleDetail:
         .order_by("ordering")
         .values("person_id", "name", "category", "characters", "job")
     ):
-        member = CastMember(
+        cast_member = CastMember(
             nconst=principal["person_id"],
             name=principal["name"],
             category=principal["category"],
             characters=principal["characters"] or [],
             job=principal["job"],
         )
-        (detail.cast if principal["category"] in CAST_CATEGORIES else detail.other_principals).append(member)
+        (detail.cast if principal["category"] in CAST_CATEGORIES else detail.other_principals).append(cast_member)
 
     akas = TitleAka.objects.filter(title_id=tconst, removed_at__isnull=True).order_by("region", "ordering")
     detail.akas_by_region = [(region, list(rows)) for region, rows in groupby(akas, key=lambda aka: aka.region)]
@@ -447,7 +447,7 @@ class PersonDetail:
     person: Person
     known_for: list[Title]
     # Title rows annotated with ``category``, ``characters`` and ``job`` of the credit, newest first.
-    filmography: list[Title]
+    filmography: Sequence[Title]
     filmography_truncated: bool = False
 
 

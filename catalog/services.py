@@ -19,6 +19,7 @@ import psycopg2
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from catalog.importing.datasets import DATASET_NAMES, Dataset, datasets_named
@@ -153,7 +154,7 @@ class _RunProgress:
     def __init__(self, run: ImportRun, listener: ProgressListener | None):
         self.run = run
         self.listener = listener
-        self.connection = None
+        self.connection: BaseDatabaseWrapper | None = None
         self.last_write = 0.0
         self.total_bytes = 0
         self.bytes_before = 0  # bytes of the files already loaded

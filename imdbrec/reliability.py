@@ -275,7 +275,7 @@ def run_tests(junit: Path) -> dict:
     ]
     print("$", " ".join(command), flush=True)
     result = subprocess.run(command, cwd=ROOT, env=env)
-    tests = {}
+    tests: dict[str, dict] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):  # noqa: S314
         name = case.get("name", "")
         base = name.split("[")[0]

@@ -1,3 +1,6 @@
+from collections.abc import Sequence
+from typing import cast
+
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
@@ -45,9 +48,9 @@ class RatingHistoryFilterForm(forms.Form):
     score = forms.TypedChoiceField(required=False, choices=[("", "Any")] + SCORE_CHOICES, coerce=int, empty_value=None)
     genre = forms.ChoiceField(required=False, choices=[("", "Any")])
 
-    def __init__(self, *args, genres: list[str] = (), **kwargs):
+    def __init__(self, *args, genres: Sequence[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["genre"].choices = [("", "Any")] + [(genre, genre) for genre in genres]
+        cast(forms.ChoiceField, self.fields["genre"]).choices = [("", "Any")] + [(genre, genre) for genre in genres]
 
 
 class ImdbRatingsUploadForm(forms.Form):

@@ -261,7 +261,7 @@ def star_draw(
 
 
 def _stars_from_buckets(bucket_index: np.ndarray, cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    uniform = rng.random(bucket_index.shape[0])
+    uniform = rng.random(size=len(bucket_index))
     return (1 + (uniform[:, None] >= cdf[bucket_index]).sum(axis=1)).astype(np.int8)
 
 
@@ -411,13 +411,13 @@ def _titles_sample(
         draw(short, (wanted[short] - got[short]) * (4 << round_number) + 16)
     # Exact fallback for users wanting most of the pool: Gumbel top-k over every title.
     complete = ~np.isin(owner, short)
-    owner, title = [owner[complete]], [title[complete]]
+    owner_parts, title_parts = [owner[complete]], [title[complete]]
     for u in short:
         keys = pool.log_weight[persona[u]] + rng.gumbel(size=n_titles)
         chosen = np.argpartition(-keys, wanted[u] - 1)[: wanted[u]]
-        owner.append(np.full(chosen.shape[0], u))
-        title.append(chosen)
-    owner, title = np.concatenate(owner), np.concatenate(title)
+        owner_parts.append(np.full(chosen.shape[0], u))
+        title_parts.append(chosen)
+    owner, title = np.concatenate(owner_parts), np.concatenate(title_parts)
     order = np.argsort(owner, kind="stable")
     return owner[order], title[order]
 

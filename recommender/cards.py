@@ -118,6 +118,7 @@ def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeSt
             f"{reason.title.primary_title if reason.title else reason.tconst} {reason.star_string}"
             for reason in card.explanation.others
         )
+        body: str
         if card.explanation.reasons:
             body = format_html(
                 "Because you rated {}",
@@ -210,6 +211,7 @@ def recommendation_page_get(
     if not result.personal:
         result.fallback = popular_in_genres(user=user, limit=page_size)
         return result
+    assert live.state is not None and live.model is not None  # personal: the user has vectors in the run
     result.page = Paginator(live.items, page_size).get_page(page_number)
     items = list(result.page.object_list)
     explanations = explanations_for(
@@ -223,7 +225,8 @@ def recommendation_page_get(
             reason.title = titles.get(reason.tconst)
     thresholds = confidence_thresholds(live.run)
     result.buckets = confidence_buckets(live.run)
-    title_url = tuple(reverse("catalog:title_detail", args=["TCONST"]).split("TCONST", 1))
+    prefix, suffix = reverse("catalog:title_detail", args=["TCONST"]).split("TCONST", 1)
+    title_url = (prefix, suffix)
     first_rank = result.page.start_index()
     if result.page.number == 1:
         _discovery_add(result, user=user)
@@ -252,6 +255,7 @@ def _discovery_add(result: RecommendationPage, *, user, per_community: int = 4) 
     from recommender.communities import community_neighbours, community_titles, user_place
 
     state = result.live.state
+    assert state is not None and state.vectors is not None  # only for personal pages
     result.place = user_place(
         user=user, run=result.live.run, vectors=state.vectors.factors if state.vectors.source != "run" else None
     )
@@ -305,6 +309,7 @@ def page_cache_key(*, user, fingerprint: tuple, variant: str, csrf_secret: str) 
 def _progress_from(live: LiveList) -> OnboardingProgress:
     from recommender.onboarding import unlock_threshold
 
+    assert live.state is not None  # only called with a state
     return OnboardingProgress(rated=len(live.state.ratings), needed=unlock_threshold())
 
 

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -180,7 +182,7 @@ def runs_chart_context(*, runs: list[ModelRun]) -> dict:
     runs = [run for run in runs if run.status == ModelRun.Status.SUCCEEDED]
     labels = [f"#{run.pk}" for run in runs]
     communities = {run.pk: community_metrics(run=run) for run in runs}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "run": run,
             "rmse": _metric(run, "rmse"),
@@ -328,10 +330,9 @@ def community_map_svg(
         ),
         format_html('<rect width="{}" height="{}" rx="10" class="map-bg"/>', width, height),
     ]
-    faded = highlight is not None
     for x, y, number in points:
         px, py = to_px(x, y)
-        opacity = 0.75 if not faded or number == highlight.number else 0.16
+        opacity = 0.75 if highlight is None or number == highlight.number else 0.16
         parts.append(
             format_html(
                 '<circle cx="{}" cy="{}" r="2.6" fill="{}" fill-opacity="{}"/>',
@@ -342,7 +343,7 @@ def community_map_svg(
             )
         )
     placed = [community for community in communities if community.x is not None]
-    dots = [to_px(community.x, community.y) for community in placed]
+    dots = [to_px(community.x, community.y) for community in placed]  # type: ignore[arg-type]  # placed: x and y are set
     for community, (px, py), (tx, ty, anchor) in zip(
         placed,
         dots,

@@ -86,7 +86,8 @@ def choose_k(
     rng = np.random.default_rng(seed)
     sample = vectors if n <= SILHOUETTE_SAMPLE else vectors[rng.choice(n, SILHOUETTE_SAMPLE, replace=False)]
     distances = pairwise_distances(sample)  # once, not once per candidate k
-    scores, centres = [], {}
+    scores: list[dict] = []
+    centres: dict[int, np.ndarray] = {}
     for k in candidates:
         kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(sample)
         if len(set(kmeans.labels_)) < 2:
@@ -160,7 +161,7 @@ def communities_cluster(
     pca = PCA(n_components=components, random_state=SEED).fit(normalised)
     user_xy = _pad_xy(pca.transform(normalised))
     clustering = Clustering(list(user_ids), labels, centers, silhouettes, user_xy, [], np.zeros((0, 2)), pca)
-    if title_ids is not None:
+    if title_ids is not None and title_vectors is not None:  # given together
         clustering.titles_project(title_ids, title_vectors)
     return clustering
 
@@ -218,6 +219,7 @@ def communities_create(
     user_ids, labels, k, centers = clustering.user_ids, clustering.labels, clustering.k, clustering.centers
     user_xy, title_ids, title_xy, pca = clustering.user_xy, clustering.title_ids, clustering.title_xy, clustering.pca
     silhouettes = clustering.silhouettes
+    assert pca is not None, "a clustering with users has its projection"
 
     counted = liked_count(liked if liked is not None else liked_from_database(user_ids), user_ids, labels, k)
     genre_stats = _genre_lifts(counted=counted, k=k)
@@ -328,7 +330,7 @@ def _genre_lifts(*, counted: LikedCounts, k: int) -> dict[int, list[dict]]:
     result = {}
     for label in range(k):
         mine = int(counts[label].sum()) or 1
-        entries = []
+        entries: list[dict] = []
         for number in np.flatnonzero(counts[label]):
             share = counts[label, number] / mine
             base = overall[number] / total
@@ -503,7 +505,9 @@ def community_list(*, run: ModelRun | None) -> list[TasteCommunity]:
         return []
     cached = getattr(run, "_communities", None)
     if cached is None:
-        cached = run._communities = list(TasteCommunity.objects.filter(run=run).order_by("number"))
+        cached = run._communities = list(  # type: ignore[attr-defined]  # per-request memo on the instance
+            TasteCommunity.objects.filter(run=run).order_by("number")
+        )
     return cached
 
 
@@ -577,9 +581,10 @@ def community_titles(*, community: TasteCommunity, limit: int = 12, exclude: set
         title = titles.get(entry["tconst"])
         if title is None or title.removed_at is not None:
             continue
-        title.community_lift = entry.get("lift")
-        title.community_share = entry.get("share")
-        title.community_overall_share = entry.get("overall_share")
+        # Shown by the template next to the title.
+        title.community_lift = entry.get("lift")  # type: ignore[attr-defined]
+        title.community_share = entry.get("share")  # type: ignore[attr-defined]
+        title.community_overall_share = entry.get("overall_share")  # type: ignore[attr-defined]
         result.append(title)
         if len(result) >= limit:
             break
@@ -615,7 +620,7 @@ def community_members_count(*, community: TasteCommunity) -> int:
 
 def title_factor_positions(*, run: ModelRun, tconsts: list[str]) -> dict[str, tuple[float, float]]:
     return {
-        tconst: (x, y)
+        tconst: (x, y)  # type: ignore[misc]  # x__isnull=False: never None here
         for tconst, x, y in TitleFactor.objects.filter(run=run, title_id__in=tconsts, x__isnull=False).values_list(
             "title_id", "x", "y"
         )

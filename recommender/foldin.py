@@ -102,8 +102,8 @@ class RunModel:
     loaded_seconds: float = 0.0
     # float32 copies for the scan over every title (half the memory traffic); the short list is
     # then re-scored in float64, so the final order is exact.
-    factors32: np.ndarray | None = None
-    popularity32: np.ndarray | None = None
+    factors32: np.ndarray = field(init=False)
+    popularity32: np.ndarray = field(init=False)
     title_types: list[str] = field(default_factory=list)
     genres: list[str] = field(default_factory=list)
 
@@ -238,7 +238,7 @@ def _factors_get(run: ModelRun) -> dict[str, np.ndarray] | None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(temporary, **arrays)
+            np.savez(temporary, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle's bool
             os.replace(temporary, path)  # atomic: a reader never sees half a file
             _cache_prune(path)
         except OSError as error:
@@ -448,13 +448,13 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
                 user_fold_in_save(user=user, run=run, vectors=vectors, seen_updated_at=fold_in.updated_at)
             return UserState(vectors=vectors, ratings=ratings, folded=False, excluded=excluded, version=f"r{run.pk}")
     started = time.perf_counter()
-    vectors = user_vectors_solve(model=model, ratings=ratings)
+    solved = user_vectors_solve(model=model, ratings=ratings)
     elapsed = (time.perf_counter() - started) * 1000
     saved = user_fold_in_save(
-        user=user, run=run, vectors=vectors, seen_updated_at=fold_in.updated_at if fold_in else None
+        user=user, run=run, vectors=solved, seen_updated_at=fold_in.updated_at if fold_in else None
     )
     return UserState(
-        vectors=vectors,
+        vectors=solved,
         ratings=ratings,
         folded=True,
         fold_in_ms=elapsed,

@@ -312,6 +312,6 @@ def popular_in_genres(*, user: User, genres: list[str] | None = None, limit: int
         title = titles.get(tconst)
         if title is None:
             continue
-        title.weighted_rating = weighted
+        title.weighted_rating = weighted  # type: ignore[attr-defined]  # shown by the template
         result.append(title)
     return result

@@ -11,6 +11,7 @@ the most recent such prediction and reports the mean absolute error of the stars
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import connection
@@ -41,7 +42,7 @@ class MatchedPrediction:
     rank: int
     confidence: float
     run_id: int
-    rated_at: object
+    rated_at: datetime
     title: object = None
 
     @property

@@ -790,6 +790,7 @@ def spark_job_run(
             if input_prepare is not None:
                 input_prepare()
                 (input_dir / INPUT_READY).touch()
+            assert process.stdout is not None  # stdout=PIPE
             for line in process.stdout:
                 if line.startswith("PROGRESS ") and on_progress is not None:
                     with contextlib.suppress(ValueError, KeyError):
@@ -814,6 +815,7 @@ def spark_job_run(
 
 def _process_reap(process: subprocess.Popen, timeout: float = 120) -> None:
     """Let a job that has reported its result stop on its own; stop it if it does not."""
+    assert process.stdout is not None  # started with stdout=PIPE
     try:
         for _line in process.stdout:
             pass

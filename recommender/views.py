@@ -112,7 +112,7 @@ def _recommendations_body(request, *, run) -> tuple[str, bool]:
         },
         request=request,
     )
-    return body, page.personal and not page.live.state.folded
+    return body, page.personal and not page.live.state.folded  # type: ignore[union-attr]  # personal: a state
 
 
 @require_POST

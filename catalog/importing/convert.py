@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import overload
 
 NULL = b"\\N"
 EMPTY_ARRAY = b"{}"
@@ -69,6 +70,10 @@ def _quote_elements(elements: list[bytes]) -> bytes:
     return b'{"' + b'","'.join(e.replace(b"\\", b"\\\\").replace(b'"', b'\\"') for e in elements) + b'"}'
 
 
+@overload
+def list_literal(value: bytes, limit: None, separator: bytes = ...) -> bytes: ...
+@overload
+def list_literal(value: bytes, limit: int, separator: bytes = ...) -> bytes | None: ...
 def list_literal(value: bytes, limit: int | None, separator: bytes = b",") -> bytes | None:
     """A separated list as an array literal; None when an element is longer than ``limit``."""
     if value == NULL:
@@ -120,6 +125,7 @@ def convert_title_basics(lines: list[bytes], line_no: int, ctx: Context) -> list
     numbered = ctx.numbered
     note_key = ctx.note_key
     join = b"\t".join
+    genres: bytes | None  # list_literal's None (a rejected list) is checked before use
     for line in lines:
         line_no += 1
         fields = line.split(b"\t")
@@ -182,6 +188,8 @@ def convert_name_basics(lines: list[bytes], line_no: int, ctx: Context) -> list[
         if len(fields) != 6:
             reject(line_no, line, columns_reason(6, len(fields)))
             continue
+        professions: bytes | None
+        known_for: bytes | None
         nconst, name, birth, death, professions, known_for = fields
         if not (nconst[:2] == b"nm" and nconst[2:].isdigit() and len(nconst) <= 12):
             reject(line_no, line, f"nconst {show(nconst)} is not a name id")
@@ -215,6 +223,7 @@ def convert_title_akas(lines: list[bytes], line_no: int, ctx: Context) -> list[b
     reject = ctx.reject
     numbered = ctx.numbered
     join = b"\t".join
+    types: bytes | None  # list_literal's None (a rejected list) is checked before use
     for line in lines:
         line_no += 1
         fields = line.split(b"\t")
@@ -338,6 +347,7 @@ def convert_title_principals(lines: list[bytes], line_no: int, ctx: Context) -> 
     reject = ctx.reject
     numbered = ctx.numbered
     join = b"\t".join
+    characters: bytes | None  # list_literal's None (a rejected list) is checked before use
     for line in lines:
         line_no += 1
         fields = line.split(b"\t")

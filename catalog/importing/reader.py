@@ -38,7 +38,7 @@ class BadLine:
     reason: str
 
 
-def open_binary(path: Path) -> tuple[io.BufferedReader, io.RawIOBase]:
+def open_binary(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
     """The decompressed byte stream and the underlying file (whose position measures progress)."""
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed by the reader

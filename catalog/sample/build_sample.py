@@ -52,12 +52,11 @@ def build(source: Path, output: Path, movies: int, with_cast: bool = True) -> di
     movie_ids = {
         fields[0] for fields in map(_fields, list(_lines(source / "title.basics.tsv.gz"))[1:]) if fields[1] == b"movie"
     }
-    votes = (
+    votes = [
         (int(fields[2]), fields[0])
         for fields in map(_fields, list(_lines(source / "title.ratings.tsv.gz"))[1:])
         if fields[0] in movie_ids
-    )
-    votes = list(votes)
+    ]
     chosen = {tconst for _votes, tconst in heapq.nlargest(movies, votes)}
     if with_cast:
         rated = {tconst for _votes, tconst in votes}

@@ -168,7 +168,7 @@ def grid_candidates(params: dict) -> list[dict]:
     """The grid's candidates: first the ranking ones, then the star ones, each a dict of overrides
     with ``kind``. Random subset of ``grid_max_candidates`` per kind when set (random search)."""
     grid = params["grid"] or {}
-    candidates = []
+    candidates: list[dict] = []
     for kind, keys in (("ranking", RANKING_KEYS), ("rating", RATING_KEYS)):
         axes = [(key, grid[key]) for key in keys if key in grid]
         if not axes:

@@ -173,7 +173,7 @@ def fold_in(
             float(model["reg"]),
         )
         x[block] = np.linalg.solve(matrices, targets[..., None])[..., 0]
-        if p is not None:
+        if p is not None and rating_factors is not None:  # both or neither: a run with a star model
             matrices, targets = rating_systems(
                 _padded(rating_factors, rows[index], valid),
                 np.where(valid, residual[index], 0.0),
@@ -209,6 +209,7 @@ def ranking_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model
 def rating_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model: dict) -> tuple[np.ndarray, float]:
     """(p_u, b_u) of one user (zero and no bias when no title is known)."""
     folded = side_fold_in(np.zeros(len(rows)), rows, ratings, 1, side, model)
+    assert folded.rating_factors is not None, "the side has a star model, so the fold-in has p_u"
     return folded.rating_factors[0], float(folded.bias[0])
 
 

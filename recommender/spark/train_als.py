@@ -275,6 +275,7 @@ def als_create(*, implicit: bool, params: dict, blocks: int) -> ALS:
 
 
 def als_fit(prepared: Prepared, params: dict, *, implicit: bool, blocks: int) -> ALSModel:
+    assert prepared.frame is not None, "the observations are read before a fit"
     model = als_create(implicit=implicit, params=params, blocks=blocks).fit(prepared.frame)
     model.userFactors.count()  # fitted now, not when first read
     return model
@@ -326,6 +327,7 @@ def models_fit(
         with reporter.timed(f"{label}fit_ranking"):
             ranking = als_fit(prepared, params, implicit=True, blocks=blocks)
     if rating is None:
+        assert base is not None, "without a base both models are fitted above"
         rating = base.rating
         for key in ("rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior"):
             prepared.constants[key] = base.constants[key]
@@ -335,6 +337,7 @@ def models_fit(
             base.prepared.user_scale,
         )
     if ranking is None:
+        assert base is not None, "without a base both models are fitted above"
         ranking = base.ranking
         for key in ("rank", "reg", "alpha", "star_weight", "activity_exponent", "popularity_weight"):
             prepared.constants[key] = base.constants[key]
@@ -445,11 +448,12 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
             model,
             top_n,
         )
+        assert folded.rating_factors is not None, "an ItemSide always has a star model"
         yield pa.RecordBatch.from_arrays(
             [
                 batch.column("user").cast(pa.int32()),
                 _vector_lists(folded.factors),
-                _vector_lists(folded.rating_factors),  # an ItemSide always has a star model
+                _vector_lists(folded.rating_factors),
                 pa.array(folded.bias.astype(np.float64)),
                 pa.array(folded.counts.astype(np.int32)),
                 _list_array(top.offsets, side.ids[top.rows].astype(np.int32), pa.int32()),
@@ -594,7 +598,7 @@ def evaluate(
     )
     errors = scored.pair_predicted - test.rating[in_test].astype(np.float64)
     pairs = len(errors)
-    metrics = {
+    metrics: dict[str, object] = {
         "rmse": math.sqrt(float((errors**2).sum()) / pairs) if pairs else None,
         "mae": float(np.abs(errors).sum()) / pairs if pairs else None,
         "precision_at_10": float(scored.precision.mean()),
@@ -657,7 +661,8 @@ def grid_search(
     records = []
     base = None
     best = dict(params)
-    best_ranking = best_rating = None
+    best_ranking: dict | None = None
+    best_rating: dict | None = None
     for number, candidate in enumerate(candidates):
         kind = candidate["kind"]
         overrides = {key: value for key, value in candidate.items() if key != "kind"}
@@ -700,16 +705,16 @@ def grid_search(
             and (best_rating is None or metrics["rmse"] < best_rating["metrics"]["rmse"])
         ):
             best_rating = record
-    for record in (best_ranking, best_rating):
-        if record:
-            record["chosen"] = True
-            best.update(record["params"])
+    for chosen in (best_ranking, best_rating):
+        if chosen:
+            chosen["chosen"] = True
+            best.update(chosen["params"])
     return best, records
 
 
 def code_ship(spark: SparkSession) -> None:
     """Executors on other machines need this package: ship it as a zip (local masters share it)."""
-    if spark.sparkContext.master.startswith("local"):
+    if spark.sparkContext.master.startswith("local"):  # type: ignore[union-attr]  # a running context has a master
         return
     package = Path(__file__).resolve().parent
     archive = Path(tempfile.gettempdir()) / f"imdbrec-spark-{os.getpid()}.zip"
@@ -722,7 +727,9 @@ def code_ship(spark: SparkSession) -> None:
 
 def als_blocks(spark: SparkSession) -> int:
     """ALS blocks: one per core (more blocks on two cores only add shuffle overhead)."""
-    return max(1, min(int(spark.conf.get("spark.sql.shuffle.partitions")), spark.sparkContext.defaultParallelism))
+    partitions = spark.conf.get("spark.sql.shuffle.partitions")
+    assert partitions is not None, "Spark has a default for it"
+    return max(1, min(int(partitions), spark.sparkContext.defaultParallelism))
 
 
 def _lists(keys: np.ndarray, owners: np.ndarray, values: np.ndarray) -> pa.ListArray:
@@ -942,6 +949,7 @@ def bare_fit(spark: SparkSession, *, input_dir: str, params: dict, reporter: Rep
     work_dir = tempfile.mkdtemp(prefix="bare-fit-", dir=local_path(input_dir))
     with reporter.timed("bare_prepare"):
         prepared = prepare(spark, ratings_load(f"{input_dir}/ratings.parquet"), params, work_dir=work_dir)
+        assert prepared.frame is not None, "prepare reads the observations"
         prepared.frame.count()
     with reporter.timed("bare_fit_ranking"):
         als_fit(prepared, params, implicit=True, blocks=blocks)
