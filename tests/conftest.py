@@ -11,6 +11,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.helpers import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -49,6 +51,34 @@ def user_factory(db):
 @pytest.fixture
 def staff_user(user_factory):
     return user_factory(username="staff", is_staff=True, is_superuser=True)
+
+
+# The recommender's test world, used by the recommender tests and the reliability ones.
+@pytest.fixture
+def recommender_caches(settings, tmp_path):
+    """Forget every process and Redis cache the recommender keeps, before and after the test; the
+    run matrices' file cache lives in the test's own directory."""
+    from recommender.foldin import run_model_forget
+    from recommender.onboarding import onboarding_cache_clear
+
+    settings.RECOMMENDER_MODEL_CACHE_DIR = tmp_path / "model-cache"
+
+    run_model_forget()
+    onboarding_cache_clear()
+    yield
+    run_model_forget()
+    onboarding_cache_clear()
+
+
+@pytest.fixture
+def world(db, recommender_caches):
+    """120 titles in 10 genres, 40 persona users with 14 ratings each, and a trained active run."""
+    from tests.recommender.recsys_factories import numpy_run_train, persona_users_create, titles_create
+
+    titles = titles_create()
+    users = persona_users_create(titles=titles)
+    run = numpy_run_train()
+    return {"titles": titles, "by_tconst": {title.tconst: title for title in titles}, "users": users, "run": run}
 
 
 def _test_database_url() -> str:
@@ -100,16 +130,17 @@ def celery_worker_process(transactional_db):
     )
     from imdbrec.celery import app
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def answering():
         if process.poll() is not None:
             raise RuntimeError(f"Celery worker exited early:\n{process.stdout.read()}")
         replies = app.control.inspect(timeout=0.5).ping() or {}
-        if any(name.startswith(hostname.split("@")[0]) for name in replies):
-            break
-    else:
+        return any(name.startswith(hostname.split("@")[0]) for name in replies)
+
+    try:
+        wait_for(answering, timeout=60, interval=0, what="the Celery worker answering")
+    except TimeoutError:
         process.kill()
-        raise RuntimeError("Celery worker did not answer within 60 s")
+        raise
     yield process
     os.killpg(process.pid, signal.SIGTERM)
     try:

@@ -1,4 +1,8 @@
-"""Catalog rows made with the ORM for tests: small, explicit, cross-linked like IMDb's files."""
+"""Model rows made with the ORM for tests: small, explicit, cross-linked like IMDb's files.
+
+The one home of the suite's factories (titles, people, their credits); the fixtures that hand
+them out (``title_factory``, ``user_factory``) are in ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ def next_nconst() -> str:
     return f"nm{next(_numbers):07d}"
 
 
-def make_title(tconst: str | None = None, **fields) -> Title:
+def title_build(tconst: str | None = None, **fields) -> Title:
+    """An unsaved ``Title`` with the suite's defaults, for ``bulk_create`` of many."""
     fields.setdefault("title_type", "movie")
     fields.setdefault("primary_title", f"Title {tconst or ''}".strip())
     fields.setdefault("original_title", fields["primary_title"])
@@ -26,7 +31,13 @@ def make_title(tconst: str | None = None, **fields) -> Title:
     fields.setdefault("runtime_minutes", 95)
     if "average_rating" in fields and "num_votes" not in fields:
         fields["num_votes"] = 100
-    return Title.objects.create(tconst=tconst or next_tconst(), **fields)
+    return Title(tconst=tconst or next_tconst(), **fields)
+
+
+def make_title(tconst: str | None = None, **fields) -> Title:
+    title = title_build(tconst, **fields)
+    title.save(force_insert=True)
+    return title
 
 
 def make_person(nconst: str | None = None, **fields) -> Person:

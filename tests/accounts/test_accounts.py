@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.models import User
 from ratings.models import Rating, WatchlistItem
 from recommender.models import ModelRun, Recommendation, UserFactor
-from tests.catalog.factories import make_title
+from tests.factories import make_title
 
 pytestmark = pytest.mark.django_db
 

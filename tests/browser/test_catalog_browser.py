@@ -9,7 +9,7 @@ import pytest
 from accounts.models import User
 from ratings.models import Rating
 from tests.browser.conftest import has_horizontal_overflow, login, logout, screenshot
-from tests.catalog.factories import make_small_catalog
+from tests.factories import make_small_catalog
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ import pytest
 
 from ratings.models import Rating, WatchlistItem
 from tests.browser.conftest import login, screenshot
-from tests.ratings.ratings_fixtures import make_title
+from tests.factories import make_title
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,6 @@ from tests.browser.conftest import PHONE, has_horizontal_overflow, screenshot
 from tests.recommender import recsys_factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-recommender_caches = recsys_factories.recommender_caches  # a fixture
 
 PASSWORD = "velvet-Lantern-582"
 

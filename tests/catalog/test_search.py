@@ -7,9 +7,9 @@ from django.urls import reverse
 
 from catalog.selectors import title_search, title_search_sql
 from ratings.models import Rating
-from tests.catalog.factories import make_aka, make_small_catalog, make_title
 from tests.catalog.imdb_copy import load_titles_for_search
 from tests.catalog.test_views import tconsts_in
+from tests.factories import make_aka, make_small_catalog, make_title
 
 pytestmark = pytest.mark.django_db
 

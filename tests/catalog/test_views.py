@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from catalog.selectors import title_browse, title_popular_list
 from ratings.models import Rating, WatchlistItem
-from tests.catalog.factories import make_small_catalog, make_title
+from tests.factories import make_small_catalog, make_title
 
 pytestmark = pytest.mark.django_db
 
@@ -332,7 +332,7 @@ def test_title_page_for_a_member_shows_their_rating_and_watchlist(
 
 
 def test_series_query_count_does_not_grow_with_episodes(client, django_assert_max_num_queries):
-    from tests.catalog.factories import make_episode
+    from tests.factories import make_episode
 
     series = make_title(title_type="tvSeries", primary_title="Long Runner")
     for season in range(1, 6):
@@ -377,7 +377,7 @@ def test_person_page(client, catalog, django_assert_max_num_queries):
 def test_person_filmography_newest_first(client, catalog):
     curtiz = catalog["curtiz"]
     later = make_title(primary_title="White Christmas", start_year=1954)
-    from tests.catalog.factories import make_principal
+    from tests.factories import make_principal
 
     make_principal(later, curtiz, category="director")
     html = client.get(reverse("catalog:person_detail", args=[curtiz.nconst])).content.decode()

@@ -1,12 +1,12 @@
 """End to end: the system page queues an import, a real Celery worker runs it, the rows appear."""
 
 import re
-import time
 
 import pytest
 from django.test import Client
 
 from catalog.models import Crew, ImportRun, Person, Principal, Title
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.shared_data]
 
@@ -28,14 +28,12 @@ def test_system_page_import_runs_on_a_real_worker(celery_worker_process, staff_u
     assert response.status_code == 302
     run = ImportRun.objects.get()
     progress_url = f"/system/catalog/import/{run.pk}/progress/"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def finished():
         progress = client.get(progress_url).json()
-        if progress["done"]:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail(f"the worker did not finish the import in time: {progress}")
+        return progress if progress["done"] else None
+
+    progress = wait_for(finished, timeout=90, interval=0.5, what="the worker finishing the import")
 
     run.refresh_from_db()
     assert run.status == ImportRun.Status.SUCCEEDED, run.error

@@ -3,12 +3,8 @@
 import pytest
 
 from ratings.models import NotInterested, Rating, WatchlistItem
-from tests.ratings import ratings_fixtures
 
 pytestmark = pytest.mark.django_db
-
-# Shared fixtures (a module, not a conftest, so they stay with these tests).
-title_factory = ratings_fixtures.title_factory
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.test import Client
 
 from ratings import services
 from ratings.models import Rating
-from tests.ratings.ratings_fixtures import make_title
+from tests.factories import make_title
 
 THREADS = 8
 

@@ -10,14 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from ratings import selectors
 from ratings.models import Rating
-from tests.ratings import ratings_fixtures
 
 pytestmark = pytest.mark.django_db
-
-# Shared fixtures (a module, not a conftest, so they stay with these tests).
-member = ratings_fixtures.member
-member_client = ratings_fixtures.member_client
-title_factory = ratings_fixtures.title_factory
 
 
 def at(year, month, day):

@@ -10,14 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from ratings.imdb_csv import imdb_score_to_stars, ratings_import_imdb_csv
 from ratings.models import Rating
 from recommender.models import UserFoldIn
-from tests.ratings import ratings_fixtures
 
 pytestmark = pytest.mark.django_db
 
-# Shared fixtures (a module, not a conftest, so they stay with these tests).
-member = ratings_fixtures.member
-member_client = ratings_fixtures.member_client
-title_factory = ratings_fixtures.title_factory
 
 HEADER = (
     "Const,Your Rating,Date Rated,Title,URL,Title Type,IMDb Rating,Runtime (mins),Year,Genres,Num Votes,"

@@ -3,15 +3,9 @@
 import pytest
 
 from ratings.models import NotInterested, Rating, WatchlistItem
-from tests.ratings import ratings_fixtures
-from tests.ratings.ratings_fixtures import AJAX
+from tests.helpers import AJAX
 
 pytestmark = pytest.mark.django_db
-
-# Shared fixtures (a module, not a conftest, so they stay with these tests).
-member = ratings_fixtures.member
-member_client = ratings_fixtures.member_client
-title_factory = ratings_fixtures.title_factory
 
 
 def test_watchlist_add_and_remove_by_plain_post(member_client, member, title_factory):

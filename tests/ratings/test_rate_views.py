@@ -7,15 +7,9 @@ from django.test import Client
 
 from ratings.models import Rating
 from recommender.models import UserFoldIn
-from tests.ratings import ratings_fixtures
-from tests.ratings.ratings_fixtures import AJAX
+from tests.helpers import AJAX
 
 pytestmark = pytest.mark.django_db
-
-# Shared fixtures (a module, not a conftest, so they stay with these tests).
-member = ratings_fixtures.member
-member_client = ratings_fixtures.member_client
-title_factory = ratings_fixtures.title_factory
 
 
 def rate_url(title) -> str:

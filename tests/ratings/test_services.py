@@ -7,13 +7,8 @@ from django.db import IntegrityError, transaction
 from ratings import selectors, services
 from ratings.models import NotInterested, Rating, WatchlistItem
 from recommender.models import UserFoldIn
-from tests.ratings import ratings_fixtures
 
 pytestmark = pytest.mark.django_db
-
-# Shared fixtures (a module, not a conftest, so they stay with these tests).
-member = ratings_fixtures.member
-title_factory = ratings_fixtures.title_factory
 
 
 def test_rating_set_creates_then_replaces_one_row(member, title_factory):

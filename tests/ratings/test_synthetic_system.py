@@ -1,7 +1,6 @@
 """The ratings panel of the staff system page: counts, the generate/remove forms, live progress."""
 
 import re
-import time
 
 import pytest
 from django.core.cache import cache
@@ -11,6 +10,7 @@ from accounts.models import User
 from ratings.models import Rating
 from ratings.synthetic import synthetic_users_generate
 from ratings.system import JOB_CACHE_KEY, rater_counts_forget, synthetic_job_remember
+from tests.helpers import wait_for
 from tests.ratings.test_synthetic import titles_make
 
 
@@ -99,16 +99,16 @@ def test_invalid_form_and_a_running_job_start_nothing(staff_user):
 
 
 def _wait_done(client, url: str, seconds: float = 120) -> dict:
-    deadline = time.monotonic() + seconds
     seen = []
-    while time.monotonic() < deadline:
+
+    def finished():
         progress = client.get(url).json()
         seen.append(progress)
         assert 0.0 <= progress["progress"] <= 1.0
-        if progress["done"]:
-            return {"last": progress, "seen": seen}
-        time.sleep(0.3)
-    pytest.fail(f"the worker did not finish in time: {seen[-1]}")
+        return progress["done"]
+
+    wait_for(finished, timeout=seconds, interval=0.3, what="the worker finishing")
+    return {"last": seen[-1], "seen": seen}
 
 
 @pytest.mark.celery_worker

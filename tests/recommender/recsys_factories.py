@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pytest
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from accounts.models import User
 from catalog.models import Title
 from ratings.models import Rating
 from recommender.models import ModelRun, Recommendation, SimilarTitle, TitleFactor, UserFactor
+from tests.factories import title_build
 
 PERSONAS = {
     "action_fan": ["Action", "Adventure", "Thriller"],
@@ -58,8 +58,8 @@ def titles_create(*, per_genre: int = 12, seed: int = 1) -> list[Title]:
             number += 1
             other = genres[(genres.index(genre) + n + 1) % len(genres)] if n % 3 == 0 else None
             titles.append(
-                Title(
-                    tconst=f"tt{number}",
+                title_build(
+                    f"tt{number}",
                     title_type="movie" if n % 5 else "tvSeries",
                     primary_title=f"{genre} Story {n + 1}",
                     start_year=1950 + (n * 7) % 60,
@@ -252,28 +252,3 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
 
 
 # --- fixtures (import them into a test module to use them) -----------------------------------
-
-
-@pytest.fixture
-def recommender_caches(settings, tmp_path):
-    """Forget every process and Redis cache the recommender keeps, before and after the test; the
-    run matrices' file cache lives in the test's own directory."""
-    from recommender.foldin import run_model_forget
-    from recommender.onboarding import onboarding_cache_clear
-
-    settings.RECOMMENDER_MODEL_CACHE_DIR = tmp_path / "model-cache"
-
-    run_model_forget()
-    onboarding_cache_clear()
-    yield
-    run_model_forget()
-    onboarding_cache_clear()
-
-
-@pytest.fixture
-def world(db, recommender_caches):
-    """120 titles in 10 genres, 40 persona users with 14 ratings each, and a trained active run."""
-    titles = titles_create()
-    users = persona_users_create(titles=titles)
-    run = numpy_run_train()
-    return {"titles": titles, "by_tconst": {title.tconst: title for title in titles}, "users": users, "run": run}

@@ -10,12 +10,9 @@ from accounts.models import User
 from ratings.services import rating_set
 from recommender import communities, foldin
 from recommender.models import TasteCommunity, TitleFactor, UserFactor
-from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS, numpy_run_train
 
 pytestmark = pytest.mark.django_db
-recommender_caches = recsys_factories.recommender_caches  # a fixture
-world = recsys_factories.world  # a fixture
 
 
 @pytest.fixture

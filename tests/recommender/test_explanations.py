@@ -6,11 +6,8 @@ import pytest
 from accounts.models import User
 from ratings.services import rating_set
 from recommender import explanations, foldin
-from tests.recommender import recsys_factories
 
 pytestmark = pytest.mark.django_db
-recommender_caches = recsys_factories.recommender_caches  # a fixture
-world = recsys_factories.world  # a fixture
 
 
 def test_contributions_add_up_to_the_score(world):

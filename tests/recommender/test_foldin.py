@@ -8,12 +8,9 @@ from ratings.models import NotInterested, Rating, WatchlistItem
 from ratings.services import not_interested_add, rating_set, watchlist_add
 from recommender import foldin
 from recommender.models import Recommendation, UserFactor, UserFoldIn
-from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS, numpy_run_train
 
 pytestmark = pytest.mark.django_db
-recommender_caches = recsys_factories.recommender_caches  # a fixture
-world = recsys_factories.world  # a fixture
 
 
 def _site_user(user_factory, **fields):

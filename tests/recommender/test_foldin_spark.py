@@ -15,7 +15,6 @@ from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-recommender_caches = recsys_factories.recommender_caches  # a fixture
 
 # Small and quick: 80 persona users, 120 titles; no holdout evaluation (not what is tested here).
 TRAIN = {

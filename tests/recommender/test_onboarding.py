@@ -8,12 +8,9 @@ from accounts.models import User
 from catalog.models import Title
 from ratings.services import rating_set
 from recommender import onboarding
-from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import titles_create
 
 pytestmark = pytest.mark.django_db
-recommender_caches = recsys_factories.recommender_caches  # a fixture
-world = recsys_factories.world  # a fixture
 
 
 @pytest.fixture

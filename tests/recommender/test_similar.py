@@ -8,11 +8,8 @@ from django.utils import timezone
 from catalog.models import Crew, Person, Principal, Title
 from recommender.models import SimilarTitle
 from recommender.similar import similar_title_list, similar_title_list_by_content
-from tests.recommender import recsys_factories
 
 pytestmark = pytest.mark.django_db
-recommender_caches = recsys_factories.recommender_caches  # a fixture
-world = recsys_factories.world  # a fixture
 
 
 def _title(tconst, genres, votes=1000, title_type="movie", **fields):

@@ -2,11 +2,11 @@
 lock is released, the run is recognised as dead and failed, no row of it remains, and the next
 training can start."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from django.db import connection
 from imdbrec.queueing import exclusive_is_held
 from recommender.models import ModelRun, Recommendation, TitleFactor, UserFactor
 from recommender.services import TRAIN_EXCLUSIVE, model_run_active
+from tests.helpers import wait_for
 from tests.recommender.test_training import world_create
 
 pytestmark = [pytest.mark.spark, pytest.mark.django_db(transaction=True)]
@@ -63,16 +64,15 @@ def test_a_killed_training_leaves_no_job_no_rows_and_no_lock(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 180
-        run = None
-        while time.monotonic() < deadline:
+
+        def in_spark_job():
             run = ModelRun.objects.first()
             if run and run.phase.startswith("spark: ") and run.phase != "spark: start":
-                break
+                return run
             assert trainer.poll() is None, "the training ended before it could be killed"
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"the training did not reach its Spark job: {run and run.phase}")
+            return None
+
+        run = wait_for(in_spark_job, timeout=180, what="the training reaching its Spark job")
         jobs = _processes_mentioning(f"run-{run.pk}/input")
         assert jobs, "no Spark job process found"
         assert exclusive_is_held(TRAIN_EXCLUSIVE)
@@ -80,11 +80,12 @@ def test_a_killed_training_leaves_no_job_no_rows_and_no_lock(tmp_path):
         trainer.send_signal(signal.SIGKILL)  # as the kernel's OOM killer or `kill -9` would
         trainer.wait(timeout=10)
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (
-            _processes_mentioning(f"run-{run.pk}/input") or exclusive_is_held(TRAIN_EXCLUSIVE)
-        ):
-            time.sleep(0.2)
+        with contextlib.suppress(TimeoutError):  # the assertions below say what is left
+            wait_for(
+                lambda: not (_processes_mentioning(f"run-{run.pk}/input") or exclusive_is_held(TRAIN_EXCLUSIVE)),
+                timeout=30,
+                what="the Spark job and the lock gone",
+            )
         assert not _processes_mentioning(f"run-{run.pk}/input"), "the Spark job outlived its trainer"
         assert not exclusive_is_held(TRAIN_EXCLUSIVE)
         assert model_run_active() is None

@@ -11,12 +11,9 @@ from django.urls import reverse
 from accounts.models import User
 from ratings.services import not_interested_add, rating_set, watchlist_add
 from recommender.models import Recommendation, UserFactor, UserFoldIn
-from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS
 
 pytestmark = pytest.mark.django_db
-recommender_caches = recsys_factories.recommender_caches  # a fixture
-world = recsys_factories.world  # a fixture
 
 URL = "/recommendations/"
 

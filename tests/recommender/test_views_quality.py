@@ -9,12 +9,9 @@ from ratings.models import Rating
 from ratings.services import rating_set
 from recommender.models import Recommendation
 from recommender.quality import quality_for_user, quality_overall
-from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import numpy_run_train
 
 pytestmark = pytest.mark.django_db
-recommender_caches = recsys_factories.recommender_caches  # a fixture
-world = recsys_factories.world  # a fixture
 
 
 def test_later_ratings_of_recommended_titles_are_compared_with_the_prediction(world):

@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.helpers import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PORT_RANGE = range(8700, 8800)
@@ -35,16 +37,6 @@ def free_port(start: int = 8700) -> int:
                 continue
             return port
     raise RuntimeError("no free port in 8700-8799")
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not reached within {timeout:.0f} s")
 
 
 def port_open(port: int) -> bool:

@@ -15,8 +15,7 @@ from django.test import Client
 from accounts.models import User
 from ratings.models import NotInterested, Rating, WatchlistItem
 from ratings.services import not_interested_add, rating_set, watchlist_add
-from tests.catalog.factories import make_title
-from tests.recommender.recsys_factories import recommender_caches, world  # noqa: F401 - fixtures
+from tests.factories import make_title
 
 TCONST = re.compile(r"/titles/(tt\d+)/")
 PERSONAL_PAGES = (

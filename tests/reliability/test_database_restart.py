@@ -12,9 +12,9 @@ import time
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.reliability.conftest import MEMBER, STAFF
 from tests.reliability.http import Browser
-from tests.reliability.procs import wait_for
 
 pytestmark = pytest.mark.reliability
 

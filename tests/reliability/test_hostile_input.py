@@ -18,7 +18,7 @@ from accounts.models import User
 from catalog.models import Title
 from ratings.models import Rating, WatchlistItem
 from ratings.services import rating_set, watchlist_add
-from tests.catalog.factories import make_person, make_principal, make_title
+from tests.factories import make_person, make_principal, make_title
 
 XSS = '<script>alert("xss")</script><img src=x onerror=alert(1)>'
 XSS_RAW_MARKERS = ('<script>alert("xss")', "<img src=x onerror")

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 
 from catalog.models import ImportRun
-from tests.catalog.factories import make_person, make_title
+from tests.factories import make_person, make_title
 
 PARAMETER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 

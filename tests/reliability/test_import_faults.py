@@ -23,10 +23,11 @@ from django.test import Client
 
 from catalog.models import ImportRun, Title, TitleRating
 from catalog.services import import_run_create, import_run_execute
-from tests.catalog.factories import make_title
+from tests.factories import make_title
+from tests.helpers import wait_for
 from tests.reliability.conftest import SAMPLE_DIR, STAFF
 from tests.reliability.http import Browser
-from tests.reliability.procs import ROOT, wait_for
+from tests.reliability.procs import ROOT
 
 SAMPLE = ROOT / SAMPLE_DIR
 

@@ -14,7 +14,8 @@ import pytest
 from django.db import IntegrityError, connection
 
 from imdbrec.queueing import AlreadyRunning, exclusive, exclusive_is_held, is_database_outage
-from tests.reliability.procs import ROOT, free_port, wait_for
+from tests.helpers import wait_for
+from tests.reliability.procs import ROOT, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,10 +19,11 @@ from django.test import Client, override_settings
 
 from imdbrec.queueing import BACKGROUND_UNAVAILABLE, BackgroundUnavailable, broker_ping, enqueue
 from ratings.models import Rating
-from tests.catalog.factories import make_title
+from tests.factories import make_title
+from tests.helpers import wait_for
 from tests.reliability.conftest import MEMBER, STAFF
 from tests.reliability.http import Browser, page_messages
-from tests.reliability.procs import free_port, wait_for
+from tests.reliability.procs import free_port
 
 DEAD = f"redis://127.0.0.1:{free_port(8790)}/0"  # a port in our range where nothing listens
 

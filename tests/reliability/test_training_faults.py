@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.reliability.conftest import MEMBER, STAFF
 from tests.reliability.http import Browser, page_messages
-from tests.reliability.procs import wait_for
 
 pytestmark = [pytest.mark.reliability, pytest.mark.spark, pytest.mark.celery_worker]
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.reliability.conftest import STAFF
 from tests.reliability.http import Browser, page_messages
-from tests.reliability.procs import wait_for
 
 pytestmark = [pytest.mark.reliability, pytest.mark.shared_data, pytest.mark.celery_worker]
 
