@@ -19,7 +19,7 @@ help:
 	@echo "make worker — a Celery worker for the default and spark queues (foreground)"
 	@echo "make stop   — stop what make demo started"
 	@echo "make bench  — the benchmarks in bench/ (print rows/s, seconds, peak RSS, ratios)"
-	@echo "make reliability — heavy fault and load checks; rewrites the README's reliability section"
+	@echo "make reliability — heavy fault and load checks; rewrites docs/reliability.md"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -131,7 +131,7 @@ bench: venv test-deps
 	$(PY) bench/ratings_bench.py
 
 # Heavy fault and load checks (own Postgres cluster, Redis, gunicorn and workers; needs root and
-# ../shared/data); rewrites the README's reliability section. The light checks run in `make test`.
+# ../shared/data); rewrites docs/reliability.md. The light checks run in `make test`.
 reliability: venv test-deps
 	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m imdbrec.reliability
 

@@ -5,7 +5,7 @@ schema (with the same trigram indexes), then times the real search statement the
 
 Needs the IMDb sample imported into the database first (titles and akas). Prints rows, index
 build time, per-query latency (median and worst of --repeat runs) and one EXPLAIN ANALYZE. The
-scratch schema is dropped at the end unless --keep. Not a test: numbers go to the README.
+scratch schema is dropped at the end unless --keep. Not a test: numbers go to docs/performance.md.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""Run every reliability and security check and write their results into README.md.
+"""Run every reliability and security check and write their results into docs/reliability.md.
 
     python -m imdbrec.reliability [--skip-load] [--skip-tests] [--no-readme]
 
@@ -7,9 +7,9 @@
    authorization; account security. Each test's outcome, duration and observations are kept.
 2. ``bench/load_ratings.py`` and ``bench/load_background.py``: load held, nothing lost.
 3. ``python -m imdbrec.audit``: known vulnerabilities in requirements.lock.
-4. The section of README.md between ``<!-- reliability:start -->`` and ``<!-- reliability:end -->``
-   is rewritten with the checks and their last measured results (the markers are appended to
-   the README if missing). Nothing else in the README is touched.
+4. The section of docs/reliability.md between ``<!-- reliability:start -->`` and
+   ``<!-- reliability:end -->`` is rewritten with the checks and their last measured results (the
+   markers are appended to the file, or the file created, if missing). Nothing else in it is touched.
 
 Exit status is non-zero when a test failed or a load script found a lost or duplicated rating.
 An incomplete dependency audit (no network) is reported, not treated as a pass or a failure.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "reliability.md"  # the README links it
 START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
 
 # test function -> (section, what it shows). Tests not listed here are reported under their name.
@@ -431,18 +431,19 @@ def render(results: dict) -> str:
 
 
 def readme_write(section: str) -> None:
-    text = README.read_text()
+    text = README.read_text() if README.exists() else "# Reliability\n"
     if START in text and END in text:
         before, rest = text.split(START, 1)
         after = rest.split(END, 1)[1]
         text = before + section.rstrip("\n") + after
     else:
         text = text.rstrip("\n") + "\n\n" + section
+    README.parent.mkdir(parents=True, exist_ok=True)
     README.write_text(text)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Run the reliability checks and update README.md.")
+    parser = argparse.ArgumentParser(description="Run the reliability checks and update docs/reliability.md.")
     parser.add_argument("--skip-tests", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--no-readme", action="store_true", help="print the section instead of writing it")
@@ -470,7 +471,7 @@ def main() -> int:
         print(section)
     else:
         readme_write(section)
-        print(f"README.md: reliability section updated ({results_file.relative_to(ROOT)})")
+        print(f"{README.relative_to(ROOT)}: reliability section updated ({results_file.relative_to(ROOT)})")
     failed = (
         results.get("tests", {}).get("exit", 0) != 0
         or (results.get("load_ratings") or {}).get("ok") is False
