@@ -27,7 +27,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
+
+from benchdb import database_create, database_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "imdb-sample"
@@ -67,11 +69,6 @@ def build_file(source: Path, name: str, rows: int, target: Path) -> Path:
             output.write(b"\n".join(batch) + b"\n")
             written += len(batch)
     return path
-
-
-def database_url(base: str, name: str) -> str:
-    parts = urlparse(base)
-    return urlunparse(parts._replace(path=f"/{name}"))
 
 
 def psql(url: str, *args: str) -> subprocess.CompletedProcess:
@@ -163,9 +160,7 @@ def main() -> None:
 
     base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/imdbrec")
     bench_name = urlparse(base_url).path.lstrip("/") + "_bench"
-    url = database_url(base_url, bench_name)
-    admin_url = database_url(base_url, "postgres")
-    psql(admin_url, "-c", f"DROP DATABASE IF EXISTS {bench_name}", "-c", f"CREATE DATABASE {bench_name}")
+    url = database_create(base_url, bench_name)
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "imdbrec.settings.dev"}
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -231,7 +226,7 @@ def main() -> None:
                 failures += [f"{name}: {label}" for label, ok in checks.items() if not ok]
     finally:
         if not args.keep:
-            psql(admin_url, "-c", f"DROP DATABASE IF EXISTS {bench_name}")
+            database_drop(base_url, bench_name)
     if failures:
         print("targets missed: " + "; ".join(failures))
 
