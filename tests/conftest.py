@@ -49,6 +49,17 @@ def user_factory(db):
 
 
 @pytest.fixture
+def member(user_factory):
+    return user_factory(username="member")
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
 def staff_user(user_factory):
     return user_factory(username="staff", is_staff=True, is_superuser=True)
 

@@ -26,17 +26,6 @@ def catalog():
     return make_small_catalog()
 
 
-@pytest.fixture
-def member(user_factory):
-    return user_factory(username="member")
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member)
-    return client
-
-
 # --- home ---------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Fixtures shared by the ratings tests: a logged-in member and titles to rate."""
+"""Fixtures shared by the ratings tests: titles to rate."""
 
 import pytest
 
@@ -16,14 +16,3 @@ def title_factory(db):
         return make_title(**fields)
 
     return make
-
-
-@pytest.fixture
-def member(user_factory):
-    return user_factory(username="member")
-
-
-@pytest.fixture
-def member_client(client, member):
-    client.force_login(member)
-    return client
