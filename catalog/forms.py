@@ -114,7 +114,3 @@ class TitleFilterForm(forms.Form):
             "min_votes": data.get("min_votes"),
             "sort": data.get("sort") or "popularity",
         }
-
-
-class SearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200, strip=True, label="Search titles")

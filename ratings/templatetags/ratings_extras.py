@@ -15,9 +15,3 @@ def score_for(scores, tconst):
     if not scores:
         return None
     return scores.get(tconst)
-
-
-@register.filter
-def has_tconst(tconsts, tconst) -> bool:
-    """Membership test for the sets returned by ``watchlist_tconsts_for_user`` and friends."""
-    return bool(tconsts) and tconst in tconsts
