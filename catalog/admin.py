@@ -10,11 +10,11 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from catalog.forms import GENRES, TITLE_TYPES
 from catalog.importing.datasets import DATASET_NAMES
 from catalog.models import (
     Crew,
     Episode,
+    Genre,
     ImportReject,
     ImportRun,
     Person,
@@ -22,6 +22,7 @@ from catalog.models import (
     Title,
     TitleAka,
     TitleRating,
+    TitleType,
 )
 from imdbrec.pagination import EstimatedCountPaginator
 
@@ -68,7 +69,7 @@ class TitleTypeFilter(admin.SimpleListFilter):
     parameter_name = "type"
 
     def lookups(self, request, model_admin):
-        return TITLE_TYPES
+        return TitleType.choices
 
     def queryset(self, request, queryset):
         return queryset.filter(title_type=self.value()) if self.value() else queryset
@@ -79,7 +80,7 @@ class GenreFilter(admin.SimpleListFilter):
     parameter_name = "genre"
 
     def lookups(self, request, model_admin):
-        return [(genre, genre) for genre in GENRES]
+        return Genre.choices
 
     def queryset(self, request, queryset):
         # genres @> ARRAY[...] uses the GIN index

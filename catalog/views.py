@@ -11,8 +11,8 @@ from django.shortcuts import render
 
 from catalog import selectors
 from catalog.extensions import title_annotations, title_page_context, title_page_sections
-from catalog.forms import GENRES, SORT_CHOICES, TITLE_TYPE_LABELS, TITLE_TYPES, TitleFilterForm
-from catalog.models import Person, Title
+from catalog.forms import SORT_CHOICES, TitleFilterForm
+from catalog.models import BROWSE_GENRES, Person, Title, TitleType, title_type_label
 from imdbrec.extensions import stylesheets_of
 
 HOME_LIST_SIZE = 12
@@ -41,7 +41,7 @@ def home(request):
     return render(
         request,
         "catalog/home.html",
-        {"top_rated": top_rated, "most_voted": most_voted, "genres": [g for g in GENRES if g != "Adult"]},
+        {"top_rated": top_rated, "most_voted": most_voted, "genres": BROWSE_GENRES},
     )
 
 
@@ -60,9 +60,9 @@ def title_list(request):
             "page_obj": page,
             "titles": page.object_list,
             "query_string": _query_string_without_page(request),
-            "title_types": TITLE_TYPES,
+            "title_types": TitleType.choices,
             "sort_choices": SORT_CHOICES,
-            "selected_type_labels": [TITLE_TYPE_LABELS[value] for value in filters["title_types"]],
+            "selected_type_labels": [title_type_label(value) for value in filters["title_types"]],
         },
     )
 
@@ -106,7 +106,7 @@ def title_detail(request, tconst: str):
     context = {
         "detail": detail,
         "title": title,
-        "type_label": TITLE_TYPE_LABELS.get(title.title_type, title.title_type),
+        "type_label": title_type_label(title.title_type),
     }
     for extra in title_page_context.collect(request=request, title=title):
         context.update(extra)

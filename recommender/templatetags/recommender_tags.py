@@ -21,13 +21,6 @@ def percent(value) -> str:
 
 
 @register.filter
-def type_label(value: str) -> str:
-    from recommender.forms import TITLE_TYPE_LABELS
-
-    return TITLE_TYPE_LABELS.get(value, value)
-
-
-@register.filter
 def community_colour(number) -> str:
     from recommender.charts import community_colour as colour
 
