@@ -5,7 +5,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import User
-from catalog.forms import BROWSE_GENRES
+from catalog.models import BROWSE_GENRES
 
 
 class SignupForm(UserCreationForm):

@@ -8,6 +8,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
 from accounts.models import User
+from accounts.signals import user_deleting
 
 
 @transaction.atomic
@@ -49,12 +50,10 @@ def user_profile_update(*, user: User, email: str, favourite_genres: list[str]) 
 def user_delete(*, user: User) -> None:
     """Delete ``user`` and everything that is theirs.
 
-    Ratings, watchlist, "not interested" marks and the fold-in cascade with the user. The
-    recommender's per-run rows (recommendations, factors) reference users without a database
-    constraint (runs are bulk-loaded), so they are deleted here explicitly.
+    Ratings, watchlist, "not interested" marks and the fold-in cascade with the user. Rows of
+    the apps above that reference users without a database constraint (the recommender's
+    per-run recommendations and factors) are deleted by the receivers of ``user_deleting``, in
+    this transaction.
     """
-    from recommender.models import Recommendation, UserFactor
-
-    Recommendation.objects.filter(user_id=user.pk).delete()
-    UserFactor.objects.filter(user_id=user.pk).delete()
+    user_deleting.send(sender=user_delete, user=user)
     user.delete()

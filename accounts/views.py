@@ -6,22 +6,14 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts import services
+from accounts.extensions import profile_sections
 from accounts.forms import AccountDeleteForm, ProfileForm, SignupForm
-
-# Sections other apps contribute to the profile page, in order. Each is a self-contained partial
-# (it loads its own data through a template tag, in a fixed number of queries); a name whose
-# template does not exist (yet) is skipped.
-PROFILE_SECTIONS = (
-    "ratings/_profile_summary.html",
-    "recommender/_profile_taste.html",
-)
+from imdbrec.extensions import stylesheets_of
 
 
 def _safe_next(request, fallback: str = "home") -> str:
@@ -31,17 +23,6 @@ def _safe_next(request, fallback: str = "home") -> str:
     ):
         return candidate
     return fallback
-
-
-def _existing_templates(names) -> list[str]:
-    found = []
-    for name in names:
-        try:
-            get_template(name)
-        except TemplateDoesNotExist:
-            continue
-        found.append(name)
-    return found
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -83,10 +64,12 @@ def profile(request):
         else:
             messages.success(request, "Your profile was saved.")
             return redirect("accounts:profile")
+    # The apps above accounts add their sections (ratings summary, taste community...).
+    sections = profile_sections.collect(request=request)
     return render(
         request,
         "accounts/profile.html",
-        {"form": form, "profile_sections": _existing_templates(PROFILE_SECTIONS)},
+        {"form": form, "profile_sections": sections, "stylesheets": stylesheets_of(sections)},
     )
 
 

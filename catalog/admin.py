@@ -7,17 +7,14 @@ unfiltered list counts with Postgres' estimate instead of ``count(*)``.
 """
 
 from django.contrib import admin
-from django.core.paginator import Paginator
-from django.db import connection
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
-from catalog.forms import GENRES, TITLE_TYPES
 from catalog.importing.datasets import DATASET_NAMES
 from catalog.models import (
     Crew,
     Episode,
+    Genre,
     ImportReject,
     ImportRun,
     Person,
@@ -25,9 +22,10 @@ from catalog.models import (
     Title,
     TitleAka,
     TitleRating,
+    TitleType,
 )
+from imdbrec.pagination import EstimatedCountPaginator
 
-EXACT_COUNT_BELOW = 200_000
 PRINCIPAL_CATEGORIES = (
     "actor",
     "actress",
@@ -43,24 +41,6 @@ PRINCIPAL_CATEGORIES = (
     "archive_footage",
     "archive_sound",
 )
-
-
-class EstimatedCountPaginator(Paginator):
-    """``count(*)`` of a big unfiltered table takes seconds; Postgres' estimate is instant."""
-
-    @cached_property
-    def count(self):
-        query = getattr(self.object_list, "query", None)
-        if query is not None and not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [self.object_list.model._meta.db_table],
-                )
-                row = cursor.fetchone()
-            if row and row[0] >= EXACT_COUNT_BELOW:
-                return row[0]
-        return super().count
 
 
 class BigTableAdmin(admin.ModelAdmin):
@@ -89,7 +69,7 @@ class TitleTypeFilter(admin.SimpleListFilter):
     parameter_name = "type"
 
     def lookups(self, request, model_admin):
-        return TITLE_TYPES
+        return TitleType.choices
 
     def queryset(self, request, queryset):
         return queryset.filter(title_type=self.value()) if self.value() else queryset
@@ -100,7 +80,7 @@ class GenreFilter(admin.SimpleListFilter):
     parameter_name = "genre"
 
     def lookups(self, request, model_admin):
-        return [(genre, genre) for genre in GENRES]
+        return Genre.choices
 
     def queryset(self, request, queryset):
         # genres @> ARRAY[...] uses the GIN index

@@ -3,55 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-# IMDb's genres (title.basics uses exactly these spellings). A fixed list: reading the distinct
-# genres from 12M titles on every page would be a full scan.
-GENRES = (
-    "Action",
-    "Adult",
-    "Adventure",
-    "Animation",
-    "Biography",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Family",
-    "Fantasy",
-    "Film-Noir",
-    "Game-Show",
-    "History",
-    "Horror",
-    "Music",
-    "Musical",
-    "Mystery",
-    "News",
-    "Reality-TV",
-    "Romance",
-    "Sci-Fi",
-    "Short",
-    "Sport",
-    "Talk-Show",
-    "Thriller",
-    "War",
-    "Western",
-)
-BROWSE_GENRES = tuple(genre for genre in GENRES if genre != "Adult")
-
-# IMDb's titleType values and how people call them.
-TITLE_TYPES = (
-    ("movie", "Movie"),
-    ("tvSeries", "TV series"),
-    ("tvMiniSeries", "Mini-series"),
-    ("tvMovie", "TV movie"),
-    ("tvEpisode", "TV episode"),
-    ("tvSpecial", "TV special"),
-    ("short", "Short"),
-    ("tvShort", "TV short"),
-    ("video", "Video"),
-    ("videoGame", "Video game"),
-    ("tvPilot", "TV pilot"),
-)
-TITLE_TYPE_LABELS = dict(TITLE_TYPES)
+from catalog.models import BROWSE_GENRES, TitleType
 
 SORT_CHOICES = (
     ("popularity", "Most popular"),
@@ -78,7 +30,7 @@ class TitleFilterForm(forms.Form):
     year_min = forms.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="From year")
     year_max = forms.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="To year")
     type = forms.MultipleChoiceField(
-        choices=TITLE_TYPES, required=False, label="Type", widget=forms.SelectMultiple(attrs={"size": 1})
+        choices=TitleType.choices, required=False, label="Type", widget=forms.SelectMultiple(attrs={"size": 1})
     )
     min_votes = forms.IntegerField(required=False, min_value=0, max_value=10_000_000, label="Min. votes")
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False, label="Sort by")
@@ -114,7 +66,3 @@ class TitleFilterForm(forms.Form):
             "min_votes": data.get("min_votes"),
             "sort": data.get("sort") or "popularity",
         }
-
-
-class SearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200, strip=True, label="Search titles")

@@ -12,11 +12,71 @@ from django.db import models
 from django.urls import reverse
 
 
+class TitleType(models.TextChoices):
+    """IMDb's ``titleType`` values, labelled as IMDb's own pages label them: the one label table
+    of every page, form, filter and card. A type IMDb adds later is kept and shown as it is."""
+
+    MOVIE = "movie", "Movie"
+    TV_SERIES = "tvSeries", "TV Series"
+    TV_MINI_SERIES = "tvMiniSeries", "TV Mini Series"
+    TV_MOVIE = "tvMovie", "TV Movie"
+    TV_EPISODE = "tvEpisode", "TV Episode"
+    TV_SPECIAL = "tvSpecial", "TV Special"
+    SHORT = "short", "Short"
+    TV_SHORT = "tvShort", "TV Short"
+    VIDEO = "video", "Video"
+    VIDEO_GAME = "videoGame", "Video Game"
+    TV_PILOT = "tvPilot", "TV Pilot"
+
+
+def title_type_label(value: str) -> str:
+    """IMDb's label of a ``titleType`` value; an unknown value as it is."""
+    return TitleType(value).label if value in TitleType.values else value
+
+
+class Genre(models.TextChoices):
+    """IMDb's genres (title.basics uses exactly these spellings, which are also their labels). A
+    fixed list: reading the distinct genres from 12M titles on every page would be a full scan."""
+
+    ACTION = "Action", "Action"
+    ADULT = "Adult", "Adult"
+    ADVENTURE = "Adventure", "Adventure"
+    ANIMATION = "Animation", "Animation"
+    BIOGRAPHY = "Biography", "Biography"
+    COMEDY = "Comedy", "Comedy"
+    CRIME = "Crime", "Crime"
+    DOCUMENTARY = "Documentary", "Documentary"
+    DRAMA = "Drama", "Drama"
+    FAMILY = "Family", "Family"
+    FANTASY = "Fantasy", "Fantasy"
+    FILM_NOIR = "Film-Noir", "Film-Noir"
+    GAME_SHOW = "Game-Show", "Game-Show"
+    HISTORY = "History", "History"
+    HORROR = "Horror", "Horror"
+    MUSIC = "Music", "Music"
+    MUSICAL = "Musical", "Musical"
+    MYSTERY = "Mystery", "Mystery"
+    NEWS = "News", "News"
+    REALITY_TV = "Reality-TV", "Reality-TV"
+    ROMANCE = "Romance", "Romance"
+    SCI_FI = "Sci-Fi", "Sci-Fi"
+    SHORT = "Short", "Short"
+    SPORT = "Sport", "Sport"
+    TALK_SHOW = "Talk-Show", "Talk-Show"
+    THRILLER = "Thriller", "Thriller"
+    WAR = "War", "War"
+    WESTERN = "Western", "Western"
+
+
+# Genres offered for browsing and as favourites: everything but adult titles, which lists leave out.
+BROWSE_GENRES = tuple(genre.value for genre in Genre if genre != Genre.ADULT)
+
+
 class Title(models.Model):
     """title.basics, with the aggregate rating of title.ratings copied in for fast filters."""
 
     tconst = models.CharField(max_length=12, primary_key=True)
-    title_type = models.CharField(max_length=32, db_index=True)
+    title_type = models.CharField(max_length=32, db_index=True, choices=TitleType.choices)
     primary_title = models.TextField()
     original_title = models.TextField(blank=True)
     is_adult = models.BooleanField(default=False)

@@ -26,11 +26,9 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
-    Func,
     OuterRef,
     QuerySet,
     Subquery,
-    TextField,
     Value,
     When,
 )
@@ -57,19 +55,6 @@ FILMOGRAPHY_LIMIT = 500
 # Types left out of the home page lists: single episodes and games are not what people browse for.
 HOME_EXCLUDED_TYPES = ("tvEpisode", "videoGame")
 CAST_CATEGORIES = ("actor", "actress", "self", "archive_footage")
-
-SORTS = ("popularity", "rating", "year", "title")
-
-
-class Unaccent(Func):
-    """``public.imdbrec_unaccent(text)``: the IMMUTABLE unaccent of migration catalog 0002.
-
-    The trigram indexes are on ``imdbrec_unaccent(column)``, so searches must use exactly this
-    expression on the column side for the planner to pick them.
-    """
-
-    function = "public.imdbrec_unaccent"
-    output_field = TextField()
 
 
 def title_list() -> QuerySet[Title]:

@@ -1,8 +1,8 @@
 """Public catalog pages: home, browse, search, title and person pages.
 
-Views stay thin: they parse GET with a form, call selectors, attach the signed-in user's own
-ratings to the titles shown (one query per page, ``ratings.selectors.rating_scores_for_user``)
-and render. Pages are public; the star control asks anonymous visitors to log in.
+Views stay thin: they parse GET with a form, call selectors, let the apps above add the signed-in
+member's own state to the titles shown (``catalog.extensions``: ratings adds their stars in one
+query per page) and render. Pages are public; the star control asks anonymous visitors to log in.
 """
 
 from django.core.paginator import Paginator
@@ -10,9 +10,10 @@ from django.http import Http404
 from django.shortcuts import render
 
 from catalog import selectors
-from catalog.forms import GENRES, SORT_CHOICES, TITLE_TYPE_LABELS, TITLE_TYPES, TitleFilterForm
-from catalog.models import Person, Title
-from ratings.selectors import not_interested_tconsts_for_user, rating_scores_for_user, watchlist_tconsts_for_user
+from catalog.extensions import title_annotations, title_page_context, title_page_sections
+from catalog.forms import SORT_CHOICES, TitleFilterForm
+from catalog.models import BROWSE_GENRES, Person, Title, TitleType, title_type_label
+from imdbrec.extensions import stylesheets_of
 
 HOME_LIST_SIZE = 12
 BROWSE_PAGE_SIZE = 24
@@ -20,11 +21,9 @@ SEARCH_PAGE_SIZE = 20
 
 
 def _with_user_scores(request, titles) -> list[Title]:
-    """``titles`` as a list, each with ``user_score`` (the signed-in user's stars, or None)."""
+    """``titles`` as a list, annotated by the apps above (``user_score``: the member's stars, or None)."""
     titles = list(titles)
-    scores = rating_scores_for_user(user=request.user, tconsts=[title.tconst for title in titles])
-    for title in titles:
-        title.user_score = scores.get(title.tconst)
+    title_annotations.collect(user=request.user, titles=titles)
     return titles
 
 
@@ -42,7 +41,7 @@ def home(request):
     return render(
         request,
         "catalog/home.html",
-        {"top_rated": top_rated, "most_voted": most_voted, "genres": [g for g in GENRES if g != "Adult"]},
+        {"top_rated": top_rated, "most_voted": most_voted, "genres": BROWSE_GENRES},
     )
 
 
@@ -61,9 +60,9 @@ def title_list(request):
             "page_obj": page,
             "titles": page.object_list,
             "query_string": _query_string_without_page(request),
-            "title_types": TITLE_TYPES,
+            "title_types": TitleType.choices,
             "sort_choices": SORT_CHOICES,
-            "selected_type_labels": [TITLE_TYPE_LABELS[value] for value in filters["title_types"]],
+            "selected_type_labels": [title_type_label(value) for value in filters["title_types"]],
         },
     )
 
@@ -107,12 +106,14 @@ def title_detail(request, tconst: str):
     context = {
         "detail": detail,
         "title": title,
-        "type_label": TITLE_TYPE_LABELS.get(title.title_type, title.title_type),
-        "in_watchlist": bool(watchlist_tconsts_for_user(user=request.user, tconsts=[tconst])),
-        "is_not_interested": bool(not_interested_tconsts_for_user(user=request.user, tconsts=[tconst])),
+        "type_label": title_type_label(title.title_type),
     }
-    # "More like this" is the recommender's partial, included by the template; it loads its own
-    # data, so the catalog does not import the recommender.
+    for extra in title_page_context.collect(request=request, title=title):
+        context.update(extra)
+    # "More like this" and whatever else the apps above show on a title page.
+    sections = title_page_sections.collect(request=request, title=title)
+    context["sections"] = sections
+    context["stylesheets"] = stylesheets_of(sections)
     return render(request, "catalog/title_detail.html", context)
 
 

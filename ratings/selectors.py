@@ -41,10 +41,6 @@ def rating_scores_for_user(*, user: User, tconsts: Iterable[str]) -> dict[str, i
     return dict(Rating.objects.filter(user=user, title_id__in=tconsts).values_list("title_id", "score"))
 
 
-def rating_score_for_user(*, user: User, tconst: str) -> int | None:
-    return rating_scores_for_user(user=user, tconsts=[tconst]).get(tconst)
-
-
 def watchlist_tconsts_for_user(*, user: User, tconsts: Iterable[str]) -> set[str]:
     """The subset of ``tconsts`` on ``user``'s watchlist, in one query."""
     tconsts = list(dict.fromkeys(tconsts))

@@ -1,23 +1,23 @@
-"""Ratings: a user's stars, watchlist and "not interested" marks, and the hook telling the recommender.
+"""Ratings: a user's stars, watchlist and "not interested" marks.
 
 Every write validates before it touches a row, runs in one transaction, and finishes by calling
-``rating_changed_notify`` when the user's taste changed. The hook only flips a flag (no Spark, no
-waiting): the recommender folds the user in again when it next needs their recommendations.
+``rating_changed_notify`` when the user's taste changed. That sends ``ratings.signals.rating_changed``,
+which the recommender connects (ratings does not import the recommender): it only flips a flag (no
+Spark, no waiting), and the recommender folds the user in again when it next needs their
+recommendations.
 
 The IMDb "Your Ratings" CSV import lives in ``ratings/imdb_csv.py``.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-import importlib.util
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ratings.models import NotInterested, Rating, WatchlistItem
+from ratings.signals import rating_changed
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -45,33 +45,12 @@ def rating_score_validate(score: object) -> int:
     return score
 
 
-@functools.cache
-def _recommender_real_time_hook():
-    """``recommender.services.recommendation_mark_stale`` when the recommender defines it, else None.
-
-    Looked up once. A missing module means "no hook"; an error inside an existing module is raised.
-    """
-    if importlib.util.find_spec("recommender.services") is None:
-        return None
-    module = importlib.import_module("recommender.services")
-    return getattr(module, "recommendation_mark_stale", None)
-
-
 def rating_changed_notify(*, user: User) -> None:
-    """Tell the recommender that ``user``'s ratings changed. Cheap, never waits for Spark.
+    """Tell the apps above that ``user``'s ratings changed: sends ``rating_changed`` with the user.
 
-    It marks the user's fold-in stale (creating the row when the user has none yet); saving bumps
-    the row's ``updated_at``, which the recommender compares to detect ratings that arrived while
-    it was folding the user in. The recommendations view folds the user in again from that flag.
-    When the recommender app provides ``recommendation_mark_stale`` (a real-time path), that is
-    called too, after the transaction commits so a worker it may queue sees the new rating.
+    Called inside the writing transaction; the receivers are cheap and never wait for Spark.
     """
-    from recommender.models import UserFoldIn
-
-    UserFoldIn.objects.update_or_create(user=user, defaults={"stale": True})
-    hook = _recommender_real_time_hook()
-    if hook is not None:
-        transaction.on_commit(lambda: hook(user=user))
+    rating_changed.send(sender=rating_changed_notify, user=user)
 
 
 @transaction.atomic

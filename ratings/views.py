@@ -20,7 +20,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
+from imdbrec.extensions import stylesheets_of
 from ratings import charts, selectors, services
+from ratings.extensions import stats_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
 from ratings.imdb_csv import IMDB_SCORE_RULE, ratings_import_imdb_csv
 
@@ -248,7 +250,9 @@ def history(request):
 @login_required
 def statistics(request):
     stats = selectors.rating_statistics_for_user(user=request.user)
-    return render(request, "ratings/stats.html", {"stats": stats, "charts": charts.statistics_charts(stats)})
+    sections = stats_sections.collect(request=request)
+    context = {"stats": stats, "charts": charts.statistics_charts(stats), "sections": sections}
+    return render(request, "ratings/stats.html", {**context, "stylesheets": stylesheets_of(sections)})
 
 
 def _title_list_page(request, items, template: str, extra: dict):

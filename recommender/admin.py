@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from catalog.admin import EstimatedCountPaginator
+from imdbrec.pagination import EstimatedCountPaginator
 from recommender.models import (
     ModelRun,
     Recommendation,

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from catalog.models import Title
+from catalog.models import Title, title_type_label
 from recommender.explanations import Explanation, explanations_for
 from recommender.foldin import LIVE_LIST_LIMIT, LiveFilters, LiveList, live_list_rank, live_state_get
 from recommender.onboarding import OnboardingProgress, onboarding_progress, popular_in_genres
@@ -91,12 +91,10 @@ class RecommendationCard:
 # card for this part, Python string building a tenth of that, and the page renders after every
 # rating (real-time fold-in). The star control and list buttons stay the shared partials.
 def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeString:
-    from recommender.forms import TITLE_TYPE_LABELS
-
     title = card.title
     prefix, suffix = title_url
     meta = [str(title.start_year)] if title.start_year else []
-    meta.append(TITLE_TYPE_LABELS.get(title.title_type, title.title_type))
+    meta.append(title_type_label(title.title_type))
     if title.runtime_minutes:
         meta.append(f"{title.runtime_minutes} min")
     rating = (

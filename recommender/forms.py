@@ -1,18 +1,6 @@
 from django import forms
 
-TITLE_TYPE_LABELS = {
-    "movie": "Movie",
-    "tvSeries": "TV series",
-    "tvMiniSeries": "Mini-series",
-    "tvMovie": "TV movie",
-    "short": "Short",
-    "tvShort": "TV short",
-    "tvSpecial": "TV special",
-    "video": "Video",
-    "videoGame": "Video game",
-    "tvEpisode": "Episode",
-    "tvPilot": "Pilot",
-}
+from catalog.models import title_type_label
 
 
 class RecommendationFilterForm(forms.Form):
@@ -27,7 +15,7 @@ class RecommendationFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["genre"].choices = [("", "Any genre")] + [(genre, genre) for genre in genres]
         self.fields["type"].choices = [("", "Any type")] + [
-            (title_type, TITLE_TYPE_LABELS.get(title_type, title_type)) for title_type in title_types
+            (title_type, title_type_label(title_type)) for title_type in title_types
         ]
         self.fields["year_min"].widget.attrs.update({"placeholder": "1900", "inputmode": "numeric"})
         self.fields["year_max"].widget.attrs.update({"placeholder": "2025", "inputmode": "numeric"})

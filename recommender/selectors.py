@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from recommender.models import ModelRun, Recommendation, SimilarTitle, TitleFactor, UserFactor
+from recommender.models import ModelRun, Recommendation, SimilarTitle
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -52,20 +52,6 @@ def recommendation_list_for_user(*, user: User, run: ModelRun | None = None) -> 
     if run is None:
         return Recommendation.objects.none()
     return Recommendation.objects.filter(run=run, user=user).select_related("title").order_by("rank")
-
-
-def user_factor_get(*, user: User, run: ModelRun | None = None) -> UserFactor | None:
-    run = run or model_run_current()
-    if run is None:
-        return None
-    return UserFactor.objects.filter(run=run, user=user).first()
-
-
-def title_factor_list(*, run: ModelRun | None = None) -> QuerySet[TitleFactor]:
-    run = run or model_run_current()
-    if run is None:
-        return TitleFactor.objects.none()
-    return TitleFactor.objects.filter(run=run)
 
 
 def similar_title_list(*, title: Title, run: ModelRun | None = None) -> QuerySet[SimilarTitle]:

@@ -62,10 +62,6 @@ def _too_long(value: bytes, limit: int) -> bool:
     return len(value) > limit and len(value.decode("utf-8")) > limit
 
 
-def _is_id(value: bytes, prefix: bytes) -> bool:
-    return value[:2] == prefix and value[2:].isdigit() and len(value) <= 12
-
-
 def _quote_elements(elements: list[bytes]) -> bytes:
     return b'{"' + b'","'.join(e.replace(b"\\", b"\\\\").replace(b'"', b'\\"') for e in elements) + b'"}'
 

@@ -2,15 +2,13 @@
 
 from django import template
 
-from catalog.forms import TITLE_TYPE_LABELS
+from catalog.models import title_type_label
 from catalog.regions import region_name
 
 register = template.Library()
 
 
-@register.filter
-def title_type_label(value: str) -> str:
-    return TITLE_TYPE_LABELS.get(value, value)
+register.filter("title_type_label", title_type_label)
 
 
 @register.filter

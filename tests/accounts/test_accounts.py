@@ -236,10 +236,14 @@ def test_profile_shows_sections_and_saves_details(client, user_factory):
     assert user.email == "new@example.com"
 
 
-def test_profile_skips_sections_whose_templates_do_not_exist(client, user_factory, monkeypatch):
-    from accounts import views
+def test_profile_shows_the_sections_the_apps_above_register(client, user_factory, monkeypatch):
+    """Ratings and the recommender register theirs in ``ready()``; a provider giving None is skipped."""
+    from accounts.extensions import profile_sections
+    from ratings.providers import profile_summary_section
+    from recommender.providers import quality_section, taste_section
 
-    monkeypatch.setattr(views, "PROFILE_SECTIONS", ("nowhere/_missing.html", "ratings/_profile_summary.html"))
+    assert profile_sections._providers == [profile_summary_section, quality_section, taste_section]
+    monkeypatch.setattr(profile_sections, "_providers", [lambda *, request: None, profile_summary_section])
     client.force_login(user_factory())
     response = client.get(reverse("accounts:profile"))
     assert response.status_code == 200

@@ -193,31 +193,17 @@ def test_chart_labels_are_escaped(member, title_factory, member_client):
 
 
 def test_profile_summary_partial(rf, member, library):
-    from django.template.loader import render_to_string
+    from ratings.providers import profile_summary_section
 
     request = rf.get("/accounts/profile/")
     request.user = member
-    html = render_to_string("ratings/_profile_summary.html", {"user": member}, request=request)
+    html = str(profile_summary_section(request=request))
     assert '<dd id="summary-count">5</dd>' in html
     assert "3.40 of 5" in html
     assert "Eraserhead" in html  # last rated
     assert "<dt>Best-liked genre</dt><dd>Sci-Fi</dd>" in html  # best average among genres with 2+ ratings
     for url in ("/me/ratings/", "/me/stats/", "/me/watchlist/", "/me/not-interested/", "/me/import/"):
         assert f'href="{url}' in html
-
-
-def test_optional_include_renders_only_existing_templates(tmp_path, settings, member):
-    from django.template import engines
-
-    (tmp_path / "probe").mkdir()
-    (tmp_path / "probe" / "_present.html").write_text("quality for {{ user.username }}")
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
-    engine = engines["django"]
-    template = engine.from_string(
-        '{% load ratings_extras %}[{% optional_include "probe/_missing.html" %}]'
-        '[{% optional_include "probe/_present.html" %}]'
-    )
-    assert template.render({"user": member}) == "[][quality for member]"
 
 
 def test_timeline_fills_empty_months():

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 
 from ratings import selectors, services
 from ratings.models import NotInterested, Rating, WatchlistItem
+from ratings.signals import rating_changed
 from recommender.models import UserFoldIn
 
 pytestmark = pytest.mark.django_db
@@ -166,12 +167,32 @@ def test_excluded_tconsts_combines_rated_watchlist_and_not_interested(member, ti
     assert list(remaining.exclude(tconst__in=excluded).values_list("tconst", flat=True)) == [free.tconst]
 
 
-def test_a_recommender_real_time_hook_runs_after_commit(
+def test_a_rating_change_sends_rating_changed_with_the_user(member, title_factory):
+    """Ratings tells the apps above through its signal; a refused rating sends nothing."""
+    received = []
+
+    def receiver(sender, *, user, **kwargs):
+        received.append(user.pk)
+
+    rating_changed.connect(receiver)
+    try:
+        services.rating_set(user=member, title=title_factory(), score=4)
+        assert received == [member.pk]
+        with pytest.raises(ValidationError):
+            services.rating_set(user=member, title=title_factory(), score=0)
+        assert received == [member.pk]
+    finally:
+        rating_changed.disconnect(receiver)
+
+
+def test_the_recommender_real_time_path_runs_after_commit(
     member, title_factory, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """When the recommender defines ``recommendation_mark_stale`` it is called once the rating is committed."""
+    """The recommender's receiver calls ``recommendation_mark_stale`` once the rating is committed."""
+    from recommender import receivers
+
     calls = []
-    monkeypatch.setattr(services, "_recommender_real_time_hook", lambda: lambda *, user: calls.append(user.pk))
+    monkeypatch.setattr(receivers, "recommendation_mark_stale", lambda *, user: calls.append(user.pk))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.rating_set(user=member, title=title_factory(), score=4)
         assert calls == []  # not before the commit
@@ -181,14 +202,8 @@ def test_a_recommender_real_time_hook_runs_after_commit(
     assert calls == [member.pk]  # refused rating: no call
 
 
-def test_the_real_time_hook_lookup_matches_the_recommender_app():
-    import importlib.util
+def test_the_recommender_connects_rating_changed():
+    from recommender import receivers
 
-    services._recommender_real_time_hook.cache_clear()
-    hook = services._recommender_real_time_hook()
-    if importlib.util.find_spec("recommender.services") is None:
-        assert hook is None
-    else:
-        import recommender.services
-
-        assert hook is getattr(recommender.services, "recommendation_mark_stale", None)
+    connected = [entry[1]() for entry in rating_changed.receivers]  # (key, weak reference, ...)
+    assert receivers.rating_changed_receive in connected

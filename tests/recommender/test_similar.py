@@ -1,12 +1,13 @@
 """More like this: the run's nearest titles, and the content fallback for titles the model does not know."""
 
 import pytest
-from django.template.loader import render_to_string
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Crew, Person, Principal, Title
 from recommender.models import SimilarTitle
+from recommender.providers import similar_titles_section
 from recommender.similar import similar_title_list, similar_title_list_by_content
 
 pytestmark = pytest.mark.django_db
@@ -83,10 +84,12 @@ def test_similar_page_and_partial(world, client):
     neighbour = SimilarTitle.objects.filter(run=world["run"], title_id=title.tconst).order_by("rank").first()
     assert f"More like {title.primary_title}" in body and neighbour.similar.primary_title in body
     assert client.get(reverse("recommender:similar_titles", args=["tt0000000"])).status_code == 404
-    partial = render_to_string("recommender/_similar_titles.html", {"title": title})
+    section = similar_titles_section(request=RequestFactory().get("/"), title=title)
+    partial = str(section)
     assert "More like this" in partial and neighbour.similar.primary_title in partial
+    assert section.stylesheets == ("css/recommender.css",)
 
 
-def test_partial_is_empty_for_a_title_with_nothing_similar(db, recommender_caches):
+def test_no_section_for_a_title_with_nothing_similar(db, recommender_caches):
     lonely = _title("tt8000009", [])
-    assert "More like this" not in render_to_string("recommender/_similar_titles.html", {"title": lonely})
+    assert similar_titles_section(request=RequestFactory().get("/"), title=lonely) is None

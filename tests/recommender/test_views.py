@@ -178,14 +178,15 @@ def test_profile_partials_render_for_the_user(world, member, client):
 
     communities_build(run=world["run"])
     client.force_login(member)
-    from django.template.loader import render_to_string
     from django.test import RequestFactory
+
+    from recommender.providers import quality_section, taste_section
 
     request = RequestFactory().get("/accounts/profile/")
     request.user = member
-    taste = render_to_string("recommender/_profile_taste.html", {"user": member}, request=request)
+    taste = str(taste_section(request=request))
     assert "Your taste community" in taste and "/communities/" in taste
-    quality = render_to_string("recommender/_profile_quality.html", {"user": member}, request=request)
+    quality = str(quality_section(request=request))
     assert "How well our predictions matched" in quality and "Nothing to compare yet" in quality
     assert PERSONAS  # the fixture's personas give the community its name
 

@@ -1,13 +1,13 @@
 """Model quality on the profile: predictions against the ratings a user gave afterwards."""
 
 import pytest
-from django.template.loader import render_to_string
 from django.test import RequestFactory
 
 from accounts.models import User
 from ratings.models import Rating
 from ratings.services import rating_set
 from recommender.models import Recommendation
+from recommender.providers import quality_section
 from recommender.quality import quality_for_user, quality_overall
 from tests.recommender.recsys_factories import numpy_run_train
 
@@ -41,7 +41,7 @@ def test_later_ratings_of_recommended_titles_are_compared_with_the_prediction(wo
 
     request = RequestFactory().get("/")
     request.user = user
-    html = render_to_string("recommender/_profile_quality.html", {"user": user}, request=request)
+    html = str(quality_section(request=request))
     assert f"{expected_mae:.2f}★" in html and "average miss" in html
     assert world["by_tconst"][recommended[0].title_id].primary_title in html
 

@@ -1,0 +1,44 @@
+"""What the recommender adds to the pages of the apps below it (registered in
+``RecommenderConfig.ready()``): "More like this" on the catalog's title page, and how well its
+predictions matched and the member's taste community on the profile and statistics pages. The
+data is read here, so the partials only render it."""
+
+from imdbrec.extensions import Section
+from recommender.communities import community_titles, user_place
+from recommender.foldin import active_run
+from recommender.onboarding import onboarding_progress
+from recommender.quality import quality_for_user
+from recommender.similar import similar_title_list
+
+STYLESHEETS = ("css/recommender.css",)
+SIMILAR_TITLES_SHOWN = 12
+QUALITY_ROWS_SHOWN = 8
+
+
+def similar_titles_section(*, request, title) -> Section | None:
+    """The active run's nearest titles, or content-based ones; nothing when there are none."""
+    similar = similar_title_list(title=title, limit=SIMILAR_TITLES_SHOWN)
+    if not similar:
+        return None
+    context = {"title": title, "similar": similar}
+    return Section("recommender/_similar_titles.html", request, context, stylesheets=STYLESHEETS)
+
+
+def quality_section(*, request) -> Section | None:
+    """How the model's earlier predictions compared with the ratings the member gave afterwards."""
+    if not request.user.is_authenticated:
+        return None
+    quality = quality_for_user(user=request.user, limit=QUALITY_ROWS_SHOWN)
+    recent = quality.matched[:QUALITY_ROWS_SHOWN]
+    return Section("recommender/_profile_quality.html", request, {"quality": quality, "recent": recent})
+
+
+def taste_section(*, request) -> Section | None:
+    """The member's taste community in the active run, its defining titles and the unlock progress."""
+    if not request.user.is_authenticated:
+        return None
+    run = active_run()
+    place = user_place(user=request.user, run=run)
+    titles = community_titles(community=place.community, limit=4) if place and place.community else []
+    taste = {"run": run, "place": place, "titles": titles, "progress": onboarding_progress(user=request.user)}
+    return Section("recommender/_profile_community.html", request, {"taste": taste}, stylesheets=STYLESHEETS)
