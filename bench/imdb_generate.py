@@ -1,0 +1,142 @@
+"""A full-size IMDb dump, generated: the seven files in the official format, at any scale.
+
+    python bench/imdb_generate.py --scale 1.0 --out var/imdb-full        # about 200 M rows
+    python bench/imdb_generate.py --scale 0.01 --seed 7 --out /tmp/imdb --files title.basics,title.akas
+
+The real slice (``--real``, by default ../shared/data/imdb-sample, else the bundled
+catalog/sample) is copied into every file unchanged, so real titles keep their ids and names.
+The rest is generated above the real slice's largest ids (every id that any real file mentions,
+so none collides) and sorted by id as IMDb's files are:
+
+* titles and names recombined from the real slice's words with their real frequencies, plus a
+  growing share of new words; long titles, and originals and akas in Cyrillic, CJK, Japanese,
+  Greek, Arabic, Hebrew, Devanagari, Hangul and Thai;
+* IMDb's mix of types (73% episodes, 8.5% shorts, 6% movies, 2.3% series, ...), ratings for
+  1.6 M of 12.3 M titles with votes drawn from the real ratings (heavy-tailed);
+* heavy tails: people's credits and series' episodes follow power laws, so at full size the top
+  people have 10,000+ credits and the biggest series 10,000+ episodes (both grow about as the
+  square root of the scale); about one title in 12,000 (one at least) has 200-260 akas across
+  the world's regions and scripts and as many principals;
+* every tconst and nconst a generated row mentions exists in title.basics or name.basics (the
+  real slice's own dangling references stay as they are).
+
+Deterministic: the same --seed, --scale and --real give byte-identical files. Streamed: each
+file is written block by block (4,096 titles), so memory does not grow with the scale.
+Prints rows per file, seconds and peak RSS.
+
+Measured on the 2-core machine (shared), one process, gzip level 6:
+see bench/README.md, "IMDb dump generator".
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from imdbgen.plan import Plan  # noqa: E402
+from imdbgen.realdata import FILES, real_slice_read  # noqa: E402
+from imdbgen.rows import WRITERS  # noqa: E402
+from imdbgen.text import Words  # noqa: E402
+
+from catalog.importing.datasets import DATASETS_BY_NAME  # noqa: E402
+
+SHARED_SLICE = ROOT.parent / "shared" / "data" / "imdb-sample"
+BUNDLED_SAMPLE = ROOT / "catalog" / "sample"
+COPY_BYTES = 1 << 20
+
+
+def default_real() -> Path:
+    return SHARED_SLICE if SHARED_SLICE.is_dir() else BUNDLED_SAMPLE
+
+
+def _real_lines(path: Path):
+    """The real file's data lines as raw bytes blocks (header dropped, final newline ensured)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        stream.readline()
+        last = b"\n"
+        while block := stream.read(COPY_BYTES):
+            last = block[-1:]
+            yield block
+        if last != b"\n":
+            yield b"\n"
+
+
+def file_write(plan: Plan, words: Words, name: str, out: Path, *, level: int) -> tuple[int, int, float]:
+    """Write ``name``.tsv.gz into ``out``; returns (real rows, generated rows, seconds)."""
+    started = time.monotonic()
+    generated = 0
+    target = out / f"{name}.tsv.gz"
+    partial = target.with_suffix(".gz.part")
+    with (
+        open(partial, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz,
+    ):
+        gz.write(("\t".join(DATASETS_BY_NAME[name].header) + "\n").encode())
+        for block in _real_lines(plan.real.paths[name]):
+            gz.write(block)
+        for text in WRITERS[name](plan, words):
+            generated += text.count("\n")
+            gz.write(text.encode("utf-8"))
+    partial.replace(target)
+    return plan.real.rows[name], generated, time.monotonic() - started
+
+
+def peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=0.01, help="1.0 = IMDb's full size (default 0.01)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True, help="directory for the seven .tsv.gz files")
+    parser.add_argument("--real", type=Path, default=None, help="the real slice (default: %(default)s)")
+    parser.add_argument("--files", default="", help=f"comma-separated subset of: {','.join(FILES)}")
+    parser.add_argument("--gzip-level", type=int, default=6)
+    args = parser.parse_args(argv)
+    names = [name for name in args.files.split(",") if name] or list(FILES)
+    unknown = sorted(set(names) - set(FILES))
+    if unknown:
+        parser.error(f"unknown file(s): {', '.join(unknown)}")
+    if args.scale < 0:
+        parser.error("--scale must not be negative")
+
+    started = time.monotonic()
+    real = real_slice_read(args.real or default_real())
+    plan = Plan(real, scale=args.scale, seed=args.seed)
+    words = Words(real, scale=args.scale)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"real slice {real.directory}; {plan.titles:,} new titles from tt{plan.title_base:07d}, "
+        f"{plan.people:,} new people from nm{plan.name_base:07d}, {len(plan.series_index):,} series "
+        f"(plan {time.monotonic() - started:.1f} s)",
+        flush=True,
+    )
+    total = 0
+    for name in names:
+        real_rows, generated, seconds = file_write(plan, words, name, args.out, level=args.gzip_level)
+        rows = real_rows + generated
+        total += rows
+        size = (args.out / f"{name}.tsv.gz").stat().st_size
+        print(
+            f"{name + '.tsv.gz':24} {rows:>12,} rows ({real_rows:,} real) {seconds:8.1f} s "
+            f"{generated / max(seconds, 1e-9):>10,.0f} rows/s {size / 1e6:9.1f} MB",
+            flush=True,
+        )
+    elapsed = time.monotonic() - started
+    print(f"{'total':24} {total:>12,} rows {elapsed:18.1f} s   peak RSS {peak_rss_mb():.0f} MB", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
