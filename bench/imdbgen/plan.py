@@ -33,15 +33,15 @@ FULL_ROWS = {
 # 1894–1957 slice is 73% movies and 25% shorts, which is what the early years looked like.
 TYPE_SHARES = {
     "tvEpisode": 0.7317,
-    "short": 0.0850,
-    "movie": 0.0590,
-    "video": 0.0270,
-    "tvSeries": 0.0230,
-    "tvMovie": 0.0120,
-    "tvMiniSeries": 0.0055,
-    "tvSpecial": 0.0045,
-    "videoGame": 0.0045,
-    "tvShort": 0.0010,
+    "short": 0.1030,
+    "movie": 0.0715,
+    "video": 0.0327,
+    "tvSeries": 0.0279,
+    "tvMovie": 0.0145,
+    "tvMiniSeries": 0.0067,
+    "tvSpecial": 0.0054,
+    "videoGame": 0.0054,
+    "tvShort": 0.0012,
     "tvPilot": 0.000002,
 }
 TYPES = tuple(TYPE_SHARES)

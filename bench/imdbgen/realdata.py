@@ -59,6 +59,8 @@ class Choice:
 
 def script_of(text: str) -> str:
     """The first non-Latin script among the letters of ``text`` ('LATIN' if none)."""
+    if text.isascii():
+        return "LATIN"
     for character in text:
         if character.isalpha():
             name = unicodedata.name(character, "LATIN").split()[0]

@@ -26,6 +26,7 @@ CATEGORY_ORDER = {
 }
 EPISODE_RUNTIMES = (22, 24, 25, 30, 42, 44, 45, 50, 60)
 TAIL_REGIONS = tuple(MODERN_REGIONS) + tuple(REGION_SCRIPTS)
+LATIN = ("LATIN", NULL)
 
 
 def _skeletons(plan: Plan):
@@ -127,67 +128,85 @@ def title_akas(plan: Plan, words: Words) -> Iterator[str]:
         primary, original = block_titles(plan, words, skeleton)
         counts = np.maximum(skeleton.aka_counts, 1)
         total = int(counts.sum())
+        owner = np.repeat(np.arange(len(counts)), counts)
+        ordering = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + 1
         regions = real.aka_regions.draw(rng, total)
         modern = np.flatnonzero(rng.random(total) < 0.15).tolist()
         for position, region in zip(modern, rng.choice(MODERN_REGIONS, size=len(modern)).tolist(), strict=True):
             regions[position] = region
+        tail_rows = np.flatnonzero(skeleton.tail[owner]).tolist()
+        for row in tail_rows:  # the big titles are shown all over the world
+            regions[row] = TAIL_REGIONS[(int(ordering[row]) * 7 + int(owner[row])) % len(TAIL_REGIONS)]
         kinds = real.aka_types.draw(rng, total)
         attributes = real.aka_attributes.draw(rng, total)
-        choice = rng.random(total).tolist()
-        latin_counts = words.word_counts(rng, total)
+        choice = rng.random(total)
+        scripts = [REGION_SCRIPTS.get(region, LATIN)[0] for region in regions]
+        owners = owner.tolist()
+        titles = [primary[position] for position in owners]
+        languages = [NULL] * total
+        latin = []
+        scripted = []
+        for row, (script, chosen) in enumerate(zip(scripts, choice.tolist(), strict=True)):
+            if script != "LATIN" and chosen < 0.85:
+                scripted.append(row)
+                if chosen < 0.25:
+                    languages[row] = REGION_SCRIPTS[regions[row]][1]
+            elif chosen >= 0.6:
+                latin.append(row)
+        for row, title in zip(latin, words.latin_titles(rng, words.word_counts(rng, len(latin))), strict=True):
+            titles[row] = title
+        for row, title in zip(scripted, words.script_titles(rng, [scripts[row] for row in scripted]), strict=True):
+            titles[row] = title
+        tconsts = [plan.tconst(skeleton.start + position) for position in range(len(counts))]
+        orderings = ordering.tolist()
         lines = []
-        row = 0
-        for position in range(len(counts)):
-            tconst = plan.tconst(skeleton.start + position)
-            lines.append(f"{tconst}\t1\t{original[position]}\t{NULL}\t{NULL}\toriginal\t{NULL}\t1\n")
-            row += 1
-            tail = skeleton.tail[position]
-            for ordering in range(2, int(counts[position]) + 1):
-                region = TAIL_REGIONS[(ordering * 7 + position) % len(TAIL_REGIONS)] if tail else regions[row]
-                script, language = REGION_SCRIPTS.get(region, ("LATIN", NULL))
-                if script != "LATIN" and choice[row] < 0.85:
-                    title = words.script_title(rng, script)
-                    language = language if choice[row] < 0.25 else NULL
-                elif choice[row] < 0.6:
-                    title, language = primary[position], NULL
-                else:
-                    title = words.latin_titles(rng, latin_counts[row : row + 1])[0]
-                    language = NULL
+        for row, position in enumerate(owners):
+            tconst = tconsts[position]
+            if orderings[row] == 1:
+                lines.append(f"{tconst}\t1\t{original[position]}\t{NULL}\t{NULL}\toriginal\t{NULL}\t1\n")
+            else:
                 lines.append(
-                    f"{tconst}\t{ordering}\t{title}\t{region}\t{language}\t{kinds[row]}\t{attributes[row]}\t0\n"
+                    f"{tconst}\t{orderings[row]}\t{titles[row]}\t{regions[row]}\t{languages[row]}\t{kinds[row]}\t"
+                    f"{attributes[row]}\t0\n"
                 )
-                row += 1
         yield "".join(lines)
 
 
 def title_principals(plan: Plan, words: Words) -> Iterator[str]:
     real = plan.real
+    rank_of = np.array([CATEGORY_ORDER.get(role[0], 99) for role in real.principal_roles.values])
     for block, skeleton in _skeletons(plan):
         rng = seeded(plan.seed, 24, block)
         counts = skeleton.principal_counts
         total = int(counts.sum())
-        roles = real.principal_roles.draw(rng, total)
-        people = plan.people_draw(rng, total).tolist()
+        owner = np.repeat(np.arange(len(counts)), counts)
+        role_index = real.principal_roles.indices(rng, total)
+        # cast first, then crew, as IMDb orders them
+        order = np.lexsort((rank_of[role_index], owner))
+        roles = [real.principal_roles.values[index] for index in role_index[order].tolist()]
+        ordering = (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + 1).tolist()
+        people = [plan.nconst(person) for person in plan.people_draw(rng, total).tolist()]
         invented = (rng.random(total) < 0.6).tolist()
         characters = real.characters.draw(rng, total)
         names = words.names(rng, total)
+        tconsts = [plan.tconst(skeleton.start + position) for position in range(len(counts))]
         lines = []
-        row = 0
-        for position in range(len(counts)):
-            tconst = plan.tconst(skeleton.start + position)
-            count = int(counts[position])
-            ordered = sorted(range(row, row + count), key=lambda index: CATEGORY_ORDER.get(roles[index][0], 99))
-            for ordering, index in enumerate(ordered, start=1):
-                category, job, has_characters = roles[index]
-                if not has_characters:
-                    character = NULL
-                elif invented[index] and category in ("actor", "actress"):
-                    character = json.dumps([names[index]], ensure_ascii=False, separators=(",", ":"))
-                else:
-                    character = characters[index]
-                lines.append(f"{tconst}\t{ordering}\t{plan.nconst(people[index])}\t{category}\t{job}\t{character}\n")
-            row += count
+        for row, position in enumerate(owner.tolist()):
+            category, job, has_characters = roles[row]
+            if not has_characters:
+                character = NULL
+            elif invented[row] and category in ("actor", "actress"):
+                character = _json_list(names[row])
+            else:
+                character = characters[row]
+            lines.append(f"{tconsts[position]}\t{ordering[row]}\t{people[row]}\t{category}\t{job}\t{character}\n")
         yield "".join(lines)
+
+
+def _json_list(text: str) -> str:
+    if '"' in text or "\\" in text or not text.isprintable():
+        return json.dumps([text], ensure_ascii=False, separators=(",", ":"))
+    return f'["{text}"]'
 
 
 def name_basics(plan: Plan, words: Words) -> Iterator[str]:

@@ -86,10 +86,21 @@ class ScriptWords:
         self.first, self.last = LETTERS[script]
         self.separator = "" if script in NO_SPACES else " "
 
-    def title(self, rng: np.random.Generator, word_count: int) -> str:
-        words = self.words.draw(rng, word_count)
-        spelled = rng.random(word_count) < 0.25
-        for position in np.flatnonzero(spelled).tolist():
-            length = 1 + int(rng.integers(1, 4 if self.script in ("CJK", "HANGUL") else 7))
-            words[position] = "".join(map(chr, rng.integers(self.first, self.last + 1, size=length).tolist()))
-        return self.separator.join(words)
+    def titles(self, rng: np.random.Generator, size: int) -> list[str]:
+        """``size`` titles of one to four words, a quarter of the words spelled anew from the script's letters."""
+        counts = rng.integers(1, 5, size=size)
+        words = self.words.draw(rng, int(counts.sum()))
+        spelled = np.flatnonzero(rng.random(len(words)) < 0.25)
+        longest = 4 if self.script in ("CJK", "HANGUL") else 8
+        lengths = rng.integers(2, longest, size=len(spelled))
+        letters = "".join(map(chr, rng.integers(self.first, self.last + 1, size=int(lengths.sum())).tolist()))
+        ends = np.cumsum(lengths).tolist()
+        for position, start, end in zip(spelled.tolist(), [0, *ends][: len(ends)], ends, strict=True):
+            words[position] = letters[start:end]
+        join = self.separator.join
+        titles = []
+        start = 0
+        for count in counts.tolist():
+            titles.append(join(words[start : start + count]))
+            start += count
+        return titles

@@ -54,8 +54,17 @@ class Words:
         counts[long] = rng.integers(15, 61, size=int(long.sum()))
         return np.maximum(counts, 1)
 
-    def script_title(self, rng: np.random.Generator, script: str) -> str:
-        return self.scripts[script].title(rng, int(rng.integers(1, 5)))
+    def script_titles(self, rng: np.random.Generator, scripts: list[str]) -> list[str]:
+        """One title per entry of ``scripts``, each in its script (drawn script by script)."""
+        titles = [""] * len(scripts)
+        by_script: dict[str, list[int]] = {}
+        for position, script in enumerate(scripts):
+            by_script.setdefault(script, []).append(position)
+        for script in sorted(by_script):
+            positions = by_script[script]
+            for position, title in zip(positions, self.scripts[script].titles(rng, len(positions)), strict=True):
+                titles[position] = title
+        return titles
 
     def names(self, rng: np.random.Generator, size: int) -> list[str]:
         firsts = self.real.first_names.draw(rng, size)
@@ -66,10 +75,12 @@ class Words:
         for first, last, kind, letter in zip(firsts, lasts, middle.tolist(), letters, strict=True):
             if kind < 0.06:
                 names.append(f"{first} {chr(letter)}. {last}")
-            elif kind < 0.065:
-                names.append(self.script_title(rng, SCRIPTS[letter % len(SCRIPTS)]))
             else:
                 names.append(f"{first} {last}")
+        other = np.flatnonzero(middle > 0.995).tolist()  # names in another script
+        scripts = [SCRIPTS[letters[position] % len(SCRIPTS)] for position in other]
+        for position, name in zip(other, self.script_titles(rng, scripts), strict=True):
+            names[position] = name
         return names
 
 
@@ -81,13 +92,15 @@ def block_titles(plan: Plan, words: Words, skeleton: Skeleton) -> tuple[list[str
     other = rng.random(size)
     scripts = rng.integers(0, len(SCRIPTS), size=size).tolist()
     original = list(primary)
-    for position in np.flatnonzero(other < 0.11).tolist():
-        if other[position] < 0.03:  # an original title in another script
-            original[position] = words.script_title(rng, SCRIPTS[scripts[position]])
-            if other[position] < 0.004:
-                primary[position] = original[position]
-        else:  # a foreign original in Latin letters
-            original[position] = words.latin_titles(rng, words.word_counts(rng, 1))[0]
+    foreign = np.flatnonzero((other >= 0.03) & (other < 0.11)).tolist()  # a foreign original in Latin letters
+    for position, title in zip(foreign, words.latin_titles(rng, words.word_counts(rng, len(foreign))), strict=True):
+        original[position] = title
+    scripted = np.flatnonzero(other < 0.03).tolist()  # an original title in another script
+    titles = words.script_titles(rng, [SCRIPTS[scripts[position]] for position in scripted])
+    for position, title in zip(scripted, titles, strict=True):
+        original[position] = title
+        if other[position] < 0.004:
+            primary[position] = title
     style = rng.random(len(skeleton.episode_positions)).tolist()
     days = rng.integers(1, 29, size=len(style)).tolist()
     for number, position in enumerate(skeleton.episode_positions.tolist()):
