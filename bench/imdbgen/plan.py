@@ -66,9 +66,9 @@ LAST_YEAR = 2025
 # Titles with 200+ akas (and as many principals): about a thousand in a full dump, one at least.
 TAIL_TITLES_FULL = 1000
 # Rank draws u**k: k = 2 gives a person's credits ~ 1/sqrt(rank), so at full size the top people
-# have 10,000+ credits; k = 1.94 gives the biggest series 10,000+ episodes.
+# have 10,000+ credits; k = 2.05 gives the biggest series about 15,000 episodes.
 PERSON_EXPONENT = 2.0
-SERIES_EXPONENT = 1.94
+SERIES_EXPONENT = 2.05
 
 
 def seeded(seed: int, stream: int, block: int) -> np.random.Generator:
