@@ -164,14 +164,15 @@ class Plan:
         self.series_step = coprime_step(max(1, count))
         # daily shows (the most episodes) have long seasons; the rest 6 to 26 a season
         per_season = rng.integers(6, 27, size=count)
-        ranks = (np.arange(count) * self.series_step + 1) % max(1, count)
-        by_rank = np.empty(count, dtype=np.int64)
-        by_rank[ranks] = np.arange(count)
-        daily = by_rank < max(1, count // 100)
+        # the series a rank maps to, as in skeleton(); rank 0 gets the most episodes
+        positions = (np.arange(count) * self.series_step + 1) % max(1, count)
+        rank_of = np.empty(count, dtype=np.int64)
+        rank_of[positions] = np.arange(count)
+        daily = rank_of < max(1, count // 100)
         per_season[daily] = rng.integers(150, 261, size=int(daily.sum()))
         self.series_per_season = per_season
         self.series_numbered = rng.random(count) < 0.85
-        self.series_numbered[by_rank == 0] = True
+        self.series_numbered[rank_of == 0] = True
 
     def counters_new(self) -> np.ndarray:
         return np.zeros(len(self.series_index), dtype=np.int64)
