@@ -14,7 +14,8 @@ from django.db import connection
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# a worktree kept outside the folder that holds shared/ points at it with IMDBREC_SHARED_DATA
+SHARED_DATA = Path(os.environ.get("IMDBREC_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
 
 def pytest_collection_modifyitems(config, items):
