@@ -38,7 +38,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
 
 from catalog.models import Title
-from recommender.models import ModelRun, TasteCommunity, TitleFactor, UserFactor
+from recommender.models import ModelRun, TasteCommunity, UserFactor
 
 logger = logging.getLogger(__name__)
 
@@ -612,16 +612,3 @@ def community_map_points(*, run: ModelRun, limit: int = 1500) -> list[tuple[floa
         if points:
             cache.set(key, points, 24 * 3600)
     return points
-
-
-def community_members_count(*, community: TasteCommunity) -> int:
-    return community.size
-
-
-def title_factor_positions(*, run: ModelRun, tconsts: list[str]) -> dict[str, tuple[float, float]]:
-    return {
-        tconst: (x, y)  # type: ignore[misc]  # x__isnull=False: never None here
-        for tconst, x, y in TitleFactor.objects.filter(run=run, title_id__in=tconsts, x__isnull=False).values_list(
-            "title_id", "x", "y"
-        )
-    }

@@ -495,12 +495,6 @@ def user_fold_in_save(*, user: User, run: ModelRun, vectors: UserVectors | None,
     return fold_in
 
 
-@transaction.atomic
-def user_fold_in_mark_stale(*, user: User) -> None:
-    """The user's ratings or lists changed: fold them in again on their next page view."""
-    UserFoldIn.objects.update_or_create(user=user, defaults={"stale": True})
-
-
 # --- scoring ----------------------------------------------------------------------------------
 
 
