@@ -41,8 +41,8 @@ from accounts.models import User  # noqa: E402
 from catalog.models import Title  # noqa: E402
 from ratings.models import Rating  # noqa: E402
 from ratings.services import rating_set  # noqa: E402
-from recommender import foldin  # noqa: E402
 from recommender.models import ModelRun  # noqa: E402
+from recommender.serving import foldin, run_model  # noqa: E402
 
 GENRES = ["Drama", "Comedy", "Action", "Horror", "Romance", "Thriller", "Sci-Fi", "Crime", "Family", "Documentary"]
 BENCH_PREFIX = "tt88"  # synthetic titles tt8800000..: never real IMDb ids in the bench's range
@@ -142,7 +142,7 @@ def main() -> None:
         with transaction.atomic():
             ModelRun.objects.filter(is_active=True).update(is_active=False)
             ModelRun.objects.filter(pk=run.pk).update(is_active=True)
-        foldin.run_model_forget()
+        run_model.run_model_forget()
         rng = np.random.default_rng(args.seed)
         chosen = rng.choice(len(tconsts), size=args.ratings + args.rounds, replace=False)
         Rating.objects.bulk_create(
@@ -152,11 +152,11 @@ def main() -> None:
         client.force_login(user)
 
         started = time.perf_counter()
-        model = foldin.run_model_get(run=ModelRun.objects.get(pk=run.pk))
+        model = run_model.run_model_get(run=ModelRun.objects.get(pk=run.pk))
         cold_load = time.perf_counter() - started
-        foldin.run_model_forget()  # as a sibling worker would: from the file cache
+        run_model.run_model_forget()  # as a sibling worker would: from the file cache
         started = time.perf_counter()
-        model = foldin.run_model_get(run=ModelRun.objects.get(pk=run.pk))
+        model = run_model.run_model_get(run=ModelRun.objects.get(pk=run.pk))
         file_load = time.perf_counter() - started
         ratings = foldin.user_ratings(user=user)
         solve_times = []
@@ -242,8 +242,8 @@ def main() -> None:
                     "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
                     [BENCH_PREFIX + "%"],
                 )
-        foldin.run_model_forget()
-        for path in foldin._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
+        run_model.run_model_forget()
+        for path in run_model._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
             path.unlink()
 
 

@@ -45,8 +45,8 @@ from accounts.models import User  # noqa: E402
 from bench.bench_foldin import BENCH_PREFIX, build  # noqa: E402
 from ratings.models import Rating  # noqa: E402
 from ratings.services import rating_changed_notify  # noqa: E402
-from recommender import foldin  # noqa: E402
 from recommender.models import ModelRun  # noqa: E402
+from recommender.serving import run_model  # noqa: E402
 
 
 def percentile(values, q):
@@ -132,7 +132,7 @@ def main() -> None:
         with transaction.atomic():
             ModelRun.objects.filter(is_active=True).update(is_active=False)
             ModelRun.objects.filter(pk=run.pk).update(is_active=True)
-        foldin.run_model_forget()
+        run_model.run_model_forget()
         rng = np.random.default_rng(5)
         cookies = []
         for n in range(args.users):
@@ -251,7 +251,7 @@ def main() -> None:
                     "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
                     [BENCH_PREFIX + "%"],
                 )
-        for path in foldin._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
+        for path in run_model._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
             path.unlink()
 
 

@@ -4,11 +4,11 @@ predictions matched and the member's taste community on the profile and statisti
 data is read here, so the partials only render it."""
 
 from imdbrec.extensions import Section
-from recommender.communities import community_titles, user_place
-from recommender.foldin import active_run
-from recommender.onboarding import onboarding_progress
-from recommender.quality import quality_for_user
-from recommender.similar import similar_title_list
+from recommender.communities.selectors import community_titles, user_place
+from recommender.quality.outcomes import quality_for_user
+from recommender.serving.onboarding import onboarding_progress
+from recommender.serving.run_model import active_run
+from recommender.serving.similar import similar_title_list
 
 STYLESHEETS = ("css/recommender.css",)
 SIMILAR_TITLES_SHOWN = 12

@@ -446,7 +446,7 @@ def _communities_cluster(output_dir: Path):
     that fails, and the build then reads the vectors back from the rows."""
     from threadpoolctl import threadpool_limits
 
-    from recommender.communities import communities_cluster
+    from recommender.communities.clustering import communities_cluster
 
     try:
         users = pds.dataset(str(output_dir / "users.parquet"), format="parquet").to_table(columns=["user", "factors"])
@@ -487,7 +487,7 @@ def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
 def _liked_from_export(path: Path):
     """The high ratings the run learned from (its export), for the communities' statistics; None
     if that file cannot be read (they are then read from the database)."""
-    from recommender.communities import HIGH_SCORE, Liked
+    from recommender.communities.statistics import HIGH_SCORE, Liked
 
     try:
         table = pq.read_table(str(path), columns=["user", "item", "rating"])
@@ -515,7 +515,7 @@ def _communities_create(run: ModelRun, clustering, liked) -> tuple[object | None
     """``recommender.communities.communities_create`` in a savepoint: (the users' and titles'
     ``Placement`` or None, the error text if it failed; a run's recommendations are still worth
     serving without communities)."""
-    from recommender.communities import communities_create
+    from recommender.communities.storing import communities_create
 
     if clustering is None:
         return None, ""
@@ -530,7 +530,7 @@ def _communities_create(run: ModelRun, clustering, liked) -> tuple[object | None
 def _communities_build(run: ModelRun, clustering=None, liked=None) -> str:
     """``recommender.communities.communities_build``; returns the error text if it failed (a run's
     recommendations are still worth serving without communities)."""
-    from recommender.communities import communities_build
+    from recommender.communities.storing import communities_build
 
     try:
         with transaction.atomic():

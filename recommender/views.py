@@ -21,15 +21,18 @@ from django.views.decorators.http import require_POST
 from catalog.models import Title
 from imdbrec.views import staff_required
 from ratings.selectors import rating_scores_for_user
-from recommender import communities as community_selectors
-from recommender import onboarding
-from recommender.cards import card_actions_render, page_cache_key, page_fingerprint, recommendation_page_get
-from recommender.charts import community_map_svg, runs_chart_context
-from recommender.foldin import LiveFilters, active_run, live_state_get
+from recommender.communities import selectors as community_selectors
+from recommender.communities.map import community_map_svg
 from recommender.forms import GenrePickForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
-from recommender.quality import quality_overall
-from recommender.similar import similar_title_list
+from recommender.quality.charts import runs_chart_context
+from recommender.quality.outcomes import quality_overall
+from recommender.serving import onboarding
+from recommender.serving.cards import card_actions_render
+from recommender.serving.page import page_cache_key, page_fingerprint, recommendation_page_get
+from recommender.serving.ranking import LiveFilters, live_state_get
+from recommender.serving.run_model import active_run
+from recommender.serving.similar import similar_title_list
 
 
 def _run_admin_url(run: ModelRun | None) -> str | None:
@@ -210,7 +213,7 @@ def community_detail(request, pk: int):
         raise Http404("This community belongs to an older model; see the current communities.")
     communities = community_selectors.community_list(run=run)
     place = community_selectors.user_place(user=request.user, run=run)
-    from recommender.foldin import user_excluded_tconsts
+    from recommender.serving.foldin import user_excluded_tconsts
 
     excluded = user_excluded_tconsts(user=request.user)
     neighbours = [

@@ -70,8 +70,8 @@ def staff_user(user_factory):
 def recommender_caches(settings, tmp_path):
     """Forget every process and Redis cache the recommender keeps, before and after the test; the
     run matrices' file cache lives in the test's own directory."""
-    from recommender.foldin import run_model_forget
-    from recommender.onboarding import onboarding_cache_clear
+    from recommender.serving.onboarding import onboarding_cache_clear
+    from recommender.serving.run_model import run_model_forget
 
     settings.RECOMMENDER_MODEL_CACHE_DIR = tmp_path / "model-cache"
 

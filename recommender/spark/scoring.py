@@ -140,7 +140,7 @@ def fold_in(
     model: dict,
 ) -> FoldIn:
     """Fold ``users`` users in with their ratings, the titles' vectors fixed: the Spark job's
-    passes and the site's live fold-in (recommender/foldin.py) both call this.
+    passes and the site's live fold-in (recommender/serving/foldin.py) both call this.
 
     ``segment[j]`` is the user (0 .. users-1) of rating ``j``, ``rows[j]`` its title's row in
     ``factors`` (titles the run knows only), ``ratings[j]`` its stars. Per user: x_u from

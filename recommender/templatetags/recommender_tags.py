@@ -22,7 +22,7 @@ def percent(value) -> str:
 
 @register.filter
 def community_colour(number) -> str:
-    from recommender.charts import community_colour as colour
+    from recommender.communities.map import community_colour as colour
 
     try:
         return colour(int(number))

@@ -7,7 +7,7 @@ test-artifacts/screenshots/recommendations-*.png.
 import pytest
 
 from accounts.models import User
-from recommender.communities import communities_build
+from recommender.communities.storing import communities_build
 from recommender.models import UserFoldIn
 from tests.browser.conftest import PHONE, has_horizontal_overflow, screenshot
 from tests.recommender import recsys_factories

@@ -245,7 +245,7 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
                     SimilarTitle(run=run, title_id=tconst, similar_id=tconsts[j], rank=position, score=float(cosine[j]))
                 )
         SimilarTitle.objects.bulk_create(similar)
-    from recommender.foldin import run_model_forget
+    from recommender.serving.run_model import run_model_forget
 
     run_model_forget()
     return run

@@ -1,6 +1,6 @@
-"""The communities map's label placement (recommender/charts.py)."""
+"""The communities map's label placement (recommender/communities/map.py)."""
 
-from recommender.charts import LABEL_CHAR_WIDTH, LABEL_HEIGHT, label_positions
+from recommender.communities.map import LABEL_CHAR_WIDTH, LABEL_HEIGHT, label_positions
 
 
 def _box(x, y, anchor, name):

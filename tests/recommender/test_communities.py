@@ -8,8 +8,10 @@ from django.urls import reverse
 
 from accounts.models import User
 from ratings.services import rating_set
-from recommender import communities, foldin
+from recommender.communities import selectors as community_selectors
+from recommender.communities import statistics, storing
 from recommender.models import TasteCommunity, TitleFactor, UserFactor
+from recommender.serving import ranking
 from tests.recommender.recsys_factories import PERSONAS, numpy_run_train
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def built(world):
     run = world["run"]
-    found = communities.communities_build(run=run)
+    found = storing.communities_build(run=run)
     run.refresh_from_db()
     return {**world, "communities": found, "run": run}
 
@@ -63,7 +65,7 @@ def test_names_come_from_the_distinctive_genres(built):
 
 def test_configured_k_and_rebuilding_is_idempotent(built):
     with override_settings(RECOMMENDER_COMMUNITIES_K=2):
-        again = communities.communities_build(run=built["run"])
+        again = storing.communities_build(run=built["run"])
     assert len(again) == 2 and TasteCommunity.objects.filter(run=built["run"]).count() == 2
     built["run"].refresh_from_db()
     assert built["run"].metrics["community_k_chosen_by"] == "configured"
@@ -72,11 +74,11 @@ def test_configured_k_and_rebuilding_is_idempotent(built):
 
 def test_a_folded_in_user_is_placed_in_the_community_of_their_taste(built, user_factory):
     user = user_factory(kind=User.Kind.SITE)
-    assert communities.user_place(user=user, run=built["run"]) is None
+    assert community_selectors.user_place(user=user, run=built["run"]) is None
     for title in [title for title in built["titles"] if title.genres[0] == "Comedy"][:6]:
         rating_set(user=user, title=title, score=5)
-    foldin.recommendation_list_live(user=user)
-    place = communities.user_place(user=user, run=built["run"])
+    ranking.recommendation_list_live(user=user)
+    place = community_selectors.user_place(user=user, run=built["run"])
     assert place.source == "fold-in" and place.x is not None
     members = UserFactor.objects.filter(run=built["run"], community=place.community).values("user_id")
     personas = list(User.objects.filter(pk__in=members).values_list("persona", flat=True))
@@ -85,7 +87,7 @@ def test_a_folded_in_user_is_placed_in_the_community_of_their_taste(built, user_
 
 def test_placing_a_members_vector_gives_their_own_community(built):
     for row in UserFactor.objects.filter(run=built["run"]).select_related("community")[:15]:
-        place = communities.place_vector(run=built["run"], factors=np.asarray(row.factors))
+        place = community_selectors.place_vector(run=built["run"], factors=np.asarray(row.factors))
         assert place.community.pk == row.community_id
         assert place.x == pytest.approx(row.x, abs=1e-9) and place.y == pytest.approx(row.y, abs=1e-9)
 
@@ -128,12 +130,12 @@ def test_metrics_written_over_after_the_build_are_recovered(built):
     original = dict(run.metrics)
     run.metrics = {"rmse": 0.9}
     run.save(update_fields=["metrics"])
-    recovered = communities.community_metrics(run=run)
+    recovered = community_selectors.community_metrics(run=run)
     assert recovered["community_ari"] == original["community_ari"]
     assert recovered["community_k"] == original["community_k"]
     assert recovered["rmse"] == 0.9
     for row in UserFactor.objects.filter(run=run)[:10]:
-        place = communities.place_vector(run=run, factors=np.asarray(row.factors))
+        place = community_selectors.place_vector(run=run, factors=np.asarray(row.factors))
         assert place.x == pytest.approx(row.x, abs=1e-6) and place.y == pytest.approx(row.y, abs=1e-6)
 
 
@@ -145,18 +147,18 @@ def test_distinctive_titles_and_genre_lifts_by_hand():
             tconst=tconst, title_type="movie", primary_title=tconst, original_title=tconst, genres=genres
         )
     users, labels = [11, 12, 13, 14], np.array([0, 0, 1, 1])
-    liked = communities.Liked(
+    liked = statistics.Liked(
         np.array([11, 12, 13, 11, 14, 99]),
         np.array(["tt0000101", "tt0000101", "tt0000102", "tt0000103", "tt0000103", "tt0000101"]),
     )
 
-    counted = communities.liked_count(liked, users, labels, 2)
-    titles = communities._distinctive_titles(counted=counted, user_ids=users, labels=labels, k=2)
+    counted = statistics.liked_count(liked, users, labels, 2)
+    titles = statistics.distinctive_titles(counted=counted, user_ids=users, labels=labels, k=2)
     # tt0000101: both of community 0 (share 1.0) against 2 of 4 users overall (user 99 is not clustered);
     # tt0000103: one member of each (0.5 = 0.5: not distinctive); tt0000102: liked by one user only.
     assert titles == {0: [{"tconst": "tt0000101", "share": 1.0, "overall_share": 0.5, "lift": 2.0}], 1: []}
 
-    genres = communities._genre_lifts(counted=counted, k=2)
+    genres = statistics.genre_lifts(counted=counted, k=2)
     # Community 0's high ratings: Drama 3 (101, 101, 103), Comedy 1 (103); everyone's: Drama 4, Comedy 3.
     assert genres[0][0] == {
         "genre": "Drama",
@@ -178,11 +180,11 @@ def test_statistics_from_the_trainings_export_match_the_database(built, tmp_path
     ratings_export(directory=tmp_path)
     exported = _liked_from_export(tmp_path / "ratings.parquet")
     user_ids = list(UserFactor.objects.filter(run=built["run"]).values_list("user_id", flat=True))
-    stored = communities.liked_from_database(user_ids)
+    stored = statistics.liked_from_database(user_ids)
     assert sorted(zip(exported.users.tolist(), exported.tconsts.tolist(), strict=True)) == sorted(
         zip(stored.users.tolist(), stored.tconsts.tolist(), strict=True)
     )
-    again = communities.communities_build(run=built["run"], liked=exported)
+    again = storing.communities_build(run=built["run"], liked=exported)
     assert [(c.name, c.defining_genres, c.top_titles) for c in again] == [
         (c.name, c.defining_genres, c.top_titles) for c in built["communities"]
     ]

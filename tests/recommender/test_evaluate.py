@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from recommender.evaluation import METRIC_KEYS, MovieLensError, movielens_read, ratings_split
+from recommender.quality.evaluation import METRIC_KEYS, MovieLensError, movielens_read, ratings_split
 
 
 def movielens_generate(*, users: int = 40, movies: int = 60, per_user: int = 25, seed: int = 3) -> pd.DataFrame:

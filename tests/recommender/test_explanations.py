@@ -5,7 +5,7 @@ import pytest
 
 from accounts.models import User
 from ratings.services import rating_set
-from recommender import explanations, foldin
+from recommender.serving import explanations, foldin, ranking, run_model
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 def test_contributions_add_up_to_the_score(world):
     """Σ_j c_uj y_iᵀ A⁻¹ y_j is exactly x_u·y_i: the explanation decomposes the real score."""
     user = world["users"][4]
-    model = foldin.run_model_get(run=world["run"])
+    model = run_model.run_model_get(run=world["run"])
     ratings = foldin.user_ratings(user=user)
     vectors = foldin.user_vectors_solve(model=model, ratings=ratings)
     positions = np.arange(model.size)
@@ -24,7 +24,7 @@ def test_contributions_add_up_to_the_score(world):
 
 def test_explanations_name_only_titles_the_user_rated_with_their_stars(world):
     user = world["users"][12]
-    live = foldin.recommendation_list_live(user=user)
+    live = ranking.recommendation_list_live(user=user)
     ratings = live.state.ratings
     found = explanations.explanations_for(
         model=live.model, ratings=ratings, positions=[i.position for i in live.items[:20]]
@@ -64,7 +64,7 @@ def test_the_reason_is_the_rated_title_of_the_same_taste(world, user_factory):
     for title in horror[:6]:
         rating_set(user=user, title=title, score=5)
     rating_set(user=user, title=comedy[0], score=3)
-    live = foldin.recommendation_list_live(user=user)
+    live = ranking.recommendation_list_live(user=user)
     # Pure horror titles: a horror-biography title may fairly owe as much to the comedy-drama.
     horror_items = [item for item in live.items[:30] if world["by_tconst"][item.tconst].genres == ["Horror"]]
     assert horror_items
@@ -77,7 +77,7 @@ def test_the_reason_is_the_rated_title_of_the_same_taste(world, user_factory):
 
 
 def test_no_ratings_known_to_the_model_means_no_named_reason(world):
-    model = foldin.run_model_get(run=world["run"])
+    model = run_model.run_model_get(run=world["run"])
     found = explanations.explanations_for(model=model, ratings={"tt0000000": 5}, positions=[0, 1])
     assert [explanation.reasons for explanation in found] == [[], []]
     assert all(explanation.text for explanation in found)

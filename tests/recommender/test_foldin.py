@@ -6,8 +6,8 @@ import pytest
 from accounts.models import User
 from ratings.models import NotInterested, Rating, WatchlistItem
 from ratings.services import not_interested_add, rating_set, watchlist_add
-from recommender import foldin
 from recommender.models import Recommendation, UserFactor, UserFoldIn
+from recommender.serving import foldin, ranking, run_model
 from tests.recommender.recsys_factories import PERSONAS, numpy_run_train
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def test_fold_in_reproduces_the_runs_own_user_vectors(world):
     """The training's last step solves users against the final title vectors: the fold-in of an
     unchanged user is that same solve, so it must give the run's stored vectors back."""
     run = world["run"]
-    model = foldin.run_model_get(run=run)
+    model = run_model.run_model_get(run=run)
     for user in world["users"][:8]:
         stored = UserFactor.objects.get(run=run, user=user)
         vectors = foldin.user_vectors_solve(model=model, ratings=foldin.user_ratings(user=user))
@@ -32,7 +32,7 @@ def test_fold_in_reproduces_the_runs_own_user_vectors(world):
 def test_live_list_of_an_unchanged_user_is_the_runs_list(world):
     run = world["run"]
     for user in world["users"][:6]:
-        live = foldin.recommendation_list_live(user=user, limit=50)
+        live = ranking.recommendation_list_live(user=user, limit=50)
         assert live.state.vectors.source == "run"
         stored = list(Recommendation.objects.filter(run=run, user=user).order_by("rank"))
         assert [item.tconst for item in live.items] == [row.title_id for row in stored]
@@ -43,12 +43,12 @@ def test_live_list_of_an_unchanged_user_is_the_runs_list(world):
 
 def test_rating_folds_the_user_in_on_the_next_view(world):
     user = world["users"][0]
-    before = foldin.recommendation_list_live(user=user)
+    before = ranking.recommendation_list_live(user=user)
     top = world["by_tconst"][before.items[0].tconst]
     rating_set(user=user, title=top, score=1)
     assert UserFoldIn.objects.get(user=user).stale
 
-    after = foldin.recommendation_list_live(user=user)
+    after = ranking.recommendation_list_live(user=user)
     assert after.state.folded
     assert after.state.vectors.source == "fold-in"
     assert top.tconst not in [item.tconst for item in after.items]
@@ -56,7 +56,7 @@ def test_rating_folds_the_user_in_on_the_next_view(world):
     assert not fold_in.stale and fold_in.run_id == world["run"].pk
     np.testing.assert_allclose(fold_in.factors, after.state.vectors.factors)
 
-    again = foldin.recommendation_list_live(user=user)
+    again = ranking.recommendation_list_live(user=user)
     assert not again.state.folded and again.state.vectors.source == "fold-in (saved)"
     assert [item.tconst for item in again.items] == [item.tconst for item in after.items]
 
@@ -64,24 +64,24 @@ def test_rating_folds_the_user_in_on_the_next_view(world):
 def test_a_one_star_rating_pushes_similar_titles_down(world):
     """Stars matter: the same title rated 1 or 5 gives different lists (star weight in the confidence)."""
     user = world["users"][5]
-    unseen = foldin.recommendation_list_live(user=user).items[0].tconst
+    unseen = ranking.recommendation_list_live(user=user).items[0].tconst
     title = world["by_tconst"][unseen]
     rating_set(user=user, title=title, score=5)
-    loved = foldin.recommendation_list_live(user=user).state.vectors.factors
+    loved = ranking.recommendation_list_live(user=user).state.vectors.factors
     rating_set(user=user, title=title, score=1)
-    disliked = foldin.recommendation_list_live(user=user).state.vectors.factors
-    model = foldin.run_model_get(run=world["run"])
+    disliked = ranking.recommendation_list_live(user=user).state.vectors.factors
+    model = run_model.run_model_get(run=world["run"])
     position = model.index[unseen]
     assert model.factors[position] @ loved > model.factors[position] @ disliked
 
 
 def test_watchlist_not_interested_and_rated_titles_are_never_listed(world):
     user = world["users"][3]
-    items = foldin.recommendation_list_live(user=user).items
+    items = ranking.recommendation_list_live(user=user).items
     watch, dismiss = world["by_tconst"][items[0].tconst], world["by_tconst"][items[1].tconst]
     watchlist_add(user=user, title=watch)
     not_interested_add(user=user, title=dismiss)
-    shown = [item.tconst for item in foldin.recommendation_list_live(user=user, limit=500).items]
+    shown = [item.tconst for item in ranking.recommendation_list_live(user=user, limit=500).items]
     assert watch.tconst not in shown and dismiss.tconst not in shown
     assert not set(Rating.objects.filter(user=user).values_list("title_id", flat=True)) & set(shown)
     assert WatchlistItem.objects.filter(user=user).exists() and NotInterested.objects.filter(user=user).exists()
@@ -89,14 +89,14 @@ def test_watchlist_not_interested_and_rated_titles_are_never_listed(world):
 
 def test_a_new_user_becomes_personal_after_a_few_ratings_of_one_taste(world, user_factory):
     newcomer = _site_user(user_factory)
-    empty = foldin.recommendation_list_live(user=newcomer)
+    empty = ranking.recommendation_list_live(user=newcomer)
     assert not empty.personal and empty.items == []
 
     liked = PERSONAS["scifi_geek"]
     picks = [title for title in world["titles"] if title.genres[0] in liked][:5]
     for title in picks:
         rating_set(user=newcomer, title=title, score=5)
-    live = foldin.recommendation_list_live(user=newcomer)
+    live = ranking.recommendation_list_live(user=newcomer)
     assert live.personal and live.state.folded
     top = [world["by_tconst"][item.tconst] for item in live.items[:10]]
     in_taste = sum(1 for title in top if set(title.genres) & set(liked))
@@ -106,13 +106,13 @@ def test_a_new_user_becomes_personal_after_a_few_ratings_of_one_taste(world, use
 
 def test_filters_by_genre_type_and_year(world):
     user = world["users"][10]
-    filters = foldin.LiveFilters(genre="Drama", title_type="movie", year_min=1960, year_max=1990)
-    items = foldin.recommendation_list_live(user=user, filters=filters).items
+    filters = ranking.LiveFilters(genre="Drama", title_type="movie", year_min=1960, year_max=1990)
+    items = ranking.recommendation_list_live(user=user, filters=filters).items
     assert items
     for item in items:
         title = world["by_tconst"][item.tconst]
         assert "Drama" in title.genres and title.title_type == "movie" and 1960 <= title.start_year <= 1990
-    assert foldin.recommendation_list_live(user=user, filters=foldin.LiveFilters(genre="No-Such")).items == []
+    assert ranking.recommendation_list_live(user=user, filters=ranking.LiveFilters(genre="No-Such")).items == []
 
 
 def test_a_rating_saved_during_a_fold_in_keeps_the_user_stale(world):
@@ -122,19 +122,19 @@ def test_a_rating_saved_during_a_fold_in_keeps_the_user_stale(world):
     rating_set(user=user, title=world["titles"][0], score=4)
     seen = UserFoldIn.objects.get(user=user).updated_at
     rating_set(user=user, title=world["titles"][1], score=2)  # lands "during" the solve
-    model = foldin.run_model_get(run=world["run"])
+    model = run_model.run_model_get(run=world["run"])
     vectors = foldin.user_vectors_solve(model=model, ratings=foldin.user_ratings(user=user))
     saved = foldin.user_fold_in_save(user=user, run=world["run"], vectors=vectors, seen_updated_at=seen)
     assert saved.stale
-    assert foldin.recommendation_list_live(user=user).state.folded
+    assert ranking.recommendation_list_live(user=user).state.folded
 
 
 def test_a_new_run_serves_unchanged_users_from_its_own_vectors(world):
     user = world["users"][7]
     rating_set(user=user, title=world["titles"][3], score=5)
-    assert foldin.recommendation_list_live(user=user).state.folded
+    assert ranking.recommendation_list_live(user=user).state.folded
     new_run = numpy_run_train(seed=9)  # trained after the rating: the user is in it
-    live = foldin.recommendation_list_live(user=user)
+    live = ranking.recommendation_list_live(user=user)
     assert live.run.pk == new_run.pk
     assert live.state.vectors.source == "run"
     assert [item.tconst for item in live.items[:20]] == list(
@@ -156,7 +156,7 @@ def test_fold_in_agrees_with_a_full_retrain(world, user_factory):
         rating_set(user=newcomer, title=title, score=5 if n % 3 else 4)
     for title in others[:3]:
         rating_set(user=newcomer, title=title, score=2)
-    folded = [item.tconst for item in foldin.recommendation_list_live(user=newcomer).items[:10]]
+    folded = [item.tconst for item in ranking.recommendation_list_live(user=newcomer).items[:10]]
     retrained = numpy_run_train(seed=3)
     assert UserFactor.objects.filter(run=retrained, user=newcomer).exists()
     full = list(
@@ -170,27 +170,27 @@ def test_fold_in_agrees_with_a_full_retrain(world, user_factory):
 
 def test_no_active_run_means_no_personal_list(db, user_factory, recommender_caches):
     user = _site_user(user_factory)
-    live = foldin.recommendation_list_live(user=user)
+    live = ranking.recommendation_list_live(user=user)
     assert live.run is None and not live.personal and live.items == []
 
 
 def test_a_second_process_reads_the_run_from_the_file_cache(world, django_assert_num_queries, settings):
     """Gunicorn workers share the matrices through a file: only the first one reads the factors."""
     run = world["run"]
-    first = foldin.run_model_get(run=run)
+    first = run_model.run_model_get(run=run)
     files = list(settings.RECOMMENDER_MODEL_CACHE_DIR.glob(f"recommender-*-run{run.pk}-*.npz"))
     assert len(files) == 1
-    foldin.run_model_forget()  # as if another process
+    run_model.run_model_forget()  # as if another process
     with django_assert_num_queries(1):  # only the catalog facts, never the factors
-        second = foldin.run_model_get(run=run)
+        second = run_model.run_model_get(run=run)
     np.testing.assert_array_equal(first.factors, second.factors)
     np.testing.assert_array_equal(first.rating_factors, second.rating_factors)
     assert list(first.tconsts) == list(second.tconsts)
     assert sorted(first.genre_masks) == sorted(second.genre_masks)
     # A torn file is ignored, not trusted.
     files[0].write_bytes(b"not a numpy file")
-    foldin.run_model_forget()
-    third = foldin.run_model_get(run=run)
+    run_model.run_model_forget()
+    third = run_model.run_model_get(run=run)
     np.testing.assert_array_equal(first.factors, third.factors)
 
 
@@ -200,12 +200,12 @@ def test_after_a_switch_marks_fold_ins_stale_unchanged_users_are_served_from_the
     and the flag is cleared so the next views are cached again."""
     user = world["users"][9]
     rating_set(user=user, title=world["titles"][5], score=4)
-    foldin.recommendation_list_live(user=user)  # folded into the first run
+    ranking.recommendation_list_live(user=user)  # folded into the first run
     new_run = numpy_run_train(seed=13)
     UserFoldIn.objects.exclude(run=new_run).update(stale=True)  # what the switch does
-    live = foldin.recommendation_list_live(user=user)
+    live = ranking.recommendation_list_live(user=user)
     assert live.state.vectors.source == "run" and not live.state.folded
     row = UserFoldIn.objects.get(user=user)
     assert not row.stale and row.run_id == new_run.pk
     np.testing.assert_allclose(row.factors, UserFactor.objects.get(run=new_run, user=user).factors)
-    assert foldin.recommendation_list_live(user=user).state.vectors.source == "fold-in (saved)"
+    assert ranking.recommendation_list_live(user=user).state.vectors.source == "fold-in (saved)"

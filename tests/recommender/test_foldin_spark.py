@@ -8,9 +8,9 @@ from scipy.stats import spearmanr
 
 from accounts.models import User
 from ratings.services import rating_set
-from recommender import foldin
-from recommender.communities import community_metrics
+from recommender.communities.selectors import community_metrics
 from recommender.models import ModelRun, Recommendation, TasteCommunity, UserFactor
+from recommender.serving import foldin, ranking, run_model
 from tests.recommender import recsys_factories
 from tests.recommender.recsys_factories import PERSONAS
 
@@ -34,7 +34,7 @@ def _train() -> ModelRun:
 
     run = model_run_train(run_id=model_run_create(params=TRAIN, triggered_by="test").pk)
     assert run.status == ModelRun.Status.SUCCEEDED, run.error
-    foldin.run_model_forget()
+    run_model.run_model_forget()
     return run
 
 
@@ -47,11 +47,11 @@ def test_fold_in_agrees_with_a_full_spark_retrain(recommender_caches, user_facto
     print(f"first training {time.monotonic() - started:.1f} s")
 
     # The run's own users: the fold-in is the training's last solve, and the page lists its rows.
-    model = foldin.run_model_get(run=first)
+    model = run_model.run_model_get(run=first)
     member = UserFactor.objects.filter(run=first).first()
     vectors = foldin.user_vectors_solve(model=model, ratings=foldin.user_ratings(user=member.user))
     np.testing.assert_allclose(vectors.factors, member.factors, rtol=2e-3, atol=2e-4)
-    live = foldin.recommendation_list_live(user=member.user, limit=30)
+    live = ranking.recommendation_list_live(user=member.user, limit=30)
     stored = list(
         Recommendation.objects.filter(run=first, user=member.user).order_by("rank").values_list("title_id", flat=True)
     )
@@ -67,11 +67,11 @@ def test_fold_in_agrees_with_a_full_spark_retrain(recommender_caches, user_facto
         rating_set(user=newcomer, title=title, score=5 if n % 3 else 4)
     for title in others[:3]:
         rating_set(user=newcomer, title=title, score=2)
-    live = foldin.recommendation_list_live(user=newcomer)
+    live = ranking.recommendation_list_live(user=newcomer)
     folded = [item.tconst for item in live.items[:10]]
     assert len(folded) == 10
     unrated = [tconst for tconst in live.model.tconsts if tconst not in live.excluded]
-    folded_scores = foldin.scores_all(model=live.model, vectors=live.state.vectors)
+    folded_scores = ranking.scores_all(model=live.model, vectors=live.state.vectors)
     folded_scores = {tconst: folded_scores[live.model.index[tconst]] for tconst in unrated}
 
     second = _train()
@@ -82,8 +82,8 @@ def test_fold_in_agrees_with_a_full_spark_retrain(recommender_caches, user_facto
         .values_list("title_id", flat=True)[:10]
     )
     overlap = len(set(folded) & set(full))
-    model = foldin.run_model_get(run=second)
-    retrained = foldin.scores_all(
+    model = run_model.run_model_get(run=second)
+    retrained = ranking.scores_all(
         model=model,
         vectors=foldin.UserVectors(
             factors=np.asarray(UserFactor.objects.get(run=second, user=newcomer).factors),

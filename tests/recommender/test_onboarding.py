@@ -7,7 +7,7 @@ from django.urls import reverse
 from accounts.models import User
 from catalog.models import Title
 from ratings.services import rating_set
-from recommender import onboarding
+from recommender.serving import onboarding
 from tests.recommender.recsys_factories import titles_create
 
 pytestmark = pytest.mark.django_db

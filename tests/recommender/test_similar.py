@@ -8,7 +8,7 @@ from django.utils import timezone
 from catalog.models import Crew, Person, Principal, Title
 from recommender.models import SimilarTitle
 from recommender.providers import similar_titles_section
-from recommender.similar import similar_title_list, similar_title_list_by_content
+from recommender.serving.similar import similar_title_list, similar_title_list_by_content
 
 pytestmark = pytest.mark.django_db
 

@@ -294,7 +294,7 @@ def test_partitions_loaded_apart_stay_unread_until_attached_and_cleanup_drops_th
     import numpy as np
     from django.db import transaction
 
-    from recommender.communities import Placement
+    from recommender.communities.storing import Placement
     from recommender.models import Recommendation, TasteCommunity, TitleFactor, UserFactor
     from recommender.services import model_run_cleanup, run_partitions_load, run_rows_write
 

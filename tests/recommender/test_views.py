@@ -174,7 +174,7 @@ def test_below_the_threshold_the_page_is_the_cold_start_fallback(world, client, 
 
 
 def test_profile_partials_render_for_the_user(world, member, client):
-    from recommender.communities import communities_build
+    from recommender.communities.storing import communities_build
 
     communities_build(run=world["run"])
     client.force_login(member)
@@ -213,7 +213,8 @@ def test_the_cached_list_follows_every_change(world, member, client):
 
 
 def test_page_one_suggests_titles_loved_in_neighbouring_communities(world, member, client):
-    from recommender.communities import communities_build, community_neighbours
+    from recommender.communities.selectors import community_neighbours
+    from recommender.communities.storing import communities_build
 
     communities_build(run=world["run"])
     client.force_login(member)
@@ -232,7 +233,7 @@ def test_page_one_suggests_titles_loved_in_neighbouring_communities(world, membe
 
 
 def test_confidence_labels_follow_the_runs_measured_buckets(world, member, client):
-    from recommender.cards import confidence_label, confidence_thresholds
+    from recommender.serving.cards import confidence_label, confidence_thresholds
 
     run = world["run"]
     assert confidence_thresholds(run) == (2 / 3, 1 / 3)  # no buckets recorded: the training's thirds
@@ -268,7 +269,8 @@ def test_stamped_card_actions_equal_a_real_render_of_each_card(world, member, rf
     from django.template.loader import render_to_string
 
     from catalog.models import Title
-    from recommender import cards
+    from recommender.serving import cards
+    from recommender.serving.page import recommendation_page_get
 
     odd = Title.objects.create(
         tconst="tt9100001",
@@ -281,7 +283,7 @@ def test_stamped_card_actions_equal_a_real_render_of_each_card(world, member, rf
     request = rf.get(URL)
     request.user = member
     get_token(request)
-    page = cards.recommendation_page_get(user=member)
+    page = recommendation_page_get(user=member)
     page.cards[0].title = odd  # special characters must come out escaped exactly as the template does it
     cards.card_actions_render(page.cards, request=request)
     for card in page.cards:
@@ -298,7 +300,8 @@ def test_card_actions_are_rendered_per_card_when_the_partial_cannot_be_stamped(
     wrong: the check against a real render sends every card through the template instead."""
     from django.middleware.csrf import get_token
 
-    from recommender import cards
+    from recommender.serving import cards
+    from recommender.serving.page import recommendation_page_get
 
     settings.TEMPLATES = [
         {
@@ -321,7 +324,7 @@ def test_card_actions_are_rendered_per_card_when_the_partial_cannot_be_stamped(
     request = rf.get(URL)
     request.user = member
     get_token(request)
-    page = cards.recommendation_page_get(user=member)
+    page = recommendation_page_get(user=member)
     cards.card_actions_render(page.cards, request=request)
     assert [str(card.actions_html) for card in page.cards] == [
         f"{card.title.tconst}:{card.title.start_year}" for card in page.cards

@@ -8,7 +8,7 @@ from ratings.models import Rating
 from ratings.services import rating_set
 from recommender.models import Recommendation
 from recommender.providers import quality_section
-from recommender.quality import quality_for_user, quality_overall
+from recommender.quality.outcomes import quality_for_user, quality_overall
 from tests.recommender.recsys_factories import numpy_run_train
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommender.evaluation import MovieLensError, movielens_evaluate, summary_json
+from recommender.quality.evaluation import MovieLensError, movielens_evaluate, summary_json
 from recommender.services import SparkJobError
 
 

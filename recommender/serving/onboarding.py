@@ -2,7 +2,7 @@
 
 A new user picks favourite genres (stored in ``User.favourite_genres``) and rates well-known titles
 shown in small groups by genre and decade, in the spirit of MovieLens' group picks. Each rating is
-folded into the active model at once (``recommender.foldin``); after
+folded into the active model at once (``recommender.serving.foldin``); after
 ``RECOMMENDER_UNLOCK_RATINGS`` ratings (default 5) the recommendations page is personal. Until
 then it shows the fallback: titles popular in the picked genres, ordered by a weighted IMDb rating
 that does not let a 10/10 from five votes win.

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from catalog.models import Title
-from recommender.foldin import RunModel, ranking_system
+from recommender.serving.foldin import ranking_system
+from recommender.serving.run_model import RunModel
 
 # A rated title is named only if it carries at least this share of the positive contributions, or,
 # for users with many ratings (where every share is small), twice the average share.
