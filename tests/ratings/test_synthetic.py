@@ -21,13 +21,10 @@ from ratings.synthetic import (
     DEFAULT_STAR_BUCKETS,
     GeneratorConfig,
     Persona,
-    TitlePool,
-    block_generate,
-    star_bucket_index,
-    star_draw,
     synthetic_users_generate,
     synthetic_users_remove,
 )
+from ratings.synthetic.generation import TitlePool, block_generate, star_bucket_index, star_draw
 
 GENRE_SETS = [
     ["Action", "Adventure"],

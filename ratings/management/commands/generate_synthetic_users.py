@@ -2,7 +2,7 @@
 
 Reproducible and idempotent: user i of seed S is "S:i", so running the same command twice creates
 nothing the second time, and a larger --users only adds the missing users. The star rules, the
-personas and the other knobs are documented in ratings/synthetic.py; --config overrides them from a
+personas and the other knobs are documented in ratings/synthetic/; --config overrides them from a
 JSON file (--show-config prints the defaults in that format).
 
     python manage.py generate_synthetic_users --users 3000 --seed 42
