@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from catalog.importing.datasets import DATASET_NAMES, Dataset, datasets_named
 from catalog.importing.download import DownloadError, dataset_files_download
-from catalog.importing.loader import FileResult, LoadOptions, indexes_build_deferred, load_file
+from catalog.importing.indexes import indexes_build_deferred
+from catalog.importing.loader import FileResult, LoadOptions, load_file
 from catalog.importing.reader import FileProblem
 from catalog.models import ImportRun
 from imdbrec.queueing import (

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import connection
 
 from catalog.importing.datasets import DATASETS
-from catalog.importing.loader import indexes_deferred
+from catalog.importing.indexes import indexes_deferred
 from catalog.models import ImportRun
 
 RECENT_RUNS = 5

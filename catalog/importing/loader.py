@@ -15,17 +15,17 @@ Two ways in, chosen per file:
 
 Either way the whole file is one transaction: a failure midway rolls back to the data that
 was there before, which the site keeps serving meanwhile. Rejected lines are spooled to a
-temporary file (constant memory) and COPYed into ``ImportReject`` at the end.
+temporary file (constant memory) and COPYed into ``ImportReject`` at the end
+(``catalog.importing.rejects``); the indexes a first load drops are built after the run's loads
+(``catalog.importing.indexes``).
 """
 
 from __future__ import annotations
 
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,12 +34,13 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 
 from catalog.importing.convert import Context
 from catalog.importing.datasets import Dataset
-from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem, TsvReader, raw_lines
+from catalog.importing.indexes import indexes_defer
+from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem, TsvReader
+from catalog.importing.rejects import RejectSpool, duplicates_reject
 
 # One import at a time, whoever starts it (command, worker, another worker).
 IMPORT_LOCK_KEY = 0x1DB0_1A9E
 COPY_OPTIONS = "FORMAT csv, DELIMITER E'\\t', QUOTE E'\\x01', NULL '\\N'"
-REJECT_RAW_LIMIT = 2000
 
 ProgressCallback = Callable[[int, int, int], None]  # (lines read, bytes read, file size)
 
@@ -79,46 +80,6 @@ class FileResult:
 
 class _KeysNotOrdered(Exception):
     """title.crew on the first-load path: lines not in key order, so a tconst may repeat."""
-
-
-def _copy_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-class RejectSpool:
-    """Rejected lines wait in a temporary file (COPY text format) until the load is done."""
-
-    def __init__(self, *, run_id: int, file_name: str):
-        self.run_id = run_id
-        self.file_name = _copy_text(file_name[:64])
-        self.file = tempfile.TemporaryFile()
-        self.count = 0
-
-    def add(self, line: int, raw: bytes, reason: str) -> None:
-        text = raw[: REJECT_RAW_LIMIT * 4].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
-        if len(text) > REJECT_RAW_LIMIT:
-            text = text[:REJECT_RAW_LIMIT] + "…"
-        row = f"{self.run_id}\t{self.file_name}\t{line}\t{_copy_text(reason)}\t{_copy_text(text)}\n"
-        self.file.write(row.encode("utf-8"))
-        self.count += 1
-
-    def reset(self) -> None:
-        self.file.seek(0)
-        self.file.truncate()
-        self.count = 0
-
-    def copy_into_database(self, cursor) -> None:
-        if not self.count:
-            return
-        self.file.seek(0)
-        cursor.copy_expert(
-            "COPY catalog_importreject (run_id, file, line, reason, raw) FROM STDIN (FORMAT text)",
-            self.file,
-            1 << 20,
-        )
-
-    def close(self) -> None:
-        self.file.close()
 
 
 class _CopySource:
@@ -307,7 +268,7 @@ def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, 
     for name, _definition in unique:
         cursor.execute(f"ALTER TABLE {dataset.table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
     if defer_indexes:
-        result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
+        result.phases["indexes_deferred"] = indexes_defer(cursor, dataset.table)
     context = Context(spool.add, numbered=dataset.line_is_id)
     columns = ("id", *dataset.columns) if dataset.line_is_id else dataset.columns
     with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
@@ -359,123 +320,6 @@ def _referencing_foreign_keys(cursor, table: str) -> list[tuple[str, str, str]]:
     return cursor.fetchall()
 
 
-# Plain secondary indexes of a table being loaded for the first time are dropped and built
-# once after the run's loads: far faster than maintaining them row by row, and the build
-# (CREATE INDEX, a SHARE lock) lets the site read meanwhile. Their definitions are kept in
-# this table, written in the load's own transaction, so that a crash between the load and
-# the build loses nothing: the next run (or `import_imdb --build-indexes`) builds them.
-DEFERRED_INDEX_TABLE = "catalog_import_deferred_index"
-
-
-def _deferred_table_ensure(cursor) -> None:
-    cursor.execute(
-        f"""
-        CREATE TABLE IF NOT EXISTS {DEFERRED_INDEX_TABLE} (
-            name text PRIMARY KEY,
-            table_name text NOT NULL,
-            definition text NOT NULL,
-            deferred_at timestamptz NOT NULL DEFAULT now()
-        )
-        """
-    )
-
-
-def _indexes_defer(cursor, table: str) -> int:
-    _deferred_table_ensure(cursor)
-    cursor.execute(
-        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i "
-        "WHERE indrelid = %s::regclass AND NOT indisprimary AND NOT indisunique "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
-        [table],
-    )
-    indexes = cursor.fetchall()
-    for name, definition in indexes:
-        cursor.execute(
-            f"INSERT INTO {DEFERRED_INDEX_TABLE} (name, table_name, definition) VALUES (%s, %s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET definition = EXCLUDED.definition",
-            [name, table, definition],
-        )
-        cursor.execute(f"DROP INDEX {name}")
-    return len(indexes)
-
-
-def _deferred_rows() -> list[tuple[str, str, str]]:
-    """(index, table, definition) of the indexes waiting to be built after a first load."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [DEFERRED_INDEX_TABLE])
-        if not cursor.fetchone()[0]:
-            return []
-        cursor.execute(f"SELECT name, table_name, definition FROM {DEFERRED_INDEX_TABLE} ORDER BY table_name, name")
-        return cursor.fetchall()
-
-
-def indexes_deferred() -> list[tuple[str, str]]:
-    """(index, table) of the indexes waiting to be built after a first load."""
-    return [(name, table) for name, table, _definition in _deferred_rows()]
-
-
-INDEX_BUILD_WORKERS = 2  # this machine's cores: one index build each (GIN builds are not parallel)
-
-
-def _index_cost(definition: str) -> int:
-    """Rough cost order, dearest first, so that the long trigram builds start together."""
-    return 0 if "gin_trgm_ops" in definition else 1 if "USING gin" in definition else 2
-
-
-def _index_build(name: str) -> bool:
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT definition FROM {DEFERRED_INDEX_TABLE} WHERE name = %s FOR UPDATE", [name])
-        row = cursor.fetchone()
-        if row is None:  # built meanwhile by another run
-            return False
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        cursor.execute("SELECT to_regclass(%s) IS NULL", [name])
-        if cursor.fetchone()[0]:
-            cursor.execute(row[0])
-        cursor.execute(f"DELETE FROM {DEFERRED_INDEX_TABLE} WHERE name = %s", [name])
-    return True
-
-
-def indexes_build_deferred(
-    *, on_index: Callable[[str, str], None] | None = None, workers: int = INDEX_BUILD_WORKERS
-) -> dict[str, float]:
-    """Build every deferred index, each in its own transaction; returns wall seconds per table.
-
-    Builds run on ``workers`` connections at once (CREATE INDEX takes a SHARE lock, so builds
-    on one table do not wait for each other), dearest first. Inside an outer transaction (a
-    test's) other connections could not see the table, so the builds then run one by one.
-    """
-    pending = sorted(_deferred_rows(), key=lambda row: (_index_cost(row[2]), row[1], row[0]))
-    spans: dict[str, list[float]] = {}
-    lock = threading.Lock()
-
-    def build(name: str, table: str) -> None:
-        with lock:
-            if on_index:
-                on_index(name, table)
-        mark = time.monotonic()
-        built = _index_build(name)
-        with lock:
-            if built:
-                span = spans.setdefault(table, [mark, mark])
-                span[0], span[1] = min(span[0], mark), max(span[1], time.monotonic())
-
-    def build_in_thread(name: str, table: str) -> None:
-        try:
-            build(name, table)
-        finally:
-            connection.close()  # this thread's own connection
-
-    if workers <= 1 or connection.in_atomic_block or len(pending) <= 1:
-        for name, table, _definition in pending:
-            build(name, table)
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="index-build") as pool:
-            for future in [pool.submit(build_in_thread, name, table) for name, table, _definition in pending]:
-                future.result()  # a failed build raises here, after the others have finished
-    return {table: round(end - begin, 3) for table, (begin, end) in spans.items()}
-
-
 def _column_types(cursor, table: str, columns: tuple[str, ...]) -> list[str]:
     cursor.execute(
         "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
@@ -507,7 +351,7 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
     mark = time.monotonic()
     if not (dataset.checks_key_order and context.keys_ascending):  # ascending keys cannot repeat
         step("looking for repeated keys")
-        _reject_duplicates(cursor, dataset, path, spool, chunk_bytes)
+        duplicates_reject(cursor, dataset, path, spool, chunk_bytes)
     result.phases["duplicates_s"] = round(time.monotonic() - mark, 3)
 
     # What will be written, found with hash joins (not a million index probes): the new and
@@ -539,7 +383,7 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
     result.phases["compare_s"] = round(time.monotonic() - mark, 3)
     if changes + gone >= options.defer_indexes_min_rows:
         # a big change: build the plain indexes once afterwards rather than row by row
-        result.phases["indexes_deferred"] = _indexes_defer(cursor, dataset.table)
+        result.phases["indexes_deferred"] = indexes_defer(cursor, dataset.table)
 
     # Only imports write these tables, one at a time (the advisory lock): no row can appear
     # between the comparison and the writes, so plain INSERT and UPDATE do.
@@ -567,33 +411,6 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
         result.removed = cursor.rowcount
     result.phases["removed_s"] = round(time.monotonic() - mark, 3)
     cursor.execute("DROP TABLE import_stage; DROP TABLE import_changes; DROP TABLE import_gone")
-
-
-def _reject_duplicates(cursor, dataset: Dataset, path: Path, spool: RejectSpool, chunk_bytes: int) -> None:
-    """A key that repeats inside the file: the first line wins, each later one is a reject."""
-    keys = dataset.keys_of_line
-    key_list = ", ".join(keys)
-    matches = " AND ".join(f"s.{column} = d.{column}" for column in keys)
-    cursor.execute(
-        f"""
-        WITH duplicated AS (
-            SELECT {key_list}, min(line) AS first_line FROM import_stage
-            GROUP BY {key_list} HAVING min(line) <> max(line)
-        )
-        DELETE FROM import_stage s USING duplicated d
-        WHERE {matches} AND s.line <> d.first_line
-        RETURNING s.line, d.first_line, {", ".join(f"s.{column}" for column in keys)}
-        """
-    )
-    duplicates = {row[0]: row[1:] for row in cursor.fetchall()}  # crew: several rows per line
-    if not duplicates:
-        return
-    raw = raw_lines(path, set(duplicates), chunk_bytes=chunk_bytes)
-    label = ", ".join(dataset.header[: len(keys)])
-    for line in sorted(duplicates):
-        first_line, *values = duplicates[line]
-        shown = ", ".join(str(value) for value in values)
-        spool.add(line, raw.get(line, b""), f"duplicate {label} {shown} (first on line {first_line})")
 
 
 def title_ratings_sync(cursor) -> int:

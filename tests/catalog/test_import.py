@@ -7,7 +7,7 @@ import shutil
 import pytest
 from django.db import connection
 
-from catalog.importing.loader import indexes_deferred
+from catalog.importing.indexes import indexes_deferred
 from catalog.models import Crew, Episode, ImportReject, ImportRun, Person, Principal, Title, TitleAka, TitleRating
 from tests.catalog.importing_helpers import run_import, snapshot, split
 
