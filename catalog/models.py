@@ -11,6 +11,8 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.urls import reverse
 
+from imdbrec.runs import BackgroundRun
+
 
 class TitleType(models.TextChoices):
     """IMDb's ``titleType`` values, labelled as IMDb's own pages label them: the one label table
@@ -226,17 +228,9 @@ class Principal(models.Model):
         return f"{self.title_id} #{self.ordering} {self.category} {self.person_id}"
 
 
-class ImportRun(models.Model):
+class ImportRun(BackgroundRun):
     """One import of IMDb files: what was loaded, updated, removed and rejected, and how it went."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        PARTIAL = "partial", "Finished with failed files"
-        FAILED = "failed", "Failed"
-
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     source = models.TextField(help_text="Directory or URL the files came from")
     files = models.JSONField(default=list, blank=True, help_text="Dataset names asked for")
     # Per file: {"title.basics": {"lines": n, "loaded": n, "updated": n, "removed": n, "rejected": n, "error": ""}}
@@ -244,14 +238,6 @@ class ImportRun(models.Model):
     current_file = models.CharField(max_length=64, blank=True)
     rows_done = models.BigIntegerField(default=0)
     rows_total = models.BigIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Import #{self.pk} ({self.status})"

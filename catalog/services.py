@@ -18,9 +18,7 @@ from pathlib import Path
 import psycopg2
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.utils import timezone
+from django.db import DatabaseError
 
 from catalog.importing.datasets import DATASET_NAMES, Dataset, datasets_named
 from catalog.importing.download import DownloadError, dataset_files_download
@@ -28,18 +26,11 @@ from catalog.importing.indexes import indexes_build_deferred
 from catalog.importing.loader import FileResult, LoadOptions, load_file
 from catalog.importing.reader import FileProblem
 from catalog.models import ImportRun
-from imdbrec.queueing import (
-    AlreadyRunning,
-    broker_ping,
-    enqueue_on_commit,
-    exclusive,
-    exclusive_is_held,
-    is_database_outage,
-)
+from imdbrec.queueing import is_database_outage
+from imdbrec.runs import RunKind, RunProgress, run_active, run_execute, run_finish, run_queue, run_running
 
 logger = logging.getLogger(__name__)
 
-FINISHED = (ImportRun.Status.SUCCEEDED, ImportRun.Status.PARTIAL, ImportRun.Status.FAILED)
 PROGRESS_EVERY_SECONDS = 0.5
 # Progress callback for the command's progress bar: one dict per chunk (see _RunProgress.emit).
 ProgressListener = Callable[[dict], None]
@@ -81,32 +72,21 @@ def import_run_create(*, source: str, files: list[str] | tuple[str, ...] | None 
     return run
 
 
-# One import at a time: held by the run executing (see imdbrec.queueing.exclusive); a process
-# that dies releases it, which is how a run left "running" by a killed worker is recognised.
-IMPORT_EXCLUSIVE = "catalog-import"
-# A queued run whose message never reached a worker (lost with Redis) stops blocking after this.
-QUEUED_RUN_EXPIRES_SECONDS = 6 * 60 * 60
+# One import at a time (see imdbrec.runs): the lock is held by the run executing.
+IMPORT_RUNS = RunKind(
+    model=ImportRun,
+    lock="catalog-import",
+    busy="import #{run.pk} is {status}; start another when it has finished.",
+    refused="not started: import #{other} was running; start this one again when it has finished",
+    orphaned="stopped: the process running it ended (killed or crashed); start the import again",
+    expired="not started: no worker took it in time; start the import again",
+)
 
 
 def import_run_active() -> ImportRun | None:
     """The import queued or running now, if any. A run marked running whose process died
     (worker killed) is marked failed here, and a queued run older than a day's work is given up."""
-    for run in ImportRun.objects.filter(status__in=[ImportRun.Status.QUEUED, ImportRun.Status.RUNNING]).order_by("pk"):
-        if run.status == ImportRun.Status.RUNNING and not exclusive_is_held(IMPORT_EXCLUSIVE):
-            _import_run_fail(run, "stopped: the process running it ended (killed or crashed); start the import again")
-            continue
-        age = (timezone.now() - run.created_at).total_seconds()
-        if run.status == ImportRun.Status.QUEUED and age > QUEUED_RUN_EXPIRES_SECONDS:
-            _import_run_fail(run, "not started: no worker took it in time; start the import again")
-            continue
-        return run
-    return None
-
-
-def _import_run_fail(run: ImportRun, error: str) -> None:
-    ImportRun.objects.filter(pk=run.pk, status=run.status).update(
-        status=ImportRun.Status.FAILED, error=error, finished_at=timezone.now()
-    )
+    return run_active(IMPORT_RUNS)
 
 
 def import_run_start(*, source: str, files: list[str] | None = None) -> ImportRun:
@@ -118,21 +98,9 @@ def import_run_start(*, source: str, files: list[str] | None = None) -> ImportRu
     """
     from catalog.tasks import import_run_execute_task
 
-    broker_ping()  # first: "the background system is down" matters more than "an import waits"
-    with transaction.atomic():
-        # Two requests at the same moment: the second waits here, then sees the first's run.
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('imdbrec:catalog-import-start'))")
-        active = import_run_active()
-        if active is not None:
-            raise ValidationError(
-                f"import #{active.pk} is {active.get_status_display().lower()}; start another when it has finished."
-            )
-        run = import_run_create(source=source, files=files)
-        enqueue_on_commit(
-            import_run_execute_task, run.pk, on_failure=lambda error: _import_run_fail(run, f"not started: {error}")
-        )
-    return run
+    return run_queue(
+        IMPORT_RUNS, create=lambda: import_run_create(source=source, files=files), task=import_run_execute_task
+    )
 
 
 def import_run_sample_start() -> ImportRun:
@@ -155,8 +123,7 @@ class _RunProgress:
     def __init__(self, run: ImportRun, listener: ProgressListener | None):
         self.run = run
         self.listener = listener
-        self.connection: BaseDatabaseWrapper | None = None
-        self.last_write = 0.0
+        self.writer = RunProgress(run, every_seconds=PROGRESS_EVERY_SECONDS)
         self.total_bytes = 0
         self.bytes_before = 0  # bytes of the files already loaded
         self.rows_before = 0
@@ -168,21 +135,16 @@ class _RunProgress:
         self.total_bytes = sum(path.stat().st_size for path in paths) or 1
 
     def _write(self, *, current_file: str, rows_done: int, rows_total: int | None, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last_write < PROGRESS_EVERY_SECONDS:
-            return
-        self.last_write = now
-        try:
-            if self.connection is None:
-                self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
-            with self.connection.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '2s'")
-                cursor.execute(
-                    "UPDATE catalog_importrun SET current_file = %s, rows_done = %s, rows_total = %s WHERE id = %s",
-                    [current_file[:64], rows_done, rows_total, self.run.pk],
-                )
-        except DatabaseError as error:  # progress is best effort; the import goes on
-            logger.warning("import run %s: progress not saved: %s", self.run.pk, error)
+        # During downloads the row fields count bytes; the progress view says so.
+        progress = min(1.0, rows_done / rows_total) if rows_total else None
+        self.writer.write(
+            progress=progress,
+            message=current_file,
+            current_file=current_file[:64],
+            rows_done=rows_done,
+            rows_total=rows_total,
+            force=force,
+        )
 
     def downloading(self, name: str, done: int, total: int | None) -> None:
         # During downloads the row fields count bytes; the progress view says so.
@@ -231,8 +193,7 @@ class _RunProgress:
             self.listener({"phase": "index", "file": table, "index": name})
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
+        self.writer.close()
 
 
 def import_run_execute(
@@ -250,34 +211,15 @@ def import_run_execute(
     and importing the same files again changes no row.
     """
     run = ImportRun.objects.get(pk=run_id)
-    if run.status in FINISHED:
-        return run
-    try:
-        with exclusive(IMPORT_EXCLUSIVE):
-            return _import_run_execute_exclusive(run, task_id, on_progress, options, download_dir)
-    except AlreadyRunning:
-        if run.status == ImportRun.Status.RUNNING:
-            return run  # this run is executing in another process (a redelivered message): leave it be
-        active = ImportRun.objects.filter(status=ImportRun.Status.RUNNING).exclude(pk=run.pk).first()
-        _import_run_fail(
-            run,
-            f"not started: import #{active.pk if active else '?'} was running; "
-            "start this one again when it has finished",
-        )
-        run.refresh_from_db()
-        return run
+    return run_execute(
+        IMPORT_RUNS,
+        run,
+        work=lambda run: _import_run_execute_exclusive(run, task_id, on_progress, options, download_dir),
+    )
 
 
 def _import_run_execute_exclusive(run, task_id, on_progress, options, download_dir) -> ImportRun:
-    run.status = ImportRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.finished_at = None
-    run.task_id = task_id or run.task_id
-    run.counts = {}
-    run.error = ""
-    run.rows_done = 0
-    run.rows_total = None
-    run.save()
+    run_running(run, task_id=task_id, counts={}, rows_done=0, rows_total=None)
     progress = _RunProgress(run, on_progress)
     try:
         _execute(run, progress, options or LoadOptions(), Path(download_dir or settings.IMDB_DATA_DIR))
@@ -285,15 +227,13 @@ def _import_run_execute_exclusive(run, task_id, on_progress, options, download_d
         if is_database_outage(error):
             raise  # the database went away: nothing can be recorded now; the task retries
         if type(error).__name__ == "SoftTimeLimitExceeded":
-            run.error = "stopped: the task ran out of time"
+            error_text = "stopped: the task ran out of time"
         else:
             logger.exception("import run %s failed", run.pk)
-            run.error = (
+            error_text = (
                 str(error) if isinstance(error, (FileProblem, DownloadError)) else f"{type(error).__name__}: {error}"
             )
-        run.status = ImportRun.Status.FAILED
-        run.finished_at = timezone.now()
-        run.save()
+        run_finish(run, status=ImportRun.Status.FAILED, error=error_text)
         if type(error).__name__ == "SoftTimeLimitExceeded":
             raise
         return run
@@ -363,16 +303,19 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
 
     failed = [name for name, result in run.counts.items() if result.get("error")]
     if not failed:
-        run.status = ImportRun.Status.SUCCEEDED
+        status = ImportRun.Status.SUCCEEDED
     elif len(failed) == len(run.counts):
-        run.status = ImportRun.Status.FAILED
+        status = ImportRun.Status.FAILED
     else:
-        run.status = ImportRun.Status.PARTIAL
-    run.error = "\n".join(f"{name}: {run.counts[name]['error']}" for name in failed)
-    run.rows_total = run.rows_done
-    run.current_file = ""
-    run.finished_at = timezone.now()
-    run.save()
+        status = ImportRun.Status.PARTIAL
+    run_finish(
+        run,
+        status=status,
+        error="\n".join(f"{name}: {run.counts[name]['error']}" for name in failed),
+        rows_total=run.rows_done,
+        current_file="",
+        progress=1.0,
+    )
 
 
 __all__ = [

@@ -9,20 +9,14 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
+from imdbrec.runs import BackgroundRun
 
-class ModelRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
 
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+class ModelRun(BackgroundRun):
     is_active = models.BooleanField(default=False)
     # rank, reg, iterations, alpha, top_n, grid, ... as asked for and as finally chosen
     params = models.JSONField(default=dict, blank=True)
     phase = models.CharField(max_length=32, blank=True)
-    progress = models.FloatField(default=0.0)
     # seconds per phase: {"export": s, "fit": s, "evaluate": s, "write_back": s}
     timings = models.JSONField(default=dict, blank=True)
     num_users = models.IntegerField(null=True, blank=True)
@@ -32,17 +26,10 @@ class ModelRun(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     # grid search: one entry per candidate with its parameters and metrics
     candidates = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
     triggered_by = models.CharField(max_length=32, blank=True)
     artifact_uri = models.TextField(blank=True, help_text="Where the run's exchanged files live")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BackgroundRun.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_active"], condition=Q(is_active=True), name="recommender_one_active_run"
