@@ -7,7 +7,7 @@ then answers 500. These helpers ask Redis first, with a one-second timeout, and 
 ``BackgroundUnavailable`` (whose message is meant for the user) when it does not answer::
 
     try:
-        enqueue(synthetic_users_remove_task)
+        enqueue(synthetic_users_remove_task, run.pk)
     except BackgroundUnavailable as error:
         messages.error(request, str(error))
 

@@ -218,15 +218,16 @@ class RunProgress:
     ) -> bool:
         """Save ``progress`` (0..1), ``message`` and other columns of the run; skipped (False) when
         the last write is less than ``every_seconds`` old, unless ``force``."""
+        columns = dict(fields)
+        # Kept on the instance too (written or not), so the run's final save keeps the latest.
+        if progress is not None:
+            columns["progress"] = self.run.progress = min(max(progress, 0.0), 1.0)
+        if message is not None:
+            columns["progress_message"] = self.run.progress_message = message[:200]
         now = time.monotonic()
         if not force and now - self.last_write < self.every_seconds:
             return False
         self.last_write = now
-        columns = dict(fields)
-        if progress is not None:
-            columns["progress"] = min(max(progress, 0.0), 1.0)
-        if message is not None:
-            columns["progress_message"] = message[:200]
         assignments = "".join(f", {name} = %s" for name in columns)
         table = self.run._meta.db_table
         try:

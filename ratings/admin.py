@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ratings.models import NotInterested, Rating, WatchlistItem
+from ratings.models import NotInterested, Rating, SyntheticRun, WatchlistItem
 
 
 class UserKindFilter(admin.SimpleListFilter):
@@ -71,3 +71,32 @@ class NotInterestedAdmin(UserTitleAdmin):
     list_display = ["user", "title_name", "created_at"]
     readonly_fields = ["created_at"]
     ordering = ["-created_at"]
+
+
+@admin.register(SyntheticRun)
+class SyntheticRunAdmin(admin.ModelAdmin):
+    """The synthetic crowd's jobs, started from the staff system page; read-only history."""
+
+    list_display = ["id", "action", "status", "params", "created_at", "finished_at"]
+    list_filter = ["status", "action"]
+    search_fields = ["error", "task_id"]
+    readonly_fields = [
+        "action",
+        "status",
+        "params",
+        "result",
+        "progress",
+        "progress_message",
+        "error",
+        "task_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # runs are started from the system page
+
+    def has_change_permission(self, request, obj=None):
+        return False

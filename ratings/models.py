@@ -1,8 +1,10 @@
-"""A user's stars, watchlist and "not interested" marks."""
+"""A user's stars, watchlist and "not interested" marks; the synthetic crowd's background runs."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from imdbrec.runs import BackgroundRun
 
 
 class Rating(models.Model):
@@ -48,3 +50,20 @@ class NotInterested(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} not interested in {self.title_id}"
+
+
+class SyntheticRun(BackgroundRun):
+    """One job on the synthetic crowd: generating users (as ``params`` ask) or removing them all."""
+
+    class Action(models.TextChoices):
+        GENERATE = "generate", "Generate"
+        REMOVE = "remove", "Remove"
+
+    action = models.CharField(max_length=12, choices=Action.choices)
+    # generate: {"users": n, "seed": n, "min_votes": n or null}
+    params = models.JSONField(default=dict, blank=True)
+    # what it did: the generator's report, or the users and ratings removed
+    result = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"Synthetic {self.action} #{self.pk} ({self.status})"

@@ -1,4 +1,5 @@
-"""Reads of ratings, watchlists and "not interested" marks, and a user's rating statistics."""
+"""Reads of ratings, watchlists and "not interested" marks, a user's rating statistics, and the
+synthetic crowd's jobs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Avg, Count, F, Func, QuerySet
 from django.db.models.functions import TruncMonth
 
-from ratings.models import NotInterested, Rating, WatchlistItem
+from ratings.models import NotInterested, Rating, SyntheticRun, WatchlistItem
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -170,3 +171,13 @@ def rating_profile_summary_for_user(*, user: User) -> dict:
         "not_interested": NotInterested.objects.filter(user=user).count(),
         "last_rated": last,
     }
+
+
+def synthetic_run_list() -> QuerySet[SyntheticRun]:
+    """The synthetic crowd's jobs, newest first."""
+    return SyntheticRun.objects.order_by("-created_at", "-pk")
+
+
+def synthetic_run_current() -> SyntheticRun | None:
+    """The latest synthetic-users job (queued, running or finished), or None."""
+    return synthetic_run_list().first()

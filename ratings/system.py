@@ -5,13 +5,13 @@ from django.core.cache import cache
 from django.db import connection
 
 from accounts.models import User
+from ratings.models import SyntheticRun
+from ratings.selectors import synthetic_run_current
 from ratings.synthetic import DEFAULT_PERSONAS, GeneratorConfig
 
 COUNTS_CACHE_KEY = "ratings:system:rater-counts"
 # Counting millions of ratings takes a second; the system page may show numbers this old.
 COUNTS_CACHE_SECONDS = 30
-JOB_CACHE_KEY = "ratings:system:synthetic-job"
-JOB_CACHE_SECONDS = 24 * 60 * 60
 
 PERSONA_LABELS = {persona.name: persona.label for persona in DEFAULT_PERSONAS}
 KIND_LABELS = {User.Kind.SYNTHETIC.value: "Synthetic", User.Kind.MOVIELENS.value: "MovieLens"}
@@ -58,54 +58,31 @@ def rater_counts_forget() -> None:
     cache.delete(COUNTS_CACHE_KEY)
 
 
-def synthetic_job_progress(task_id: str) -> dict:
-    """A generate/remove task's state for the progress bar: progress 0..1, a message, done or not."""
-    from celery.result import AsyncResult
-
-    from imdbrec.queueing import BackgroundUnavailable, broker_ping
-
-    try:
-        broker_ping()  # the result backend would otherwise retry for 20 s before failing
-    except BackgroundUnavailable as error:
-        return {"progress": 0.0, "message": str(error), "done": False, "state": "UNKNOWN"}
-    result = AsyncResult(task_id)
-    state, info = result.state, result.info
-    progress, done = (1.0, True) if state in ("SUCCESS", "FAILURE", "REVOKED") else (0.0, False)
+def synthetic_run_status(run: SyntheticRun) -> dict:
+    """A synthetic-users job's state for the progress bar: progress 0..1, a message, done or not."""
+    done = not run.is_unfinished
     if done:
         rater_counts_forget()
-    if state == "PROGRESS" and isinstance(info, dict):
-        progress, message = info.get("done", 0) / (info.get("total") or 1), info.get("message", "")
-    elif state == "SUCCESS" and isinstance(info, dict) and "skipped" in info:
-        message = f"Not run: {info['skipped']}."
-    elif state == "SUCCESS" and isinstance(info, dict) and "users_created" in info:
+    result = run.result or {}
+    if run.status == SyntheticRun.Status.SUCCEEDED and run.action == SyntheticRun.Action.GENERATE:
         message = (
-            f"Done: {info['users_created']:,} users and {info['ratings_created']:,} ratings created "
-            f"({info['users_existing']:,} already there) in {info['seconds']:.1f} s."
+            f"Done: {result.get('users_created', 0):,} users and {result.get('ratings_created', 0):,} ratings "
+            f"created ({result.get('users_existing', 0):,} already there) in {result.get('seconds', 0.0):.1f} s."
         )
-    elif state == "SUCCESS" and isinstance(info, dict):
-        message = f"Done: {info.get('users', 0):,} users and {info.get('ratings', 0):,} ratings removed."
-    elif state == "SUCCESS":
-        message = "Done."
+    elif run.status == SyntheticRun.Status.SUCCEEDED:
+        message = f"Done: {result.get('users', 0):,} users and {result.get('ratings', 0):,} ratings removed."
     elif done:
-        message = f"Failed: {info}"
-    elif state == "STARTED":
-        message = "Starting…"
+        message = f"Failed: {run.error}"
+    elif run.status == SyntheticRun.Status.RUNNING:
+        message = run.progress_message or "Starting…"
     else:
         message = "Waiting for a worker…"
-    return {"progress": round(min(max(progress, 0.0), 1.0), 4), "message": message, "done": done, "state": state}
+    progress = 1.0 if done else run.progress
+    return {"progress": round(min(max(progress, 0.0), 1.0), 4), "message": message, "done": done, "status": run.status}
 
 
-def synthetic_job_current() -> dict | None:
-    """The last generate/remove job started from the page, with its live state, or None."""
-    job = cache.get(JOB_CACHE_KEY)
-    if not job:
-        return None
-    progress = synthetic_job_progress(job["task_id"])
-    return {**job, **progress, "active": not progress["done"] and progress["state"] != "UNKNOWN"}
-
-
-def synthetic_job_remember(*, task_id: str, action: str, **details) -> None:
-    cache.set(JOB_CACHE_KEY, {"task_id": task_id, "action": action, **details}, JOB_CACHE_SECONDS)
+def _job(run: SyntheticRun | None) -> dict | None:
+    return None if run is None else {"run": run, "active": run.is_unfinished, **synthetic_run_status(run)}
 
 
 def panel(request) -> dict:
@@ -114,7 +91,7 @@ def panel(request) -> dict:
     return {
         "template": "system/_synthetic.html",
         "counts": rater_counts(),
-        "job": synthetic_job_current(),
+        "job": _job(synthetic_run_current()),
         "form": SyntheticGenerateForm(),
         "default_min_votes": GeneratorConfig().min_votes,
     }

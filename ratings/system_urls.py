@@ -9,5 +9,5 @@ app_name = "ratings_system"
 urlpatterns = [
     path("synthetic/generate/", system_views.synthetic_generate, name="synthetic_generate"),
     path("synthetic/remove/", system_views.synthetic_remove, name="synthetic_remove"),
-    path("synthetic/<str:task_id>/progress/", system_views.synthetic_progress, name="synthetic_progress"),
+    path("synthetic/<int:run_id>/progress/", system_views.synthetic_progress, name="synthetic_progress"),
 ]

@@ -2,15 +2,17 @@
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imdbrec.queueing import BackgroundUnavailable, enqueue
+from imdbrec.queueing import BackgroundUnavailable
 from imdbrec.views import staff_required
-from ratings.system import synthetic_job_current, synthetic_job_progress, synthetic_job_remember
-from ratings.tasks import synthetic_users_generate_task, synthetic_users_remove_task
+from ratings.selectors import synthetic_run_list
+from ratings.synthetic_runs import synthetic_run_generate_start, synthetic_run_remove_start
+from ratings.system import synthetic_run_status
 
 PANEL_URL = "/system/#ratings"
 
@@ -38,14 +40,6 @@ class SyntheticGenerateForm(forms.Form):
     )
 
 
-def _job_running(request) -> bool:
-    job = synthetic_job_current()
-    if job and job["active"]:
-        messages.error(request, f"A {job['action']} job is still running; wait for it to finish.")
-        return True
-    return False
-
-
 @require_POST
 @staff_required
 def synthetic_generate(request):
@@ -58,15 +52,15 @@ def synthetic_generate(request):
                     request, f"Not started: {form.fields[field].label if field in form.fields else field}: {error}"
                 )
         return redirect(PANEL_URL)
-    if _job_running(request):
-        return redirect(PANEL_URL)
     data = form.cleaned_data
     try:
-        result = enqueue(synthetic_users_generate_task, data["users"], data["seed"], data["min_votes"])
+        synthetic_run_generate_start(users=data["users"], seed=data["seed"], min_votes=data["min_votes"])
     except BackgroundUnavailable as error:
         messages.error(request, str(error))
         return redirect(PANEL_URL)
-    synthetic_job_remember(task_id=result.id, action="generate", users=data["users"], seed=data["seed"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(PANEL_URL)
     messages.success(request, f"Generating {data['users']:,} synthetic users with seed {data['seed']}.")
     return redirect(PANEL_URL)
 
@@ -75,14 +69,14 @@ def synthetic_generate(request):
 @staff_required
 def synthetic_remove(request):
     """Queue the removal of every synthetic user and their ratings."""
-    if _job_running(request):
-        return redirect(PANEL_URL)
     try:
-        result = enqueue(synthetic_users_remove_task)
+        synthetic_run_remove_start()
     except BackgroundUnavailable as error:
         messages.error(request, str(error))
         return redirect(PANEL_URL)
-    synthetic_job_remember(task_id=result.id, action="remove")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(PANEL_URL)
     messages.success(request, "Removing every synthetic user and their ratings.")
     return redirect(PANEL_URL)
 
@@ -90,6 +84,6 @@ def synthetic_remove(request):
 @never_cache
 @require_GET
 @staff_required
-def synthetic_progress(request, task_id: str):
+def synthetic_progress(request, run_id: int):
     """``{"progress": 0..1, "message": str, "done": bool}`` for the progress bar (site.js polls it)."""
-    return JsonResponse(synthetic_job_progress(task_id))
+    return JsonResponse(synthetic_run_status(get_object_or_404(synthetic_run_list(), pk=run_id)))

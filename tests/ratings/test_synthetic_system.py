@@ -3,23 +3,20 @@
 import re
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
-from ratings.models import Rating
+from ratings.models import Rating, SyntheticRun
 from ratings.synthetic import synthetic_users_generate
-from ratings.system import JOB_CACHE_KEY, rater_counts_forget, synthetic_job_remember
+from ratings.system import rater_counts_forget
 from tests.helpers import wait_for
 from tests.ratings.test_synthetic import titles_make
 
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    cache.delete(JOB_CACHE_KEY)
     rater_counts_forget()
     yield
-    cache.delete(JOB_CACHE_KEY)
     rater_counts_forget()
 
 
@@ -58,16 +55,16 @@ def test_panel_shows_raters_by_persona_and_the_forms(staff_user, user_factory):
 @pytest.mark.django_db
 def test_actions_are_for_staff_only_and_need_csrf(client, user_factory, staff_user):
     assert client.post("/system/ratings/synthetic/generate/", {"users": 5, "seed": 1}).status_code == 302  # to login
-    assert client.get("/system/ratings/synthetic/abc/progress/").status_code == 302
+    assert client.get("/system/ratings/synthetic/1/progress/").status_code == 302
     client.force_login(user_factory())
     assert client.post("/system/ratings/synthetic/generate/", {"users": 5, "seed": 1}).status_code == 403
     assert client.post("/system/ratings/synthetic/remove/").status_code == 403
-    assert client.get("/system/ratings/synthetic/abc/progress/").status_code == 403
+    assert client.get("/system/ratings/synthetic/1/progress/").status_code == 403
 
     staff, _ = staff_client(staff_user)
     assert staff.post("/system/ratings/synthetic/generate/", {"users": 5, "seed": 1}).status_code == 403  # no token
     assert staff.get("/system/ratings/synthetic/generate/").status_code == 405
-    assert cache.get(JOB_CACHE_KEY) is None
+    assert not SyntheticRun.objects.exists()
 
 
 @pytest.mark.django_db
@@ -77,24 +74,24 @@ def test_invalid_form_and_a_running_job_start_nothing(staff_user):
         "/system/ratings/synthetic/generate/", {"users": 0, "seed": "x", "csrfmiddlewaretoken": token}, follow=True
     )
     text = " ".join(messages_of(response))
-    assert "Users" in text and "Seed" in text and cache.get(JOB_CACHE_KEY) is None
+    assert "Users" in text and "Seed" in text and not SyntheticRun.objects.exists()
 
     # A job queued but not picked up by any worker still counts as running.
-    synthetic_job_remember(task_id="not-a-real-task", action="generate", users=10, seed=1)
+    queued = SyntheticRun.objects.create(action=SyntheticRun.Action.GENERATE, params={"users": 10, "seed": 1})
     response = client.post(
         "/system/ratings/synthetic/generate/", {"users": 10, "seed": 2, "csrfmiddlewaretoken": token}, follow=True
     )
-    assert any("still running" in message for message in messages_of(response))
+    assert any(f"generate job (#{queued.pk}) is still queued" in message for message in messages_of(response))
     response = client.post("/system/ratings/synthetic/remove/", {"csrfmiddlewaretoken": token}, follow=True)
-    assert any("still running" in message for message in messages_of(response))
-    assert cache.get(JOB_CACHE_KEY)["task_id"] == "not-a-real-task"
+    assert any("is still queued" in message for message in messages_of(response))
+    assert list(SyntheticRun.objects.all()) == [queued]
     page = client.get("/system/").content.decode()
-    assert 'data-progress-url="/system/ratings/synthetic/not-a-real-task/progress/"' in page
-    assert client.get("/system/ratings/synthetic/not-a-real-task/progress/").json() == {
+    assert f'data-progress-url="/system/ratings/synthetic/{queued.pk}/progress/"' in page
+    assert client.get(f"/system/ratings/synthetic/{queued.pk}/progress/").json() == {
         "progress": 0.0,
         "message": "Waiting for a worker…",
         "done": False,
-        "state": "PENDING",
+        "status": "queued",
     }
 
 
@@ -120,16 +117,17 @@ def test_generate_and_remove_run_on_a_real_worker_with_progress(celery_worker_pr
         "/system/ratings/synthetic/generate/", {"users": 2500, "seed": 5, "min_votes": "", "csrfmiddlewaretoken": token}
     )
     assert response.status_code == 302 and response["Location"] == "/system/#ratings"
-    job = cache.get(JOB_CACHE_KEY)
-    assert (job["action"], job["users"], job["seed"]) == ("generate", 2500, 5)
+    job = SyntheticRun.objects.get()
+    assert (job.action, job.params["users"], job.params["seed"]) == ("generate", 2500, 5)
     page = client.get("/system/").content.decode()
-    progress_url = f"/system/ratings/synthetic/{job['task_id']}/progress/"
+    progress_url = f"/system/ratings/synthetic/{job.pk}/progress/"
     # The worker may already have finished by now: then the panel shows the summary instead of the bar.
     assert f'data-progress-url="{progress_url}"' in page or "Done: 2,500 users" in page
 
     result = _wait_done(client, progress_url)
-    assert result["last"]["progress"] == 1.0 and result["last"]["state"] == "SUCCESS"
+    assert result["last"]["progress"] == 1.0 and result["last"]["status"] == "succeeded"
     assert result["last"]["message"].startswith("Done: 2,500 users and ")
+    assert SyntheticRun.objects.get(pk=job.pk).task_id  # recorded by the worker
     assert User.objects.filter(kind=User.Kind.SYNTHETIC).count() == 2500
     ratings = Rating.objects.filter(user__kind=User.Kind.SYNTHETIC).count()
     assert f"{ratings:,} ratings created" in result["last"]["message"]
@@ -140,7 +138,8 @@ def test_generate_and_remove_run_on_a_real_worker_with_progress(celery_worker_pr
 
     response = client.post("/system/ratings/synthetic/remove/", {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
-    job = cache.get(JOB_CACHE_KEY)
-    result = _wait_done(client, f"/system/ratings/synthetic/{job['task_id']}/progress/")
+    job = SyntheticRun.objects.latest("created_at")
+    assert job.action == "remove"
+    result = _wait_done(client, f"/system/ratings/synthetic/{job.pk}/progress/")
     assert result["last"]["message"] == f"Done: 2,500 users and {ratings:,} ratings removed."
     assert not User.objects.filter(kind=User.Kind.SYNTHETIC).exists()
