@@ -23,6 +23,7 @@ This module imports no app: each app's services describe their kind and call the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -241,7 +242,7 @@ class RunProgress:
                     [*columns.values(), self.run.pk, BackgroundRun.Status.RUNNING],
                 )
                 cursor.execute("COMMIT")
-        except DatabaseError as error:
+        except Exception as error:  # a lost connection, a lock not granted in time, a database restart
             logger.warning("%s %s: progress not saved: %s", type(self.run).__name__, self.run.pk, error)
             self.close()
             return False
@@ -249,8 +250,6 @@ class RunProgress:
 
     def close(self) -> None:
         if self.connection is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.connection.close()
-            except DatabaseError:
-                pass
             self.connection = None

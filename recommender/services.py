@@ -50,19 +50,18 @@ import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from imdbrec.queueing import AlreadyRunning, BackgroundUnavailable, enqueue_on_commit, exclusive, exclusive_is_held
+from imdbrec.queueing import BackgroundUnavailable
+from imdbrec.runs import RunKind, RunProgress, run_active, run_create, run_execute, run_fail, run_queue, run_running
 from recommender.models import ModelRun, Recommendation, SimilarTitle, TitleFactor, UserFactor
 from recommender.spark.params import ParamsError, params_resolve
 
 logger = logging.getLogger(__name__)
 
 TRAIN_EXCLUSIVE = "recommender-train"
-# A queued run whose message never reached a worker stops blocking "Train now" after this.
-QUEUED_RUN_EXPIRES_SECONDS = 6 * 60 * 60
 HEARTBEAT_SECONDS = 2.0
 # Rows per COPY batch in the write-back: bounded memory whatever the run's size.
 WRITE_BATCH_ROWS = 250_000
@@ -73,10 +72,21 @@ PROGRESS_EXPORT = (0.0, 0.05)
 PROGRESS_SPARK = (0.05, 0.85)
 PROGRESS_WRITE_BACK = (0.85, 0.97)
 
-FINISHED = (ModelRun.Status.SUCCEEDED, ModelRun.Status.FAILED)
 RUN_TABLES = (Recommendation, SimilarTitle, UserFactor, TitleFactor)
 # One partition per run (migration 0003): the write-back fills a bare table, then attaches it.
 PARTITIONED_TABLES = (Recommendation, SimilarTitle)
+
+
+# One training at a time (see imdbrec.runs); a failed run's rows are deleted.
+MODEL_RUNS = RunKind(
+    model=ModelRun,
+    lock=TRAIN_EXCLUSIVE,
+    busy="training run #{run.pk} is {status}; start another when it has finished.",
+    refused="not started: another training (run #{other}) is running; train again when it has finished",
+    orphaned="stopped: the process training it ended (killed or crashed); train again",
+    expired="not started: no worker of the spark queue took it in time",
+    on_fail=lambda run: _run_rows_delete([run.pk]),
+)
 
 
 class TrainingError(Exception):
@@ -96,10 +106,7 @@ def model_run_create(*, params: dict | None = None, triggered_by: str = "manual"
         resolved = params_resolve(requested)
     except ParamsError as error:
         raise ValidationError(f"Bad training parameter: {error}") from error
-    run = ModelRun(params={**resolved, "requested": requested}, triggered_by=triggered_by[:32])
-    run.full_clean()
-    run.save()
-    return run
+    return run_create(MODEL_RUNS, params={**resolved, "requested": requested}, triggered_by=triggered_by[:32])
 
 
 def model_run_active() -> ModelRun | None:
@@ -108,16 +115,7 @@ def model_run_active() -> ModelRun | None:
     A run marked running whose process died (worker killed: nobody holds the training lock) is
     marked failed here and its rows deleted; a queued run nobody took in time is given up.
     """
-    for run in ModelRun.objects.filter(status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]).order_by("pk"):
-        if run.status == ModelRun.Status.RUNNING and not exclusive_is_held(TRAIN_EXCLUSIVE):
-            _run_fail(run, "stopped: the process training it ended (killed or crashed); train again")
-            continue
-        age = (timezone.now() - run.created_at).total_seconds()
-        if run.status == ModelRun.Status.QUEUED and age > QUEUED_RUN_EXPIRES_SECONDS:
-            _run_fail(run, "not started: no worker of the spark queue took it in time")
-            continue
-        return run
-    return None
+    return run_active(MODEL_RUNS)
 
 
 def model_run_start(*, params: dict | None = None, triggered_by: str = "manual") -> ModelRun:
@@ -128,24 +126,12 @@ def model_run_start(*, params: dict | None = None, triggered_by: str = "manual")
     """
     from recommender.tasks import model_run_train_task
 
-    with transaction.atomic():
-        # Two clicks at the same moment: the second waits here, then sees the first's run.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('imdbrec:recommender-train-start'))")
-        active = model_run_active()
-        if active is not None:
-            raise ValidationError(
-                f"training run #{active.pk} is {active.get_status_display().lower()}; "
-                "start another when it has finished."
-            )
-        run = model_run_create(params=params, triggered_by=triggered_by)
-        enqueue_on_commit(
-            model_run_train_task,
-            run.pk,
-            options={"queue": "spark"},
-            on_failure=lambda error: _run_fail(run, f"not started: {error}"),
-        )
-    return run
+    return run_queue(
+        MODEL_RUNS,
+        create=lambda: model_run_create(params=params, triggered_by=triggered_by),
+        task=model_run_train_task,
+        options={"queue": "spark"},
+    )
 
 
 # --- training --------------------------------------------------------------------------------------
@@ -161,22 +147,9 @@ def model_run_train(
     ``on_progress(run)`` is called on each progress change (the management command's bar).
     """
     run = ModelRun.objects.get(pk=run_id)
-    if run.status in FINISHED:
-        return run
-    try:
-        with exclusive(TRAIN_EXCLUSIVE):
-            return _train_exclusive(run, task_id=task_id, on_progress=on_progress)
-    except AlreadyRunning:
-        if run.status == ModelRun.Status.RUNNING:
-            return run  # executing in another process (a redelivered message): leave it be
-        other = ModelRun.objects.filter(status=ModelRun.Status.RUNNING).exclude(pk=run.pk).first()
-        _run_fail(
-            run,
-            f"not started: another training (run #{other.pk if other else '?'}) is running; "
-            "train again when it has finished",
-        )
-        run.refresh_from_db()
-        return run
+    return run_execute(
+        MODEL_RUNS, run, work=lambda run: _train_exclusive(run, task_id=task_id, on_progress=on_progress)
+    )
 
 
 class _Heartbeat:
@@ -203,33 +176,16 @@ class _Heartbeat:
     def span(self, low: float, high: float, fraction: float) -> float:
         return low + (high - low) * min(max(fraction, 0.0), 1.0)
 
-    def _write(self, connection_) -> None:
-        with connection_.cursor() as cursor:
-            cursor.execute("BEGIN")
-            # Never wait behind the main connection's transaction: skip a beat instead.
-            cursor.execute("SET LOCAL lock_timeout = '1s'")
-            cursor.execute(
-                "UPDATE recommender_modelrun SET heartbeat_at = now(), phase = %s, progress = %s "
-                "WHERE id = %s AND status = %s",
-                [self.phase, self.progress, self.run.pk, ModelRun.Status.RUNNING],
-            )
-            cursor.execute("COMMIT")
-
     def _loop(self) -> None:
-        beat = connections.create_connection(DEFAULT_DB_ALIAS)
+        # A missed beat is not worth failing a training for: the writer logs it and reconnects.
+        writer = RunProgress(self.run, lock_timeout="1s")  # never wait behind the main connection
         try:
             while not self._stop.is_set():
-                try:
-                    self._write(beat)
-                except Exception as error:  # a missed beat is not worth failing a training for
-                    logger.warning("model run %s heartbeat: %s", self.run.pk, error)
-                    with contextlib.suppress(Exception):
-                        beat.close()
-                    beat = connections.create_connection(DEFAULT_DB_ALIAS)
+                writer.write(progress=self.progress, message=self.message, phase=self.phase, force=True)
                 self._changed.wait(HEARTBEAT_SECONDS)
                 self._changed.clear()
         finally:
-            beat.close()
+            writer.close()
 
     def __enter__(self):
         self._thread.start()
@@ -246,18 +202,8 @@ class _Heartbeat:
 
 
 def _train_exclusive(run: ModelRun, *, task_id: str, on_progress) -> ModelRun:
-    # We hold the lock, so any other run still marked running belongs to a process that died.
-    for stale in ModelRun.objects.filter(status=ModelRun.Status.RUNNING).exclude(pk=run.pk):
-        _run_fail(stale, "stopped: the process training it ended (killed or crashed)")
     started = time.monotonic()
-    run.status = ModelRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.heartbeat_at = run.started_at
-    run.finished_at = None
-    run.task_id = task_id or run.task_id
-    run.phase, run.progress, run.error = "export", 0.0, ""
-    run.timings, run.metrics, run.candidates = {}, {}, []
-    run.save()
+    run_running(run, task_id=task_id, phase="export", timings={}, metrics={}, candidates=[])
     _run_rows_delete([run.pk])  # a retried run starts from nothing
     directory = exchange_directory(run)
     heartbeat = _Heartbeat(run, on_progress)
@@ -543,10 +489,7 @@ def _communities_build(run: ModelRun, clustering=None, liked=None) -> str:
 
 def _run_fail(run: ModelRun, error: str) -> None:
     """Mark ``run`` failed (if it is not finished) and delete whatever rows it has."""
-    ModelRun.objects.filter(pk=run.pk, status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]).update(
-        status=ModelRun.Status.FAILED, error=error[:10000], finished_at=timezone.now(), is_active=False
-    )
-    _run_rows_delete([run.pk])
+    run_fail(MODEL_RUNS, run, error, is_active=False)
 
 
 def _partition(model, run_id: int) -> str:
