@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0003_search_exact'),
+        ('catalog', '0004_title_type_choices'),
     ]
 
     operations = [
