@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
@@ -79,7 +79,7 @@ Run = TypeVar("Run", bound=BackgroundRun)
 
 
 @dataclass(frozen=True)
-class RunKind:
+class RunKind(Generic[Run]):
     """One kind of background run: its model, its lock, and what its messages say.
 
     The messages are ``str.format`` templates: ``busy`` gets ``run`` (the run queued or running)
@@ -87,18 +87,18 @@ class RunKind:
     or "?").
     """
 
-    model: type[BackgroundRun]
+    model: type[Run]
     lock: str  # the imdbrec.queueing.exclusive name held while a run executes
     busy: str  # why a new run is refused while ``run`` is queued or running
     refused: str  # the error of a run whose worker found another one executing
     orphaned: str  # the error of a run whose process died
     expired: str  # the error of a queued run no worker took in time
     # Called after a run is marked failed (the training deletes the run's rows).
-    on_fail: Callable[[Any], None] | None = None
+    on_fail: Callable[[Run], None] | None = None
     queued_expires_seconds: int = QUEUED_RUN_EXPIRES_SECONDS
 
 
-def run_create(kind: RunKind, **fields) -> BackgroundRun:
+def run_create(kind: RunKind[Run], **fields) -> Run:
     """A queued run of ``kind`` with ``fields``; ``ValidationError`` (nothing written) if they are invalid."""
     run = kind.model(**fields)
     run.full_clean()
@@ -106,9 +106,9 @@ def run_create(kind: RunKind, **fields) -> BackgroundRun:
     return run
 
 
-def run_fail(kind: RunKind, run: BackgroundRun, error: str, **fields) -> bool:
+def run_fail(kind: RunKind[Run], run: Run, error: str, **fields) -> bool:
     """Mark ``run`` failed with ``error`` unless it has finished; False if it had."""
-    failed = kind.model.objects.filter(pk=run.pk, status__in=UNFINISHED).update(
+    failed = kind.model._default_manager.filter(pk=run.pk, status__in=UNFINISHED).update(
         status=BackgroundRun.Status.FAILED, error=error[:ERROR_MAX_LENGTH], finished_at=timezone.now(), **fields
     )
     if kind.on_fail is not None:
@@ -116,9 +116,9 @@ def run_fail(kind: RunKind, run: BackgroundRun, error: str, **fields) -> bool:
     return bool(failed)
 
 
-def run_active(kind: RunKind) -> BackgroundRun | None:
+def run_active(kind: RunKind[Run]) -> Run | None:
     """The run of ``kind`` queued or running now, if any; orphans found on the way are marked failed."""
-    for run in kind.model.objects.filter(status__in=UNFINISHED).order_by("pk"):
+    for run in kind.model._default_manager.filter(status__in=UNFINISHED).order_by("pk"):
         if run.status == BackgroundRun.Status.RUNNING and not exclusive_is_held(kind.lock):
             run_fail(kind, run, kind.orphaned)
             continue
@@ -130,7 +130,7 @@ def run_active(kind: RunKind) -> BackgroundRun | None:
     return None
 
 
-def run_queue(kind: RunKind, *, create: Callable[[], Run], task, options: dict | None = None) -> Run:
+def run_queue(kind: RunKind[Run], *, create: Callable[[], Run], task, options: dict | None = None) -> Run:
     """Create a run with ``create()`` and send ``task(run.pk)`` once the row is committed.
 
     Refused with a ``ValidationError`` while another run of the kind is queued or running. Raises
@@ -152,7 +152,7 @@ def run_queue(kind: RunKind, *, create: Callable[[], Run], task, options: dict |
     return run
 
 
-def run_execute(kind: RunKind, run: Run, *, work: Callable[[Run], Run]) -> Run:
+def run_execute(kind: RunKind[Run], run: Run, *, work: Callable[[Run], Run]) -> Run:
     """``work(run)`` while holding the kind's lock; returns the run.
 
     A finished run is returned unchanged. Another run still marked running belongs to a process
@@ -164,13 +164,13 @@ def run_execute(kind: RunKind, run: Run, *, work: Callable[[Run], Run]) -> Run:
         return run
     try:
         with exclusive(kind.lock):
-            for orphan in kind.model.objects.filter(status=BackgroundRun.Status.RUNNING).exclude(pk=run.pk):
+            for orphan in kind.model._default_manager.filter(status=BackgroundRun.Status.RUNNING).exclude(pk=run.pk):
                 run_fail(kind, orphan, kind.orphaned)
             return work(run)
     except AlreadyRunning:
         if run.status == BackgroundRun.Status.RUNNING:
             return run
-        other = kind.model.objects.filter(status=BackgroundRun.Status.RUNNING).exclude(pk=run.pk).first()
+        other = kind.model._default_manager.filter(status=BackgroundRun.Status.RUNNING).exclude(pk=run.pk).first()
         run_fail(kind, run, kind.refused.format(other=other.pk if other else "?"))
         run.refresh_from_db()
         return run
