@@ -338,7 +338,7 @@ FACTORS_SCRIPT = """
 import json, sys
 import numpy as np
 from pyspark.ml.recommendation import ALS
-from recommender.spark import train_als
+from recommender.spark import fit
 from recommender.spark.session import session_stop, spark_session_create
 
 spark = spark_session_create(master="local[1]", app_name="imdbrec-test-factors", driver_memory="1g", shuffle_partitions=2)
@@ -351,9 +351,9 @@ try:
     users = np.array([0, 2, 5, 17, 39, 1000])  # 0 and 1000: not in the model
     items = np.arange(0, 40)
     print(json.dumps({
-        "pulled": train_als._user_factors(model, users, model_users=39).tolist(),
-        "joined": train_als._user_factors(model, users, model_users=train_als.PULL_ALL_USERS + 1).tolist(),
-        "items": train_als._factors(model.itemFactors, items, model.rank).tolist(),
+        "pulled": fit._user_factors(model, users, model_users=39).tolist(),
+        "joined": fit._user_factors(model, users, model_users=fit.PULL_ALL_USERS + 1).tolist(),
+        "items": fit._factors(model.itemFactors, items, model.rank).tolist(),
         "by_hand": [by_hand.get(int(user), [0.0] * 3) for user in users],
         "items_by_hand": [items_by_hand.get(int(item), [0.0] * 3) for item in items],
     }))

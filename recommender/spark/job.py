@@ -1,0 +1,197 @@
+"""One training job on a Spark session: read the inputs, fit, pass over users and titles, evaluate.
+
+``inputs_load`` reads the ratings, holds some out and prepares the fits' observations (numpy only,
+while the session starts); ``run`` does the rest (grid search, both fits, the executor passes while
+the driver scores the holdout, ``titles.parquet``) and returns the job's result. The command line
+around it is ``train_als``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
+
+from recommender.spark import scoring
+from recommender.spark.evaluation import evaluate, evaluation_users
+from recommender.spark.fit import Prepared, als_blocks, item_side_collect, models_fit, prepare_arrays
+from recommender.spark.grid import grid_search
+from recommender.spark.inputs import Ratings, local_path, ratings_load
+from recommender.spark.passes import code_ship, serving_task, side_value, similar_task, tasks_run, users_parts
+from recommender.spark.progress import Reporter
+
+
+@dataclass
+class Inputs:
+    ratings: Ratings
+    exclusions: Ratings | None
+    train: Ratings
+    test: Ratings | None
+    served: Ratings
+    prepared: Prepared | None  # of ``train`` with the run's parameters (not with a grid search)
+
+
+def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Reporter) -> Inputs:
+    """Read the ratings, hold some out and prepare both fits' observations: numpy only, so it
+    runs while the Spark session starts."""
+    reporter.progress("load", 0.0, "reading ratings")
+    with reporter.timed("load"):
+        ratings = ratings_load(f"{input_dir}/ratings.parquet")
+        if not len(ratings):
+            raise ValueError("there are no ratings to learn from")
+        exclusions_path = Path(local_path(f"{input_dir}/exclusions.parquet"))
+        exclusions = ratings_load(str(exclusions_path), with_rating=False) if exclusions_path.exists() else None
+        holdout_path = Path(local_path(f"{input_dir}/holdout.parquet"))
+        if holdout_path.exists():
+            # evaluate_recommender: the test part is given; the users' own lists are the training part.
+            train, test, served = ratings, ratings_load(str(holdout_path)), ratings
+        elif params["holdout_fraction"] > 0:
+            held = scoring.holdout_mask(
+                ratings.user,
+                ratings.item,
+                fraction=params["holdout_fraction"],
+                seed=params["seed"],
+                min_ratings=params["holdout_min_user_ratings"],
+            )
+            train, test, served = ratings.subset(~held), ratings.subset(held), ratings
+        else:
+            train, test, served = ratings, None, ratings
+    prepared = None
+    if not params["grid"]:  # a grid search picks the parameters first
+        with reporter.timed("prepare_arrays"):
+            prepared = prepare_arrays(train, params, work_dir=f"{output_dir}/work")
+    return Inputs(ratings, exclusions, train, test, served, prepared)
+
+
+def run(
+    spark: SparkSession,
+    *,
+    input_dir: str,
+    output_dir: str,
+    params: dict,
+    reporter: Reporter,
+    inputs: Inputs | None = None,
+) -> dict:
+    blocks = als_blocks(spark)
+    work_dir = f"{output_dir}/work"
+    code_ship(spark)
+    if inputs is None:
+        inputs = inputs_load(input_dir=input_dir, output_dir=output_dir, params=params, reporter=reporter)
+    ratings, exclusions, train, test, served = (
+        inputs.ratings,
+        inputs.exclusions,
+        inputs.train,
+        inputs.test,
+        inputs.served,
+    )
+
+    candidates: list[dict] = []
+    if params["grid"]:
+        with reporter.timed("grid"):
+            params, candidates = grid_search(
+                spark, train, params, reporter, blocks, span=(0.02, 0.5), work_dir=work_dir
+            )
+
+    fitted = models_fit(
+        spark,
+        train,
+        params,
+        reporter,
+        blocks=blocks,
+        work_dir=work_dir,
+        span=(0.5 if params["grid"] else 0.02, 0.75),
+        prepared=inputs.prepared,
+    )
+    with reporter.timed("collect"):
+        side = item_side_collect(fitted)
+        holdout_users = evaluation_users(fitted, test, params) if test is not None and len(test) else None
+
+    broadcast = spark.sparkContext.broadcast(side_value(side))
+    model = fitted.constants
+    top_n = params["top_n"]
+    count, min_support = params["similar_n"], params["similar_min_support"]
+
+    parallelism = spark.sparkContext.defaultParallelism
+
+    def executor_passes() -> None:
+        with reporter.timed("recommend"):
+            parts = max(1, min(len(served) // 100_000 + 1, parallelism * 2))
+            with reporter.timed("users_file"):
+                source = users_parts(served, exclusions, work_dir=work_dir, parts=parts)
+            target = f"{output_dir}/users.parquet"
+            shutil.rmtree(local_path(target), ignore_errors=True)
+            tasks_run(
+                spark,
+                parts,
+                lambda part: serving_task(
+                    part, source=source, target=target, side_value=broadcast.value, model=model, top_n=top_n
+                ),
+            )
+        reporter.progress("similar", 0.93, "similar titles")
+        with reporter.timed("similar"):
+            parts = max(1, min(len(side.ids) // 2000 + 1, parallelism * 2))
+            target = f"{output_dir}/similar.parquet"
+            shutil.rmtree(local_path(target), ignore_errors=True)
+            tasks_run(
+                spark,
+                parts,
+                lambda part, parts=parts: similar_task(
+                    part, parts, target=target, side_value=broadcast.value, count=count, min_support=min_support
+                ),
+            )
+
+    # The executors recommend while the driver scores the holdout.
+    reporter.progress("top-n", 0.8, "recommending for every user")
+    metrics: dict = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        passes = pool.submit(executor_passes)
+        if test is not None and len(test):
+            with reporter.timed("evaluate"):
+                metrics = evaluate(fitted, side, train, test, params, holdout_users)
+        passes.result()
+
+    with reporter.timed("titles"):
+        titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
+        titles_path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            pa.table(
+                {
+                    "item": pa.array(side.ids.astype(np.int32)),
+                    "factors": pa.FixedSizeListArray.from_arrays(
+                        pa.array(side.factors.ravel()), side.factors.shape[1]
+                    ).cast(pa.list_(pa.float32())),
+                    "rating_factors": pa.FixedSizeListArray.from_arrays(
+                        pa.array(side.rating_factors.ravel()), side.rating_factors.shape[1]
+                    ).cast(pa.list_(pa.float32())),
+                    "bias": pa.array(side.bias.astype(np.float64)),
+                    "support": pa.array(side.support.astype(np.int32)),
+                }
+            ),
+            titles_path / "part-0.parquet",
+        )
+    broadcast.unpersist()
+    shutil.rmtree(local_path(work_dir), ignore_errors=True)
+
+    model_constants = dict(fitted.constants)
+    model_constants["max_support"] = int(side.support.max()) if len(side.support) else 0
+    return {
+        "counts": {
+            "ratings": len(ratings),
+            "train_ratings": len(train),
+            "holdout_ratings": len(test) if test else 0,
+            "model_users": len(fitted.prepared.user_ids),
+            "model_titles": len(side.ids),
+        },
+        "metrics": metrics,
+        "candidates": candidates,
+        "params": dict(params),
+        "model": model_constants,
+        "timings": reporter.timings,
+        "spark": {"master": spark.sparkContext.master, "version": spark.version, "blocks": blocks},
+    }
