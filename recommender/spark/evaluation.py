@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from recommender.spark import scoring
-from recommender.spark.fit import Fitted, _user_factors
+from recommender.spark.fit import Fitted, user_factors_collect
 from recommender.spark.inputs import Ratings
 
 
@@ -27,10 +27,10 @@ def evaluation_users(fitted: Fitted, test: Ratings, params: dict) -> tuple[np.nd
     known = np.isin(test_users, prepared.user_ids)
     positions = np.searchsorted(prepared.user_ids, test_users)
     positions = np.where(known, np.minimum(positions, len(prepared.user_ids) - 1), 0)
-    rating = _user_factors(fitted.rating, test_users, len(prepared.user_ids))
+    rating = user_factors_collect(fitted.rating, test_users, len(prepared.user_ids))
     rating *= np.where(known, prepared.user_scale[positions], 1.0)[:, None].astype(np.float32)
     return test_users, scoring.FoldIn(
-        factors=_user_factors(fitted.ranking, test_users, len(prepared.user_ids)),
+        factors=user_factors_collect(fitted.ranking, test_users, len(prepared.user_ids)),
         rating_factors=rating,
         bias=np.where(known, prepared.user_bias[positions], 0.0),
         counts=np.where(known, prepared.user_counts[positions], 0),

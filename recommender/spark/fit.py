@@ -239,7 +239,7 @@ def models_fit(
 PULL_ALL_USERS = 250_000
 
 
-def _factors(frame: DataFrame, ids: np.ndarray, rank: int) -> np.ndarray:
+def factors_collect(frame: DataFrame, ids: np.ndarray, rank: int) -> np.ndarray:
     """The vectors of ``frame`` (a model's ``itemFactors`` or ``userFactors``) aligned with the
     sorted ``ids``, zeros for ids it has none for; Arrow all the way (no pandas objects)."""
     table = frame.toArrow()
@@ -253,14 +253,14 @@ def _factors(frame: DataFrame, ids: np.ndarray, rank: int) -> np.ndarray:
     return out
 
 
-def _user_factors(model: ALSModel, users: np.ndarray, model_users: int) -> np.ndarray:
-    """``_factors`` of the sorted ``users``: up to ``PULL_ALL_USERS`` users in the model, all its user
-    vectors come to the driver and are picked there (faster than a join); beyond, a join."""
+def user_factors_collect(model: ALSModel, users: np.ndarray, model_users: int) -> np.ndarray:
+    """``factors_collect`` of the sorted ``users``: up to ``PULL_ALL_USERS`` users in the model, all
+    its user vectors come to the driver and are picked there (faster than a join); beyond, a join."""
     frame = model.userFactors
     if model_users > PULL_ALL_USERS:
         wanted = frame.sparkSession.createDataFrame(pd.DataFrame({"id": users.astype(np.int32)}), "id int")
         frame = frame.join(F.broadcast(wanted), "id")
-    return _factors(frame, users, model.rank)
+    return factors_collect(frame, users, model.rank)
 
 
 def item_side_collect(fitted: Fitted) -> scoring.ItemSide:
@@ -268,8 +268,8 @@ def item_side_collect(fitted: Fitted) -> scoring.ItemSide:
     prepared = fitted.prepared
     return scoring.ItemSide.build(
         ids=prepared.item_ids,
-        factors=_factors(fitted.ranking.itemFactors, prepared.item_ids, fitted.ranking.rank),
-        rating_factors=_factors(fitted.rating.itemFactors, prepared.item_ids, fitted.rating.rank),
+        factors=factors_collect(fitted.ranking.itemFactors, prepared.item_ids, fitted.ranking.rank),
+        rating_factors=factors_collect(fitted.rating.itemFactors, prepared.item_ids, fitted.rating.rank),
         bias=prepared.item_bias,
         support=prepared.item_support,
     )

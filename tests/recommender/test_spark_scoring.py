@@ -351,9 +351,9 @@ try:
     users = np.array([0, 2, 5, 17, 39, 1000])  # 0 and 1000: not in the model
     items = np.arange(0, 40)
     print(json.dumps({
-        "pulled": fit._user_factors(model, users, model_users=39).tolist(),
-        "joined": fit._user_factors(model, users, model_users=fit.PULL_ALL_USERS + 1).tolist(),
-        "items": fit._factors(model.itemFactors, items, model.rank).tolist(),
+        "pulled": fit.user_factors_collect(model, users, model_users=39).tolist(),
+        "joined": fit.user_factors_collect(model, users, model_users=fit.PULL_ALL_USERS + 1).tolist(),
+        "items": fit.factors_collect(model.itemFactors, items, model.rank).tolist(),
         "by_hand": [by_hand.get(int(user), [0.0] * 3) for user in users],
         "items_by_hand": [items_by_hand.get(int(item), [0.0] * 3) for item in items],
     }))
