@@ -230,6 +230,18 @@ def test_the_job_refuses_bad_arguments_before_starting_spark(tmp_path):
     assert done.returncode == 2 and "bad --params" in done.stderr
 
 
+def test_the_executors_passes_import_without_pandas_or_pyspark():
+    """Spark tasks import ``passes`` (and what it imports) in every Python worker: it stays numpy,
+    pyarrow and ``scoring`` only, with no driver-only module behind it."""
+    script = (
+        "import sys, recommender.spark.passes; "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('pandas', 'pyspark', 'django')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=settings.BASE_DIR)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_fold_in_of_many_users_solves_each_users_equations():
     """Users folded in together (blocks padded to their longest list, batched solves) get exactly
     the solutions of their own normal equations, written out here one user at a time."""
