@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 threadpool_limits(limits=1, user_api="blas")
 
 # Defaults for parameters a run may not record (older runs); the run's own values always win.
-# Names are the training's (``recommender/spark/train_als.py`` stores them in run.params["model"]).
+# Names are the training's (``recommender/spark/fit.py``, ``MODEL_KEYS``, stored in run.params["model"]).
 MODEL_DEFAULTS = {
     "scale_min": 1.0,
     "scale_max": 5.0,
