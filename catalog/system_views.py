@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import ImportRun
 from catalog.services import import_run_download_start, import_run_sample_start, import_run_start
+from imdbrec.decorators import staff_required
 from imdbrec.queueing import BackgroundUnavailable
-from imdbrec.views import staff_required
 
 SOURCES = ("sample", "directory", "download")
 

@@ -8,8 +8,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from imdbrec.decorators import staff_required
 from imdbrec.queueing import BackgroundUnavailable
-from imdbrec.views import staff_required
 from ratings.selectors import synthetic_run_list
 from ratings.synthetic_runs import synthetic_run_generate_start, synthetic_run_remove_start
 from ratings.system import synthetic_run_status

@@ -7,8 +7,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from imdbrec.decorators import staff_required
 from imdbrec.queueing import BackgroundUnavailable
-from imdbrec.views import staff_required
 from recommender.models import ModelRun
 from recommender.selectors import model_run_is_stale
 from recommender.services import model_run_start
