@@ -133,11 +133,11 @@ bench: venv test-deps
 # Heavy fault and load checks (own Postgres cluster, Redis, gunicorn and workers; needs root and
 # ../shared/data); rewrites docs/reliability.md. The light checks run in `make test`.
 reliability: venv test-deps
-	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m imdbrec.reliability
+	DJANGO_SETTINGS_MODULE=imdbrec.settings.test $(PY) -m tools.reliability
 
 # pip-audit on the pinned dependencies: exit 2 = could not audit (no network), 1 = a vulnerability.
 audit: venv
-	$(PY) -m imdbrec.audit
+	$(PY) -m tools.audit
 
 clean: stop
 	rm -rf $(RUN) staticfiles

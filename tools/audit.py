@@ -1,6 +1,6 @@
 """Audit the pinned dependencies (requirements.lock) for known vulnerabilities with pip-audit.
 
-    python -m imdbrec.audit [--json bench/out/audit.json]
+    python -m tools.audit [--json bench/out/audit.json]
 
 pip-audit asks a vulnerability service about each pinned version: PyPI's JSON API (the default)
 and then OSV (api.osv.dev) when PyPI cannot answer. The report says plainly which packages were

@@ -1,12 +1,12 @@
 """Run every reliability and security check and write their results into docs/reliability.md.
 
-    python -m imdbrec.reliability [--skip-load] [--skip-tests] [--no-readme]
+    python -m tools.reliability [--skip-load] [--skip-tests] [--no-readme]
 
 1. ``pytest tests/reliability`` with the heavy tests enabled (``IMDBREC_RELIABILITY=1``): faults
    injected into private Postgres/Redis servers, gunicorn and Celery workers; hostile input;
    authorization; account security. Each test's outcome, duration and observations are kept.
 2. ``bench/load_ratings.py`` and ``bench/load_background.py``: load held, nothing lost.
-3. ``python -m imdbrec.audit``: known vulnerabilities in requirements.lock.
+3. ``python -m tools.audit``: known vulnerabilities in requirements.lock.
 4. The section of docs/reliability.md between ``<!-- reliability:start -->`` and
    ``<!-- reliability:end -->`` is rewritten with the checks and their last measured results (the
    markers are appended to the file, or the file created, if missing). Nothing else in it is touched.
@@ -333,7 +333,7 @@ def render(results: dict) -> str:
     machine = f"{os.cpu_count()} cores, {platform.system()} {platform.release().split('-')[0]}"
     lines += [
         f"Last run: {results['when']} on {machine}, commit `{results['commit']}`, by `make reliability` "
-        "(`python -m imdbrec.reliability`). The fault tests start their **own** Postgres cluster, redis-server, "
+        "(`python -m tools.reliability`). The fault tests start their **own** Postgres cluster, redis-server, "
         "gunicorn and Celery workers and stop, kill (SIGKILL) and restart them; the shared services are never "
         "touched. The light checks (hostile input, authorization, CSRF, account security, Redis unreachable, "
         "unreadable files) also run in `make test`; the heavy ones are marked `reliability`.",
@@ -399,7 +399,7 @@ def render(results: dict) -> str:
         lines += [
             "### Dependencies",
             "",
-            f"`make audit` (`python -m imdbrec.audit`, pip-audit on requirements.lock, PyPI then OSV): "
+            f"`make audit` (`python -m tools.audit`, pip-audit on requirements.lock, PyPI then OSV): "
             f"**{audit.get('status', 'not run')}** — {audit.get('summary', '')}",
             "",
         ]
@@ -407,7 +407,7 @@ def render(results: dict) -> str:
             lines += [
                 "This machine cannot reach the vulnerability services (PyPI's JSON API and api.osv.dev), so no "
                 "package was audited here: this is **not** a clean bill. Run `make audit` on a machine with "
-                "network access; any vulnerability found must be fixed or explained in `imdbrec/audit.py` "
+                "network access; any vulnerability found must be fixed or explained in `tools/audit.py` "
                 "(`EXPLAINED`).",
                 "",
             ]
@@ -461,7 +461,7 @@ def main() -> int:
     if not args.skip_load:
         results["load_ratings"] = run_script(["bench/load_ratings.py"], OUT / "load_ratings.json")
         results["load_background"] = run_script(["bench/load_background.py"], OUT / "load_background.json")
-    from imdbrec.audit import audit, summary_line
+    from tools.audit import audit, summary_line
 
     report = audit()
     results["audit"] = {"status": report["status"], "summary": summary_line(report)}
