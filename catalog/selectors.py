@@ -35,7 +35,8 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from psycopg2.errors import QueryCanceled
 
-from catalog.models import Crew, Person, Principal, Title, TitleAka
+from catalog.importing.datasets import DATASETS
+from catalog.models import Crew, ImportRun, Person, Principal, Title, TitleAka
 from catalog.regions import region_name
 
 logger = logging.getLogger(__name__)
@@ -456,3 +457,24 @@ def person_detail(*, nconst: str) -> PersonDetail:
         filmography=credits[:FILMOGRAPHY_LIMIT],
         filmography_truncated=len(credits) > FILMOGRAPHY_LIMIT,
     )
+
+
+def import_run_list() -> QuerySet[ImportRun]:
+    """Import runs, newest first."""
+    return ImportRun.objects.order_by("-created_at")
+
+
+def table_row_estimates() -> list[dict]:
+    """Rows per catalog table from Postgres' statistics (the importer ANALYZEs after each load).
+
+    ``count(*)`` would scan millions of rows, and would wait behind a first load that holds
+    the table; the estimate is instant and exact for small tables.
+    """
+    tables = [(dataset.name, dataset.table) for dataset in DATASETS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = ANY(%s) AND relkind = 'r'",
+            [[table for _name, table in tables]],
+        )
+        rows = dict(cursor.fetchall())
+    return [{"file": name, "table": table, "rows": rows.get(table, 0)} for name, table in tables]

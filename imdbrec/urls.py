@@ -8,10 +8,7 @@ from imdbrec import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", views.health, name="health"),
-    path("system/", views.system, name="system"),
-    path("system/catalog/", include("catalog.system_urls")),
-    path("system/ratings/", include("ratings.system_urls")),
-    path("system/recommender/", include("recommender.system_urls")),
+    path("system/", include("system.urls")),
     path("accounts/", include("accounts.urls")),
     # django.contrib.auth's views: login, logout (POST), password change and reset.
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

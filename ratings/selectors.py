@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Avg, Count, F, Func, QuerySet
 from django.db.models.functions import TruncMonth
 
@@ -13,6 +15,12 @@ from ratings.models import NotInterested, Rating, SyntheticRun, WatchlistItem
 
 if TYPE_CHECKING:
     from accounts.models import User
+
+RATER_COUNTS_CACHE_KEY = "ratings:system:rater-counts"
+# Counting millions of ratings takes a second; the system page may show numbers this old.
+RATER_COUNTS_CACHE_SECONDS = 30
+# accounts.User.Kind's values of the community raters (compared in SQL, so no import of the model)
+RATER_KINDS = ("synthetic", "movielens")
 
 # History sort keys offered to users -> ORM ordering (ties broken by title so pages are stable).
 RATING_HISTORY_ORDERINGS: dict[str, list] = {
@@ -181,3 +189,42 @@ def synthetic_run_list() -> QuerySet[SyntheticRun]:
 def synthetic_run_current() -> SyntheticRun | None:
     """The latest synthetic-users job (queued, running or finished), or None."""
     return synthetic_run_list().first()
+
+
+def rater_counts() -> dict:
+    """Users and ratings of synthetic and MovieLens users, per kind and persona, with totals.
+
+    ``{"rows": [{"kind", "persona", "users", "ratings"}], "synthetic": {"users", "ratings"},
+    "movielens": {...}}``, cached for ``RATER_COUNTS_CACHE_SECONDS``.
+    """
+    counts = cache.get(RATER_COUNTS_CACHE_KEY)
+    if counts is not None:
+        return counts
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT u.kind, u.persona, count(*), coalesce(sum(r.n), 0)
+               FROM accounts_user u
+               LEFT JOIN (SELECT user_id, count(*) AS n FROM ratings_rating GROUP BY user_id) r ON r.user_id = u.id
+               WHERE u.kind = ANY(%s) GROUP BY u.kind, u.persona ORDER BY u.kind DESC, u.persona""",
+            [list(RATER_KINDS)],
+        )
+        rows = [
+            {"kind": kind, "persona": persona, "users": users, "ratings": int(ratings)}
+            for kind, persona, users, ratings in cursor.fetchall()
+        ]
+    counts = {
+        "rows": rows,
+        **{
+            kind: {
+                "users": sum(r["users"] for r in rows if r["kind"] == kind),
+                "ratings": sum(r["ratings"] for r in rows if r["kind"] == kind),
+            }
+            for kind in RATER_KINDS
+        },
+    }
+    cache.set(RATER_COUNTS_CACHE_KEY, counts, RATER_COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def rater_counts_forget() -> None:
+    cache.delete(RATER_COUNTS_CACHE_KEY)

@@ -12,5 +12,4 @@ urlpatterns = [
     path("communities/", views.community_list, name="community_list"),
     path("communities/<int:pk>/", views.community_detail, name="community_detail"),
     path("titles/<str:tconst>/similar/", views.similar_titles, name="similar_titles"),
-    path("system/models/", views.system_models, name="system_models"),
 ]

@@ -19,14 +19,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
-from imdbrec.decorators import staff_required
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
 from recommender.forms import GenrePickForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
-from recommender.quality.charts import runs_chart_context
-from recommender.quality.outcomes import quality_overall
 from recommender.serving import onboarding
 from recommender.serving.cards import card_actions_render
 from recommender.serving.page import page_cache_key, page_fingerprint, recommendation_page_get
@@ -41,7 +38,7 @@ def _run_admin_url(run: ModelRun | None) -> str | None:
     try:
         return reverse("admin:recommender_modelrun_change", args=[run.pk])
     except NoReverseMatch:  # the admin does not register runs: the staff models page shows them
-        return reverse("recommender:system_models")
+        return reverse("system:models")
 
 
 PAGE_CACHE_SECONDS = 600
@@ -250,24 +247,3 @@ def similar_titles(request, tconst: str):
     similar = similar_title_list(title=title, limit=24)
     scores = rating_scores_for_user(user=request.user, tconsts=[item.title.tconst for item in similar])
     return render(request, "recommender/similar_page.html", {"title": title, "similar": similar, "scores": scores})
-
-
-@never_cache
-@staff_required
-def system_models(request):
-    """Staff: every run's metrics over time, the communities' agreement with personas, live quality."""
-    runs = list(ModelRun.objects.order_by("created_at"))
-    run = active_run()
-    return render(
-        request,
-        "recommender/system_models.html",
-        {
-            "chart": runs_chart_context(runs=runs),
-            "runs": list(reversed(runs)),
-            "run": run,
-            "run_admin_url": _run_admin_url(run),
-            "communities": community_selectors.community_list(run=run),
-            "community_metrics": community_selectors.community_metrics(run=run),
-            "quality_by_run": quality_overall(),
-        },
-    )

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "catalog",
     "ratings",
     "recommender",
+    "system",
 ]
 
 MIDDLEWARE = [

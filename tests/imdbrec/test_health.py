@@ -25,7 +25,7 @@ def test_health_names_redis_and_celery_when_the_broker_is_wrong(client, db, sett
 
 
 def test_system_page_is_staff_only(client, user_factory, staff_user):
-    url = reverse("system")
+    url = reverse("system:index")
     assert client.get(url).status_code == 302  # anonymous: to the login page
     user = user_factory()
     client.force_login(user)

@@ -7,8 +7,8 @@ from django.test import Client
 
 from accounts.models import User
 from ratings.models import Rating, SyntheticRun
+from ratings.selectors import rater_counts_forget
 from ratings.synthetic import synthetic_users_generate
-from ratings.system import rater_counts_forget
 from tests.helpers import wait_for
 from tests.ratings.test_synthetic import titles_make
 
