@@ -95,7 +95,7 @@ test-deps: venv
 	  fi
 
 # App code mypy checks: the Django apps (and the staff `system` app once it exists).
-MYPY_PATHS := accounts catalog ratings recommender imdbrec $(wildcard system)
+MYPY_PATHS := accounts catalog ratings recommender imdbrec system tools
 
 lint: venv
 	$(VENV)/bin/ruff check .

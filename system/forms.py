@@ -22,7 +22,7 @@ class StaffActionForm(forms.Form):
         texts = []
         for name, errors in self.errors.items():
             label = str(self[name].label) if name in self.fields else name
-            for error in errors:
+            for error in map(str, errors):
                 if name == NON_FIELD_ERRORS or label.lower() in error.lower():
                     texts.append(error)
                 else:
@@ -61,7 +61,9 @@ class ImportStartForm(StaffActionForm):
     )
     # The service says what is wrong with a path (missing, not a directory, none of the files).
     directory = forms.CharField(required=False, strip=False, label="Directory on the server")
-    files = NameListField(required=False, label="Files")
+    # The POST key the pages and scripts send. Django takes declared fields out of the class, so
+    # this does not shadow Form.files (the uploads) at run time; mypy cannot know that.
+    files = NameListField(required=False, label="Files")  # type: ignore[assignment]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
