@@ -123,7 +123,9 @@ def community_map_svg(
 
     parts = [
         format_html(
-            '<svg viewBox="0 0 {} {}" role="img" xmlns="http://www.w3.org/2000/svg" class="community-map" '
+            # role="group", not "img": the communities' labels inside are links, and an image's
+            # content is not reachable by screen readers (axe: nested-interactive).
+            '<svg viewBox="0 0 {} {}" role="group" xmlns="http://www.w3.org/2000/svg" class="community-map" '
             'aria-label="Map of {} users by taste, {} communities{}">',
             width,
             height,

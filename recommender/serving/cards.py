@@ -103,17 +103,16 @@ def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeSt
             for reason in card.explanation.others
         )
         body: str
+        # The named titles are plain text, not links: the member rated them, and a card keeps to
+        # four tab stops (title, stars, watchlist, not interested) for keyboard users.
         if card.explanation.reasons:
             body = format_html(
                 "Because you rated {}",
                 format_html_join(
                     " and ",
-                    '<a href="{}{}{}"><em>{}</em></a> <span class="explanation-stars" aria-label="{} stars">{}</span>',
+                    '<em>{}</em> <span class="explanation-stars" role="img" aria-label="{} stars">{}</span>',
                     (
                         (
-                            prefix,
-                            reason.tconst,
-                            suffix,
                             reason.title.primary_title if reason.title else reason.tconst,
                             reason.stars,
                             reason.star_string,

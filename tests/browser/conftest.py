@@ -97,7 +97,7 @@ def login(page, user, password: str | None = None) -> None:
 def logout(page) -> None:
     """Log out with the header's POST form (opening the menu first on a phone)."""
     if not page.locator("form[action='/accounts/logout/'] button").is_visible():
-        page.click("label.nav-toggle-label")
+        page.click("button.nav-toggle")
     page.click("form[action='/accounts/logout/'] button")
     page.wait_for_selector("a[href='/accounts/login/']", state="attached")
 

@@ -81,8 +81,8 @@ def test_sign_up_log_out_log_in_search_filter_and_open_a_title(page):
     page.click("li[data-tconst=tt0034583] a.card-title")
     page.wait_for_url(re.compile(r"/titles/tt0034583/$"))
     assert "Rick Blaine" in page.inner_text("#h-cast + ul")
-    page.locator("form.stars button[name=score][value='4']").click()
-    page.wait_for_selector("form.stars button[value='4'].on")
+    page.locator("form.stars .star:has(input[value='4'])").click()
+    page.wait_for_selector("form.stars .star.on:has(input[value='4'])")
     user = User.objects.get(username="cinephile")
     assert Rating.objects.get(user=user, title_id="tt0034583").score == 4
     screenshot(page, "catalog-07-title-rated")
@@ -124,7 +124,7 @@ def test_pages_fit_a_phone(phone_page, user_factory):
         phone_page.goto(path)
         screenshot(phone_page, f"catalog-phone-{name}")
         assert not has_horizontal_overflow(phone_page), f"{path} scrolls sideways at 390 px"
-    phone_page.click("label.nav-toggle-label")
+    phone_page.click("button.nav-toggle")
     screenshot(phone_page, "catalog-phone-menu-open", full_page=False)
     logout(phone_page)
     assert phone_page.js_errors == []

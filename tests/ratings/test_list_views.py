@@ -58,7 +58,7 @@ def test_watchlist_page_lists_only_my_titles_with_stars_and_toggles(member_clien
     assert "Mine" in page and "Rated too" in page and "Theirs" not in page
     assert "2 titles you want to watch" in page
     assert page.count('class="stars"') == 2
-    assert page.count('name="score" value="2" class="on"') == 1
+    assert page.count('name="score" value="2" class="star-input" checked') == 1
     assert "✓ On watchlist" in page
 
 

@@ -21,7 +21,7 @@ def star_values(html: str) -> list[str]:
 
 
 def lit_values(html: str) -> list[str]:
-    return re.findall(r'name="score" value="(\d)" class="on"', html)
+    return re.findall(r'<label class="star on"[^>]*><input type="radio" name="score" value="(\d)"', html)
 
 
 def test_ajax_rating_returns_the_re_rendered_control(member_client, member, title_factory):
@@ -30,8 +30,9 @@ def test_ajax_rating_returns_the_re_rendered_control(member_client, member, titl
     assert response.status_code == 200
     html = response.content.decode()
     assert html.strip().startswith('<form class="stars"')
-    assert star_values(html) == ["5", "4", "3", "2", "1"]  # row-reverse in CSS: written high to low
-    assert lit_values(html) == ["4", "3", "2", "1"]
+    assert star_values(html) == ["1", "2", "3", "4", "5"]  # one radio group, in reading order
+    assert lit_values(html) == ["1", "2", "3", "4"]
+    assert 'value="4" class="star-input" checked' in html
     assert 'name="remove" value="1"' in html
     assert 'name="next" value="/titles/"' in html  # later plain posts still return to the original page
     assert "csrfmiddlewaretoken" in html
@@ -42,7 +43,7 @@ def test_ajax_change_and_remove(member_client, member, title_factory):
     title = title_factory()
     member_client.post(rate_url(title), {"score": "2"}, **AJAX)
     html = member_client.post(rate_url(title), {"score": "5"}, **AJAX).content.decode()
-    assert lit_values(html) == ["5", "4", "3", "2", "1"]
+    assert lit_values(html) == ["1", "2", "3", "4", "5"]
     assert Rating.objects.get(user=member, title=title).score == 5
     html = member_client.post(rate_url(title), {"remove": "1"}, **AJAX).content.decode()
     assert lit_values(html) == []
@@ -66,7 +67,7 @@ def test_plain_post_without_javascript_redirects_back_with_a_message(member_clie
     page = response.content.decode()
     assert "You rated Solaris (2000) 3 stars." in page
     # The history page shows the control lit up to 3 for this title.
-    assert 'aria-label="Rate 3 stars" aria-pressed="true"' in page
+    assert 'value="3" class="star-input" checked><span class="sr-only">Rate Solaris, 3 of 5</span>' in page
 
 
 def test_plain_post_goes_to_the_title_page_without_next(member_client, title_factory):
@@ -194,7 +195,8 @@ def test_stars_partial_unrated(rf, member, title_factory):
     request = rf.get("/titles/")
     request.user = member
     html = render_to_string("includes/_stars.html", {"title": title_factory(), "user_score": None}, request=request)
-    assert star_values(html) == ["5", "4", "3", "2", "1"]
+    assert star_values(html) == ["1", "2", "3", "4", "5"]
     assert lit_values(html) == []
+    assert " checked" not in html and 'stars-save">Save rating<' in html  # without JavaScript: pick, then save
     assert 'name="remove"' not in html
     assert 'name="next" value="/titles/"' in html
