@@ -25,6 +25,7 @@ from catalog.models import (
     TitleType,
 )
 from imdbrec.pagination import EstimatedCountPaginator
+from imdbrec.parsing import ascii_int
 
 PRINCIPAL_CATEGORIES = (
     "actor",
@@ -97,8 +98,8 @@ class DecadeFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == "none":
             return queryset.filter(start_year__isnull=True)
-        if self.value() and self.value().isdigit():
-            decade = int(self.value())
+        decade = ascii_int(self.value(), max_digits=4)
+        if decade is not None:
             return queryset.filter(start_year__gte=decade, start_year__lt=decade + 10)
         return queryset
 

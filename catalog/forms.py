@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from catalog.models import BROWSE_GENRES, TitleType
+from imdbrec.parsing import AsciiIntegerField
 
 SORT_CHOICES = (
     ("popularity", "Most popular"),
@@ -27,12 +28,12 @@ class TitleFilterForm(forms.Form):
         label="Genres",
         help_text="Titles with every genre ticked.",
     )
-    year_min = forms.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="From year")
-    year_max = forms.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="To year")
+    year_min = AsciiIntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="From year")
+    year_max = AsciiIntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="To year")
     type = forms.MultipleChoiceField(
         choices=TitleType.choices, required=False, label="Type", widget=forms.SelectMultiple(attrs={"size": 1})
     )
-    min_votes = forms.IntegerField(required=False, min_value=0, max_value=10_000_000, label="Min. votes")
+    min_votes = AsciiIntegerField(required=False, min_value=0, max_value=10_000_000, label="Min. votes")
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False, label="Sort by")
 
     def __init__(self, data=None, *args, **kwargs):

@@ -14,6 +14,7 @@ from catalog.extensions import title_annotations, title_page_context, title_page
 from catalog.forms import SORT_CHOICES, TitleFilterForm
 from catalog.models import BROWSE_GENRES, Person, Title, TitleType, title_type_label
 from imdbrec.extensions import stylesheets_of
+from imdbrec.parsing import page_number
 
 HOME_LIST_SIZE = 12
 BROWSE_PAGE_SIZE = 24
@@ -49,7 +50,7 @@ def title_list(request):
     form = TitleFilterForm(request.GET)
     filters = form.filters()
     paginator = Paginator(selectors.title_browse(**filters), BROWSE_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(page_number(request.GET.get("page")))
     page.object_list = _with_user_scores(request, page.object_list)
     return render(
         request,
@@ -71,7 +72,7 @@ def search(request):
     query = " ".join(request.GET.get("q", "").split())[: selectors.SEARCH_MAX_QUERY_LENGTH]
     hits = selectors.title_search(query=query) if query else []
     paginator = Paginator(hits, SEARCH_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(page_number(request.GET.get("page")))
     titles = _with_user_scores(request, selectors.title_in_bulk(hit.tconst for hit in page.object_list))
     hit_by_tconst = {hit.tconst: hit for hit in page.object_list}
     for title in titles:

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 
+from imdbrec.parsing import ascii_int
+
 NUL = "\x00"
 
 
@@ -39,9 +41,8 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
+        length = ascii_int(request.META.get("CONTENT_LENGTH") or "0")
+        if length is None:
             return _refuse(request, 400, "The request's Content-Length header is not a number; nothing was done.")
         limit = max_request_body_bytes()
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():

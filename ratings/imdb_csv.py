@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 
 from catalog.models import Title
+from imdbrec.parsing import ascii_int
 from ratings.models import Rating
 from ratings.services import rating_changed_notify
 
@@ -168,7 +169,8 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbR
                 problems.append(f"line {line}: {tconst} is rated again (first on line {seen[tconst]})")
                 continue
             seen[tconst] = line
-            if not score_text.isdigit() or not 1 <= int(score_text) <= 10:
+            score = ascii_int(score_text, max_digits=2)
+            if score is None or not 1 <= score <= 10:
                 problems.append(f"line {line}: Your Rating “{score_text}” is not a whole number from 1 to 10")
                 continue
             try:
@@ -180,8 +182,8 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbR
                 ImdbRow(
                     line=line,
                     tconst=tconst,
-                    imdb_score=int(score_text),
-                    stars=imdb_score_to_stars(int(score_text)),
+                    imdb_score=score,
+                    stars=imdb_score_to_stars(score),
                     rated_at=dt.datetime.combine(rated_on, dt.time(12), tzinfo=dt.UTC),
                     title=values[index["Title"]].strip(),
                 )

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from imdbrec.decorators import staff_required
+from imdbrec.parsing import AsciiIntegerField
 from imdbrec.queueing import BackgroundUnavailable
 from ratings.selectors import synthetic_run_list
 from ratings.synthetic_runs import synthetic_run_generate_start, synthetic_run_remove_start
@@ -18,21 +19,21 @@ PANEL_URL = "/system/#ratings"
 
 
 class SyntheticGenerateForm(forms.Form):
-    users = forms.IntegerField(
+    users = AsciiIntegerField(
         min_value=1,
         max_value=1_000_000,
         initial=3000,
         label="Users",
         help_text="How many synthetic users (seed:0 … seed:N-1); existing ones are kept.",
     )
-    seed = forms.IntegerField(
+    seed = AsciiIntegerField(
         min_value=0,
         max_value=2**31 - 1,
         initial=42,
         label="Seed",
         help_text="The same seed always gives the same users and ratings.",
     )
-    min_votes = forms.IntegerField(
+    min_votes = AsciiIntegerField(
         min_value=0,
         required=False,
         label="Minimum IMDb votes",

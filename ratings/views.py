@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Title
 from imdbrec.extensions import stylesheets_of
+from imdbrec.parsing import page_number
 from ratings import charts, selectors, services
 from ratings.extensions import stats_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
@@ -227,7 +228,7 @@ def history(request):
     )
     if request.GET.get("format") == "csv":
         return _history_csv(ratings, f"imdbrec-ratings-{request.user.username}.csv")
-    page = Paginator(ratings, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(ratings, HISTORY_PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     kept = {key: value for key, value in filters.items() if value not in (None, "")}
     current_sort = filters.get("sort") or "-date"
     return render(
@@ -256,7 +257,7 @@ def statistics(request):
 
 
 def _title_list_page(request, items, template: str, extra: dict):
-    page = Paginator(items, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(items, LIST_PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     tconsts = [item.title_id for item in page.object_list]
     scores = selectors.rating_scores_for_user(user=request.user, tconsts=tconsts)
     rows = [{"item": item, "title": item.title, "user_score": scores.get(item.title_id)} for item in page.object_list]

@@ -1,6 +1,7 @@
 from django import forms
 
 from catalog.models import title_type_label
+from imdbrec.parsing import AsciiIntegerField
 
 
 class RecommendationFilterForm(forms.Form):
@@ -8,8 +9,8 @@ class RecommendationFilterForm(forms.Form):
 
     genre = forms.ChoiceField(required=False, choices=[("", "Any genre")])
     type = forms.ChoiceField(required=False, choices=[("", "Any type")], label="Type")
-    year_min = forms.IntegerField(required=False, min_value=1870, max_value=2100, label="From year")
-    year_max = forms.IntegerField(required=False, min_value=1870, max_value=2100, label="To year")
+    year_min = AsciiIntegerField(required=False, min_value=1870, max_value=2100, label="From year")
+    year_max = AsciiIntegerField(required=False, min_value=1870, max_value=2100, label="To year")
 
     def __init__(self, *args, genres=(), title_types=(), **kwargs):
         super().__init__(*args, **kwargs)

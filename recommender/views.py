@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
+from imdbrec.parsing import ascii_int, page_number
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
@@ -92,7 +93,7 @@ def _recommendations_body(request, *, run) -> tuple[str, bool]:
         )
         kept = {key: value for key, value in data.items() if value not in (None, "")}
     page = recommendation_page_get(
-        user=request.user, filters=filters, page_number=request.GET.get("page") or 1, live=live
+        user=request.user, filters=filters, page_number=page_number(request.GET.get("page")), live=live
     )
     card_actions_render(page.cards, request=request)
     body = render_to_string(
@@ -151,10 +152,7 @@ def onboarding_view(request):
                 return redirect(reverse("recommender:onboarding") + "#rate")
     else:
         form = GenrePickForm(initial={"genres": request.user.favourite_genres}, genres=genres)
-    try:
-        offset = max(0, min(int(request.GET.get("more", 0)), 50))
-    except ValueError:
-        offset = 0
+    offset = min(ascii_int(request.GET.get("more"), max_digits=2) or 0, 50)
     return render(
         request,
         "recommender/onboarding.html",

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from imdbrec.parsing import ascii_int
+
 USER_AGENT = "imdbrec-importer/1.0 (+https://developer.imdb.com/non-commercial-datasets/)"
 BLOCK_BYTES = 1 << 20
 
@@ -59,7 +61,7 @@ def _remote_info(url: str, timeout: float) -> tuple[int | None, float | None, st
     except (urllib.error.URLError, OSError) as error:
         raise DownloadError(f"{url}: cannot connect ({getattr(error, 'reason', error)})")
     mtime = email.utils.parsedate_to_datetime(modified).timestamp() if modified else None
-    return (int(length) if length and length.isdigit() else None), mtime, validator
+    return ascii_int(length), mtime, validator
 
 
 def download_file(
@@ -108,7 +110,7 @@ def download_file(
                 offset = 0
                 mode = "wb"
                 announced = response.headers.get("Content-Length")
-                length = int(announced) if announced and announced.isdigit() else length
+                length = ascii_int(announced) or length
             validator_file.write_text(validator)
             with open(part, mode) as output:
                 done = offset

@@ -121,6 +121,13 @@ BAD_FILES = {
     "score 7.5": (csv_file(row("tt0000101", "7.5")), "Your Rating “7.5”"),
     "score blank": (csv_file(row("tt0000101", "")), "Your Rating “”"),
     "score text": (csv_file(row("tt0000101", "good")), "Your Rating “good”"),
+    # str.isdigit() accepts these and int() refuses them (they were HTTP 500s) ...
+    "score superscript two": (csv_file(row("tt0000101", "²")), "Your Rating “²” is not a whole number"),
+    "score circled one": (csv_file(row("tt0000101", "①")), "Your Rating “①” is not a whole number"),
+    "score superscript ten": (csv_file(row("tt0000101", "¹⁰")), "Your Rating “¹⁰” is not a whole number"),
+    # ... and int() reads these as 8: only ASCII digits are numbers.
+    "score fullwidth eight": (csv_file(row("tt0000101", "８")), "Your Rating “８” is not a whole number"),
+    "score arabic-indic eight": (csv_file(row("tt0000101", "٨")), "Your Rating “٨” is not a whole number"),
     "bad date": (csv_file(row("tt0000101", 7, "31/12/2020")), "Date Rated “31/12/2020” is not a date"),
     "bad const": (csv_file(row("nm0000001", 7)), "Const “nm0000001” is not an IMDb title id"),
     "duplicate": (
@@ -219,3 +226,11 @@ def test_upload_page_without_a_file(member_client):
     response = member_client.post("/me/import/", {})
     assert response.status_code == 400
     assert "This field is required" in response.content.decode()
+
+
+@pytest.mark.parametrize("score", ["²", "①", "¹⁰", "８", "٨"])
+def test_upload_page_refuses_non_ascii_scores_with_a_message(member_client, member, catalogue, score):
+    response = member_client.post("/me/import/", {"file": csv_file(row("tt0000101", score))})
+    assert response.status_code == 400
+    assert f"Your Rating “{score}” is not a whole number from 1 to 10" in response.content.decode()
+    assert not Rating.objects.filter(user=member).exists()
