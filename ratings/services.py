@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from ratings.models import NotInterested, Rating, WatchlistItem
 from ratings.signals import rating_changed
@@ -75,11 +75,26 @@ def rating_remove(*, user: User, title: Title) -> bool:
     return bool(deleted)
 
 
+def title_mark_lock(*, user: User, title: Title) -> None:
+    """Hold, until the transaction ends, the lock on ``user``'s marks of ``title``.
+
+    A title is on the watchlist or on "not interested", never both: a database trigger refuses
+    the second (ratings migration 0002) and takes this same lock, so moving a title from one list
+    to the other under it cannot interleave with a concurrent move the other way.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"ratings.title_mark:{user.pk}:{title.pk}"]
+        )
+
+
 @transaction.atomic
 def watchlist_add(*, user: User, title: Title) -> WatchlistItem:
     """Put ``title`` on ``user``'s watchlist (idempotent). Wanting to watch it undoes "not interested"."""
+    title_mark_lock(user=user, title=title)
+    dismissed = NotInterested.objects.filter(user=user, title=title).delete()[0]
     item, _ = WatchlistItem.objects.get_or_create(user=user, title=title)
-    if NotInterested.objects.filter(user=user, title=title).delete()[0]:
+    if dismissed:
         rating_changed_notify(user=user)
     return item
 
@@ -93,8 +108,9 @@ def watchlist_remove(*, user: User, title: Title) -> bool:
 @transaction.atomic
 def not_interested_add(*, user: User, title: Title) -> NotInterested:
     """Mark ``title`` as not interesting to ``user`` (idempotent); it also leaves their watchlist."""
-    mark, created = NotInterested.objects.get_or_create(user=user, title=title)
+    title_mark_lock(user=user, title=title)
     WatchlistItem.objects.filter(user=user, title=title).delete()
+    mark, created = NotInterested.objects.get_or_create(user=user, title=title)
     if created:
         # Recommendations exclude these titles: the user's list has to be refreshed.
         rating_changed_notify(user=user)
