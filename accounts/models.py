@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -28,7 +29,23 @@ class User(AbstractUser):
                 fields=["kind", "external_id"],
                 condition=~models.Q(external_id=""),
                 name="accounts_user_unique_external_id_per_kind",
-            )
+            ),
+            # One account per e-mail address and per user name, whatever their case, in the database:
+            # concurrent sign-ups that each passed the form's check meet here (accounts.services).
+            # Synthetic and MovieLens raters have no e-mail address.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="accounts_user_unique_email_ci",
+                violation_error_code="email_taken",
+                violation_error_message="An account with this e-mail address (in any case) exists already.",
+            ),
+            models.UniqueConstraint(
+                Lower("username"),
+                name="accounts_user_unique_username_ci",
+                violation_error_code="username_taken",
+                violation_error_message="An account with this user name (in any case) exists already.",
+            ),
         ]
 
     @property

@@ -3,6 +3,7 @@ django.contrib.auth's own views (``imdbrec/urls.py``) with this site's templates
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.extensions import profile_sections
-from accounts.forms import AccountDeleteForm, ProfileForm, SignupForm
+from accounts.forms import AccountDeleteForm, LockoutPasswordChangeForm, ProfileForm, SignupForm
 from imdbrec.extensions import stylesheets_of
 
 
@@ -51,7 +52,7 @@ def signup(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
+    form = ProfileForm(request.POST or None, instance=request.user, request=request)
     if request.method == "POST" and form.is_valid():
         try:
             services.user_profile_update(
@@ -77,7 +78,7 @@ def profile(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_delete(request):
-    form = AccountDeleteForm(request.POST or None, user=request.user)
+    form = AccountDeleteForm(request.POST or None, user=request.user, request=request)
     if request.method == "POST" and form.is_valid():
         username = request.user.username
         services.user_delete(user=request.user)
@@ -85,3 +86,12 @@ def account_delete(request):
         messages.success(request, f"The account {username} and all its data were deleted. Goodbye!")
         return redirect("home")
     return render(request, "accounts/delete.html", {"form": form})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """django.contrib.auth's view; a wrong old password counts towards the login lockout."""
+
+    form_class = LockoutPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}

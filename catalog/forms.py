@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from catalog.models import BROWSE_GENRES, TitleType
-from imdbrec.parsing import AsciiIntegerField
+from imdbrec.parsing import AsciiIntegerField, DistinctMultipleChoiceField
 
 SORT_CHOICES = (
     ("popularity", "Most popular"),
@@ -21,7 +21,7 @@ class TitleFilterForm(forms.Form):
     (repeatable), ``min_votes``, ``sort``. An invalid value is reported and ignored; the other
     filters still apply."""
 
-    genre = forms.MultipleChoiceField(
+    genre = DistinctMultipleChoiceField(
         choices=[(genre, genre) for genre in BROWSE_GENRES],
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -30,7 +30,7 @@ class TitleFilterForm(forms.Form):
     )
     year_min = AsciiIntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="From year")
     year_max = AsciiIntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX, label="To year")
-    type = forms.MultipleChoiceField(
+    type = DistinctMultipleChoiceField(
         choices=TitleType.choices, required=False, label="Type", widget=forms.SelectMultiple(attrs={"size": 1})
     )
     min_votes = AsciiIntegerField(required=False, min_value=0, max_value=10_000_000, label="Min. votes")

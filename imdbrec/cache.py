@@ -87,9 +87,36 @@ class ResilientRedisCacheClient(RedisCacheClient):
     clear = _tolerant("clear", lambda *args: False)
 
 
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
 class ResilientRedisCache(RedisCache):
     """``django.core.cache.backends.redis.RedisCache`` that degrades to "no cache" when Redis is down."""
 
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ResilientRedisCacheClient
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key that starts with ``prefix`` (e.g. all of one member's pages); returns
+        how many. SCAN in batches, never KEYS, so a large cache does not block Redis. Like
+        ``delete``, it is lost when Redis is down (see the module's caveat)."""
+        client = self._cache
+        if client.breaker.open():
+            return 0
+        pattern = self.make_key(_glob_escape(prefix)) + "*"
+        deleted = 0
+        try:
+            redis = client.get_client(write=True)
+            batch: list = []
+            for key in redis.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += redis.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += redis.delete(*batch)
+        except (client._lib.exceptions.ConnectionError, client._lib.exceptions.TimeoutError) as error:
+            client.breaker.trip(error)
+        return deleted

@@ -1,4 +1,6 @@
-"""Numbers from the outside world: ASCII digits only, through one helper.
+"""Numbers and lists of choices from the outside world.
+
+Numbers: ASCII digits only, through one helper.
 
 Python's ``str.isdigit()`` is true for "²", "①" and "¹⁰", which ``int()`` then refuses (a
 ValueError, so an HTTP 500 where it was not caught), and ``int()`` itself takes "８" (fullwidth)
@@ -48,3 +50,18 @@ class AsciiIntegerField(forms.IntegerField):
 def page_number(text: str | None) -> int:
     """The ``?page=`` of a paginated list: ASCII digits, else the first page."""
     return ascii_int(text, max_digits=9) or 1
+
+
+class DistinctMultipleChoiceField(forms.MultipleChoiceField):
+    """``forms.MultipleChoiceField`` whose value is a list without repeats, in the order given.
+
+    A hostile form posts one choice 900 times; each copy is a valid choice, so Django's field
+    keeps them all. Repeats are dropped, and a list longer than the choices themselves is
+    refused before any value is looked at.
+    """
+
+    def to_python(self, value):
+        values = super().to_python(value)
+        if len(values) > len(self.choices):
+            raise forms.ValidationError("Too many values: at most one of each choice.", code="too_many")
+        return list(dict.fromkeys(values))

@@ -1,7 +1,7 @@
 from django import forms
 
 from catalog.models import title_type_label
-from imdbrec.parsing import AsciiIntegerField
+from imdbrec.parsing import AsciiIntegerField, DistinctMultipleChoiceField
 
 
 class RecommendationFilterForm(forms.Form):
@@ -32,7 +32,7 @@ class RecommendationFilterForm(forms.Form):
 class GenrePickForm(forms.Form):
     """Onboarding: the genres a new user likes (checkboxes shown as chips)."""
 
-    genres = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, choices=[])
+    genres = DistinctMultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, choices=[])
 
     def __init__(self, *args, genres=(), **kwargs):
         super().__init__(*args, **kwargs)

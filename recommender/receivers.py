@@ -7,13 +7,16 @@
   ``recommendation_mark_stale`` counts the rating towards an automatic retraining.
 - ``accounts.signals.user_deleting``: the recommender's per-run rows of the user (recommendations,
   factors) are deleted in the deleting transaction. They reference users without a database
-  constraint (runs are bulk-loaded), so nothing cascades to them.
+  constraint (runs are bulk-loaded), so nothing cascades to them. After the commit, the user's
+  rendered pages leave the cache (they hold the user's list and would stay for their timeout).
 """
 
+from django.core.cache import cache
 from django.db import transaction
 
 from recommender.models import Recommendation, UserFactor, UserFoldIn
 from recommender.services import recommendation_mark_stale
+from recommender.serving.page import page_cache_prefix
 
 
 def rating_changed_receive(sender, *, user, **kwargs) -> None:
@@ -24,3 +27,11 @@ def rating_changed_receive(sender, *, user, **kwargs) -> None:
 def user_deleting_receive(sender, *, user, **kwargs) -> None:
     Recommendation.objects.filter(user_id=user.pk).delete()
     UserFactor.objects.filter(user_id=user.pk).delete()
+    prefix = page_cache_prefix(user_id=user.pk)
+    transaction.on_commit(lambda: _cache_delete_prefix(prefix))
+
+
+def _cache_delete_prefix(prefix: str) -> None:
+    delete_prefix = getattr(cache, "delete_prefix", None)  # imdbrec.cache.ResilientRedisCache
+    if delete_prefix is not None:
+        delete_prefix(prefix)

@@ -113,6 +113,9 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_RESET_ON_SUCCESS = True
+# Login records (django-axes' logs of logins and failures: user names, addresses, browsers) are
+# deleted after this many days by accounts.tasks.login_records_prune_task, daily.
+LOGIN_RECORDS_RETENTION_DAYS = env.int("LOGIN_RECORDS_RETENTION_DAYS", default=30)
 # Records at most 150 characters of the posted user name: a longer one was a 500 (imdbrec/security.py).
 AXES_USERNAME_CALLABLE = "imdbrec.security.axes_username"
 
@@ -176,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
             minute=env("TRAIN_SCHEDULE_MINUTE", default="30"), hour=env("TRAIN_SCHEDULE_HOUR", default="3")
         ),
         "options": {"queue": "spark"},
+    },
+    "accounts-login-records-prune-daily": {
+        "task": "accounts.tasks.login_records_prune_task",
+        "schedule": crontab(minute="15", hour="4"),
     },
 }
 

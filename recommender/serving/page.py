@@ -171,7 +171,12 @@ def page_cache_key(*, user, fingerprint: tuple, variant: str, csrf_secret: str) 
     for part in (*map(str, fingerprint), variant, csrf_secret, str(bool(user.is_staff))):
         digest.update(part.encode())
         digest.update(b"\0")
-    return f"recommender:page:v2:{user.pk}:{digest.hexdigest()}"
+    return f"{page_cache_prefix(user_id=user.pk)}{digest.hexdigest()}"
+
+
+def page_cache_prefix(*, user_id: int) -> str:
+    """The start of every cached page of one user: deleting the user deletes them all by it."""
+    return f"recommender:page:v2:{user_id}:"
 
 
 def _progress_from(live: LiveList) -> OnboardingProgress:
