@@ -18,4 +18,7 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --ver
 RUN useradd --create-home imdbrec && mkdir -p /app/var && chown -R imdbrec /app/var
 USER imdbrec
 EXPOSE 8000
-CMD ["gunicorn", "imdbrec.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "2", "--timeout", "60"]
+# Access and error logs, with the application's own output and tracebacks, on stdout/stderr:
+# `docker compose logs web` is where an operator reads them.
+CMD ["gunicorn", "imdbrec.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "2", \
+     "--timeout", "60", "--access-logfile", "-", "--error-logfile", "-", "--capture-output"]

@@ -32,11 +32,14 @@ venv: $(VENV)/.installed
 services: venv
 	@$(PY) -m imdbrec.services_check --create-database
 
+# The secret key is readable by its owner only (umask 077: the file is created 0600);
+# docker-compose reads the database passwords from it too (there are no defaults).
 .env:
-	@echo "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
-	@echo "  wrote .env with a new SECRET_KEY"
+	@umask 077 && $(PY) -c 'import secrets; [print(f"{name}={secrets.token_urlsafe(n)}") for name, n in (("SECRET_KEY", 50), ("POSTGRES_PASSWORD", 24), ("IMDBREC_OWNER_PASSWORD", 24), ("IMDBREC_SITE_PASSWORD", 24), ("IMDBREC_WORKER_PASSWORD", 24))]' > .env
+	@echo "  wrote .env with a new SECRET_KEY and database passwords (mode 0600)"
 
 demo: venv services .env stop
+	@chmod 600 .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py create_demo_users
@@ -65,7 +68,7 @@ serve: venv
 	DEBUG=false $(VENV)/bin/celery -A imdbrec beat -l info \
 	  --pidfile=$(RUN)/beat.pid --logfile=$(RUN)/beat.log --detach
 	DEBUG=false $(VENV)/bin/gunicorn imdbrec.wsgi:application --bind $(HOST):$(PORT) --workers 3 --threads 2 \
-	  --timeout 60 --pid $(RUN)/gunicorn.pid --access-logfile $(RUN)/access.log --error-logfile $(RUN)/gunicorn.log --daemon
+	  --timeout 60 --pid $(RUN)/gunicorn.pid --access-logfile $(RUN)/access.log --error-logfile $(RUN)/gunicorn.log --capture-output --daemon
 	@for i in $$(seq 1 40); do curl -fsS -o /dev/null http://$(HOST):$(PORT)/health/ && break; sleep 0.5; done; \
 	  curl -sS http://$(HOST):$(PORT)/health/ | $(PY) -m json.tool | head -40
 

@@ -1,5 +1,11 @@
 #!/usr/bin/env python
-"""Django's command-line utility for administrative tasks."""
+"""Django's command-line utility for administrative tasks.
+
+Defaults to the development settings: it is the developer's tool (runserver, makemigrations,
+make demo). Servers start from wsgi.py/asgi.py, which default to the production settings; a
+deployment sets DJANGO_SETTINGS_MODULE=imdbrec.settings.production for its commands too (the
+Dockerfile does).
+"""
 
 import os
 import sys

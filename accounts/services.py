@@ -26,9 +26,17 @@ EMAIL_TAKEN_MESSAGE = "This e-mail address cannot be used. Choose another one."
 
 
 @transaction.atomic
-def user_ensure(*, username: str, password: str, email: str = "", is_staff: bool = False) -> tuple[User, bool]:
-    """Create the site user if missing, or reset its password and staff flag; returns (user, created)."""
-    user, created = User.objects.get_or_create(username=username, defaults={"email": email, "kind": User.Kind.SITE})
+def user_ensure(
+    *, username: str, password: str, email: str = "", is_staff: bool = False, reset_existing_staff: bool = True
+) -> tuple[User, str]:
+    """Create the site user if missing, or reset its password and staff flag; returns (user,
+    "created" | "reset" | "kept"). With ``reset_existing_staff`` false an existing staff account
+    (or one to become staff) is left exactly as it is: "kept"."""
+    user, created = User.objects.select_for_update().get_or_create(
+        username=username, defaults={"email": email, "kind": User.Kind.SITE}
+    )
+    if not created and not reset_existing_staff and (user.is_staff or is_staff):
+        return user, "kept"
     user.email = email or user.email
     user.is_staff = is_staff
     user.is_superuser = is_staff
@@ -36,7 +44,7 @@ def user_ensure(*, username: str, password: str, email: str = "", is_staff: bool
     user.set_password(password)
     user.full_clean()
     user.save()
-    return user, created
+    return user, "created" if created else "reset"
 
 
 @transaction.atomic

@@ -11,6 +11,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imdbrec.settings.dev")
+# A server process is a deployment unless told otherwise: production settings (DEBUG off, a
+# required SECRET_KEY, HTTPS). `make serve` exports imdbrec.settings.dev for the local demo.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imdbrec.settings.production")
 
 application = get_wsgi_application()

@@ -207,11 +207,34 @@ IMDB_DOWNLOAD_BASE_URL = env("IMDB_DOWNLOAD_BASE_URL", default="https://datasets
 IMDB_DATA_DIR = env("IMDB_DATA_DIR", default=str(BASE_DIR / "var" / "imdb"))
 IMDB_SAMPLE_DIR = BASE_DIR / "catalog" / "sample"
 
+# Everything to stderr (gunicorn's --capture-output and the workers' --logfile put it where an
+# operator reads it; compose shows it in `docker compose logs`), and to LOG_FILE when set.
+# django.request logs each 500 with its traceback: with DEBUG off it is the only trace of one.
+_LOG_HANDLERS = ["console"] + (["file"] if env("LOG_FILE", default="") else [])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"py4j": {"level": "WARNING"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        **(
+            {
+                "file": {
+                    "class": "logging.handlers.WatchedFileHandler",
+                    "filename": env("LOG_FILE"),
+                    "formatter": "plain",
+                }
+            }
+            if env("LOG_FILE", default="")
+            else {}
+        ),
+    },
+    "root": {"handlers": _LOG_HANDLERS, "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Django's default sends these to a console handler that is silent with DEBUG off and to
+        # mail_admins (no ADMINS here): ours, with the traceback, always.
+        "django.request": {"handlers": _LOG_HANDLERS, "level": "WARNING", "propagate": False},
+        "django.server": {"handlers": _LOG_HANDLERS, "level": "INFO", "propagate": False},
+        "py4j": {"level": "WARNING"},
+    },
 }

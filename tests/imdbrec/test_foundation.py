@@ -11,6 +11,15 @@ import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+# docker-compose.yml has no default secrets: the rendering needs them (tests/imdbrec/test_deployment.py).
+COMPOSE_ENV = {
+    **os.environ,
+    "SECRET_KEY": "compose-test-secret",
+    "POSTGRES_PASSWORD": "compose-test-postgres",
+    "IMDBREC_OWNER_PASSWORD": "compose-test-owner",
+    "IMDBREC_SITE_PASSWORD": "compose-test-site",
+    "IMDBREC_WORKER_PASSWORD": "compose-test-worker",
+}
 
 
 def test_database_is_postgres(db):
@@ -70,10 +79,12 @@ def test_production_refuses_to_start_without_secret_key(tmp_path):
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is installed by `make test-deps`")
 def test_docker_compose_file_is_valid():
-    result = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["docker-compose", "config", "-q"], cwd=ROOT, env=COMPOSE_ENV, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     services = subprocess.run(
-        ["docker-compose", "config", "--services"], cwd=ROOT, capture_output=True, text=True
+        ["docker-compose", "config", "--services"], cwd=ROOT, env=COMPOSE_ENV, capture_output=True, text=True
     ).stdout.split()
     assert {"postgres", "redis", "web", "worker"} <= set(services)
 
@@ -109,7 +120,12 @@ def test_the_spark_profile_runs_the_pinned_spark_with_the_pinned_executor_librar
     import importlib.metadata
 
     result = subprocess.run(
-        ["docker-compose", "--profile", "spark", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ["docker-compose", "--profile", "spark", "config"],
+        cwd=ROOT,
+        env=COMPOSE_ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     config = result.stdout
