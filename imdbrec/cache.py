@@ -21,6 +21,7 @@ import threading
 import time
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis import exceptions as redis_exceptions
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class ResilientRedisCache(RedisCache):
         how many. SCAN in batches, never KEYS, so a large cache does not block Redis. Like
         ``delete``, it is lost when Redis is down (see the module's caveat)."""
         client = self._cache
+        assert isinstance(client, ResilientRedisCacheClient)  # set in __init__
         if client.breaker.open():
             return 0
         pattern = self.make_key(_glob_escape(prefix)) + "*"
@@ -117,6 +119,6 @@ class ResilientRedisCache(RedisCache):
                     batch = []
             if batch:
                 deleted += redis.delete(*batch)
-        except (client._lib.exceptions.ConnectionError, client._lib.exceptions.TimeoutError) as error:
+        except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError) as error:
             client.breaker.trip(error)
         return deleted

@@ -106,6 +106,7 @@ def test_ids_in_forms_do_not_change_another_users_data(alice_and_bob):
             "is_superuser": "on",
             "kind": "synthetic",
             "password": "x",
+            "current_password": bob.raw_password,  # a new e-mail address needs one's own password
         },
     )
     assert response.status_code == 302
