@@ -28,7 +28,7 @@ class Rating(models.Model):
 
 
 # A title is on a member's watchlist or "not interested", never both: a trigger on both tables
-# enforces it (migration 0002_watchlist_not_interested_exclusive; ratings.services.title_mark_lock).
+# enforces it (migration 0003_watchlist_not_interested_exclusive; ratings.services.title_mark_lock).
 class WatchlistItem(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watchlist")
     title = models.ForeignKey("catalog.Title", on_delete=models.CASCADE, related_name="+")

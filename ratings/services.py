@@ -79,7 +79,7 @@ def title_mark_lock(*, user: User, title: Title) -> None:
     """Hold, until the transaction ends, the lock on ``user``'s marks of ``title``.
 
     A title is on the watchlist or on "not interested", never both: a database trigger refuses
-    the second (ratings migration 0002) and takes this same lock, so moving a title from one list
+    the second (ratings migration 0003) and takes this same lock, so moving a title from one list
     to the other under it cannot interleave with a concurrent move the other way.
     """
     with connection.cursor() as cursor:

@@ -50,6 +50,6 @@ DROP FUNCTION ratings_title_mark_exclusive();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ratings", "0001_initial")]
+    dependencies = [("ratings", "0002_synthetic_run")]
 
     operations = [migrations.RunSQL(FORWARD, BACKWARD)]
