@@ -47,6 +47,23 @@ class AsciiIntegerField(forms.IntegerField):
         return -number if negative else number
 
 
+_ASCII_DECIMAL = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,18})?([eE][-+]?[0-9]{1,3})?")
+
+
+class AsciiFloatField(forms.FloatField):
+    """``forms.FloatField`` that takes an ASCII decimal only ("0.05", "1e-3"): ``float()`` alone
+    also takes "８.5", "٠.٥", "1_0" and "inf"."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return super().to_python(value)
+        if not _ASCII_DECIMAL.fullmatch(str(value).strip()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 def page_number(text: str | None) -> int:
     """The ``?page=`` of a paginated list: ASCII digits, else the first page."""
     return ascii_int(text, max_digits=9) or 1

@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 
+from imdbrec.parsing import AsciiFloatField, AsciiIntegerField
 from recommender.spark.params import DEFAULT_PARAMS, ParamsError, params_resolve
 
 
@@ -79,21 +80,21 @@ class ImportStartForm(StaffActionForm):
 class SyntheticGenerateForm(StaffActionForm):
     id_prefix = "synthetic"
 
-    users = forms.IntegerField(
+    users = AsciiIntegerField(
         min_value=1,
         max_value=1_000_000,
         initial=3000,
         label="Users",
         help_text="How many synthetic users (seed:0 … seed:N-1); existing ones are kept.",
     )
-    seed = forms.IntegerField(
+    seed = AsciiIntegerField(
         min_value=0,
         max_value=2**31 - 1,
         initial=42,
         label="Seed",
         help_text="The same seed always gives the same users and ratings.",
     )
-    min_votes = forms.IntegerField(
+    min_votes = AsciiIntegerField(
         min_value=0,
         required=False,
         label="Minimum IMDb votes",
@@ -125,10 +126,10 @@ class TrainingStartForm(StaffActionForm):
     id_prefix = "training"
     NUMBERS = ("rank", "reg", "iterations", "alpha")
 
-    rank = _training_number("rank", forms.IntegerField, True, {"min": 1, "max": 500})
-    reg = _training_number("reg", forms.FloatField, False, {"min": 0})
-    iterations = _training_number("iterations", forms.IntegerField, True, {"min": 1, "max": 200})
-    alpha = _training_number("alpha", forms.FloatField, False, {"min": 0})
+    rank = _training_number("rank", AsciiIntegerField, True, {"min": 1, "max": 500})
+    reg = _training_number("reg", AsciiFloatField, False, {"min": 0})
+    iterations = _training_number("iterations", AsciiIntegerField, True, {"min": 1, "max": 200})
+    alpha = _training_number("alpha", AsciiFloatField, False, {"min": 0})
     grid = forms.BooleanField(
         required=False, label="grid search (every candidate scored on a validation split; slower)"
     )

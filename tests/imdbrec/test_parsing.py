@@ -3,7 +3,7 @@
 import pytest
 from django import forms
 
-from imdbrec.parsing import AsciiIntegerField, ascii_int, page_number
+from imdbrec.parsing import AsciiFloatField, AsciiIntegerField, ascii_int, page_number
 
 # str.isdigit() is true for the first three (int() refuses them); int() takes the others as 8.
 NOT_ASCII = ["²", "①", "¹⁰", "８", "٨", "७", "1_000", " 7", "+7", "-7", "7.0", "", "0x10", "๘"]
@@ -49,3 +49,14 @@ def test_ascii_integer_field_reads_ascii_digits_and_allowed_signs():
     assert form.is_valid(), form.errors
     assert form.cleaned_data == {"year": 1999, "offset": -3}
     assert not YearForm({"year": "-1999"}).is_valid()  # no minus where negatives are not allowed
+
+
+@pytest.mark.parametrize("text", ["\uff18.5", "\u0660.\u0665", "1_0", "inf", "nan", "0x10", "1.5.2", " ", "1e9999"])
+def test_ascii_float_field_refuses_other_digits_and_words(text):
+    with pytest.raises(forms.ValidationError):
+        AsciiFloatField().clean(text)
+
+
+@pytest.mark.parametrize(("text", "number"), [("0.05", 0.05), ("-2", -2.0), ("1e-3", 0.001), (" 7.5 ", 7.5)])
+def test_ascii_float_field_reads_ascii_decimals(text, number):
+    assert AsciiFloatField().clean(text) == number

@@ -27,6 +27,10 @@ def _messages(response) -> list[str]:
         ({"reg": "-0.5"}, "reg must be between"),
         ({"alpha": "nan"}, "alpha must be a number"),
         ({"rank": "8.5"}, "rank must be a whole number"),
+        ({"rank": "\uff18"}, "rank must be a whole number"),  # fullwidth 8
+        ({"iterations": "\u00b2"}, "iterations must be a whole number"),  # superscript 2
+        ({"reg": "\u0660.\u0665"}, "reg must be a number"),  # Arabic-Indic 0.5
+        ({"alpha": "1_0"}, "alpha must be a number"),
     ],
 )
 def test_a_bad_training_parameter_is_refused_and_nothing_is_queued(
