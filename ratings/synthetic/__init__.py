@@ -56,7 +56,7 @@ What the rest of the site uses is imported here.
 
 from ratings.synthetic.config import DEFAULT_PERSONAS, DEFAULT_STAR_BUCKETS, GeneratorConfig, Persona, StarBucket
 from ratings.synthetic.removal import synthetic_users_count, synthetic_users_remove
-from ratings.synthetic.writing import GenerationReport, synthetic_users_generate
+from ratings.synthetic.writing import GenerationReport, synthetic_users_generate, synthetic_users_validate
 
 __all__ = [
     "DEFAULT_PERSONAS",
@@ -67,5 +67,6 @@ __all__ = [
     "StarBucket",
     "synthetic_users_count",
     "synthetic_users_generate",
+    "synthetic_users_validate",
     "synthetic_users_remove",
 ]

@@ -57,6 +57,25 @@ def synthetic_title_pool(*, config: GeneratorConfig) -> TitlePool:
     return TitlePool.build(rows, config)
 
 
+def synthetic_users_validate(
+    *, users: int, seed: int, min_votes: int | None = None, config: GeneratorConfig | None = None, writers: int = 2
+) -> GeneratorConfig:
+    """The configuration a generation with these arguments uses; ``ValidationError`` if any is bad."""
+    config = config or GeneratorConfig()
+    if min_votes is not None:
+        config = replace(config, min_votes=min_votes)
+    config.validate()
+    if not isinstance(users, int) or isinstance(users, bool) or users < 1:
+        raise ValidationError("The number of users must be a positive whole number.")
+    if users > 10_000_000:
+        raise ValidationError("At most 10,000,000 synthetic users per run.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not (0 <= seed < 2**63):
+        raise ValidationError("The seed must be a whole number from 0 to 2^63-1.")
+    if not isinstance(writers, int) or not (1 <= writers <= 8):
+        raise ValidationError("writers must be from 1 to 8.")
+    return config
+
+
 def synthetic_users_generate(
     *,
     users: int,
@@ -77,18 +96,7 @@ def synthetic_users_generate(
     transaction everything runs on the caller's connection instead, which alone sees its rows.
     """
     started = time.monotonic()
-    config = config or GeneratorConfig()
-    if min_votes is not None:
-        config = replace(config, min_votes=min_votes)
-    config.validate()
-    if not isinstance(users, int) or isinstance(users, bool) or users < 1:
-        raise ValidationError("The number of users must be a positive whole number.")
-    if users > 10_000_000:
-        raise ValidationError("At most 10,000,000 synthetic users per run.")
-    if not isinstance(seed, int) or isinstance(seed, bool) or not (0 <= seed < 2**63):
-        raise ValidationError("The seed must be a whole number from 0 to 2^63-1.")
-    if not isinstance(writers, int) or not (1 <= writers <= 8):
-        raise ValidationError("writers must be from 1 to 8.")
+    config = synthetic_users_validate(users=users, seed=seed, min_votes=min_votes, config=config, writers=writers)
     if not isinstance(chunk_blocks, int) or chunk_blocks < 1:
         raise ValidationError("chunk_blocks must be a positive whole number.")
 

@@ -1,18 +1,20 @@
 """The synthetic crowd's jobs as background runs: created, executed one at a time, followed, failed."""
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
 from imdbrec.queueing import exclusive
 from ratings.models import Rating, SyntheticRun
-from ratings.synthetic import synthetic_users_generate
+from ratings.synthetic import GeneratorConfig, synthetic_users_generate
 from ratings.synthetic_runs import (
     SYNTHETIC_RUNS,
     synthetic_run_execute,
@@ -122,3 +124,53 @@ def test_orphaned_runs_are_found_and_failed():
     assert dead.status == SyntheticRun.Status.FAILED and "killed or crashed" in dead.error
     assert lost.status == SyntheticRun.Status.FAILED and "no worker took it in time" in lost.error
     assert run.status == SyntheticRun.Status.QUEUED
+
+
+# --- the management commands execute runs too ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_generate_command_records_a_run(capsys):
+    titles_make(80)
+    call_command("generate_synthetic_users", "--users", "30", "--seed", "5", "--writers", "1")
+    assert "30 synthetic users created (0 already there)" in capsys.readouterr().out
+    run = SyntheticRun.objects.get()
+    assert run.action == SyntheticRun.Action.GENERATE and run.status == SyntheticRun.Status.SUCCEEDED
+    assert run.params == {"users": 30, "seed": 5, "min_votes": None, "writers": 1}
+    assert run.result["users_created"] == 30 and run.progress == 1.0
+
+    call_command("remove_synthetic_users")
+    assert "removed 30 synthetic users" in capsys.readouterr().out
+    removal = SyntheticRun.objects.exclude(pk=run.pk).get()
+    assert removal.action == SyntheticRun.Action.REMOVE and removal.result["users"] == 30
+    assert _crowd() == (0, 0)
+
+
+@pytest.mark.django_db
+def test_the_generate_command_keeps_its_configuration_in_the_run(tmp_path):
+    titles_make(80)
+    config = GeneratorConfig(user_bias_sd=0.0, min_votes=10)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.as_dict()))
+    call_command("generate_synthetic_users", "--users", "10", "--seed", "6", "--config", str(path), verbosity=0)
+    run = SyntheticRun.objects.get()
+    assert GeneratorConfig.from_dict(run.params["config"]) == config
+
+
+@pytest.mark.django_db
+def test_the_commands_are_refused_while_another_job_runs():
+    titles_make(40)
+    with exclusive(SYNTHETIC_RUNS.lock):
+        with pytest.raises(CommandError, match="another synthetic-users job"):
+            call_command("generate_synthetic_users", "--users", "5", "--seed", "1", verbosity=0)
+        with pytest.raises(CommandError, match="another synthetic-users job"):
+            call_command("remove_synthetic_users", verbosity=0)
+    assert list(SyntheticRun.objects.values_list("status", flat=True)) == [SyntheticRun.Status.FAILED] * 2
+    assert _crowd() == (0, 0)
+
+
+@pytest.mark.django_db
+def test_bad_arguments_record_no_run():
+    with pytest.raises(CommandError, match="positive whole number"):
+        call_command("generate_synthetic_users", "--users", "0", verbosity=0)
+    assert not SyntheticRun.objects.exists()

@@ -7,6 +7,9 @@ JSON file (--show-config prints the defaults in that format).
 
     python manage.py generate_synthetic_users --users 3000 --seed 42
     python manage.py generate_synthetic_users --users 100000 --seed 1 --min-votes 50
+
+The generation runs in this process as a synthetic-users job (``ratings.synthetic_runs``), so it
+shows on the staff system page, and is refused (exit status 1) while another job runs.
 """
 
 import json
@@ -15,7 +18,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ratings.synthetic import GeneratorConfig, synthetic_users_generate
+from ratings.models import SyntheticRun
+from ratings.synthetic import GeneratorConfig
+from ratings.synthetic_runs import synthetic_run_execute, synthetic_run_generate_create
 
 
 class Command(BaseCommand):
@@ -46,6 +51,16 @@ class Command(BaseCommand):
             return
         if options["users"] is None:
             raise CommandError("--users is required.")
+        try:
+            run = synthetic_run_generate_create(
+                users=options["users"],
+                seed=options["seed"],
+                min_votes=options["min_votes"],
+                config=config if options["config"] else None,
+                writers=options["writers"],
+            )
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages))
         verbosity = options["verbosity"]
         bar = tqdm(total=options["users"], unit="user", disable=verbosity < 1, file=self.stderr._out, leave=True)
 
@@ -56,22 +71,16 @@ class Command(BaseCommand):
                 bar.write(message, file=self.stderr._out)
 
         try:
-            report = synthetic_users_generate(
-                users=options["users"],
-                seed=options["seed"],
-                min_votes=options["min_votes"],
-                config=config,
-                writers=options["writers"],
-                progress=progress,
-            )
-        except ValidationError as error:
-            raise CommandError(" ".join(error.messages))
+            run = synthetic_run_execute(run_id=run.pk, on_progress=progress)
         finally:
             bar.close()
+        if run.status != SyntheticRun.Status.SUCCEEDED:
+            raise CommandError(f"Synthetic users job #{run.pk} {run.status}: {run.error}")
         if verbosity:
-            rate = report.ratings_created / report.seconds if report.seconds else 0
+            report = run.result
+            rate = report["ratings_created"] / report["seconds"] if report["seconds"] else 0
             self.stdout.write(
-                f"{report.users_created:,} synthetic users created ({report.users_existing:,} already there), "
-                f"{report.ratings_created:,} ratings, from {report.titles_in_pool:,} titles, "
-                f"in {report.seconds:.1f} s ({rate:,.0f} ratings/s)."
+                f"{report['users_created']:,} synthetic users created ({report['users_existing']:,} already there), "
+                f"{report['ratings_created']:,} ratings, from {report['titles_in_pool']:,} titles, "
+                f"in {report['seconds']:.1f} s ({rate:,.0f} ratings/s)."
             )
