@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from catalog.display import runtime_display, title_years
 from catalog.models import Title, title_type_label
 from recommender.serving.explanations import Explanation
 
@@ -79,10 +80,12 @@ class RecommendationCard:
 def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeString:
     title = card.title
     prefix, suffix = title_url
-    meta = [str(title.start_year)] if title.start_year else []
+    # The same facts, worded the same, as the title meta line (templates/includes/_title_meta.html).
+    years = title_years(title)
+    meta = [years] if years else []
     meta.append(title_type_label(title.title_type))
     if title.runtime_minutes:
-        meta.append(f"{title.runtime_minutes} min")
+        meta.append(runtime_display(title.runtime_minutes))
     rating = (
         format_html(' · <span class="imdb-score" title="IMDb rating">{}</span> IMDb', title.average_rating)
         if title.average_rating is not None
