@@ -82,8 +82,7 @@ def recommender_caches(settings, tmp_path):
     onboarding_cache_clear()
 
 
-@pytest.fixture
-def world(db, recommender_caches):
+def world_create() -> dict:
     """120 titles in 10 genres, 40 persona users with 14 ratings each, and a trained active run."""
     from tests.recommender.recsys_factories import numpy_run_train, persona_users_create, titles_create
 
@@ -91,6 +90,34 @@ def world(db, recommender_caches):
     users = persona_users_create(titles=titles)
     run = numpy_run_train()
     return {"titles": titles, "by_tconst": {title.tconst: title for title in titles}, "users": users, "run": run}
+
+
+@pytest.fixture
+def world(request, db, recommender_caches):
+    """The recommender's world (``world_create``): built for the test, or the module's own
+    (``world_module``) in a module that asks for it with ``pytest.mark.usefixtures("world_module")``."""
+    if "world_module" in request.fixturenames:
+        return request.getfixturevalue("world_module")
+    return world_create()
+
+
+@pytest.fixture(scope="module")
+def world_module(django_db_setup, django_db_blocker):
+    """The recommender's world built once for a whole module, for modules whose every test can
+    share it: it is written in a transaction held open for the module and rolled back after it.
+
+    Each test's own transaction nests inside (a savepoint), so whatever a test writes is undone
+    before the next one; what lives outside the database (the recommender's caches) is forgotten
+    by ``recommender_caches`` around every test. A module with a transactional test, or a test
+    that needs the database without the world, cannot use it.
+    """
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        try:
+            yield world_create()
+        finally:
+            transaction.set_rollback(True)
 
 
 def _test_database_url() -> str:

@@ -14,7 +14,8 @@ from recommender.models import TasteCommunity, TitleFactor, UserFactor
 from recommender.serving import ranking
 from tests.recommender.recsys_factories import PERSONAS, numpy_run_train
 
-pytestmark = pytest.mark.django_db
+# Every test only reads the world or writes inside its own transaction: one world for the module.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("world_module")]
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from accounts.models import User
 from ratings.services import rating_set
 from recommender.serving import explanations, foldin, ranking, run_model
 
-pytestmark = pytest.mark.django_db
+# Every test only reads the world or writes inside its own transaction: one world for the module.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("world_module")]
 
 
 def test_contributions_add_up_to_the_score(world):

@@ -13,7 +13,8 @@ from ratings.services import not_interested_add, rating_set, watchlist_add
 from recommender.models import Recommendation, UserFactor, UserFoldIn
 from tests.recommender.recsys_factories import PERSONAS
 
-pytestmark = pytest.mark.django_db
+# Every test only reads the world or writes inside its own transaction: one world for the module.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("world_module")]
 
 URL = "/recommendations/"
 

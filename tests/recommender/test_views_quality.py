@@ -11,7 +11,8 @@ from recommender.providers import quality_section
 from recommender.quality.outcomes import quality_for_user, quality_overall
 from tests.recommender.recsys_factories import numpy_run_train
 
-pytestmark = pytest.mark.django_db
+# Every test only reads the world or writes inside its own transaction: one world for the module.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("world_module")]
 
 
 def test_later_ratings_of_recommended_titles_are_compared_with_the_prediction(world):
