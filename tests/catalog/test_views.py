@@ -99,58 +99,26 @@ def test_home_with_an_empty_catalogue(client):
 
 @pytest.fixture
 def browse_titles():
-    make = make_title
-    return {
-        "noir40": make(
-            primary_title="Noir Forties",
-            genres=["Crime", "Drama", "Film-Noir"],
-            start_year=1944,
-            num_votes=50_000,
-            average_rating=Decimal("8.0"),
-        ),
-        "noir50": make(
-            primary_title="Noir Fifties",
-            genres=["Crime", "Film-Noir"],
-            start_year=1955,
-            num_votes=9_000,
-            average_rating=Decimal("7.6"),
-        ),
-        "drama40": make(
-            primary_title="Drama Forties",
-            genres=["Drama"],
-            start_year=1946,
-            num_votes=120_000,
-            average_rating=Decimal("7.1"),
-        ),
-        "crime_short": make(
-            primary_title="Crime Short",
-            title_type="short",
-            genres=["Crime", "Drama"],
-            start_year=1948,
-            num_votes=300,
-            average_rating=Decimal("6.5"),
-        ),
-        "crime_series": make(
-            primary_title="Crime Series",
-            title_type="tvSeries",
-            genres=["Crime", "Drama"],
-            start_year=1949,
-            end_year=1952,
-            num_votes=2_000,
-            average_rating=Decimal("7.0"),
-        ),
-        "unrated": make(primary_title="Unrated Crime Drama", genres=["Crime", "Drama"], start_year=1947),
-        "adult": make(
-            primary_title="Adult Crime Drama", genres=["Crime", "Drama"], start_year=1947, is_adult=True, num_votes=5000
-        ),
-        "removed": make(
-            primary_title="Removed Crime Drama",
-            genres=["Crime", "Drama"],
-            start_year=1947,
-            removed_at=timezone.now(),
-            num_votes=5000,
-        ),
-    }
+    crime_drama = ["Crime", "Drama"]
+    rows = [
+        # name, primary title, genres, start year, IMDb votes, IMDb average, other fields
+        ("noir40", "Noir Forties", ["Crime", "Drama", "Film-Noir"], 1944, 50_000, "8.0", {}),
+        ("noir50", "Noir Fifties", ["Crime", "Film-Noir"], 1955, 9_000, "7.6", {}),
+        ("drama40", "Drama Forties", ["Drama"], 1946, 120_000, "7.1", {}),
+        ("crime_short", "Crime Short", crime_drama, 1948, 300, "6.5", {"title_type": "short"}),
+        ("crime_series", "Crime Series", crime_drama, 1949, 2_000, "7.0", {"title_type": "tvSeries", "end_year": 1952}),
+        ("unrated", "Unrated Crime Drama", crime_drama, 1947, None, None, {}),
+        ("adult", "Adult Crime Drama", crime_drama, 1947, 5000, None, {"is_adult": True}),
+        ("removed", "Removed Crime Drama", crime_drama, 1947, 5000, None, {"removed_at": timezone.now()}),
+    ]
+    titles = {}
+    for name, primary_title, genres, start_year, votes, average, other in rows:
+        if votes is not None:
+            other["num_votes"] = votes
+        if average is not None:
+            other["average_rating"] = Decimal(average)
+        titles[name] = make_title(primary_title=primary_title, genres=list(genres), start_year=start_year, **other)
+    return titles
 
 
 def browse(client, query: str) -> list[str]:

@@ -1,7 +1,6 @@
 """The synthetic crowd: the star rule, the taste model, and the generator's writes (real Postgres)."""
 
 import json
-import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 
@@ -25,6 +24,7 @@ from ratings.synthetic import (
     synthetic_users_remove,
 )
 from ratings.synthetic.generation import TitlePool, block_generate, star_bucket_index, star_draw
+from tests.helpers import wait_for
 
 GENRE_SETS = [
     ["Action", "Adventure"],
@@ -330,17 +330,16 @@ def test_parallel_writers_write_the_same_crowd_as_one_writer():
     synthetic_users_remove()
     synthetic_users_generate(users=2500, seed=12, writers=1)
     assert ratings_snapshot() == parallel
+
     # The writer threads closed their connections (a backend takes a moment to exit).
-    for _ in range(50):
+    def no_other_connection() -> bool:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            others = cursor.fetchone()[0]
-        if others == 0:
-            break
-        time.sleep(0.1)
-    assert others == 0
+            return cursor.fetchone()[0] == 0
+
+    wait_for(no_other_connection, timeout=5, interval=0.1, what="the writer threads' connections closed")
 
 
 @pytest.mark.django_db

@@ -1,7 +1,6 @@
 """The synthetic crowd's jobs as background runs: created, executed one at a time, followed, failed."""
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -21,6 +20,7 @@ from ratings.synthetic_runs import (
     synthetic_run_generate_start,
     synthetic_run_remove_start,
 )
+from tests.helpers import wait_for
 from tests.ratings.test_synthetic import titles_make
 
 
@@ -58,9 +58,12 @@ def test_progress_is_recorded_while_generating():
     run = synthetic_run_generate_start(users=8000, seed=4)
     executing = ThreadPoolExecutor(max_workers=1).submit(_on_own_connection, synthetic_run_execute, run_id=run.pk)
     seen = []  # what the staff page would read meanwhile
-    while not executing.done():
+
+    def done() -> bool:
         seen.append(SyntheticRun.objects.values_list("status", "progress", "progress_message").get(pk=run.pk))
-        time.sleep(0.02)
+        return executing.done()
+
+    wait_for(done, timeout=120, interval=0.02, what="the generation finishing")
     run = executing.result()
     assert run.status == SyntheticRun.Status.SUCCEEDED
     running = [(progress, message) for status, progress, message in seen if status == SyntheticRun.Status.RUNNING]

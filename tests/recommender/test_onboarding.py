@@ -5,9 +5,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import User
-from catalog.models import Title
 from ratings.services import rating_set
 from recommender.serving import onboarding
+from tests.factories import make_title
 from tests.recommender.recsys_factories import titles_create
 
 pytestmark = pytest.mark.django_db
@@ -53,9 +53,8 @@ def test_groups_put_picked_genres_first_and_leave_out_what_the_user_rated(catalo
 
 
 def test_groups_offer_only_titles_the_active_model_knows(world, user_factory):
-    unknown = Title.objects.create(
-        tconst="tt9999998",
-        title_type="movie",
+    unknown = make_title(
+        "tt9999998",
         primary_title="Unknown to the model",
         start_year=1999,
         genres=["Horror"],
@@ -84,14 +83,8 @@ def test_progress_counts_down_to_the_unlock(catalog, user_factory):
 
 def test_fallback_is_popular_in_picked_genres_by_weighted_rating(catalog, user_factory):
     # A perfect score from a handful of votes must not beat a well-loved classic.
-    Title.objects.create(
-        tconst="tt9999997",
-        title_type="movie",
-        primary_title="Five Votes",
-        start_year=2000,
-        genres=["Horror"],
-        average_rating=10.0,
-        num_votes=120,
+    make_title(
+        "tt9999997", primary_title="Five Votes", start_year=2000, genres=["Horror"], average_rating=10.0, num_votes=120
     )
     user = user_factory(favourite_genres=["Horror", "Sci-Fi"])
     titles = onboarding.popular_in_genres(user=user, limit=10)

@@ -3,7 +3,6 @@ spark queue, the worker trains it through Spark, the page's progress endpoint fo
 second training started meanwhile is refused."""
 
 import re
-import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,6 +10,7 @@ from django.test import Client
 
 from recommender.models import ModelRun, Recommendation, UserFactor
 from recommender.selectors import model_run_current
+from tests.helpers import wait_for
 from tests.recommender.test_training import world_create
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.spark]
@@ -38,28 +38,26 @@ def test_train_now_runs_on_a_real_worker(celery_worker_process, staff_user, sett
     assert run.params["requested"] == {"rank": 4, "iterations": 5}
 
     progress_url = f"/system/recommender/train/{run.pk}/progress/"
-    refused = False
-    seen_running = False
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        progress = client.get(progress_url).json()
+    seen = {"running": False, "refused": False, "progress": None}
+
+    def finished() -> bool:
+        progress = seen["progress"] = client.get(progress_url).json()
         assert 0.0 <= progress["progress"] <= 1.0
         if progress["status"] == "running":
-            seen_running = True
-            if not refused:
+            seen["running"] = True
+            if not seen["refused"]:
                 # A second training while the worker holds the lock: refused, with a message.
                 with pytest.raises(CommandError, match=f"another training \\(run #{run.pk}\\) is running"):
                     call_command("train_recommender", "--params", '{"rank": 4}', verbosity=0)
-                refused = True
-        if progress["done"]:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail(f"the worker did not finish the training in time: {progress}")
+                seen["refused"] = True
+        return progress["done"]
+
+    wait_for(finished, timeout=600, interval=0.5, what="the worker finishing the training")
+    progress = seen["progress"]
 
     run.refresh_from_db()
     assert run.status == ModelRun.Status.SUCCEEDED, run.error
-    assert seen_running and refused
+    assert seen["running"] and seen["refused"]
     assert run.task_id and run.triggered_by == f"staff:{staff_user.username}"
     assert progress["done"] and progress["progress"] == 1.0 and progress["message"].startswith("Succeeded in")
     assert model_run_current() == run
