@@ -119,6 +119,36 @@ def build(*, titles: int, rank: int, rating_rank: int, seed: int) -> tuple[Model
     return run, tconsts, created_titles
 
 
+def run_serve(run: ModelRun) -> ModelRun | None:
+    """Make the built ``run`` the one the site serves; returns the run it replaced, if any."""
+    previous = ModelRun.objects.filter(is_active=True).first()
+    with transaction.atomic():
+        ModelRun.objects.filter(is_active=True).update(is_active=False)
+        ModelRun.objects.filter(pk=run.pk).update(is_active=True)
+    run_model.run_model_forget()
+    return previous
+
+
+def run_remove(run: ModelRun, *, previous: ModelRun | None, created_titles: int) -> None:
+    """Undo ``build`` and ``run_serve``: the previous run serves again, the bench's run, titles and
+    cached matrices are gone."""
+    with transaction.atomic():
+        ModelRun.objects.filter(pk=run.pk).update(is_active=False)
+        if previous is not None:
+            ModelRun.objects.filter(pk=previous.pk).update(is_active=True)
+    run_id = run.pk  # delete() sets it to None
+    run.delete()
+    if created_titles:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
+                [BENCH_PREFIX + "%"],
+            )
+    run_model.run_model_forget()
+    for path in run_model._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
+        path.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--titles", type=int, default=50_000)
@@ -136,13 +166,9 @@ def main() -> None:
         titles=args.titles, rank=args.rank, rating_rank=args.rating_rank, seed=args.seed
     )
     print(f"  built in {time.perf_counter() - started:.1f} s")
-    previous = ModelRun.objects.filter(is_active=True).first()
     user = User.objects.create_user(username=f"bench-foldin-{run.pk}")  # logged in by force_login
+    previous = run_serve(run)
     try:
-        with transaction.atomic():
-            ModelRun.objects.filter(is_active=True).update(is_active=False)
-            ModelRun.objects.filter(pk=run.pk).update(is_active=True)
-        run_model.run_model_forget()
         rng = np.random.default_rng(args.seed)
         chosen = rng.choice(len(tconsts), size=args.ratings + args.rounds, replace=False)
         Rating.objects.bulk_create(
@@ -229,22 +255,8 @@ def main() -> None:
         verdict = "PASS" if percentile(page_times, 95) < 50 else "FAIL"
         print(f"target p95 < 50 ms after a rating (wall clock): {verdict}")
     finally:
-        with transaction.atomic():
-            ModelRun.objects.filter(pk=run.pk).update(is_active=False)
-            if previous is not None:
-                ModelRun.objects.filter(pk=previous.pk).update(is_active=True)
         user.delete()
-        run_id = run.pk  # delete() sets it to None
-        run.delete()
-        if created_titles:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
-                    [BENCH_PREFIX + "%"],
-                )
-        run_model.run_model_forget()
-        for path in run_model._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
-            path.unlink()
+        run_remove(run, previous=previous, created_titles=created_titles)
 
 
 if __name__ == "__main__":

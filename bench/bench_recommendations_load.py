@@ -38,19 +38,13 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from accounts.models import User  # noqa: E402
-from bench.bench_foldin import BENCH_PREFIX, build  # noqa: E402
+from bench.bench_foldin import build, percentile, run_remove, run_serve  # noqa: E402
+from bench.loadkit import threads_run  # noqa: E402
 from ratings.models import Rating  # noqa: E402
 from ratings.services import rating_changed_notify  # noqa: E402
-from recommender.models import ModelRun  # noqa: E402
-from recommender.serving import run_model  # noqa: E402
-
-
-def percentile(values, q):
-    return float(np.percentile(np.asarray(values), q))
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -126,13 +120,9 @@ def main() -> None:
         f"setting up: a run of {args.titles:,} titles, {args.users} users with {args.ratings} ratings ...", flush=True
     )
     run, tconsts, created_titles = build(titles=args.titles, rank=48, rating_rank=20, seed=11)
-    previous = ModelRun.objects.filter(is_active=True).first()
     users, process = [], None
+    previous = run_serve(run)
     try:
-        with transaction.atomic():
-            ModelRun.objects.filter(is_active=True).update(is_active=False)
-            ModelRun.objects.filter(pk=run.pk).update(is_active=True)
-        run_model.run_model_forget()
         rng = np.random.default_rng(5)
         cookies = []
         for n in range(args.users):
@@ -203,12 +193,7 @@ def main() -> None:
         threads = [threading.Thread(target=drive, args=(index,)) for index in range(len(cookies))]
         load_before = os.getloadavg()[0]
         server_cpu_before, client_cpu_before = group_cpu_seconds(process.pid), time.process_time()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        elapsed = threads_run(threads)
         server_cpu = group_cpu_seconds(process.pid) - server_cpu_before
         client_cpu = time.process_time() - client_cpu_before
         every = [value for values in latencies for value in values]
@@ -237,22 +222,9 @@ def main() -> None:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        with transaction.atomic():
-            ModelRun.objects.filter(pk=run.pk).update(is_active=False)
-            if previous is not None:
-                ModelRun.objects.filter(pk=previous.pk).update(is_active=True)
         for user in users:
             user.delete()
-        run_id = run.pk  # delete() sets it to None
-        run.delete()
-        if created_titles:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
-                    [BENCH_PREFIX + "%"],
-                )
-        for path in run_model._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
-            path.unlink()
+        run_remove(run, previous=previous, created_titles=created_titles)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ were running.
 
 from __future__ import annotations
 
-import argparse
 import random
 import tempfile
 import threading
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from loadkit import ROOT, PrivateSite, latency_summary, write_json
+from loadkit import ROOT, PrivateSite, latency_summary, load_parser, threads_run, write_json
 
 from tests.reliability.http import Browser, page_messages
 
@@ -36,12 +35,7 @@ GENRES = ["Drama", "Comedy", "Romance", "Crime", "Adventure"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=30, help="requests per client and phase")
-    parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = load_parser(__doc__, clients=20, requests=30, requests_help="requests per client and phase").parse_args()
 
     site = PrivateSite(log_dir=Path(tempfile.mkdtemp(prefix="imdbrec-load-background-")))
     try:
@@ -201,12 +195,7 @@ def load_phase(clients: list[Browser], words: list[str], args, rng: random.Rando
     if watcher:
         watcher.start()
     threads = [threading.Thread(target=run, args=(client, plan)) for client, plan in zip(clients, plans, strict=True)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+    elapsed = threads_run(threads)
     stop.set()
     total = sum(len(values) for values in timings.values())
     return {

@@ -17,7 +17,6 @@ duplicated or wrong.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import tempfile
@@ -26,7 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from loadkit import PrivateSite, latency_summary, write_json
+from loadkit import PrivateSite, latency_summary, load_parser, write_json
 
 from tests.reliability.http import Browser
 
@@ -37,13 +36,9 @@ SHARED_USERS = 5  # users driven by two clients at once
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=40, help="rating requests per client (bounded load)")
+    parser = load_parser(__doc__, clients=50, requests=40, requests_help="rating requests per client (bounded load)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
-    parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
     site = PrivateSite(log_dir=Path(tempfile.mkdtemp(prefix="imdbrec-load-ratings-")))

@@ -8,9 +8,12 @@ both removed at the end.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +48,27 @@ def latency_summary(seconds: list[float]) -> dict:
         "p99_ms": round(percentile(seconds, 0.99) * 1000, 1),
         "max_ms": round(max(seconds) * 1000, 1) if seconds else None,
     }
+
+
+def load_parser(doc: str, *, clients: int, requests: int, requests_help: str) -> argparse.ArgumentParser:
+    """The options every load script takes (how many clients, requests per client, --json, --seed);
+    the script adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=clients)
+    parser.add_argument("--requests", type=int, default=requests, help=requests_help)
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--seed", type=int, default=1)
+    return parser
+
+
+def threads_run(threads: list[threading.Thread]) -> float:
+    """Start ``threads`` and wait for them all; the seconds that took."""
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began
 
 
 class PrivateSite:
