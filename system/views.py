@@ -2,9 +2,11 @@
 actions their forms post to. Each action validates its form, calls one service of the app that
 does the work, and goes back to its panel with a message; the progress bars poll JSON views."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -46,16 +48,22 @@ def _panel(anchor: str) -> str:
     return f"{reverse('system:index')}#{anchor}"
 
 
-def _back_to_panel(request, form: StaffActionForm, *, prefix: str, anchor: str) -> HttpResponseRedirect:
+def _action(request, form: StaffActionForm, start: Callable[[dict], str], *, anchor: str, refused: str):
+    """Validate ``form``, call ``start`` with its data (it starts the job and says what it
+    started), and go back to the panel: with that message, or with every error prefixed by
+    ``refused`` (a service's refusal is shown as the service worded it; nothing started)."""
+    if form.is_valid():
+        try:
+            started = start(form.cleaned_data)
+        except (ValidationError, BackgroundUnavailable) as error:
+            texts = error.messages if isinstance(error, ValidationError) else [str(error)]
+            form.add_error(None, ValidationError(texts))
+        else:
+            messages.success(request, started)
+            return redirect(_panel(anchor))
     for text in form.error_texts():
-        messages.error(request, f"{prefix}{text}")
+        messages.error(request, f"{refused}{text}")
     return redirect(_panel(anchor))
-
-
-def _service_refused(form: StaffActionForm, error: ValidationError | BackgroundUnavailable) -> None:
-    """A service's refusal becomes the form's error, worded as the service wrote it."""
-    texts = error.messages if isinstance(error, ValidationError) else [str(error)]
-    form.add_error(None, ValidationError(texts))
 
 
 # --- data status (catalog) ----------------------------------------------------------------------------
@@ -65,22 +73,17 @@ def _service_refused(form: StaffActionForm, error: ValidationError | BackgroundU
 @staff_required
 def import_start(request):
     """Queue an import of the bundled sample, a server directory, or IMDb's download."""
-    form = ImportStartForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            if data["source"] == "sample":
-                run = import_run_sample_start()
-            elif data["source"] == "directory":
-                run = import_run_start(source=data["directory"], files=data["files"])
-            else:
-                run = import_run_download_start()
-        except (ValidationError, BackgroundUnavailable) as error:
-            _service_refused(form, error)
+
+    def start(data: dict) -> str:
+        if data["source"] == "sample":
+            run = import_run_sample_start()
+        elif data["source"] == "directory":
+            run = import_run_start(source=data["directory"], files=data["files"])
         else:
-            messages.success(request, f"Import #{run.pk} queued: {run.source}")
-            return redirect(_panel("catalog"))
-    return _back_to_panel(request, form, prefix="Import not started: ", anchor="catalog")
+            run = import_run_download_start()
+        return f"Import #{run.pk} queued: {run.source}"
+
+    return _action(request, ImportStartForm(request.POST), start, anchor="catalog", refused="Import not started: ")
 
 
 @never_cache
@@ -98,33 +101,24 @@ def import_progress(request, run_id: int):
 @staff_required
 def synthetic_generate(request):
     """Queue the generator; the page then shows its progress bar."""
-    form = SyntheticGenerateForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            synthetic_run_generate_start(users=data["users"], seed=data["seed"], min_votes=data["min_votes"])
-        except (ValidationError, BackgroundUnavailable) as error:
-            _service_refused(form, error)
-        else:
-            messages.success(request, f"Generating {data['users']:,} synthetic users with seed {data['seed']}.")
-            return redirect(_panel("ratings"))
-    return _back_to_panel(request, form, prefix="Not started: ", anchor="ratings")
+
+    def start(data: dict) -> str:
+        synthetic_run_generate_start(users=data["users"], seed=data["seed"], min_votes=data["min_votes"])
+        return f"Generating {data['users']:,} synthetic users with seed {data['seed']}."
+
+    return _action(request, SyntheticGenerateForm(request.POST), start, anchor="ratings", refused="Not started: ")
 
 
 @require_POST
 @staff_required
 def synthetic_remove(request):
     """Queue the removal of every synthetic user and their ratings."""
-    form = SyntheticRemoveForm(request.POST)
-    if form.is_valid():
-        try:
-            synthetic_run_remove_start()
-        except (ValidationError, BackgroundUnavailable) as error:
-            _service_refused(form, error)
-        else:
-            messages.success(request, "Removing every synthetic user and their ratings.")
-            return redirect(_panel("ratings"))
-    return _back_to_panel(request, form, prefix="Not started: ", anchor="ratings")
+
+    def start(data: dict) -> str:
+        synthetic_run_remove_start()
+        return "Removing every synthetic user and their ratings."
+
+    return _action(request, SyntheticRemoveForm(request.POST), start, anchor="ratings", refused="Not started: ")
 
 
 @never_cache
@@ -143,15 +137,12 @@ def synthetic_progress(request, run_id: int):
 def train_start(request):
     """Queue a training on the spark queue (refused while another is queued or running)."""
     form = TrainingStartForm(request.POST)
-    if form.is_valid():
-        try:
-            run = model_run_start(params=form.params(), triggered_by=f"staff:{request.user.username}")
-        except (ValidationError, BackgroundUnavailable) as error:
-            _service_refused(form, error)
-        else:
-            messages.success(request, f"Training run #{run.pk} queued.")
-            return redirect(_panel("recommender"))
-    return _back_to_panel(request, form, prefix="Training not started: ", anchor="recommender")
+
+    def start(data: dict) -> str:
+        run = model_run_start(params=form.params(), triggered_by=f"staff:{request.user.username}")
+        return f"Training run #{run.pk} queued."
+
+    return _action(request, form, start, anchor="recommender", refused="Training not started: ")
 
 
 @never_cache
