@@ -196,15 +196,11 @@ def main() -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from recommender.services import (
-        exchange_directory,
-        model_run_create,
-        model_run_train,
-        ratings_export,
-        spark_class_archive_build,
-        spark_job_run,
-    )
     from recommender.spark.params import params_resolve
+    from recommender.training.export import exchange_directory, ratings_export
+    from recommender.training.pipeline import model_run_train
+    from recommender.training.runs import model_run_create
+    from recommender.training.spark_job import spark_class_archive_build, spark_job_run
 
     try:
         call_command("migrate", verbosity=0)
@@ -281,7 +277,7 @@ def main() -> None:
         from django.db import transaction
 
         from recommender.models import ModelRun
-        from recommender.services import run_rows_write
+        from recommender.training.write_back import run_rows_write
 
         alone_run = ModelRun.objects.create(status="failed", triggered_by="bench")
         clock = time.monotonic()

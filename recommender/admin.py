@@ -18,7 +18,7 @@ from recommender.models import (
     UserFactor,
     UserFoldIn,
 )
-from recommender.services import model_run_activate
+from recommender.training.runs import model_run_activate
 
 
 def _pretty(value) -> str:

@@ -15,8 +15,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 from recommender.models import Recommendation, UserFactor, UserFoldIn
-from recommender.services import recommendation_mark_stale
 from recommender.serving.page import page_cache_prefix
+from recommender.training.retrain import recommendation_mark_stale
 
 
 def rating_changed_receive(sender, *, user, **kwargs) -> None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from catalog.models import Title
 
 # A running run whose heartbeat is older than this is shown as "not responding" (the lock decides
-# whether it is really dead: recommender.services.model_run_active).
+# whether it is really dead: recommender.training.runs.model_run_active).
 HEARTBEAT_STALE_SECONDS = 60
 
 

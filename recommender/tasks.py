@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from imdbrec.queueing import DATABASE_RETRY
-from recommender.services import model_run_active, model_run_create, model_run_train
+from recommender.training.pipeline import model_run_train
+from recommender.training.runs import model_run_active, model_run_create
 
 # A training on a few million ratings takes minutes on a small machine; the soft limit kills the
 # Spark job and marks the run failed, the hard limit follows if that cleanup hangs.

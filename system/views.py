@@ -19,7 +19,7 @@ from imdbrec.queueing import BackgroundUnavailable
 from ratings.selectors import synthetic_run_list
 from ratings.synthetic_runs import synthetic_run_generate_start, synthetic_run_remove_start
 from recommender.selectors import model_run_list
-from recommender.services import model_run_start
+from recommender.training.runs import model_run_start
 from system import panels
 from system.forms import (
     ImportStartForm,

@@ -1,6 +1,6 @@
 """Offline evaluation on MovieLens: read a release, split it, train the production pipeline on one
 part and score it on the other (recommender/DESIGN.md §8). No pyspark here: the Spark job is the
-same process a training run starts (``recommender.services.spark_job_run``), and it computes the
+same process a training run starts (``recommender.training.spark_job.spark_job_run``), and it computes the
 metrics with ``recommender.spark.scoring`` exactly as it does for every run's own holdout.
 
 Metrics, per user with held-out ratings, averaged over those users:
@@ -178,7 +178,7 @@ def movielens_evaluate(
     """Train the production Spark job on the training part of a MovieLens release, score the test part."""
     from django.conf import settings
 
-    from recommender.services import spark_job_run
+    from recommender.training.spark_job import spark_job_run
 
     started = time.monotonic()
     ratings = movielens_read(path)

@@ -2,7 +2,7 @@
 
     python -m recommender.spark.train_als --input DIR --output DIR [--params JSON] [--master URL]
 
-Input ``DIR`` (written by ``recommender.services``):
+Input ``DIR`` (written by ``recommender.training.export``):
   ratings.parquet     user:int, item:int, rating:float  — every rating the model learns from
   exclusions.parquet  user:int, item:int                — watchlist and "not interested" (optional)
   holdout.parquet     user:int, item:int, rating:float  — an explicit test set (optional; used by

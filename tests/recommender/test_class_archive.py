@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from recommender.services import spark_class_archive_build
+from recommender.training.spark_job import spark_class_archive_build
 
 pytestmark = [pytest.mark.spark]
 

@@ -176,10 +176,11 @@ def test_distinctive_titles_and_genre_lifts_by_hand():
 def test_statistics_from_the_trainings_export_match_the_database(built, tmp_path):
     """The training describes communities from the high ratings it exported; without that file
     they are read from the database: both give the same communities."""
-    from recommender.services import _liked_from_export, ratings_export
+    from recommender.training.communities import liked_from_export
+    from recommender.training.export import ratings_export
 
     ratings_export(directory=tmp_path)
-    exported = _liked_from_export(tmp_path / "ratings.parquet")
+    exported = liked_from_export(tmp_path / "ratings.parquet")
     user_ids = list(UserFactor.objects.filter(run=built["run"]).values_list("user_id", flat=True))
     stored = statistics.liked_from_database(user_ids)
     assert sorted(zip(exported.users.tolist(), exported.tconsts.tolist(), strict=True)) == sorted(

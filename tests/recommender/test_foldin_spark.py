@@ -1,4 +1,4 @@
-"""Fold-in against a run trained by the real pipeline (Spark ALS through recommender.services)."""
+"""Fold-in against a run trained by the real pipeline (Spark ALS through recommender.training)."""
 
 import time
 
@@ -30,7 +30,8 @@ TRAIN = {
 
 
 def _train() -> ModelRun:
-    from recommender.services import model_run_create, model_run_train
+    from recommender.training.pipeline import model_run_train
+    from recommender.training.runs import model_run_create
 
     run = model_run_train(run_id=model_run_create(params=TRAIN, triggered_by="test").pk)
     assert run.status == ModelRun.Status.SUCCEEDED, run.error

@@ -21,14 +21,9 @@ from imdbrec.queueing import exclusive
 from ratings.models import NotInterested, Rating, WatchlistItem
 from recommender.models import ModelRun, Recommendation, SimilarTitle, TitleFactor, UserFactor
 from recommender.selectors import model_run_current, recommendation_list_for_user
-from recommender.services import (
-    TRAIN_EXCLUSIVE,
-    exchange_directory,
-    model_run_active,
-    model_run_create,
-    model_run_start,
-    model_run_train,
-)
+from recommender.training.export import exchange_directory
+from recommender.training.pipeline import model_run_train
+from recommender.training.runs import TRAIN_EXCLUSIVE, model_run_active, model_run_create, model_run_start
 
 GENRES = ("Action", "Comedy", "Drama", "Horror")
 # Tiny and quick on local[1]; a holdout so the run's own evaluation runs too.

@@ -15,7 +15,7 @@ from django.db import connection
 
 from imdbrec.queueing import exclusive_is_held
 from recommender.models import ModelRun, Recommendation, TitleFactor, UserFactor
-from recommender.services import TRAIN_EXCLUSIVE, model_run_active
+from recommender.training.runs import TRAIN_EXCLUSIVE, model_run_active
 from tests.helpers import wait_for
 from tests.recommender.test_training import world_create
 

@@ -118,7 +118,7 @@ def test_admin_lists_runs_by_status_and_shows_their_metrics(staff_user):
 def test_retraining_after_new_ratings_queues_one_run(settings, user_factory):
     from django.core.cache import cache
 
-    from recommender.services import RETRAIN_COUNTER_KEY, recommendation_mark_stale
+    from recommender.training.retrain import RETRAIN_COUNTER_KEY, recommendation_mark_stale
 
     user = user_factory()
     cache.delete(RETRAIN_COUNTER_KEY)
@@ -157,7 +157,8 @@ def test_the_scheduled_task_skips_while_a_training_is_queued():
 
 def test_cleanup_keeps_the_served_and_previous_runs_rows(settings, tmp_path):
     from recommender.models import TitleFactor
-    from recommender.services import exchange_directory, model_run_cleanup
+    from recommender.training.export import exchange_directory
+    from recommender.training.runs import model_run_cleanup
 
     settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path)
     runs = [ModelRun.objects.create(status="succeeded") for _ in range(3)]
@@ -239,7 +240,8 @@ def test_write_back_fills_a_partition_per_run_and_cleanup_drops_it(tmp_path, set
     from django.db import transaction
 
     from recommender.models import Recommendation, SimilarTitle
-    from recommender.services import model_run_cleanup, run_rows_write
+    from recommender.training.runs import model_run_cleanup
+    from recommender.training.write_back import run_rows_write
 
     settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path / "exchange")
     old = ModelRun.objects.create(status="succeeded")
@@ -296,7 +298,8 @@ def test_partitions_loaded_apart_stay_unread_until_attached_and_cleanup_drops_th
 
     from recommender.communities.storing import Placement
     from recommender.models import Recommendation, TasteCommunity, TitleFactor, UserFactor
-    from recommender.services import model_run_cleanup, run_partitions_load, run_rows_write
+    from recommender.training.runs import model_run_cleanup
+    from recommender.training.write_back import run_partitions_load, run_rows_write
 
     settings.RECOMMENDER_EXCHANGE_DIR = str(tmp_path / "exchange")
     _job_output(tmp_path / "out", users=5, titles=4, top_n=3)

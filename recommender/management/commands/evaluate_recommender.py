@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from recommender.quality.evaluation import MovieLensError, movielens_evaluate, summary_json
-from recommender.services import SparkJobError
+from recommender.training.spark_job import SparkJobError
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ it loads (Java's class data sharing). Safe to run again: an existing archive is 
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender.services import SparkJobError, spark_class_archive_build
+from recommender.training.spark_job import SparkJobError, spark_class_archive_build
 
 
 class Command(BaseCommand):

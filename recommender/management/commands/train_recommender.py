@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from imdbrec.queueing import BackgroundUnavailable
 from recommender.models import ModelRun
-from recommender.services import model_run_create, model_run_start, model_run_train
+from recommender.training.pipeline import model_run_train
+from recommender.training.runs import model_run_create, model_run_start
 
 METRIC_LABELS = (
     ("rmse", "RMSE (stars)"),
