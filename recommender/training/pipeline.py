@@ -90,8 +90,12 @@ class _Training:
     params: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     exported: dict = field(default_factory=dict)
-    clusterer: ThreadPoolExecutor | None = None
+    clusterer: ThreadPoolExecutor = field(init=False)
     clustering: Future | None = None  # the users' communities, clustered while Spark finishes
+
+    def __post_init__(self) -> None:
+        # No thread until the job reports the users' vectors written.
+        self.clusterer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-run-{self.run.pk}-communities")
 
     @property
     def input(self) -> Path:
@@ -141,9 +145,6 @@ def _export(training: _Training) -> None:
 def _spark_job(training: _Training) -> dict:
     """The Spark job (and, meanwhile, the export and the users' clustering); returns its result."""
     heartbeat = training.heartbeat
-    training.clusterer = ThreadPoolExecutor(
-        max_workers=1, thread_name_prefix=f"model-run-{training.run.pk}-communities"
-    )
 
     def job_progress(step: str, fraction: float, message: str) -> None:
         heartbeat.set(f"spark: {step}", heartbeat.span(*PROGRESS_SPARK, fraction), message)
