@@ -55,13 +55,17 @@ class RatingHistoryFilterForm(forms.Form):
 
 class ImdbRatingsUploadForm(forms.Form):
     file = forms.FileField(
-        label="IMDb ratings export (CSV)",
-        help_text="On IMDb: Your Ratings → ⋯ → Export. The file is named ratings.csv.",
+        label="Your export (CSV or ZIP)",
+        help_text=(
+            "IMDb: Your Ratings → ⋯ → Export (ratings.csv). Letterboxd: Settings → Import & Export → "
+            "Export your data (the ZIP, or its ratings.csv, diary.csv, watched.csv or watchlist.csv). "
+            "Or a ZIP exported from this site."
+        ),
     )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        limit = settings.MAX_RATINGS_UPLOAD_BYTES
+        limit = max(settings.MAX_RATINGS_UPLOAD_BYTES, settings.MAX_MEMBER_IMPORT_BYTES)
         if upload.size > limit:
             raise forms.ValidationError(
                 f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}.", code="too_large"

@@ -69,3 +69,26 @@ class SyntheticRun(BackgroundRun):
 
     def __str__(self) -> str:
         return f"Synthetic {self.action} #{self.pk} ({self.status})"
+
+
+class MemberImportRun(BackgroundRun):
+    """One member's import of a Letterboxd export (or an ``imdbID`` ratings file such as our own export).
+
+    The uploaded bytes are kept on the row until the run has executed (a worker on another machine
+    reads them from here, not from a shared disk), then cleared. ``summary`` holds the counts and
+    ``rows`` the report: one entry per film matched, ambiguous or not found (see
+    ``ratings.member_imports``).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member_imports")
+    file_name = models.CharField(max_length=255)
+    file_kind = models.CharField(max_length=32)
+    upload = models.BinaryField(null=True, blank=True, editable=False)
+    summary = models.JSONField(default=dict, blank=True)
+    rows = models.JSONField(default=list, blank=True)
+
+    class Meta(BackgroundRun.Meta):
+        indexes = [models.Index(fields=["user", "-created_at"], name="ratings_memberimport_user_idx")]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} of {self.file_name} by {self.user_id} ({self.status})"

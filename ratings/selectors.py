@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Avg, Count, F, Func, QuerySet
 from django.db.models.functions import TruncMonth
 
-from ratings.models import NotInterested, Rating, SyntheticRun, WatchlistItem
+from ratings.models import MemberImportRun, NotInterested, Rating, SyntheticRun, WatchlistItem
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -228,3 +228,25 @@ def rater_counts() -> dict:
 
 def rater_counts_forget() -> None:
     cache.delete(RATER_COUNTS_CACHE_KEY)
+
+
+# --- member imports ---------------------------------------------------------------------------
+
+MEMBER_IMPORT_STATUSES = [
+    ("", "All"),
+    ("matched", "Matched"),
+    ("ambiguous", "Ambiguous"),
+    ("not_found", "Not found"),
+    ("duplicate", "Duplicate"),
+]
+
+
+def member_import_list_for_user(*, user: User) -> QuerySet[MemberImportRun]:
+    """The member's imports, newest first, without the uploaded bytes."""
+    return MemberImportRun.objects.filter(user=user).defer("upload", "rows").order_by("-created_at")
+
+
+def member_import_report_rows(*, run: MemberImportRun, status: str = "") -> list[dict]:
+    """The report's rows (one per film), optionally only those with ``status``."""
+    rows = MemberImportRun.objects.filter(pk=run.pk).values_list("rows", flat=True).first() or []
+    return [row for row in rows if not status or row["status"] == status]

@@ -9,6 +9,7 @@ and run one at a time.
 from celery import shared_task
 
 from imdbrec.queueing import DATABASE_RETRY
+from ratings.member_imports import member_import_execute
 from ratings.synthetic_runs import synthetic_run_execute
 
 # 100,000 users take about a minute; leave room for millions on a busy machine.
@@ -27,4 +28,11 @@ def synthetic_users_generate_task(self, run_id: int) -> dict:
 def synthetic_users_remove_task(self, run_id: int) -> dict:
     """Delete every synthetic user and their ratings (run ``run_id``)."""
     run = synthetic_run_execute(run_id=run_id, task_id=self.request.id or "")
+    return {"run": run.pk, "status": run.status}
+
+
+@shared_task(bind=True, soft_time_limit=30 * 60, time_limit=35 * 60, **DATABASE_RETRY)
+def member_import_task(self, run_id: int) -> dict:
+    """Match and write a member's large Letterboxd (or imdbID) import, run ``run_id``."""
+    run = member_import_execute(run_id=run_id, task_id=self.request.id or "")
     return {"run": run.pk, "status": run.status}

@@ -13,4 +13,5 @@ urlpatterns = [
     path("me/watchlist/", views.watchlist, name="watchlist"),
     path("me/not-interested/", views.not_interested, name="not_interested"),
     path("me/import/", views.imdb_import, name="import"),
+    path("me/import/<int:run_id>/", views.import_run, name="import_run"),
 ]

@@ -15,17 +15,21 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
+from imdbrec.queueing import BackgroundUnavailable
 from ratings import charts, selectors, services
 from ratings.extensions import stats_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
 from ratings.imdb_csv import IMDB_SCORE_RULE, ratings_import_imdb_csv
+from ratings.letterboxd import upload_kind
+from ratings.member_imports import SCORE_RULE as HALF_STAR_RULE
+from ratings.member_imports import member_import_start
 
 HISTORY_PAGE_SIZE = 50
 LIST_PAGE_SIZE = 48
@@ -278,20 +282,56 @@ def not_interested(request):
 
 @login_required
 def imdb_import(request):
-    """Upload an IMDb "Your Ratings" export; shows what was matched, updated and left out."""
+    """Upload an export: IMDb's ratings CSV is imported here and now; a Letterboxd export (ZIP or
+    CSV) or an imdbID ratings file starts a member import run, whose page shows its report."""
     report = None
     if request.method == "POST":
         form = ImdbRatingsUploadForm(request.POST, request.FILES)
         if form.is_valid():
+            upload = form.cleaned_data["file"]
             try:
-                report = ratings_import_imdb_csv(user=request.user, upload=form.cleaned_data["file"])
+                if upload_kind(upload) == "imdb":
+                    report = ratings_import_imdb_csv(user=request.user, upload=upload)
+                else:
+                    run = member_import_start(user=request.user, upload=upload)
+                    return redirect("ratings:import_run", run_id=run.pk)
             except ValidationError as error:
                 for message in error.messages:
                     form.add_error("file", message)
+            except BackgroundUnavailable as error:
+                form.add_error("file", str(error))
         status = 400 if form.errors else 200
     else:
         form = ImdbRatingsUploadForm()
         status = 200
-    return render(
-        request, "ratings/import.html", {"form": form, "report": report, "score_rule": IMDB_SCORE_RULE}, status=status
-    )
+    context = {
+        "form": form,
+        "report": report,
+        "score_rule": IMDB_SCORE_RULE,
+        "half_star_rule": HALF_STAR_RULE,
+        "runs": selectors.member_import_list_for_user(user=request.user)[:5],
+    }
+    return render(request, "ratings/import.html", context, status=status)
+
+
+IMPORT_REPORT_PAGE_SIZE = 50
+
+
+@login_required
+def import_run(request, run_id: int):
+    """One import's progress (the page refreshes itself while it runs) and its paginated report."""
+    run = get_object_or_404(selectors.member_import_list_for_user(user=request.user), pk=run_id)
+    status = request.GET.get("status", "")
+    rows = selectors.member_import_report_rows(run=run, status=status)
+    page = Paginator(rows, IMPORT_REPORT_PAGE_SIZE).get_page(page_number(request.GET.get("page")))
+    context = {
+        "run": run,
+        "summary": run.summary,
+        "page_obj": page,
+        "rows": page.object_list,
+        "status_filter": status,
+        "status_choices": selectors.MEMBER_IMPORT_STATUSES,
+        "query_string": urlencode({"status": status}) if status else "",
+        "half_star_rule": HALF_STAR_RULE,
+    }
+    return render(request, "ratings/import_run.html", context)

@@ -139,6 +139,11 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="imdbrec <noreply@localho
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 MAX_RATINGS_UPLOAD_BYTES = env.int("MAX_RATINGS_UPLOAD_BYTES", default=5 * 1024 * 1024)
+# Letterboxd ZIPs and imdbID ratings files (ratings.member_imports): uploads this size at most;
+# more films than MEMBER_IMPORT_INLINE_ROWS are matched on a worker with progress.
+MAX_MEMBER_IMPORT_BYTES = env.int("MAX_MEMBER_IMPORT_BYTES", default=10 * 1024 * 1024)
+MEMBER_IMPORT_INLINE_ROWS = env.int("MEMBER_IMPORT_INLINE_ROWS", default=300)
+MEMBER_IMPORT_QUEUED_EXPIRES_SECONDS = 6 * 60 * 60
 
 CACHES = {
     "default": {
