@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts import services
-from accounts.extensions import profile_sections
+from accounts.extensions import delete_sections, profile_sections
 from accounts.forms import AccountDeleteForm, LockoutPasswordChangeForm, ProfileForm, SignupForm
 from imdbrec.extensions import stylesheets_of
 
@@ -85,7 +85,10 @@ def account_delete(request):
         logout(request)
         messages.success(request, f"The account {username} and all its data were deleted. Goodbye!")
         return redirect("home")
-    return render(request, "accounts/delete.html", {"form": form})
+    # What the apps above offer first: ratings offers the member's data to take away.
+    sections = delete_sections.collect(request=request)
+    context = {"form": form, "delete_sections": sections, "stylesheets": stylesheets_of(sections)}
+    return render(request, "accounts/delete.html", context)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

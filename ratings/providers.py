@@ -24,3 +24,9 @@ def title_page_context(*, request, title) -> dict:
 def profile_summary_section(*, request) -> Section:
     summary = selectors.rating_profile_summary_for_user(user=request.user)
     return Section("ratings/_profile_summary.html", request, {"summary": summary})
+
+
+def export_offer_section(*, request) -> Section:
+    """On the delete-account page: take everything away first (``/me/export/``)."""
+    summary = selectors.rating_profile_summary_for_user(user=request.user)
+    return Section("ratings/_export_offer.html", request, {"summary": summary})

@@ -14,4 +14,5 @@ urlpatterns = [
     path("me/not-interested/", views.not_interested, name="not_interested"),
     path("me/import/", views.imdb_import, name="import"),
     path("me/import/<int:run_id>/", views.import_run, name="import_run"),
+    path("me/export/", views.member_export, name="export"),
 ]

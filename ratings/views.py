@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -28,6 +29,7 @@ from ratings.extensions import stats_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
 from ratings.imdb_csv import IMDB_SCORE_RULE, ratings_import_imdb_csv
 from ratings.letterboxd import upload_kind
+from ratings.member_export import member_export_zip
 from ratings.member_imports import SCORE_RULE as HALF_STAR_RULE
 from ratings.member_imports import member_import_start
 
@@ -335,3 +337,14 @@ def import_run(request, run_id: int):
         "half_star_rule": HALF_STAR_RULE,
     }
     return render(request, "ratings/import_run.html", context)
+
+
+@login_required
+def member_export(request):
+    """Everything the member keeps here as one ZIP (``ratings.member_export``)."""
+    data = member_export_zip(user=request.user)
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="imdbrec-{request.user.username}-{stamp}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response

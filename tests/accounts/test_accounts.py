@@ -284,14 +284,14 @@ def leaver(user_factory):
     return user
 
 
-def test_delete_page_offers_the_csv_first(client, leaver):
+def test_delete_page_offers_the_export_first(client, leaver):
     client.force_login(leaver)
     html = client.get(reverse("accounts:delete")).content.decode()
-    csv_link = f'href="{reverse("ratings:history")}?format=csv"'
-    assert csv_link in html
-    assert html.index(csv_link) < html.index("Delete my account for good")
-    csv = client.get(f"{reverse('ratings:history')}?format=csv")
-    assert csv.status_code == 200 and "Kept Title" in b"".join(csv.streaming_content).decode()
+    export_link = f'href="{reverse("ratings:export")}"'
+    assert export_link in html
+    assert html.index(export_link) < html.index("Delete my account for good")
+    export = client.get(reverse("ratings:export"))
+    assert export.status_code == 200 and export["Content-Type"] == "application/zip"
 
 
 def test_delete_needs_the_password_and_the_tick(client, leaver):
