@@ -14,5 +14,6 @@ urlpatterns = [
     path("me/not-interested/", views.not_interested, name="not_interested"),
     path("me/import/", views.imdb_import, name="import"),
     path("me/import/<int:run_id>/", views.import_run, name="import_run"),
+    path("me/import/<int:run_id>/progress/", views.import_run_progress, name="import_run_progress"),
     path("me/export/", views.member_export, name="export"),
 ]

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,8 +24,8 @@ from catalog.models import Title
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
 from imdbrec.queueing import BackgroundUnavailable
-from ratings import charts, selectors, services
-from ratings.extensions import stats_sections
+from ratings import charts, member_stats, selectors, services
+from ratings.extensions import stats_sections, year_review_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
 from ratings.imdb_csv import IMDB_SCORE_RULE, ratings_import_imdb_csv
 from ratings.letterboxd import upload_kind
@@ -259,7 +259,38 @@ def statistics(request):
     stats = selectors.rating_statistics_for_user(user=request.user)
     sections = stats_sections.collect(request=request)
     context = {"stats": stats, "charts": charts.statistics_charts(stats), "sections": sections}
-    return render(request, "ratings/stats.html", {**context, "stylesheets": stylesheets_of(sections)})
+    context.update(_people_and_year(request))
+    all_sections = sections + context["year_sections"]
+    return render(request, "ratings/stats.html", {**context, "stylesheets": stylesheets_of(all_sections)})
+
+
+def _people_and_year(request) -> dict:
+    """Top people by the member's ratings and the year in review (``?year=``, else the latest)."""
+    user = request.user
+    people = [
+        {
+            "role": role,
+            "label": label,
+            "rows": (rows := member_stats.top_people_for_user(user=user, role=role)),
+            "chart": member_stats.people_chart(rows, role=role) if rows else "",
+        }
+        for role, label in member_stats.ROLES.items()
+    ]
+    years = member_stats.rating_years_for_user(user=user)
+    known = [row["year"] for row in years]
+    asked = request.GET.get("year", "")
+    year = int(asked) if asked.isascii() and asked.isdigit() and int(asked) in known else (known[0] if known else None)
+    review = member_stats.year_review_for_user(user=user, year=year) if year else None
+    year_sections = year_review_sections.collect(request=request, year=year) if year else []
+    return {
+        "people": people,
+        "people_min_count": member_stats.PEOPLE_MIN_COUNT,
+        "year_people_min_count": member_stats.YEAR_PEOPLE_MIN_COUNT,
+        "years": years,
+        "review": review,
+        "review_charts": member_stats.year_review_charts(review) if review else {},
+        "year_sections": year_sections,
+    }
 
 
 def _title_list_page(request, items, template: str, extra: dict):
@@ -317,6 +348,15 @@ def imdb_import(request):
 
 
 IMPORT_REPORT_PAGE_SIZE = 50
+
+
+@login_required
+def import_run_progress(request, run_id: int):
+    """The run's progress as JSON for ``site.js``'s poller (``data-progress-url``)."""
+    run = get_object_or_404(selectors.member_import_list_for_user(user=request.user), pk=run_id)
+    return JsonResponse(
+        {"progress": run.progress, "message": run.progress_message, "status": run.status, "done": not run.is_unfinished}
+    )
 
 
 @login_required

@@ -11,7 +11,7 @@ class RecommenderConfig(AppConfig):
         from accounts.extensions import profile_sections
         from accounts.signals import user_deleting
         from catalog.extensions import title_page_sections
-        from ratings.extensions import stats_sections
+        from ratings.extensions import stats_sections, year_review_sections
         from ratings.signals import rating_changed
         from recommender import providers, receivers
 
@@ -21,3 +21,4 @@ class RecommenderConfig(AppConfig):
         profile_sections.register(providers.quality_section)
         profile_sections.register(providers.taste_section)
         stats_sections.register(providers.quality_section)
+        year_review_sections.register(providers.year_review_quality_section)

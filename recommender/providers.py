@@ -5,7 +5,7 @@ data is read here, so the partials only render it."""
 
 from imdbrec.extensions import Section
 from recommender.communities.selectors import community_titles, user_place
-from recommender.quality.outcomes import quality_for_user
+from recommender.quality.outcomes import Quality, quality_for_user
 from recommender.serving.onboarding import onboarding_progress
 from recommender.serving.run_model import active_run
 from recommender.serving.similar import similar_title_list
@@ -31,6 +31,15 @@ def quality_section(*, request) -> Section | None:
     quality = quality_for_user(user=request.user, limit=QUALITY_ROWS_SHOWN)
     recent = quality.matched[:QUALITY_ROWS_SHOWN]
     return Section("recommender/_profile_quality.html", request, {"quality": quality, "recent": recent})
+
+
+def year_review_quality_section(*, request, year: int) -> Section | None:
+    """In the year in review: how often the prediction made before a rating that year was close."""
+    if not request.user.is_authenticated:
+        return None
+    quality = quality_for_user(user=request.user, with_titles=False)
+    of_year = Quality(matched=[item for item in quality.matched if item.rated_at.year == year])
+    return Section("recommender/_year_review_quality.html", request, {"quality": of_year, "year": year})
 
 
 def taste_section(*, request) -> Section | None:

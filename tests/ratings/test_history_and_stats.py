@@ -165,9 +165,8 @@ def test_statistics_page_has_charts_and_the_numbers_as_text(member_client, libra
     response = member_client.get("/me/stats/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count('<svg xmlns="http://www.w3.org/2000/svg"') == 5
     for chart_id in ("chart-distribution", "chart-genres", "chart-genre-average", "chart-over-time", "chart-decades"):
-        assert f'id="{chart_id}"' in html
+        assert html.count(f'id="{chart_id}"') == 1
         assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in html
     assert '<span class="stat-value" id="stat-count">5</span>' in html
     assert '<span class="stat-value" id="stat-average">3.40</span>' in html

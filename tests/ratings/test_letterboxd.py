@@ -288,3 +288,17 @@ def test_the_imdb_export_still_goes_to_the_imdb_import(letterboxd_catalog, membe
     response = member_client.post(reverse("ratings:import"), {"file": upload(imdb.encode(), "ratings.csv")})
     assert response.status_code == 200 and 'id="report-created">1' in response.content.decode()
     assert not MemberImportRun.objects.exists()
+
+
+def test_a_large_upload_is_queued_and_its_page_follows_the_progress(letterboxd_catalog, member_client, settings):
+    settings.MEMBER_IMPORT_INLINE_ROWS = 5
+    response = member_client.post(reverse("ratings:import"), {"file": upload(export_zip())})
+    run = MemberImportRun.objects.get()
+    assert run.status == MemberImportRun.Status.QUEUED and bytes(run.upload) == export_zip()
+    assert not Rating.objects.exists()  # nothing is written before the worker has matched every film
+    html = member_client.get(response["Location"]).content.decode()
+    assert reverse("ratings:import_run_progress", args=[run.pk]) in html and "Waiting for a worker" in html
+    progress = member_client.get(reverse("ratings:import_run_progress", args=[run.pk])).json()
+    assert progress == {"progress": 0.0, "message": "", "status": "queued", "done": False}
+    again = member_client.post(reverse("ratings:import"), {"file": upload(export_zip())})
+    assert again.status_code == 400 and "is still queued" in again.content.decode()

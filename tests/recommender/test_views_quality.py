@@ -59,3 +59,21 @@ def test_the_latest_prediction_before_the_rating_is_used(world):
     rating_set(user=user, title=world["by_tconst"][row.title_id], score=4)
     quality = quality_for_user(user=user)
     assert [(item.run_id, item.predicted) for item in quality.matched] == [(second_run.pk, newer.predicted_rating)]
+
+
+def test_the_year_in_review_says_how_often_the_prediction_was_close(world):
+    from recommender.providers import year_review_quality_section
+
+    user = world["users"][1]
+    User.objects.filter(pk=user.pk).update(kind=User.Kind.SITE)
+    recommended = list(Recommendation.objects.filter(run=world["run"], user=user).order_by("rank")[:4])
+    for row in recommended:
+        rating_set(user=user, title=world["by_tconst"][row.title_id], score=5)
+    close = sum(abs(row.predicted_rating - 5) <= 1.0 for row in recommended)
+    request = RequestFactory().get("/")
+    request.user = user
+    year = Rating.objects.filter(user=user).latest("created_at").created_at.year
+    html = str(year_review_quality_section(request=request, year=year))
+    assert f"Of the <strong>4</strong> titles you rated in {year}" in html
+    assert f'id="year-quality-close">{round(100 * close / 4)}%' in html
+    assert "None of the titles" in str(year_review_quality_section(request=request, year=year - 5))
