@@ -207,3 +207,38 @@ def make_small_catalog() -> dict:
         "bergman": bergman,
         "curtiz": curtiz,
     }
+
+
+def make_letterboxd_catalog() -> dict[str, Title]:
+    """The IMDb titles the hand-written Letterboxd export (tests/fixtures/letterboxd) should find:
+    foreign titles known by akas, remakes, namesakes, a TV movie and an episode to pass over."""
+    titles = {
+        "amelie": make_title(primary_title="Le fabuleux destin d'Amélie Poulain", start_year=2001, num_votes=800_000),
+        "suspiria_1977": make_title(primary_title="Suspiria", start_year=1977, num_votes=100_000),
+        "suspiria_2018": make_title(primary_title="Suspiria", start_year=2018, num_votes=80_000),
+        "crouching": make_title(primary_title="Wo hu cang long", start_year=2000, num_votes=270_000),
+        "weird_al": make_title(primary_title='"Weird Al" Yankovic Live!', title_type="video", start_year=1999),
+        "tokyo": make_title(primary_title="Tôkyô monogatari", start_year=1953, num_votes=70_000),
+        "fallout": make_title(primary_title="Mission: Impossible - Fallout", start_year=2018, num_votes=400_000),
+        "home_a": make_title(primary_title="Home", start_year=2015, num_votes=5_000),
+        "home_b": make_title(primary_title="Home", start_year=2015, num_votes=3_000),
+        "thing_1982": make_title(primary_title="The Thing", start_year=1982, num_votes=450_000),
+        "thing_2011": make_title(primary_title="The Thing", start_year=2011, num_votes=130_000),
+        "alien": make_title(primary_title="Alien", start_year=1979, num_votes=900_000),
+        "alien_obscure": make_title(primary_title="Alien", start_year=1979, num_votes=12),
+        "heat": make_title(primary_title="Heat", start_year=1995, num_votes=700_000),
+        "heat_tv": make_title(primary_title="Heat", title_type="tvMovie", start_year=1996, num_votes=900_000),
+        "heat_episode": make_title(primary_title="Heat", title_type="tvEpisode", start_year=1995, num_votes=10),
+        "monos": make_title(primary_title="Monos", start_year=2018, num_votes=20_000),
+        "oldboy": make_title(primary_title="Oldeuboi", start_year=2003, num_votes=600_000),
+        "oldboy_2013": make_title(primary_title="Oldboy", start_year=2013, num_votes=90_000),
+        "samourai": make_title(primary_title="Le samouraï", start_year=1967, num_votes=50_000),
+        "paths": make_title(primary_title="Paths of Glory", start_year=1957, num_votes=200_000),
+        "stalker": make_title(primary_title="Stalker", start_year=1979, num_votes=150_000),
+        "yi_yi": make_title(primary_title="Yi yi", start_year=2000, num_votes=30_000),
+    }
+    make_aka(titles["amelie"], "Amelie", region="US")
+    make_aka(titles["crouching"], "Crouching Tiger, Hidden Dragon", region="US")
+    make_aka(titles["tokyo"], "Tokyo Story", region="GB")
+    make_aka(titles["oldboy"], "Oldboy", region="US")
+    return titles
