@@ -140,9 +140,9 @@ def test_rate_change_remove_then_history_and_charts(page, user_factory):
     page.wait_for_url("**/me/ratings/?*genre=Thriller*")
     assert page.locator("#rating-history tbody tr").count() == 2
 
-    # Statistics: five charts drawn, the numbers beside them as text.
+    # Statistics: five charts drawn (then the year in review's two), the numbers beside them as text.
     page.goto("/me/stats/")
-    assert page.locator("svg.chart-svg").count() == 5
+    assert page.locator("svg.chart-svg").count() == 5 + 2
     for chart in page.locator("svg.chart-svg").all():
         box = chart.bounding_box()
         assert box and box["width"] > 200 and box["height"] > 50
