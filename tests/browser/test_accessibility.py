@@ -116,6 +116,7 @@ def _pages(world, role: str) -> dict[str, str]:
         "home": "/",
         "browse": reverse("catalog:title_list"),
         "search": reverse("catalog:search") + "?q=Story",
+        "search-people": reverse("catalog:search") + "?q=ada+director",
         "title": world["title"].get_absolute_url(),
         "person": reverse("catalog:person_detail", args=[world["person"].nconst]),
         "communities": reverse("recommender:community_list"),
