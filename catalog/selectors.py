@@ -598,7 +598,7 @@ def person_detail(*, nconst: str, page_number=1, page_size: int = FILMOGRAPHY_PA
             continue
         credits[tconst].append(Credit(label=label, characters=characters or [], job=job))
     for title in page.object_list:
-        title.credits = credits[title.tconst]
+        title.credits = credits[title.tconst]  # type: ignore[attr-defined]  # shown by the template
     return PersonDetail(
         person=person,
         known_for=known_for,

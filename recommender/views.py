@@ -96,7 +96,7 @@ def _recommendations_body(request, *, run) -> tuple[str, bool]:
     page = recommendation_page_get(
         user=request.user, filters=filters, page_number=page_number(request.GET.get("page")), live=live
     )
-    if page.personal:
+    if page.personal and page.live.run is not None:
         # What this page predicted, for the "how well our predictions matched" panel.
         recommendation_shown_record(user=request.user, run=page.live.run, cards=page.cards)
     card_actions_render(page.cards, request=request)
