@@ -124,7 +124,7 @@ def _pages(world, role: str) -> dict[str, str]:
     if role == "visitor":
         return {**public, "login": reverse("login"), "signup": reverse("accounts:signup")}
     if role == "staff":
-        return {"system": reverse("system")}
+        return {"system": reverse("system:index")}
     return {
         **public,
         "for-you": reverse("recommender:recommendations"),
