@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo(db):
     call_command("import_imdb", "--dir", "catalog/sample", verbosity=0)
-    call_command("create_demo_users", verbosity=0)
+    call_command("create_demo_users", "--allow-without-debug", verbosity=0)  # tests run with DEBUG off
     return User.objects.get(username="demo")
 
 
