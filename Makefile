@@ -53,6 +53,8 @@ demo: venv services .env stop
 # Data for the demo; each step is idempotent so `make demo` is safe to run twice.
 demo-data:
 	$(PY) manage.py import_imdb --dir catalog/sample
+	@# The demo member's ratings and watchlist, before the training so the model knows them.
+	$(PY) manage.py seed_demo_history
 	$(PY) manage.py generate_synthetic_users --users $(DEMO_USERS) --seed 42
 	@# Real MovieLens raters too, where the developers' shared data folder is present (not in a user's clone).
 	@if [ -d ../shared/data/movielens-latest-small ]; then $(PY) manage.py import_movielens ../shared/data/movielens-latest-small; fi

@@ -36,13 +36,20 @@ class TitleFilterForm(forms.Form):
     min_votes = AsciiIntegerField(required=False, min_value=0, max_value=10_000_000, label="Min. votes")
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False, label="Sort by")
 
-    def __init__(self, data=None, *args, **kwargs):
+    def __init__(self, data=None, *args, genres=None, **kwargs):
+        """``genres``: the genres offered as checkboxes (those with titles,
+        ``catalog.selectors.browse_facets``); every browse genre when not given. A genre asked for
+        in the URL stays valid and ticked even without titles: the page then says nothing matches."""
         if data is not None:
             # The form's own "Any type" option submits ``type=``: an empty choice means no filter.
             data = data.copy()
             for name in ("genre", "type"):
                 data.setlist(name, [value for value in data.getlist(name) if value])
         super().__init__(data, *args, **kwargs)
+        if genres is not None:
+            asked = set(self.data.getlist("genre")) if data is not None else set()
+            offered = set(genres) | asked
+            self.fields["genre"].choices = [(genre, genre) for genre in BROWSE_GENRES if genre in offered]
         for name in ("year_min", "year_max", "min_votes"):
             self.fields[name].widget.attrs.update({"inputmode": "numeric", "placeholder": "any"})
         self.fields["year_min"].widget.attrs["placeholder"] = str(YEAR_MIN)

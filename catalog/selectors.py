@@ -14,11 +14,12 @@ instead of ``select_related`` (an INNER JOIN that would silently drop the row).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db import OperationalError, connection, transaction
 from django.db.models import (
     Avg,
@@ -27,6 +28,7 @@ from django.db.models import (
     F,
     FloatField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -36,7 +38,7 @@ from django.db.models.functions import Cast
 from psycopg2.errors import QueryCanceled
 
 from catalog.importing.datasets import DATASETS
-from catalog.models import Crew, ImportRun, Person, Principal, Title, TitleAka
+from catalog.models import BROWSE_GENRES, Crew, ImportRun, Person, Principal, Title, TitleAka, TitleType
 from catalog.regions import region_name
 
 logger = logging.getLogger(__name__)
@@ -51,7 +53,6 @@ SEARCH_POPULARITY_WEIGHT = 0.05
 SEARCH_MAX_QUERY_LENGTH = 200
 # A long-running series can have thousands of episodes; the title page lists this many.
 EPISODE_LIMIT = 1000
-FILMOGRAPHY_LIMIT = 500
 
 # Types left out of the home page lists: single episodes and games are not what people browse for.
 HOME_EXCLUDED_TYPES = ("tvEpisode", "videoGame")
@@ -95,14 +96,54 @@ def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> Expr
     )
 
 
-def title_popular_list(*, by: str = "rating", limit: int = 12, min_votes: int = WEIGHTED_RATING_MIN_VOTES):
-    """The home page's lists: ``by="rating"`` (weighted rating) or ``by="votes"``."""
+def title_popular_list(
+    *, by: str = "rating", limit: int = 12, min_votes: int = WEIGHTED_RATING_MIN_VOTES, exclude: Iterable[str] = ()
+):
+    """The home page's lists: ``by="rating"`` (weighted rating) or ``by="votes"``, without the
+    titles of ``exclude`` (the other shelf's: two shelves showing the same films say nothing)."""
     titles = title_list().exclude(title_type__in=HOME_EXCLUDED_TYPES).filter(num_votes__gt=0)
+    exclude = list(exclude)
+    if exclude:
+        titles = titles.exclude(tconst__in=exclude)
     if by == "votes":
         return titles.order_by("-num_votes", "tconst")[:limit]
     return titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes)).order_by(
         F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
     )[:limit]
+
+
+@dataclass(frozen=True)
+class BrowseFacets:
+    """The genres and title types that have at least one listed title, in their usual order."""
+
+    genres: list[str]
+    title_types: list[str]
+
+
+def browse_facets() -> BrowseFacets:
+    """Which genre chips and type filters lead somewhere: the sample has no game show, so
+    offering "Game-Show" would lead to an empty page. One query: an EXISTS per genre (the genres
+    GIN index) and per type (the title_type index), each stopping at the first listed title."""
+    genres = list(BROWSE_GENRES)
+    title_types = list(TitleType.values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT 'genre', genre FROM unnest(%(genres)s::text[]) AS genre
+             WHERE EXISTS (SELECT 1 FROM catalog_title t
+                            WHERE t.genres @> ARRAY[genre]::varchar(32)[] AND NOT t.is_adult AND t.removed_at IS NULL)
+            UNION ALL
+            SELECT 'type', wanted FROM unnest(%(types)s::text[]) AS wanted
+             WHERE EXISTS (SELECT 1 FROM catalog_title t
+                            WHERE t.title_type = wanted AND NOT t.is_adult AND t.removed_at IS NULL)
+            """,
+            {"genres": genres, "types": title_types},
+        )
+        present = set(cursor.fetchall())
+    return BrowseFacets(
+        genres=[genre for genre in genres if ("genre", genre) in present],
+        title_types=[value for value in title_types if ("type", value) in present],
+    )
 
 
 def title_browse(
@@ -316,6 +357,76 @@ def title_search(
     return [SearchHit(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class PersonHit:
+    nconst: str
+    name: str
+    relevance: float  # trigram relevance of the name in [0, 1]; 1.0 for an exact name
+    birth_year: int | None
+    death_year: int | None
+    primary_profession: list[str]
+
+
+# People are found as titles are (see _SEARCH_SQL): the same operators and thresholds on the
+# indexed ``imdbrec_unaccent(primary_name)`` of migration 0006, so "hitchcock" finds Alfred
+# Hitchcock as a word of his name and "hichcock" still does. People have no votes: among equal
+# names, the one with the most known-for titles (a rough measure of fame IMDb publishes) first.
+_PERSON_SEARCH_SQL = """
+SELECT p.nconst, p.primary_name,
+       (similarity(public.imdbrec_unaccent(p.primary_name), {needle})
+        + word_similarity({needle}, public.imdbrec_unaccent(p.primary_name))) / 2 AS relevance,
+       p.birth_year, p.death_year, p.primary_profession
+  FROM catalog_person p
+ WHERE p.removed_at IS NULL AND public.imdbrec_unaccent(p.primary_name) {operator} {needle}
+ ORDER BY lower(public.imdbrec_unaccent(p.primary_name)) = lower({needle}) DESC, relevance DESC,
+          coalesce(cardinality(p.known_for_titles), 0) DESC, p.nconst
+ LIMIT %(limit)s
+"""
+_PERSON_EXACT_SQL = """
+SELECT p.nconst, p.primary_name, 1.0::float8, p.birth_year, p.death_year, p.primary_profession
+  FROM catalog_person p
+ WHERE p.removed_at IS NULL AND lower(public.imdbrec_unaccent(p.primary_name)) = lower({needle})
+ ORDER BY coalesce(cardinality(p.known_for_titles), 0) DESC, p.nconst
+ LIMIT %(limit)s
+"""
+PERSON_SEARCH_LIMIT = 8
+
+
+def person_search_sql(*, query: str, limit: int = PERSON_SEARCH_LIMIT, exact_only: bool = False) -> tuple[str, dict]:
+    """The people-search statement and its parameters (for tests and EXPLAIN)."""
+    query = _search_normalise(query)
+    needle = "public.imdbrec_unaccent(%(query)s)"
+    params = {"query": query, "limit": limit}
+    if exact_only or _letters(query) < SEARCH_FUZZY_MIN_LETTERS:
+        return _PERSON_EXACT_SQL.format(needle=needle), params
+    operator = "%%>" if _letters(query) >= SEARCH_WORD_MATCH_MIN_LETTERS else "%%"
+    return _PERSON_SEARCH_SQL.format(needle=needle, operator=operator), params
+
+
+def person_search(
+    *, query: str, limit: int = PERSON_SEARCH_LIMIT, timeout_ms: int = SEARCH_TIMEOUT_MS
+) -> list[PersonHit]:
+    """The best ``limit`` people whose name looks like ``query``: an exact name first, then by
+    trigram relevance. Tolerant of case, accents and small typos, with the title search's rules:
+    under four letters exact names only; past ``timeout_ms``, exact names instead."""
+    if not _search_normalise(query):
+        return []
+    sql, params = person_search_sql(query=query, limit=limit)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            title_search_settings(cursor, timeout_ms=timeout_ms)
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    except OperationalError as error:
+        if not isinstance(error.__cause__, QueryCanceled):
+            raise
+        logger.warning("people search for %r took over %d ms; answering with exact names", query, timeout_ms)
+        with connection.cursor() as cursor:
+            cursor.execute(*person_search_sql(query=query, limit=limit, exact_only=True))
+            rows = cursor.fetchall()
+    return [PersonHit(*row) for row in rows]
+
+
 def title_in_bulk(tconsts: Iterable[str]) -> list[Title]:
     """The titles among ``tconsts`` that exist, in the order given, in one query."""
     tconsts = list(tconsts)
@@ -427,36 +538,97 @@ def title_detail(*, tconst: str) -> TitleDetail:
 
 # --- person page ------------------------------------------------------------------------------
 
+# A filmography page: big careers (a prolific director has hundreds of credits) are paged.
+FILMOGRAPHY_PAGE_SIZE = 50
+
+
+@dataclass
+class Credit:
+    """One credit of a person on a title: "Director", "Writer", or a principal's category with the
+    characters played or the job done."""
+
+    label: str
+    characters: list[str] = field(default_factory=list)
+    job: str = ""
+
 
 @dataclass
 class PersonDetail:
     person: Person
     known_for: list[Title]
-    # Title rows annotated with ``category``, ``characters`` and ``job`` of the credit, newest first.
-    filmography: Sequence[Title]
-    filmography_truncated: bool = False
+    # The page's titles, newest first, each with ``credits``: list[Credit] (crew credits first).
+    filmography: Page
+    # Titles credited per kind across the whole career: {"Director": 61, "Writer": 12, "Actor": 3}.
+    credit_counts: dict[str, int] = field(default_factory=dict)
 
 
-def person_detail(*, nconst: str) -> PersonDetail:
-    """The person, their known-for titles (those in the catalogue) and their credits from
-    title.principals. Raises ``Person.DoesNotExist`` for an unknown id."""
+def _person_credit_titles(nconst: str) -> QuerySet[Title]:
+    """Every title ``nconst`` is credited on, as a principal (title.principals) or as a director or
+    writer (title.crew, which names the directors and writers principals often leave out)."""
+    as_principal = Principal.objects.filter(person_id=nconst, removed_at__isnull=True).values("title_id")
+    as_crew = Crew.objects.filter(person_id=nconst, removed_at__isnull=True).values("title_id")
+    return Title.objects.filter(Q(tconst__in=as_principal) | Q(tconst__in=as_crew))
+
+
+def person_detail(*, nconst: str, page_number=1, page_size: int = FILMOGRAPHY_PAGE_SIZE) -> PersonDetail:
+    """The person, their known-for titles (those in the catalogue) and one page of their credits
+    from title.crew (directed, written) and title.principals, newest first. Six queries whatever
+    the career's length. Raises ``Person.DoesNotExist`` for an unknown id."""
     person = Person.objects.get(nconst=nconst)
     known_for = list(Title.objects.filter(tconst__in=person.known_for_titles or []).order_by("-num_votes", "tconst"))
-    credits = list(
-        Title.objects.filter(principals__person_id=nconst, principals__removed_at__isnull=True)
-        .annotate(
-            category=F("principals__category"),
-            characters=F("principals__characters"),
-            job=F("principals__job"),
-        )
-        .order_by(F("start_year").desc(nulls_last=True), "primary_title", "tconst")[: FILMOGRAPHY_LIMIT + 1]
-    )
+    titles = _person_credit_titles(nconst).order_by(F("start_year").desc(nulls_last=True), "primary_title", "tconst")
+    page = Paginator(titles, page_size).get_page(page_number)
+    page.object_list = list(page.object_list)
+    shown = [title.tconst for title in page.object_list]
+    credits: dict[str, list[Credit]] = {tconst: [] for tconst in shown}
+    for tconst, role in (
+        Crew.objects.filter(person_id=nconst, title_id__in=shown, removed_at__isnull=True)
+        .order_by("role")
+        .values_list("title_id", "role")
+    ):
+        credits[tconst].append(Credit(label=_credit_label(role)))
+    for tconst, category, characters, job in (
+        Principal.objects.filter(person_id=nconst, title_id__in=shown, removed_at__isnull=True)
+        .order_by("ordering")
+        .values_list("title_id", "category", "characters", "job")
+    ):
+        label = _credit_label(category)
+        # title.principals repeats many directors and writers: one credit, the crew's, is enough.
+        if any(credit.label == label for credit in credits[tconst]):
+            continue
+        credits[tconst].append(Credit(label=label, characters=characters or [], job=job))
+    for title in page.object_list:
+        title.credits = credits[title.tconst]  # type: ignore[attr-defined]  # shown by the template
     return PersonDetail(
         person=person,
         known_for=known_for,
-        filmography=credits[:FILMOGRAPHY_LIMIT],
-        filmography_truncated=len(credits) > FILMOGRAPHY_LIMIT,
+        filmography=page,
+        credit_counts=_person_credit_counts(nconst),
     )
+
+
+def _credit_label(category: str) -> str:
+    """ "Director", "Writer", "Actress", "Archive footage": a crew role or a principal's category."""
+    return category.replace("_", " ").capitalize()
+
+
+def _person_credit_counts(nconst: str) -> dict[str, int]:
+    """Distinct titles per kind of credit over the whole career, crew roles first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT category, count(DISTINCT title_id) FROM (
+                SELECT title_id, role AS category, 0 AS kind
+                  FROM catalog_crew WHERE person_id = %(nconst)s AND removed_at IS NULL
+                UNION ALL
+                SELECT title_id, category, 1
+                  FROM catalog_principal WHERE person_id = %(nconst)s AND removed_at IS NULL
+            ) credits
+            GROUP BY category ORDER BY min(kind), count(DISTINCT title_id) DESC, category
+            """,
+            {"nconst": nconst},
+        )
+        return {_credit_label(category): count for category, count in cursor.fetchall()}
 
 
 def import_run_list() -> QuerySet[ImportRun]:

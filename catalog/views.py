@@ -12,7 +12,7 @@ from django.shortcuts import render
 from catalog import selectors
 from catalog.extensions import title_annotations, title_page_context, title_page_sections
 from catalog.forms import SORT_CHOICES, TitleFilterForm
-from catalog.models import BROWSE_GENRES, Person, Title, TitleType, title_type_label
+from catalog.models import Person, Title, title_type_label
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
 
@@ -35,19 +35,21 @@ def _query_string_without_page(request) -> str:
 
 
 def home(request):
-    top_rated, most_voted = (
-        _with_user_scores(request, selectors.title_popular_list(by=by, limit=HOME_LIST_SIZE))
-        for by in ("rating", "votes")
+    top_rated = list(selectors.title_popular_list(by="rating", limit=HOME_LIST_SIZE))
+    most_voted = list(
+        selectors.title_popular_list(by="votes", limit=HOME_LIST_SIZE, exclude=[title.tconst for title in top_rated])
     )
+    _with_user_scores(request, top_rated + most_voted)
     return render(
         request,
         "catalog/home.html",
-        {"top_rated": top_rated, "most_voted": most_voted, "genres": BROWSE_GENRES},
+        {"top_rated": top_rated, "most_voted": most_voted, "genres": selectors.browse_facets().genres},
     )
 
 
 def title_list(request):
-    form = TitleFilterForm(request.GET)
+    facets = selectors.browse_facets()
+    form = TitleFilterForm(request.GET, genres=facets.genres)
     filters = form.filters()
     paginator = Paginator(selectors.title_browse(**filters), BROWSE_PAGE_SIZE)
     page = paginator.get_page(page_number(request.GET.get("page")))
@@ -61,7 +63,7 @@ def title_list(request):
             "page_obj": page,
             "titles": page.object_list,
             "query_string": _query_string_without_page(request),
-            "title_types": TitleType.choices,
+            "title_types": [(value, title_type_label(value)) for value in facets.title_types],
             "sort_choices": SORT_CHOICES,
             "selected_type_labels": [title_type_label(value) for value in filters["title_types"]],
         },
@@ -71,8 +73,11 @@ def title_list(request):
 def search(request):
     query = " ".join(request.GET.get("q", "").split())[: selectors.SEARCH_MAX_QUERY_LENGTH]
     hits = selectors.title_search(query=query) if query else []
+    # People on the first page only: a handful of names above the titles, as IMDb's own search.
+    requested_page = page_number(request.GET.get("page"))
+    people = selectors.person_search(query=query) if query and requested_page == 1 else []
     paginator = Paginator(hits, SEARCH_PAGE_SIZE)
-    page = paginator.get_page(page_number(request.GET.get("page")))
+    page = paginator.get_page(requested_page)
     titles = _with_user_scores(request, selectors.title_in_bulk(hit.tconst for hit in page.object_list))
     hit_by_tconst = {hit.tconst: hit for hit in page.object_list}
     for title in titles:
@@ -88,6 +93,7 @@ def search(request):
             "page_obj": page,
             "titles": titles,
             "result_count": paginator.count,
+            "people": people,
             "result_limit": selectors.SEARCH_RESULT_LIMIT,
             "query_string": _query_string_without_page(request),
         },
@@ -120,8 +126,12 @@ def title_detail(request, tconst: str):
 
 def person_detail(request, nconst: str):
     try:
-        detail = selectors.person_detail(nconst=nconst)
+        detail = selectors.person_detail(nconst=nconst, page_number=page_number(request.GET.get("page")))
     except Person.DoesNotExist:
         raise Http404(f"No person {nconst}")
     _with_user_scores(request, detail.known_for)
-    return render(request, "catalog/person_detail.html", {"detail": detail, "person": detail.person})
+    return render(
+        request,
+        "catalog/person_detail.html",
+        {"detail": detail, "person": detail.person, "page_obj": detail.filmography, "query_string": ""},
+    )

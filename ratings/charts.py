@@ -27,6 +27,18 @@ class Bar:
     text: str  # what is written on/next to the bar
 
 
+# Charts are drawn without a browser to measure text: widths are estimated from the character count,
+# generously (0.62 em a character is wider than system-ui's digits and lower-case letters), so a
+# margin sized by this estimate holds the text it was sized for.
+FONT_SIZE = 12
+CHARACTER_WIDTH = 0.62 * FONT_SIZE
+
+
+def text_width(text: str) -> float:
+    """An upper estimate of ``text``'s width in the charts' 12 px font."""
+    return len(text) * CHARACTER_WIDTH
+
+
 def _fmt(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
@@ -73,6 +85,16 @@ def _svg(width: int, height: int, chart_id: str, title: str, desc: str, body: li
     )
 
 
+def _label_position(centre: float, text_w: float, width: float) -> tuple[float, str]:
+    """Where a label centred under a bar goes so it stays inside the picture: a label that would
+    run off an edge ("Dec 2024" under the last bar) is aligned to that edge instead."""
+    if centre + text_w / 2 > width - 2:
+        return width - 2, "end"
+    if centre - text_w / 2 < 2:
+        return 2, "start"
+    return centre, "middle"
+
+
 def column_chart(
     bars: list[Bar],
     *,
@@ -112,8 +134,9 @@ def column_chart(
                 f'<text x="{x + bar_w / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" fill="{INK}">{escape(bar.text)}</text>'
             )
         if i % label_every == 0:
+            label_x, anchor = _label_position(x + bar_w / 2, text_width(bar.label), width)
             body.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="{MUTED}">'
+                f'<text x="{label_x:.1f}" y="{top + plot_h + 16}" text-anchor="{anchor}" fill="{MUTED}">'
                 f"{escape(bar.label)}</text>"
             )
     desc = "; ".join(f"{bar.label}: {bar.text}" for bar in bars) or "no data"
@@ -129,8 +152,11 @@ def bar_chart(
     width: int = 560,
     color: str = ACCENT,
 ) -> SafeString:
-    """Horizontal bars, one row per item, label on the left and value text on the right."""
-    row_h, left, right, top = 24, 120, 70, 6
+    """Horizontal bars, one row per item, label on the left and value text on the right; the
+    margins are as wide as the longest label and value text ("1,234 · avg 3.5") need."""
+    row_h, top = 24, 6
+    left = max(60, round(max([text_width(bar.label) for bar in bars] + [0]) + 14))
+    right = max(40, round(max([text_width(bar.text) for bar in bars] + [0]) + 10))
     height = top * 2 + row_h * max(len(bars), 1)
     plot_w = width - left - right
     top_value = max_value if max_value is not None else max([bar.value for bar in bars] + [1])

@@ -68,6 +68,37 @@ class Recommendation(models.Model):
         return f"run {self.run_id} user {self.user_id} #{self.rank} {self.title_id}"
 
 
+class RecommendationShown(models.Model):
+    """A title the recommendations page showed a member, with the stars it predicted then.
+
+    Training writes ``Recommendation`` rows only for the users it trained on; a member who joined
+    (or rated) since sees a live list folded in on the spot, which no table kept. This row keeps
+    the last prediction shown for each (member, title), so that when the member rates the title
+    afterwards the "how well our predictions matched" panel can compare the two
+    (``recommender.quality.outcomes``). Rated titles leave the list, so a row is not overwritten
+    after the rating it is compared with.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    title = models.ForeignKey(
+        "catalog.Title", db_constraint=False, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
+    # The run whose model made the prediction; kept as a number when old runs are deleted.
+    run = models.ForeignKey(
+        ModelRun, db_constraint=False, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
+    rank = models.IntegerField()
+    predicted_rating = models.FloatField()
+    confidence = models.FloatField()
+    shown_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "title"], name="recommender_shown_unique")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} shown {self.title_id} ({self.predicted_rating:.1f})"
+
+
 class UserFactor(models.Model):
     """A user's vectors in a run: ``factors`` for the ranking model, ``rating_factors`` and ``bias``
     for the star-prediction model (see recommender/DESIGN.md for the formulation)."""

@@ -25,6 +25,7 @@ from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
 from recommender.forms import GenrePickForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
+from recommender.quality.outcomes import recommendation_shown_record
 from recommender.serving import onboarding
 from recommender.serving.cards import card_actions_render
 from recommender.serving.page import page_cache_key, page_fingerprint, recommendation_page_get
@@ -95,6 +96,9 @@ def _recommendations_body(request, *, run) -> tuple[str, bool]:
     page = recommendation_page_get(
         user=request.user, filters=filters, page_number=page_number(request.GET.get("page")), live=live
     )
+    if page.personal and page.live.run is not None:
+        # What this page predicted, for the "how well our predictions matched" panel.
+        recommendation_shown_record(user=request.user, run=page.live.run, cards=page.cards)
     card_actions_render(page.cards, request=request)
     body = render_to_string(
         "recommender/_recommendations_body.html",
@@ -182,9 +186,16 @@ def onboarding_progress(request):
     )
 
 
-@login_required
 def community_list(request):
+    """The communities with the member's place among them; for a visitor, a public overview of
+    the communities (names, sizes, what they share) and an invitation to sign up."""
     run = active_run()
+    if not request.user.is_authenticated:
+        return render(
+            request,
+            "recommender/community_overview.html",
+            {"run": run, "overview": community_selectors.community_overview(run=run)},
+        )
     communities = community_selectors.community_list(run=run)
     place = community_selectors.user_place(user=request.user, run=run)
     return render(

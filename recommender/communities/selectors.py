@@ -154,6 +154,28 @@ def community_titles(*, community: TasteCommunity, limit: int = 12, exclude: set
     return result
 
 
+def community_overview(*, run: ModelRun | None, titles_per_community: int = 4) -> list[dict]:
+    """The public overview of the run's communities, for visitors: each community's name, size,
+    the genres it rates above the rest and a few titles it likes most. Aggregates only: no member,
+    no map of members. ``[{"community", "genres", "titles"}]``, the titles in one query."""
+    communities = community_list(run=run)
+    wanted = [
+        entry["tconst"] for community in communities for entry in community.top_titles[: titles_per_community * 2]
+    ]
+    titles = Title.objects.filter(removed_at__isnull=True, is_adult=False).in_bulk(wanted)
+    overview = []
+    for community in communities:
+        shown = [titles[entry["tconst"]] for entry in community.top_titles if entry["tconst"] in titles]
+        overview.append(
+            {
+                "community": community,
+                "genres": [entry["genre"] for entry in community.defining_genres[:3]],
+                "titles": shown[:titles_per_community],
+            }
+        )
+    return overview
+
+
 def community_map_points(*, run: ModelRun, limit: int = 1500) -> list[tuple[float, float, int]]:
     """A deterministic sample of users' (x, y, community number) for the map picture (cached per run:
     a run's map never changes, and the sample sorts every user of the run)."""

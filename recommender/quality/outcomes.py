@@ -1,11 +1,16 @@
 """How well the model's predictions matched what a user actually did afterwards.
 
-A run writes, for every user, the titles it recommends with a predicted star rating. When the user
-later rates one of those titles (a rating created after the run was), the pair is an honest test:
-the prediction was made before the rating existed. ``quality_for_user`` joins a user's ratings to
-the most recent such prediction and reports the mean absolute error of the stars and the hit rate
-(the share of recommended titles the user went on to rate that they liked, 4 stars or more).
-``quality_overall`` does the same for all site users together (the staff page).
+Predictions come from two places. A run writes, for every user it trained on, the titles it
+recommends with a predicted star rating (``Recommendation``). But a member who joined or rated
+since the run sees a list folded in live, which the run's rows do not hold: the recommendations
+page records the cards it shows (``recommendation_shown_record`` into ``RecommendationShown``).
+When the member later rates one of those titles (a rating created after the prediction was made
+or shown), the pair is an honest test: the prediction existed before the rating.
+
+``quality_for_user`` joins a user's ratings to the most recent such prediction and reports the
+mean absolute error of the stars and the hit rate (the share of recommended titles the user went
+on to rate that they liked, 4 stars or more). ``quality_overall`` does the same for all site
+users together (the staff page).
 """
 
 from __future__ import annotations
@@ -14,23 +19,37 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
+
+from recommender.models import RecommendationShown
 
 if TYPE_CHECKING:
     from accounts.models import User
+    from recommender.models import ModelRun
+    from recommender.serving.cards import RecommendationCard
 
 LIKED = 4
 
-# One row per rating: the latest recommendation of that title to that user by a run created before
-# the rating. Recommendation rows of deleted (old, pruned) runs are gone, so this is what is kept.
+# One row per rating: the latest prediction of that title for that user made before the rating: a
+# run's recommendation (made when the run was created) or a card the page showed (at shown_at).
+# Recommendation rows of deleted (old, pruned) runs are gone, so this is what is kept.
 _MATCHED_SQL = """
     SELECT DISTINCT ON (r.id)
-           r.id, r.title_id, r.score, rec.predicted_rating, rec.rank, rec.confidence, rec.run_id, r.created_at
+           r.id, r.title_id, r.score, p.predicted_rating, p.rank, p.confidence, p.run_id, r.created_at
     FROM ratings_rating r
-    JOIN recommender_recommendation rec ON rec.user_id = r.user_id AND rec.title_id = r.title_id
-    JOIN recommender_modelrun run ON run.id = rec.run_id AND run.created_at < r.created_at
+    JOIN (
+        SELECT rec.user_id, rec.title_id, rec.predicted_rating, rec.rank, rec.confidence, rec.run_id,
+               run.created_at AS made_at
+          FROM recommender_recommendation rec
+          JOIN recommender_modelrun run ON run.id = rec.run_id
+        UNION ALL
+        SELECT shown.user_id, shown.title_id, shown.predicted_rating, shown.rank, shown.confidence, shown.run_id,
+               shown.shown_at
+          FROM recommender_recommendationshown shown
+    ) p ON p.user_id = r.user_id AND p.title_id = r.title_id AND p.made_at < r.created_at
     {where}
-    ORDER BY r.id, run.created_at DESC
+    ORDER BY r.id, p.made_at DESC
 """
 
 
@@ -77,6 +96,33 @@ class Quality:
             return None
         mean = sum(item.score for item in self.matched) / self.count
         return sum(abs(item.score - mean) for item in self.matched) / self.count
+
+
+@transaction.atomic
+def recommendation_shown_record(*, user: User, run: ModelRun, cards: list[RecommendationCard]) -> int:
+    """Remember the predictions ``cards`` showed ``user`` now (one upsert); returns how many."""
+    if not cards:
+        return 0
+    now = timezone.now()
+    rows = [
+        RecommendationShown(
+            user=user,
+            title_id=card.title.tconst,
+            run_id=run.pk,
+            rank=card.rank,
+            predicted_rating=card.predicted_rating,
+            confidence=card.confidence,
+            shown_at=now,
+        )
+        for card in cards
+    ]
+    RecommendationShown.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["user", "title"],
+        update_fields=["run", "rank", "predicted_rating", "confidence", "shown_at"],
+    )
+    return len(rows)
 
 
 def quality_for_user(*, user: User, with_titles: bool = True, limit: int | None = None) -> Quality:

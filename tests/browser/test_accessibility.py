@@ -116,6 +116,7 @@ def _pages(world, role: str) -> dict[str, str]:
         "home": "/",
         "browse": reverse("catalog:title_list"),
         "search": reverse("catalog:search") + "?q=Story",
+        "search-people": reverse("catalog:search") + "?q=ada+director",
         "title": world["title"].get_absolute_url(),
         "person": reverse("catalog:person_detail", args=[world["person"].nconst]),
         "communities": reverse("recommender:community_list"),
@@ -123,7 +124,7 @@ def _pages(world, role: str) -> dict[str, str]:
     if role == "visitor":
         return {**public, "login": reverse("login"), "signup": reverse("accounts:signup")}
     if role == "staff":
-        return {"system": reverse("system")}
+        return {"system": reverse("system:index")}
     return {
         **public,
         "for-you": reverse("recommender:recommendations"),

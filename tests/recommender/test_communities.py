@@ -118,10 +118,33 @@ def test_community_pages(built, client, user_factory):
     assert client.get(reverse("recommender:community_detail", args=[999999])).status_code == 404
 
 
-def test_pages_need_a_login(client, db):
-    for url in (reverse("recommender:community_list"), reverse("recommender:community_detail", args=[1])):
-        response = client.get(url)
-        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+def test_a_community_page_needs_a_login(client, db):
+    response = client.get(reverse("recommender:community_detail", args=[1]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_visitors_see_a_public_overview_with_a_sign_up_call(built, client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(4):  # active run, communities, their titles, (session)
+        response = client.get(reverse("recommender:community_list"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Log in to continue" not in html
+    assert f'href="{reverse("accounts:signup")}"' in html and "Create a free account" in html
+    for community in built["communities"]:
+        assert community.name.replace("&", "&amp;") in html
+        assert f"{community.size} member" in html
+        assert community.defining_genres[0]["genre"] in html
+    loved = community_selectors.community_overview(run=built["run"])[0]["titles"]
+    assert loved and f'href="{loved[0].get_absolute_url()}"' in html
+    # Totals only: no map of viewers, no member's name, no link to pages that need a login.
+    assert "<svg" not in html and "community-map" not in html
+    assert not any(user.username in html for user in built["users"])
+    assert reverse("recommender:community_detail", args=[built["communities"][0].pk]) not in html
+
+
+def test_visitors_without_a_model_see_the_invitation(client, db):
+    html = client.get(reverse("recommender:community_list")).content.decode()
+    assert "Create a free account" in html and "Communities appear after the first model training" in html
 
 
 def test_metrics_written_over_after_the_build_are_recovered(built):

@@ -2,11 +2,12 @@
 
 import pytest
 from django.test import RequestFactory
+from django.urls import reverse
 
 from accounts.models import User
 from ratings.models import Rating
 from ratings.services import rating_set
-from recommender.models import Recommendation
+from recommender.models import Recommendation, RecommendationShown
 from recommender.providers import quality_section
 from recommender.quality.outcomes import quality_for_user, quality_overall
 from tests.recommender.recsys_factories import numpy_run_train
@@ -77,3 +78,35 @@ def test_the_year_in_review_says_how_often_the_prediction_was_close(world):
     assert f"Of the <strong>4</strong> titles you rated in {year}" in html
     assert f'id="year-quality-close">{round(100 * close / 4)}%' in html
     assert "None of the titles" in str(year_review_quality_section(request=request, year=year - 5))
+
+
+def test_a_new_members_rating_of_a_title_the_page_recommended_counts(world, client, user_factory):
+    """A member who joined after the training has no ``Recommendation`` rows: their list is folded
+    in live. The page records what it showed, so their later rating is compared with it."""
+    member = user_factory(kind=User.Kind.SITE)
+    persona = world["users"][0]
+    for rating in Rating.objects.filter(user=persona).order_by("title_id")[:8]:
+        rating_set(user=member, title=rating.title, score=rating.score)
+    assert not Recommendation.objects.filter(user=member).exists()
+    client.force_login(member)
+    page = client.get(reverse("recommender:recommendations")).content.decode()
+    shown = list(RecommendationShown.objects.filter(user=member).order_by("rank"))
+    assert len(shown) == 20 and shown[0].rank == 1 and shown[0].run_id == world["run"].pk
+    first = shown[0]
+    assert f'data-tconst="{first.title_id}"' in page
+    stats = client.get(reverse("ratings:stats")).content.decode()
+    assert "Nothing to compare yet" in stats
+
+    rating_set(user=member, title=world["by_tconst"][first.title_id], score=5)
+    quality = quality_for_user(user=member)
+    assert [(item.tconst, item.predicted, item.score) for item in quality.matched] == [
+        (first.title_id, pytest.approx(first.predicted_rating), 5)
+    ]
+    stats = client.get(reverse("ratings:stats")).content.decode()
+    assert "Nothing to compare yet" not in stats
+    assert f"{abs(first.predicted_rating - 5):.2f}★" in stats and "average miss" in stats
+    assert quality_overall()[world["run"].pk]["count"] == 1
+
+    # Seeing the list again does not move the prediction after the rating: rated titles leave it.
+    client.get(reverse("recommender:recommendations"), {"page": 1, "genre": ""})
+    assert RecommendationShown.objects.get(user=member, title_id=first.title_id).shown_at == first.shown_at

@@ -29,7 +29,8 @@ PERSONAL_PAGES = (
     "/recommendations/",
     "/onboarding/",
     "/onboarding/progress/",
-    "/communities/",
+    # /communities/ itself is a public overview (totals only); a community's page needs a login.
+    "/communities/1/",
     "/accounts/password_change/",
 )
 
