@@ -1,9 +1,9 @@
 """Predicted stars on every title card and title page, for a member with a personal model.
 
 A catalog page (home, browse, search, a person, a title, "More like this") asks for the stars of
-the titles it shows. Per request the member's vectors are found once (``user_state_get``: the saved
-fold-in, the run's own vectors, or a fold-in now when they rated since) and kept on the request's
-user object, so a page with several lists still folds in at most once; each list's stars are then
+the titles it shows. Per request the member's vectors are found once — the saved fold-in when it
+is fresh (one query), else ``user_state_get`` as the list page does (the run's own vectors, or a
+fold-in now when they rated since) — and kept on the request's user object, so a page with several lists still folds in at most once; each list's stars are then
 one numpy product over its titles (``ranking.stars_for``, the function the live list's cards use).
 
 "Personal" means what it means on /recommendations/: the member has vectors in the active run and
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.db import connection
 
 from recommender.serving.foldin import UserVectors, user_state_get
 from recommender.serving.onboarding import unlock_threshold
@@ -26,6 +27,7 @@ from recommender.serving.run_model import RunModel, active_run, run_model_get
 
 if TYPE_CHECKING:
     from accounts.models import User
+    from recommender.models import ModelRun
 
 # Where a request's state lives: on the request's own user object, gone with the request.
 _STATE_ATTRIBUTE = "_recommender_prediction_state"
@@ -53,11 +55,41 @@ def prediction_state_get(*, user: User | None) -> PredictionState:
         run = active_run()
         model = run_model_get(run=run) if run is not None else None
         if run is not None and model is not None:
-            user_state = user_state_get(user=user, run=run, model=model)
-            if user_state.vectors is not None and len(user_state.ratings) >= unlock_threshold():
-                state = PredictionState(model=model, vectors=user_state.vectors)
+            vectors = _saved_vectors(user=user, run=run)
+            if vectors is None:  # stale, another run, or never folded in: as the list page does
+                user_state = user_state_get(user=user, run=run, model=model)
+                if user_state.vectors is not None and len(user_state.ratings) >= unlock_threshold():
+                    vectors = user_state.vectors
+            if vectors is not None:
+                state = PredictionState(model=model, vectors=vectors)
     setattr(user, _STATE_ATTRIBUTE, state)
     return state
+
+
+def _saved_vectors(*, user: User, run: ModelRun) -> UserVectors | None:
+    """The member's saved fold-in when it is fresh for ``run`` and they have unlocked their
+    recommendations, in one query (the usual case: no need to read every rating); else None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT f.factors::text, f.rating_factors::text, f.bias,
+                   (SELECT count(*) FROM ratings_rating WHERE user_id = %(user)s)
+            FROM recommender_userfoldin f
+            WHERE f.user_id = %(user)s AND f.run_id = %(run)s AND NOT f.stale AND f.factors IS NOT NULL
+            """,
+            {"user": user.pk, "run": run.pk},
+        )
+        row = cursor.fetchone()
+    if row is None or row[3] < unlock_threshold():
+        return None
+    factors, rating_factors, bias, count = row
+    return UserVectors(
+        factors=np.fromstring(factors[1:-1], sep=","),
+        rating_factors=np.fromstring(rating_factors[1:-1], sep=",") if rating_factors else None,
+        bias=float(bias or 0.0),
+        known_ratings=int(count),
+        source="fold-in (saved)",
+    )
 
 
 def predicted_stars(*, user: User | None, tconsts: Iterable[str]) -> dict[str, float]:

@@ -53,6 +53,8 @@ def test_the_batch_prediction_equals_the_single_title_fold_in(world, member):
     for item in ranked_titles(model=model, vectors=vectors, excluded=excluded, limit=30):
         if item.tconst in batch:
             assert batch[item.tconst] == pytest.approx(item.predicted_rating, abs=1e-9)
+    # The next request reads the fold-in saved by this one (one query): the same stars.
+    assert predicted_stars(user=User.objects.get(pk=member.pk), tconsts=tconsts) == pytest.approx(batch, abs=1e-12)
 
 
 def test_catalog_cards_show_predictions_for_a_member_with_a_model(world, member, client, user_factory):
