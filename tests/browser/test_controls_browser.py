@@ -62,7 +62,7 @@ def test_a_member_tunes_the_list_and_meets_predictions_everywhere(page, recommen
     screenshot(page, "controls-03-profile", full_page=False)
 
     # Predictions on the browse page's cards.
-    page.goto("/titles/?sort=votes")
+    page.goto("/titles/?sort=popularity")
     assert page.locator("li.title-card .prediction").count() >= 10
     screenshot(page, "controls-04-browse-predictions", full_page=False)
 

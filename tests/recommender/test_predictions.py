@@ -61,18 +61,18 @@ def test_catalog_cards_show_predictions_for_a_member_with_a_model(world, member,
     person = make_person(known_for_titles=[title.tconst for title in world["titles"][:4]]).nconst
     client.force_login(member)
     expected = predicted_stars(user=User.objects.get(pk=member.pk), tconsts=list(world["by_tconst"]))
-    for url in ("/", "/titles/?sort=votes", "/search/?q=Drama+Story", f"/people/{person}/"):
+    for url in ("/", "/titles/?sort=popularity", "/search/?q=Drama+Story", f"/people/{person}/"):
         shown = _card_predictions(client.get(url).content.decode())
         assert shown, url
         for tconst, stars in shown.items():
             assert stars == pytest.approx(round(expected[tconst], 1)), (url, tconst)
     # Nothing for a visitor, nor for a member below the unlock threshold.
     client.logout()
-    assert not _card_predictions(client.get("/titles/?sort=votes").content.decode())
+    assert not _card_predictions(client.get("/titles/?sort=popularity").content.decode())
     newcomer = user_factory()
     rating_set(user=newcomer, title=world["titles"][0], score=5)
     client.force_login(newcomer)
-    assert "Predicted for you" not in client.get("/titles/?sort=votes").content.decode()
+    assert "Predicted for you" not in client.get("/titles/?sort=popularity").content.decode()
 
 
 def test_the_title_page_folds_in_once_and_shows_prediction_and_similar_predictions(world, member, client):
