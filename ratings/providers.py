@@ -18,6 +18,7 @@ def title_page_context(*, request, title) -> dict:
     return {
         "in_watchlist": bool(selectors.watchlist_tconsts_for_user(user=request.user, tconsts=tconsts)),
         "is_not_interested": bool(selectors.not_interested_tconsts_for_user(user=request.user, tconsts=tconsts)),
+        "member_ratings": selectors.title_member_ratings(tconst=title.tconst),
     }
 
 

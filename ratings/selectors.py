@@ -250,3 +250,35 @@ def member_import_report_rows(*, run: MemberImportRun, status: str = "") -> list
     """The report's rows (one per film), optionally only those with ``status``."""
     rows = MemberImportRun.objects.filter(pk=run.pk).values_list("rows", flat=True).first() or []
     return [row for row in rows if not status or row["status"] == status]
+
+
+# Fewer members than this and an average or a share says more about one person than about the
+# members: the title page then shows only how many rated it.
+MEMBER_RATINGS_MIN = 5
+
+
+def title_member_ratings(*, tconst: str) -> dict:
+    """The site's own members' ratings of one title (only ``kind="site"`` users: not the synthetic
+    crowd or MovieLens raters the model learns from): count, and — with at least
+    ``MEMBER_RATINGS_MIN`` members — the average and how many gave each star value. One query."""
+    rows = dict(
+        Rating.objects.filter(title_id=tconst, user__kind="site")
+        .values_list("score")
+        .annotate(count=Count("pk"))
+        .values_list("score", "count")
+    )
+    count = sum(rows.values())
+    summary: dict = {"count": count, "enough": count >= MEMBER_RATINGS_MIN, "minimum": MEMBER_RATINGS_MIN}
+    if summary["enough"]:
+        summary["average"] = sum(score * number for score, number in rows.items()) / count
+        largest = max(rows.values())
+        summary["distribution"] = [
+            {
+                "stars": stars,
+                "count": rows.get(stars, 0),
+                "share": rows.get(stars, 0) / count,
+                "width": round(100 * rows.get(stars, 0) / largest),
+            }
+            for stars in range(5, 0, -1)
+        ]
+    return summary

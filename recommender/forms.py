@@ -2,6 +2,7 @@ from django import forms
 
 from catalog.models import title_type_label
 from imdbrec.parsing import AsciiIntegerField, DistinctMultipleChoiceField
+from recommender.serving.ranking_controls import DISCOVERY_DEFAULT, DISCOVERY_STEPS, RankingControls
 
 
 class RecommendationFilterForm(forms.Form):
@@ -37,3 +38,39 @@ class GenrePickForm(forms.Form):
     def __init__(self, *args, genres=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["genres"].choices = [(genre, genre) for genre in genres]
+
+
+class RecommendationControlsForm(forms.Form):
+    """The member's say over their list (``ranking_controls``): in the URL and saved by POST."""
+
+    discovery = forms.TypedChoiceField(
+        coerce=int,
+        choices=[(step, label) for step, label in DISCOVERY_STEPS.items()],
+        initial=DISCOVERY_DEFAULT,
+        required=False,
+        empty_value=None,
+        label="Discovery",
+    )
+    variety = forms.BooleanField(required=False, label="More variety")
+    hide_before = AsciiIntegerField(required=False, min_value=1870, max_value=2100, label="Hide titles before")
+    hide_genre = forms.ChoiceField(required=False, choices=[("", "No genre")], label="Hide genre")
+
+    def __init__(self, *args, genres=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["hide_genre"].choices = [("", "No genre")] + [(genre, genre) for genre in genres]
+
+    def clean_variety(self):
+        # "variety=0" in a URL means off; a checkbox sends "on" and nothing when unticked.
+        raw = self.data.get("variety") if hasattr(self.data, "get") else None
+        if raw in ("0", "false", "off"):
+            return False
+        return self.cleaned_data.get("variety", False)
+
+    def controls(self) -> RankingControls:
+        data = self.cleaned_data
+        return RankingControls(
+            discovery=data.get("discovery") or DISCOVERY_DEFAULT,
+            variety=bool(data.get("variety")),
+            hide_before=data.get("hide_before"),
+            hide_genre=data.get("hide_genre") or "",
+        )

@@ -6,6 +6,7 @@ when the run has fully succeeded, so pages only ever read a complete run.
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -207,3 +208,40 @@ class UserFoldIn(models.Model):
 
     def __str__(self) -> str:
         return f"fold-in of user {self.user_id} (run {self.run_id})"
+
+
+class RecommendationControls(models.Model):
+    """A member's say over their recommendations (recommender/DESIGN.md §10): the discovery step
+    from "crowd pleasers" (1) to "hidden gems" (5), "more variety", and what to hide. No row means
+    the defaults (balanced, no variety, nothing hidden)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="recommendation_controls"
+    )
+    discovery = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(5)], help_text="1 crowd pleasers … 5 hidden gems"
+    )
+    variety = models.BooleanField(default=False, help_text="Re-rank the list for variety (maximal marginal relevance)")
+    hide_before = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1870), MaxValueValidator(2100)],
+        help_text="Hide titles that started before this year",
+    )
+    hide_genre = models.CharField(max_length=32, blank=True, help_text="Hide titles of this genre")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "recommendation controls"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(discovery__gte=1, discovery__lte=5), name="recommender_controls_discovery_1_5"
+            ),
+            models.CheckConstraint(
+                condition=Q(hide_before__isnull=True) | Q(hide_before__gte=1870, hide_before__lte=2100),
+                name="recommender_controls_hide_before_year",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"controls of user {self.user_id}"

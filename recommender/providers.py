@@ -6,8 +6,11 @@ data is read here, so the partials only render it."""
 from imdbrec.extensions import Section
 from recommender.communities.selectors import community_titles, user_place
 from recommender.quality.outcomes import Quality, quality_for_user
+from recommender.serving.member_controls import controls_for_user, controls_summary
 from recommender.serving.onboarding import onboarding_progress
-from recommender.serving.run_model import active_run
+from recommender.serving.predictions import titles_predict
+from recommender.serving.ranking_controls import DISCOVERY_STEPS
+from recommender.serving.run_model import active_run, run_model_get
 from recommender.serving.similar import similar_title_list
 
 STYLESHEETS = ("css/recommender.css",)
@@ -15,11 +18,18 @@ SIMILAR_TITLES_SHOWN = 12
 QUALITY_ROWS_SHOWN = 8
 
 
+def title_predictions_annotate(*, user, titles) -> None:
+    """Each title gets ``predicted_rating``: the member's predicted stars, or None (no query per
+    title; at most one fold-in per request)."""
+    titles_predict(user=user, titles=titles)
+
+
 def similar_titles_section(*, request, title) -> Section | None:
     """The active run's nearest titles, or content-based ones; nothing when there are none."""
     similar = similar_title_list(title=title, limit=SIMILAR_TITLES_SHOWN)
     if not similar:
         return None
+    titles_predict(user=getattr(request, "user", None), titles=[item.title for item in similar])
     context = {"title": title, "similar": similar}
     return Section("recommender/_similar_titles.html", request, context, stylesheets=STYLESHEETS)
 
@@ -51,3 +61,20 @@ def taste_section(*, request) -> Section | None:
     titles = community_titles(community=place.community, limit=4) if place and place.community else []
     taste = {"run": run, "place": place, "titles": titles, "progress": onboarding_progress(user=request.user)}
     return Section("recommender/_profile_community.html", request, {"taste": taste}, stylesheets=STYLESHEETS)
+
+
+def controls_section(*, request) -> Section | None:
+    """The member's say over their recommendations, with the form that changes it."""
+    if not request.user.is_authenticated:
+        return None
+    controls = controls_for_user(user=request.user)
+    run = active_run()
+    model = run_model_get(run=run) if run is not None else None
+    genres = model.genres if model is not None else []
+    context = {
+        "controls": controls,
+        "summary": controls_summary(controls),
+        "discovery_steps": DISCOVERY_STEPS.items(),
+        "genres": genres,
+    }
+    return Section("recommender/_profile_controls.html", request, context, stylesheets=STYLESHEETS)

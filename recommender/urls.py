@@ -6,6 +6,7 @@ app_name = "recommender"
 
 urlpatterns = [
     path("recommendations/", views.recommendations, name="recommendations"),
+    path("recommendations/controls/", views.recommendations_controls, name="recommendations_controls"),
     path("recommendations/refresh/", views.recommendations_refresh, name="recommendations_refresh"),
     path("onboarding/", views.onboarding_view, name="onboarding"),
     path("onboarding/progress/", views.onboarding_progress, name="onboarding_progress"),

@@ -3,6 +3,7 @@ service, and renders."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -19,18 +20,21 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
-from imdbrec.parsing import ascii_int, page_number
+from imdbrec.parsing import ascii_int
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
-from recommender.forms import GenrePickForm, RecommendationFilterForm
+from recommender.forms import GenrePickForm, RecommendationControlsForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
 from recommender.quality.outcomes import recommendation_shown_record
 from recommender.serving import onboarding
 from recommender.serving.cards import card_actions_render
-from recommender.serving.page import page_cache_key, page_fingerprint, recommendation_page_get
-from recommender.serving.ranking import LiveFilters, live_state_get
-from recommender.serving.run_model import active_run
+from recommender.serving.member_controls import controls_for_user, controls_in_query, controls_save, controls_summary
+from recommender.serving.page import PAGE_SIZE, page_cache_key, page_fingerprint, recommendation_page_get
+from recommender.serving.predictions import titles_predict
+from recommender.serving.ranking import LIVE_LIST_LIMIT, LiveFilters, live_state_get
+from recommender.serving.ranking_controls import DISCOVERY_STEPS, RankingControls
+from recommender.serving.run_model import active_run, run_model_get
 from recommender.serving.similar import similar_title_list
 
 
@@ -44,71 +48,154 @@ def _run_admin_url(run: ModelRun | None) -> str | None:
 
 
 PAGE_CACHE_SECONDS = 600
+PAGE_NUMBER_MAX = -(-LIVE_LIST_LIMIT // PAGE_SIZE)
+
+
+@dataclass
+class _ListRequest:
+    """The page's parameters, validated: filters, the member's controls (the URL's, else their
+    saved ones) and the page number. ``variant`` is built from validated values only, and is
+    ``None`` when anything was refused: such a page is rendered (with the errors) but not cached."""
+
+    filter_form: RecommendationFilterForm
+    controls_form: RecommendationControlsForm
+    filters: LiveFilters
+    controls: RankingControls
+    saved: RankingControls
+    from_url: bool
+    page_number: int
+    kept: dict
+    variant: str | None
+
+
+def _list_request(request, *, genres, title_types) -> _ListRequest:
+    query = request.GET
+    filter_data = {key: query[key] for key in ("genre", "type", "year_min", "year_max") if key in query}
+    filter_form = RecommendationFilterForm(filter_data or None, genres=genres, title_types=title_types)
+    valid = True
+    filters, kept = LiveFilters(), {}
+    if filter_form.is_bound:
+        if filter_form.is_valid():
+            data = filter_form.cleaned_data
+            filters = LiveFilters(
+                genre=data.get("genre") or None,
+                title_type=data.get("type") or None,
+                year_min=data.get("year_min"),
+                year_max=data.get("year_max"),
+            )
+            kept = {key: value for key, value in data.items() if value not in (None, "")}
+        else:
+            valid = False
+    saved = controls_for_user(user=request.user)
+    from_url = controls_in_query(query)
+    controls = saved
+    if from_url:
+        controls_form = RecommendationControlsForm(query, genres=genres)
+        if controls_form.is_valid():
+            controls = controls_form.controls()
+        else:
+            valid = False
+    else:
+        controls_form = RecommendationControlsForm(initial=_controls_initial(saved), genres=genres)
+    number = ascii_int(query.get("page", "1"))
+    page_number = number if number is not None and 1 <= number <= PAGE_NUMBER_MAX else None
+    if page_number is None:
+        valid = False
+    variant = None
+    if valid:
+        variant = "|".join([urlencode(sorted((key, str(value)) for key, value in kept.items())), controls.key()])
+        variant += f"|p{page_number}"
+        if from_url:  # the page says whether the link's controls are the member's saved ones
+            variant += f"|saved:{saved.key()}"
+    return _ListRequest(
+        filter_form=filter_form,
+        controls_form=controls_form,
+        filters=filters,
+        controls=controls,
+        saved=saved,
+        from_url=from_url,
+        page_number=page_number or 1,
+        kept=kept,
+        variant=variant,
+    )
+
+
+def _controls_initial(controls: RankingControls) -> dict:
+    return {
+        "discovery": controls.discovery,
+        "variety": controls.variety,
+        "hide_before": controls.hide_before,
+        "hide_genre": controls.hide_genre,
+    }
+
+
+def _model_choices(run) -> tuple[list[str], list[str]]:
+    model = run_model_get(run=run) if run is not None else None
+    if model is not None:
+        return model.genres, model.title_types
+    return onboarding.genre_choices(), ["movie", "tvSeries", "tvMiniSeries"]
 
 
 @never_cache
 @login_required
 def recommendations(request):
-    """The user's recommendations: the active run's, folded in again at once when they changed.
+    """The user's recommendations: the active run's, folded in again at once when they changed,
+    under their controls (discovery, variety, hidden years and genre).
 
     The list part is cached per user state: a repeat view of an unchanged list costs one small
     query (``page_fingerprint``) and a cache read; a rating, a watchlist or "not interested"
-    change, a new run or other filters give a new key, and a stale user is always folded in.
+    change, a new run, other filters or controls give a new key, and a stale user is always folded
+    in. The key is made of validated parameters only; a refused parameter means no cache entry.
     """
+    run = active_run()
+    genres, title_types = _model_choices(run)
+    params = _list_request(request, genres=genres, title_types=title_types)
     key = None
     fingerprint = page_fingerprint(user=request.user)  # includes the active run
-    if fingerprint is not None:
+    if fingerprint is not None and params.variant is not None:
         if not request.META.get("CSRF_COOKIE"):
             get_token(request)  # the user has a CSRF secret now; the cached forms carry tokens made from it
         key = page_cache_key(
             user=request.user,
             fingerprint=fingerprint,
-            variant=urlencode(sorted(request.GET.items())),
+            variant=params.variant,
             csrf_secret=request.META.get("CSRF_COOKIE", ""),
         )
     body = cache.get(key) if key else None
     if body is None:
-        body, cacheable = _recommendations_body(request, run=active_run())
+        body, cacheable = _recommendations_body(request, run=run, params=params)
         if key and cacheable:
             cache.set(key, body, PAGE_CACHE_SECONDS)
     return render(request, "recommender/recommendations.html", {"body": mark_safe(body)})  # noqa: S308 - our render
 
 
-def _recommendations_body(request, *, run) -> tuple[str, bool]:
+def _recommendations_body(request, *, run, params: _ListRequest) -> tuple[str, bool]:
     """Render the list part; cacheable unless it was just folded in (it says "updated just now")."""
     live = live_state_get(user=request.user, run=run)
-    if live.model is not None:
-        model_genres, model_types = live.model.genres, live.model.title_types
-    else:
-        model_genres, model_types = onboarding.genre_choices(), ["movie", "tvSeries", "tvMiniSeries"]
-    form = RecommendationFilterForm(request.GET or None, genres=model_genres, title_types=model_types)
-    filters = LiveFilters()
-    kept = {}
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        filters = LiveFilters(
-            genre=data.get("genre") or None,
-            title_type=data.get("type") or None,
-            year_min=data.get("year_min"),
-            year_max=data.get("year_max"),
-        )
-        kept = {key: value for key, value in data.items() if value not in (None, "")}
     page = recommendation_page_get(
-        user=request.user, filters=filters, page_number=page_number(request.GET.get("page")), live=live
+        user=request.user, filters=params.filters, controls=params.controls, page_number=params.page_number, live=live
     )
     if page.personal and page.live.run is not None:
         # What this page predicted, for the "how well our predictions matched" panel.
         recommendation_shown_record(user=request.user, run=page.live.run, cards=page.cards)
     card_actions_render(page.cards, request=request)
+    url_controls = params.controls.query() if params.from_url else {}
     body = render_to_string(
         "recommender/_recommendations_body.html",
         {
-            "form": form,
+            "form": params.filter_form,
+            "controls_form": params.controls_form,
+            "controls": params.controls,
+            "controls_saved": params.saved,
+            "controls_from_url": params.from_url and params.controls != params.saved,
+            "discovery_steps": DISCOVERY_STEPS.items(),
             "result": page,
             "page_obj": page.page,
             "cards": page.cards,
-            "query_string": urlencode(kept),
-            "filtered": bool(kept),
+            "query_string": urlencode({**params.kept, **url_controls}),
+            "filters_kept": params.kept,
+            "url_controls": url_controls,
+            "filtered": bool(params.kept),
             "run": page.live.run,
             "run_admin_url": _run_admin_url(page.live.run) if request.user.is_staff else None,
             "state": page.live.state,
@@ -118,6 +205,38 @@ def _recommendations_body(request, *, run) -> tuple[str, bool]:
         request=request,
     )
     return body, page.personal and not page.live.state.folded  # type: ignore[union-attr]  # personal: a state
+
+
+@require_POST
+@login_required
+def recommendations_controls(request):
+    """Keep the member's controls (from the page's or the profile's form), then show the list with
+    them in the URL. A refused value saves nothing and says why."""
+    genres, _ = _model_choices(active_run())
+    form = RecommendationControlsForm(request.POST, genres=genres)
+    target = reverse("recommender:recommendations")
+    if not form.is_valid():
+        errors = "; ".join(
+            f"{form.fields[name].label}: {' '.join(messages_)}" for name, messages_ in form.errors.items()
+        )
+        messages.error(request, f"Your settings were not saved. {errors}")
+        return redirect(target)
+    controls = form.controls()
+    try:
+        controls_save(user=request.user, controls=controls)
+    except ValidationError as error:
+        messages.error(request, f"Your settings were not saved: {' '.join(error.messages)}")
+        return redirect(target)
+    messages.success(request, f"Saved: {controls_summary(controls)}.")
+    filters = RecommendationFilterForm(
+        {key: request.POST[key] for key in ("genre", "type", "year_min", "year_max") if request.POST.get(key)} or None,
+        genres=genres,
+        title_types=_model_choices(active_run())[1],
+    )
+    kept = {}
+    if filters.is_bound and filters.is_valid():
+        kept = {key: value for key, value in filters.cleaned_data.items() if value not in (None, "")}
+    return redirect(f"{target}?{urlencode({**kept, **controls.query()})}")
 
 
 @require_POST
@@ -254,5 +373,6 @@ def similar_titles(request, tconst: str):
     """ "More like this" as a page of its own (the title page shows the same list in a section)."""
     title = get_object_or_404(Title, tconst=tconst)
     similar = similar_title_list(title=title, limit=24)
+    titles_predict(user=request.user, titles=[item.title for item in similar])
     scores = rating_scores_for_user(user=request.user, tconsts=[item.title.tconst for item in similar])
     return render(request, "recommender/similar_page.html", {"title": title, "similar": similar, "scores": scores})

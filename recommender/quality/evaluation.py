@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,8 @@ class EvaluationReport:
     params: dict
     timings: dict
     seconds: float
+    model: dict = field(default_factory=dict)  # the run's model constants (popularity weight, ...)
+    directory: Path | None = None  # the exchanged files, when kept (``keep_files``)
 
     def summary(self) -> dict:
         return {key: self.metrics.get(key) for key in METRIC_KEYS}
@@ -226,6 +228,8 @@ def movielens_evaluate(
         params=result.get("params") or job_params,
         timings=result.get("timings") or {},
         seconds=time.monotonic() - started,
+        model=result.get("model") or {},
+        directory=directory if keep_files else None,
     )
 
 

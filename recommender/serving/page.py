@@ -29,6 +29,7 @@ from recommender.serving.cards import (
 from recommender.serving.explanations import explanations_for
 from recommender.serving.onboarding import OnboardingProgress, onboarding_progress, popular_in_genres
 from recommender.serving.ranking import LIVE_LIST_LIMIT, LiveFilters, LiveList, live_list_rank, live_state_get
+from recommender.serving.ranking_controls import RankingControls
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -59,6 +60,7 @@ def recommendation_page_get(
     *,
     user: User,
     filters: LiveFilters | None = None,
+    controls: RankingControls | None = None,
     page_number=1,
     force: bool = False,
     page_size: int = PAGE_SIZE,
@@ -70,7 +72,7 @@ def recommendation_page_get(
     """
     if live is None:
         live = live_state_get(user=user, force=force)
-    live_list_rank(live, filters=filters)
+    live_list_rank(live, filters=filters, controls=controls)
     progress = onboarding_progress(user=user) if live.state is None else _progress_from(live)
     result = RecommendationPage(live=live, progress=progress)
     if live.model is not None:

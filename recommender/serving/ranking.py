@@ -16,6 +16,13 @@ import numpy as np
 
 from recommender.models import ModelRun
 from recommender.serving.foldin import UserState, UserVectors, user_state_get
+from recommender.serving.ranking_controls import (
+    VARIETY_WINDOW,
+    RankingControls,
+    discovery_adjust,
+    variety_order,
+    year_genre_mask,
+)
 from recommender.serving.run_model import RunModel, active_run, run_model_get
 from recommender.spark import scoring
 
@@ -62,14 +69,21 @@ def scores_all(*, model: RunModel, vectors: UserVectors) -> np.ndarray:
     return model.factors @ vectors.factors + model.popularity
 
 
-def predictions_for(*, model: RunModel, vectors: UserVectors, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted stars (star model, clipped) and confidence in [0, 1] for titles at ``positions``."""
+def stars_for(*, model: RunModel, vectors: UserVectors, positions: np.ndarray) -> np.ndarray:
+    """Predicted stars (star model, clipped) for the titles at ``positions``, in one product: the
+    live list's cards and every catalog card (``recommender.serving.predictions``) use this."""
     params = model.params
     mean = float(params.get("global_mean") or 3.5)
     predicted = mean + vectors.bias + model.title_bias[positions]
     if model.rating_factors is not None and vectors.rating_factors is not None:
         predicted = predicted + model.rating_factors[positions] @ vectors.rating_factors
-    predicted = np.clip(predicted, float(params["scale_min"]), float(params["scale_max"]))
+    return np.clip(predicted, float(params["scale_min"]), float(params["scale_max"]))
+
+
+def predictions_for(*, model: RunModel, vectors: UserVectors, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted stars (star model, clipped) and confidence in [0, 1] for titles at ``positions``."""
+    params = model.params
+    predicted = stars_for(model=model, vectors=vectors, positions=positions)
     preference = model.factors[positions] @ vectors.factors
     return predicted, scoring.confidence(preference, vectors.known_ratings, model.support[positions], params)
 
@@ -81,17 +95,25 @@ def ranked_titles(
     excluded: set[str],
     filters: LiveFilters | None = None,
     limit: int = LIVE_LIST_LIMIT,
+    controls: RankingControls | None = None,
 ) -> list[ScoredTitle]:
-    """The user's best ``limit`` titles, excluding ``excluded`` and titles gone from the catalog.
+    """The user's best ``limit`` titles, excluding ``excluded`` and titles gone from the catalog,
+    under the member's ``controls`` (discovery step, variety, hidden years and genre).
 
     Every title is scored in float32; the best ``limit`` plus a margin are scored again in float64
-    and sorted by that exact score (ties by tconst), so the order equals the run's.
+    and sorted by that exact score (ties by tconst), so the order equals the run's. With "more
+    variety" that order is then re-ranked by maximal marginal relevance (``ranking_controls``).
     """
+    controls = controls or RankingControls()
     scores = model.factors32 @ vectors.factors.astype(np.float32) + model.popularity32
+    scores = discovery_adjust(scores, model.popularity_unit32, controls.discovery)
     allowed = ~model.removed
-    mask = filters.mask(model) if filters else None
-    if mask is not None:
-        allowed &= mask
+    for mask in (
+        filters.mask(model) if filters else None,
+        year_genre_mask(controls, year=model.year, genre_masks=model.genre_masks, support=model.support),
+    ):
+        if mask is not None:
+            allowed &= mask
     excluded_positions = [model.index[tconst] for tconst in excluded if tconst in model.index]
     if excluded_positions:
         allowed[excluded_positions] = False
@@ -99,14 +121,19 @@ def ranked_titles(
     if candidates.size == 0:
         return []
     candidate_scores = scores[candidates]
-    shortlist = limit + 64
+    shortlist = limit + 64 + (VARIETY_WINDOW if controls.variety else 0)
     if candidates.size > shortlist:
         top = candidates[np.argpartition(-candidate_scores, shortlist - 1)[:shortlist]]
     else:
         top = candidates
-    exact = model.factors[top] @ vectors.factors + model.popularity[top]
+    exact = discovery_adjust(
+        model.factors[top] @ vectors.factors + model.popularity[top], model.popularity_unit[top], controls.discovery
+    )
     # Ties broken by tconst, so the order is stable between requests and equal to the run's.
-    order = np.lexsort((model.tconsts[top], -exact))[:limit]
+    order = np.lexsort((model.tconsts[top], -exact))
+    if controls.variety:
+        order = order[variety_order(exact[order], model.factors[top[order]], limit, user_vector=vectors.factors)]
+    order = order[:limit]
     positions = top[order]
     exact = exact[order]
     predicted, confidence = predictions_for(model=model, vectors=vectors, positions=positions)
@@ -151,21 +178,37 @@ def live_state_get(*, user: User, force: bool = False, run: ModelRun | None = No
     return LiveList(run=run, model=model, state=state, items=[], excluded=state.excluded)
 
 
-def live_list_rank(live: LiveList, *, filters: LiveFilters | None = None, limit: int = LIVE_LIST_LIMIT) -> LiveList:
+def live_list_rank(
+    live: LiveList,
+    *,
+    filters: LiveFilters | None = None,
+    limit: int = LIVE_LIST_LIMIT,
+    controls: RankingControls | None = None,
+) -> LiveList:
     """Fill ``live.items`` with the user's ranked titles (no-op when the user has no vectors)."""
     if live.model is not None and live.state is not None and live.state.vectors is not None:
         live.items = ranked_titles(
-            model=live.model, vectors=live.state.vectors, excluded=live.excluded, filters=filters, limit=limit
+            model=live.model,
+            vectors=live.state.vectors,
+            excluded=live.excluded,
+            filters=filters,
+            limit=limit,
+            controls=controls,
         )
     return live
 
 
 def recommendation_list_live(
-    *, user: User, filters: LiveFilters | None = None, force: bool = False, limit: int = LIVE_LIST_LIMIT
+    *,
+    user: User,
+    filters: LiveFilters | None = None,
+    force: bool = False,
+    limit: int = LIVE_LIST_LIMIT,
+    controls: RankingControls | None = None,
 ) -> LiveList:
     """The user's ranked titles in the active run, folding them in first when their ratings changed.
 
     Without an active run (or a run without title factors) the list is empty and not personal;
     the page then shows the cold-start fallback.
     """
-    return live_list_rank(live_state_get(user=user, force=force), filters=filters, limit=limit)
+    return live_list_rank(live_state_get(user=user, force=force), filters=filters, limit=limit, controls=controls)

@@ -92,12 +92,18 @@ class RunModel:
     # then re-scored in float64, so the final order is exact.
     factors32: np.ndarray = field(init=False)
     popularity32: np.ndarray = field(init=False)
+    # pop_i = log(1 + n_i) / log(1 + max n) unweighted: the discovery control moves its weight
+    popularity_unit: np.ndarray = field(init=False)
+    popularity_unit32: np.ndarray = field(init=False)
     title_types: list[str] = field(default_factory=list)
     genres: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.factors32 = np.ascontiguousarray(self.factors, dtype=np.float32)
         self.popularity32 = self.popularity.astype(np.float32)
+        max_support = float(self.params.get("max_support") or (self.support.max() if len(self.support) else 1.0))
+        self.popularity_unit = np.log1p(self.support) / np.log1p(max(max_support, 1.0))
+        self.popularity_unit32 = self.popularity_unit.astype(np.float32)
         self.title_types = sorted(set(self.title_type.tolist()) - {""})
         self.genres = sorted(self.genre_masks)
 

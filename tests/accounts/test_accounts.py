@@ -257,9 +257,9 @@ def test_profile_shows_the_sections_the_apps_above_register(client, user_factory
     """Ratings and the recommender register theirs in ``ready()``; a provider giving None is skipped."""
     from accounts.extensions import profile_sections
     from ratings.providers import profile_summary_section
-    from recommender.providers import quality_section, taste_section
+    from recommender.providers import controls_section, quality_section, taste_section
 
-    assert profile_sections._providers == [profile_summary_section, quality_section, taste_section]
+    assert profile_sections._providers == [profile_summary_section, controls_section, quality_section, taste_section]
     monkeypatch.setattr(profile_sections, "_providers", [lambda *, request: None, profile_summary_section])
     client.force_login(user_factory())
     response = client.get(reverse("accounts:profile"))

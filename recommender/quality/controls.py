@@ -1,0 +1,173 @@
+"""What the members' controls do to their lists, measured offline on a MovieLens split.
+
+``controls_measure`` takes a trained run's title side (ranking vectors, support), the users'
+folded-in vectors and their training and held-out titles, and ranks every user's top 10 with
+each setting through ``recommender.serving.ranking_controls`` — the functions the live list
+uses — reporting per setting:
+
+* precision@10 — held-out titles among the 10 (any star value), averaged over users;
+* median support — the median training-rating count of every title in every user's top 10;
+* intra-list diversity — the mean pairwise cosine distance of the 10 titles' ranking vectors,
+  averaged over users; and the same with the genres' Jaccard distance when genres are given.
+
+``controls_from_output`` reads what the Spark job wrote (``titles.parquet``, ``users.parquet``)
+for ``bench/bench_controls.py``. No Django and no pyspark here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from recommender.serving.ranking_controls import (
+    DISCOVERY_STEPS,
+    VARIETY_WINDOW,
+    RankingControls,
+    discovery_adjust,
+    genre_diversity,
+    intra_list_diversity,
+    variety_order,
+    year_genre_mask,
+)
+
+TOP = 10
+
+
+@dataclass
+class ControlsSide:
+    ids: np.ndarray  # item ids, sorted
+    factors: np.ndarray  # (items, rank) ranking vectors
+    support: np.ndarray  # training ratings per item
+    popularity: np.ndarray  # pop_i = log(1 + n_i) / log(1 + max n)
+    popularity_weight: float  # the run's own weight on pop_i
+    genres: list[frozenset] | None = None  # per item, for the model-free diversity
+
+    def positions(self, items: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(self.ids, items), len(self.ids) - 1)
+        return np.where(self.ids[pos] == items, pos, -1)
+
+
+@dataclass
+class ControlsResult:
+    controls: RankingControls
+    precision_at_10: float
+    median_support: float
+    diversity: float
+    genre_diversity: float | None
+    users: int
+
+
+def top_for(
+    controls: RankingControls, side: ControlsSide, user_vector: np.ndarray, seen: np.ndarray, count: int = TOP
+) -> np.ndarray:
+    """One user's top ``count`` title rows under ``controls``, as the live list ranks them."""
+    scores = side.factors @ user_vector + side.popularity_weight * side.popularity
+    scores = discovery_adjust(scores, side.popularity, controls.discovery)
+    allowed = np.ones(len(scores), dtype=bool)
+    mask = year_genre_mask(controls, year=np.full(len(scores), np.nan), genre_masks={}, support=side.support)
+    if mask is not None:
+        allowed &= mask
+    allowed[seen] = False
+    candidates = np.flatnonzero(allowed)
+    pool = count + VARIETY_WINDOW if controls.variety else count
+    if candidates.size > pool:
+        candidates = candidates[np.argpartition(-scores[candidates], pool - 1)[:pool]]
+    candidates = candidates[np.lexsort((candidates, -scores[candidates]))]
+    if controls.variety:
+        return candidates[variety_order(scores[candidates], side.factors[candidates], count, user_vector=user_vector)]
+    return candidates[:count]
+
+
+def controls_measure(
+    side: ControlsSide,
+    user_ids: np.ndarray,
+    user_factors: np.ndarray,
+    train_users: np.ndarray,
+    train_items: np.ndarray,
+    test_users: np.ndarray,
+    test_items: np.ndarray,
+    settings: list[RankingControls],
+) -> list[ControlsResult]:
+    """Each setting's figures over the users with held-out titles (``user_ids`` sorted, one row of
+    ``user_factors`` each)."""
+    train_rows = side.positions(train_items)
+    test_rows = side.positions(test_items)
+    seen_by_user = _grouped(train_users, train_rows)
+    relevant_by_user = _grouped(test_users, test_rows)
+    evaluated = np.unique(test_users)
+    user_row = {int(user): n for n, user in enumerate(user_ids)}
+    results = []
+    for controls in settings:
+        precision, supports, diversity, genre_div = [], [], [], []
+        for user in evaluated:
+            row = user_row.get(int(user))
+            if row is None:
+                continue
+            seen = seen_by_user.get(int(user), np.zeros(0, dtype=np.int64))
+            top = top_for(controls, side, user_factors[row], seen[seen >= 0])
+            relevant = relevant_by_user.get(int(user), np.zeros(0, dtype=np.int64))
+            precision.append(np.isin(top, relevant[relevant >= 0]).sum() / TOP)
+            supports.append(side.support[top])
+            diversity.append(intra_list_diversity(side.factors[top]))
+            if side.genres is not None:
+                genre_div.append(genre_diversity([side.genres[position] for position in top]))
+        results.append(
+            ControlsResult(
+                controls=controls,
+                precision_at_10=float(np.mean(precision)) if precision else 0.0,
+                median_support=float(np.median(np.concatenate(supports))) if supports else 0.0,
+                diversity=float(np.mean(diversity)) if diversity else 0.0,
+                genre_diversity=float(np.mean(genre_div)) if genre_div else None,
+                users=len(precision),
+            )
+        )
+    return results
+
+
+def default_settings() -> list[RankingControls]:
+    """Every discovery step without variety, then "balanced" with variety, and both ends with it."""
+    settings = [RankingControls(discovery=step) for step in DISCOVERY_STEPS]
+    settings += [RankingControls(discovery=step, variety=True) for step in DISCOVERY_STEPS]
+    return settings
+
+
+def _grouped(users: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
+    order = np.argsort(users, kind="stable")
+    users, rows = np.asarray(users)[order], np.asarray(rows)[order]
+    unique, starts = np.unique(users, return_index=True)
+    return {int(user): part for user, part in zip(unique, np.split(rows, starts[1:]), strict=True)}
+
+
+def controls_from_output(
+    output_dir: str | Path, *, popularity_weight: float
+) -> tuple[ControlsSide, np.ndarray, np.ndarray]:
+    """The title side and the users' folded-in vectors the Spark job wrote to ``output_dir``."""
+    output_dir = Path(output_dir)
+    titles = pq.read_table(output_dir / "titles.parquet")
+    ids = titles.column("item").to_numpy().astype(np.int64)
+    factors = np.array(titles.column("factors").to_pylist(), dtype=np.float64)
+    support = titles.column("support").to_numpy().astype(np.int64)
+    order = np.argsort(ids)
+    ids, factors, support = ids[order], factors[order], support[order]
+    popularity = np.log1p(support) / np.log1p(max(int(support.max()), 1))
+    users = pq.read_table(output_dir / "users.parquet", columns=["user", "factors"])
+    user_ids = users.column("user").to_numpy().astype(np.int64)
+    user_factors = np.array(users.column("factors").to_pylist(), dtype=np.float64)
+    order = np.argsort(user_ids)
+    side = ControlsSide(ids, factors, support, popularity, popularity_weight)
+    return side, user_ids[order], user_factors[order]
+
+
+def genres_attach(side: ControlsSide, movies_csv: str | Path) -> None:
+    """Each title's genres from MovieLens's ``movies.csv`` (movieId,title,genres with ``|``)."""
+    import csv
+
+    by_id: dict[int, frozenset] = {}
+    with open(movies_csv, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            genres = row["genres"]
+            by_id[int(row["movieId"])] = frozenset() if genres == "(no genres listed)" else frozenset(genres.split("|"))
+    side.genres = [by_id.get(int(item), frozenset()) for item in side.ids]

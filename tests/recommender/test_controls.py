@@ -1,0 +1,280 @@
+"""The members' say over their recommendations: discovery, variety, hidden years and genre.
+
+The numpy functions (``recommender.serving.ranking_controls``), the saved settings
+(``member_controls``), the page (POST to keep, GET with the controls in the URL, the cache keyed by
+validated values only) and the same controls on the run's own vectors and on a fold-in.
+"""
+
+import re
+from statistics import mean
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from recommender.models import Recommendation, RecommendationControls, TitleFactor
+from recommender.quality.controls import ControlsSide, controls_measure
+from recommender.serving.foldin import user_ratings_and_exclusions, user_vectors_solve
+from recommender.serving.member_controls import controls_for_user, controls_save
+from recommender.serving.ranking import ranked_titles
+from recommender.serving.ranking_controls import (
+    RankingControls,
+    intra_list_diversity,
+    variety_order,
+    year_genre_mask,
+)
+from recommender.serving.run_model import active_run, run_model_get
+
+URL = "/recommendations/"
+CONTROLS_URL = "/recommendations/controls/"
+
+
+def _ranked(html: str) -> list[str]:
+    return re.findall(r'class="card rec-card" data-tconst="(tt\d+)"', html)
+
+
+@pytest.fixture
+def member(world):
+    user = world["users"][0]
+    User.objects.filter(pk=user.pk).update(kind=User.Kind.SITE)
+    return User.objects.get(pk=user.pk)
+
+
+def _page_keys() -> set:
+    client = cache._cache.get_client(write=False)
+    return set(client.keys("*recommender:page:*"))
+
+
+# --- the numpy side --------------------------------------------------------------------------------
+
+
+def test_variety_order_starts_with_the_best_and_is_a_prefix_of_longer_lists():
+    rng = np.random.default_rng(1)
+    scores = np.sort(rng.uniform(0.2, 1.0, 80))[::-1]
+    vectors = rng.normal(size=(80, 6))
+    user = rng.normal(size=6)
+    order = variety_order(scores, vectors, 30, user_vector=user)
+    assert order[0] == 0 and len(set(order.tolist())) == 30
+    assert variety_order(scores, vectors, 10, user_vector=user).tolist() == order[:10].tolist()
+    # No weight on variety: the score order.
+    assert variety_order(scores, vectors, 10, tradeoff=0.0).tolist() == list(range(10))
+    # The n-th pick comes from the best n + window candidates.
+    assert all(position < n + 1 + 40 for n, position in enumerate(order))
+
+
+def test_variety_picks_the_unlike_title_over_a_near_duplicate():
+    vectors = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
+    scores = np.array([1.0, 0.98, 0.9])
+    assert variety_order(scores, vectors, 2, tradeoff=0.5).tolist() == [0, 2]
+    assert variety_order(scores, vectors, 2, tradeoff=0.0).tolist() == [0, 1]
+    assert intra_list_diversity(vectors[[0, 2]]) == pytest.approx(1.0)
+    assert intra_list_diversity(vectors[[0, 1]]) < 0.01
+    assert intra_list_diversity(vectors[:1]) == 0.0
+
+
+def test_year_and_genre_masks_keep_unknown_years():
+    year = np.array([1950.0, 1990.0, np.nan, 2005.0])
+    genres = {"Horror": np.array([False, False, False, True])}
+    support = np.array([10, 10, 10, 10])
+    mask = year_genre_mask(
+        RankingControls(hide_before=1980, hide_genre="Horror"), year=year, genre_masks=genres, support=support
+    )
+    assert mask.tolist() == [False, True, True, False]
+    assert year_genre_mask(RankingControls(), year=year, genre_masks=genres, support=support) is None
+    # An unknown genre hides nothing.
+    assert year_genre_mask(RankingControls(hide_genre="Opera"), year=year, genre_masks=genres, support=support) is None
+
+
+def test_the_measurement_ranks_what_the_steps_say():
+    """controls_measure on a small made-up run: hidden gems recommend less-rated titles."""
+    rng = np.random.default_rng(3)
+    items = 300
+    factors = rng.normal(size=(items, 5))
+    support = rng.integers(1, 400, items)
+    side = ControlsSide(
+        ids=np.arange(items),
+        factors=factors,
+        support=support,
+        popularity=np.log1p(support) / np.log1p(support.max()),
+        popularity_weight=0.3,
+    )
+    users = np.arange(20)
+    user_factors = rng.normal(size=(20, 5)) * 0.3
+    train_users, train_items = np.repeat(users, 5), rng.integers(0, items, 100)
+    test_users, test_items = np.repeat(users, 3), rng.integers(0, items, 60)
+    crowd, gems, varied, plain = controls_measure(
+        side,
+        users,
+        user_factors,
+        train_users,
+        train_items,
+        test_users,
+        test_items,
+        [
+            RankingControls(discovery=1),
+            RankingControls(discovery=5),
+            RankingControls(variety=True),
+            RankingControls(),
+        ],
+    )
+    assert gems.median_support < crowd.median_support / 2
+    assert varied.diversity > plain.diversity
+    assert crowd.users == 20
+
+
+# --- saved settings -----------------------------------------------------------------------------
+
+
+def test_controls_are_saved_per_member_and_bad_values_save_nothing(world, user_factory):
+    one, other = user_factory(), user_factory()
+    assert controls_for_user(user=one) == RankingControls()
+    controls_save(user=one, controls=RankingControls(discovery=5, variety=True, hide_before=1970, hide_genre="Horror"))
+    assert controls_for_user(user=one) == RankingControls(5, True, 1970, "Horror")
+    assert controls_for_user(user=other) == RankingControls()
+    for bad in (RankingControls(discovery=9), RankingControls(hide_before=1200)):
+        with pytest.raises(ValidationError):
+            controls_save(user=one, controls=bad)
+    assert controls_for_user(user=one) == RankingControls(5, True, 1970, "Horror")
+
+
+# --- the page ---------------------------------------------------------------------------------------
+
+
+def test_discovery_moves_the_list_towards_less_rated_titles(world, member, client):
+    client.force_login(member)
+    support = dict(TitleFactor.objects.filter(run=world["run"]).values_list("title_id", "support"))
+    crowd = _ranked(client.get(URL, {"discovery": 1}).content.decode())
+    balanced = _ranked(client.get(URL, {"discovery": 3}).content.decode())
+    gems = _ranked(client.get(URL, {"discovery": 5}).content.decode())
+    assert crowd and gems and len({tuple(crowd), tuple(balanced), tuple(gems)}) == 3
+    assert mean(support[tconst] for tconst in balanced[:10]) < mean(support[tconst] for tconst in crowd[:10])
+    # Hidden gems skip titles with too little evidence.
+    assert min(support[tconst] for tconst in gems) >= 5
+
+
+def test_hiding_a_genre_and_old_titles(world, member, client):
+    client.force_login(member)
+    shown = _ranked(client.get(URL, {"discovery": 3, "hide_genre": "Action", "hide_before": 1980}).content.decode())
+    assert shown
+    for tconst in shown:
+        title = world["by_tconst"][tconst]
+        assert "Action" not in title.genres and title.start_year >= 1980
+
+
+def test_variety_reorders_the_list_for_more_diverse_titles(world, member, client):
+    client.force_login(member)
+    model = run_model_get(run=active_run())
+    plain = _ranked(client.get(URL).content.decode())[:10]
+    varied = _ranked(client.get(URL, {"discovery": 3, "variety": 1}).content.decode())[:10]
+    assert varied[0] == plain[0] and varied != plain
+
+    def diversity(tconsts):
+        return intra_list_diversity(model.factors[[model.index[tconst] for tconst in tconsts]])
+
+    assert diversity(varied) > diversity(plain)
+
+
+def test_controls_are_kept_by_post_shown_in_the_url_and_the_profile(world, member, client):
+    client.force_login(member)
+    plain = _ranked(client.get(URL).content.decode())
+    response = client.post(CONTROLS_URL, {"discovery": "5", "variety": "1", "hide_genre": "Horror", "genre": "Drama"})
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(URL) and "discovery=5" in location and "variety=1" in location
+    assert "hide_genre=Horror" in location and "genre=Drama" in location
+    saved = RecommendationControls.objects.get(user=member)
+    assert (saved.discovery, saved.variety, saved.hide_before, saved.hide_genre) == (5, True, None, "Horror")
+    # The plain URL now uses the saved controls: the same list as the URL with them.
+    with_saved = _ranked(client.get(URL).content.decode())
+    assert with_saved != plain
+    assert with_saved == _ranked(
+        client.get(URL, {"discovery": 5, "variety": 1, "hide_genre": "Horror"}).content.decode()
+    )
+    # A link with other controls shows them without saving them.
+    body = client.get(URL, {"discovery": 3, "variety": 0}).content.decode()
+    assert _ranked(body) == plain and "come from the link" in body
+    assert RecommendationControls.objects.get(user=member).discovery == 5
+    # The profile shows them and its form posts to the same place.
+    profile = client.get("/accounts/profile/").content.decode()
+    assert "Hidden gems, more variety, hiding Horror" in profile and 'action="/recommendations/controls/"' in profile
+    # Another member's settings are their own.
+    assert not RecommendationControls.objects.filter(user_id=world["users"][1].pk).exists()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"discovery": "9"}, "Discovery"),
+        ({"discovery": "3", "hide_before": "abc"}, "Hide titles before"),
+        ({"discovery": "3", "hide_genre": "<script>"}, "Hide genre"),
+    ],
+)
+def test_a_refused_post_saves_nothing_and_says_why(world, member, client, data, message):
+    client.force_login(member)
+    response = client.post(CONTROLS_URL, data, follow=True)
+    assert response.status_code == 200
+    body = response.content.decode()
+    notes = body.split('class="messages"', 1)[1].split("</ul>", 1)[0]
+    assert "Your settings were not saved" in notes and message in notes and "<script>" not in notes
+    assert not RecommendationControls.objects.filter(user=member).exists()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"discovery": "9"},
+        {"discovery": "x"},
+        {"hide_before": "1200"},
+        {"hide_genre": "<script>"},
+        {"page": "abc"},
+        {"page": "999"},
+        {"year_min": "abc"},
+    ],
+)
+def test_refused_url_values_are_reported_and_never_cached(world, member, client, params):
+    client.force_login(member)
+    client.get(URL)  # the plain page's entry
+    before = _page_keys()
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(URL, params)
+        assert response.status_code == 200
+        assert any("catalog_title" in query["sql"] for query in queries), "rendered, not served from a cache"
+    assert _page_keys() == before
+    assert "<script>" not in response.content.decode().split('id="h-controls"', 1)[1].split("</form>", 1)[0]
+    assert _ranked(response.content.decode())
+
+
+def test_unknown_parameters_share_the_plain_pages_cache_entry(world, member, client):
+    client.force_login(member)
+    client.get(URL)
+    before = _page_keys()
+    with CaptureQueriesContext(connection) as queries:
+        client.get(URL, {"utm_source": "x", "junk": "1" * 200})
+    assert not any("catalog_title" in query["sql"] for query in queries), "served from the plain page's entry"
+    assert _page_keys() == before
+
+
+def test_controls_apply_identically_to_the_runs_vectors_and_a_fold_in(world, member):
+    """The page ranks every title from the member's vectors, whichever they are: the run's own
+    (the Spark job's fold-in) or one made now from the same ratings."""
+    run = active_run()
+    model = run_model_get(run=run)
+    from recommender.serving.foldin import user_state_get
+
+    state = user_state_get(user=member, run=run, model=model)
+    assert state.vectors.source == "run"
+    ratings, excluded = user_ratings_and_exclusions(user=member)
+    folded = user_vectors_solve(model=model, ratings=ratings)
+    controls = RankingControls(discovery=4, variety=True, hide_genre="Drama", hide_before=1960)
+    from_run = ranked_titles(model=model, vectors=state.vectors, excluded=excluded, controls=controls, limit=30)
+    from_fold_in = ranked_titles(model=model, vectors=folded, excluded=excluded, controls=controls, limit=30)
+    assert [item.tconst for item in from_run] == [item.tconst for item in from_fold_in]
+    # And neutral controls give the run's own stored list.
+    neutral = ranked_titles(model=model, vectors=state.vectors, excluded=excluded, limit=20)
+    stored = Recommendation.objects.filter(run=run, user=member).order_by("rank").values_list("title_id", flat=True)
+    assert [item.tconst for item in neutral] == list(stored[:20])
