@@ -31,6 +31,7 @@ from django.template.defaultfilters import filesizeformat
 
 from catalog.models import Title
 from imdbrec.parsing import ascii_int
+from ratings.dates import plausible_rating_dates
 from ratings.models import Rating
 from ratings.services import rating_changed_notify
 
@@ -130,9 +131,15 @@ def _read_text(upload: IO[bytes], limit: int) -> str:
         ) from error
 
 
-def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbRow]:
-    """Read and check the whole export; raise ``ValidationError`` (all problems found) or return its rows."""
+def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None, max_rows: int | None = None) -> list[ImdbRow]:
+    """Read and check the whole export; raise ``ValidationError`` (all problems found) or return its rows.
+
+    Bounded: at most ``limit`` bytes (``MAX_RATINGS_UPLOAD_BYTES``) and ``max_rows`` rows
+    (``MAX_RATINGS_IMPORT_ROWS``); a longer file is refused as soon as its row ``max_rows + 1`` is read.
+    """
     limit = settings.MAX_RATINGS_UPLOAD_BYTES if limit is None else limit
+    max_rows = settings.MAX_RATINGS_IMPORT_ROWS if max_rows is None else max_rows
+    earliest_date, latest_date = plausible_rating_dates()
     text = _read_text(upload, limit)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -156,6 +163,12 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbR
             line = reader.line_num
             if not any(value.strip() for value in values):
                 continue
+            if len(rows) + len(problems) >= max_rows:
+                raise ValidationError(
+                    f"The file has more than {max_rows:,} ratings; the limit is {max_rows:,} per import. "
+                    "Split it into smaller files. Nothing was imported.",
+                    code="too_many_rows",
+                )
             if len(values) < len(header):
                 problems.append(f"line {line}: {len(values)} columns, the header has {len(header)}")
                 continue
@@ -177,6 +190,12 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbR
                 rated_on = dt.date.fromisoformat(date_text)
             except ValueError:
                 problems.append(f"line {line}: Date Rated “{date_text}” is not a date like 2024-05-31")
+                continue
+            if not earliest_date <= rated_on <= latest_date:
+                problems.append(
+                    f"line {line}: Date Rated “{date_text}” is not a plausible date (from "
+                    f"{earliest_date.isoformat()} to today)"
+                )
                 continue
             rows.append(
                 ImdbRow(

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Avg, Count, F, Func, QuerySet
 from django.db.models.functions import TruncMonth
 
+from ratings.dates import plausible_rating_dates
 from ratings.models import NotInterested, Rating, SyntheticRun, WatchlistItem
 
 if TYPE_CHECKING:
@@ -128,9 +129,12 @@ def rating_statistics_for_user(*, user: User) -> dict:
         .annotate(count=Count("id"), average=Avg("score"))
         .order_by("-count", "-average", "genre")
     ]
+    # Only plausible dates draw the timeline: a rating dated year 1 or 9999 (imported before imports
+    # checked dates) would stretch it to thousands of empty yearly bars.
     by_month = [
         (row["month"].date(), row["count"], float(row["average"]))
-        for row in ratings.annotate(month=TruncMonth("updated_at"))
+        for row in ratings.filter(updated_at__date__range=plausible_rating_dates())
+        .annotate(month=TruncMonth("updated_at"))
         .values("month")
         .annotate(count=Count("id"), average=Avg("score"))
         .order_by("month")

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Title
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
+from imdbrec.ratelimits import rate_limit_check, rate_limited
 from ratings import charts, selectors, services
 from ratings.extensions import stats_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
@@ -227,6 +228,7 @@ def history(request):
         genre=filters.get("genre") or None,
     )
     if request.GET.get("format") == "csv":
+        rate_limit_check(request, "export")
         return _history_csv(ratings, f"imdbrec-ratings-{request.user.username}.csv")
     page = Paginator(ratings, HISTORY_PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     kept = {key: value for key, value in filters.items() if value not in (None, "")}
@@ -277,6 +279,7 @@ def not_interested(request):
 
 
 @login_required
+@rate_limited("import", methods=("POST",))
 def imdb_import(request):
     """Upload an IMDb "Your Ratings" export; shows what was matched, updated and left out."""
     report = None

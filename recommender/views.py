@@ -27,7 +27,7 @@ from recommender.forms import GenrePickForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
 from recommender.serving import onboarding
 from recommender.serving.cards import card_actions_render
-from recommender.serving.page import page_cache_key, page_fingerprint, recommendation_page_get
+from recommender.serving.page import page_cache_key, page_cache_variant, page_fingerprint, recommendation_page_get
 from recommender.serving.ranking import LiveFilters, live_state_get
 from recommender.serving.run_model import active_run
 from recommender.serving.similar import similar_title_list
@@ -55,14 +55,15 @@ def recommendations(request):
     change, a new run or other filters give a new key, and a stale user is always folded in.
     """
     key = None
-    fingerprint = page_fingerprint(user=request.user)  # includes the active run
-    if fingerprint is not None:
+    variant = page_cache_variant(request.GET)  # None: junk or a rarely repeated view, not cached
+    fingerprint = page_fingerprint(user=request.user) if variant is not None else None  # includes the run
+    if fingerprint is not None and variant is not None:
         if not request.META.get("CSRF_COOKIE"):
             get_token(request)  # the user has a CSRF secret now; the cached forms carry tokens made from it
         key = page_cache_key(
             user=request.user,
             fingerprint=fingerprint,
-            variant=urlencode(sorted(request.GET.items())),
+            variant=variant,
             csrf_secret=request.META.get("CSRF_COOKIE", ""),
         )
     body = cache.get(key) if key else None

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # NUL characters and oversized bodies get a clear 400/413 before any view (imdbrec/middleware.py).
     "imdbrec.middleware.RequestGuardMiddleware",
+    # A request over a rate limit (imdbrec/ratelimits.py) becomes the 429 page of RATELIMIT_VIEW.
+    "django_ratelimit.middleware.RatelimitMiddleware",
     # Last, as django-axes asks: it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -119,6 +121,40 @@ LOGIN_RECORDS_RETENTION_DAYS = env.int("LOGIN_RECORDS_RETENTION_DAYS", default=3
 # Records at most 150 characters of the posted user name: a longer one was a 500 (imdbrec/security.py).
 AXES_USERNAME_CALLABLE = "imdbrec.security.axes_username"
 
+# /health/ answers only ok/503; monitoring that sends "Authorization: Bearer <HEALTH_TOKEN>" gets the
+# report (versions, workers, failing parts). Empty: the report is on the staff system page only.
+HEALTH_TOKEN = env("HEALTH_TOKEN", default="")
+# How old the health report /health/ answers from may be (the checks run in a background thread).
+HEALTH_FRESH_SECONDS = env.float("HEALTH_FRESH_SECONDS", default=5.0)
+
+# Rate limits (imdbrec/ratelimits.py, django-ratelimit): per action, per address ("ip"), per member
+# ("user"; an address for visitors) and, for password resets, per e-mail address asked for.
+# "N/m", "N/15m", "N/h", ...; RATELIMIT_ENABLE=false turns them all off (load benchmarks).
+RATE_LIMITS = {
+    "search": {
+        "ip": env("RATE_LIMIT_SEARCH_IP", default="120/m"),
+        "user": env("RATE_LIMIT_SEARCH_USER", default="60/m"),
+    },
+    "import": {
+        "ip": env("RATE_LIMIT_IMPORT_IP", default="30/h"),
+        "user": env("RATE_LIMIT_IMPORT_USER", default="10/h"),
+    },
+    "export": {
+        "ip": env("RATE_LIMIT_EXPORT_IP", default="60/h"),
+        "user": env("RATE_LIMIT_EXPORT_USER", default="20/h"),
+    },
+    "signup": {"ip": env("RATE_LIMIT_SIGNUP_IP", default="10/h")},
+    "password-reset": {
+        "ip": env("RATE_LIMIT_PASSWORD_RESET_IP", default="10/h"),
+        "email": env("RATE_LIMIT_PASSWORD_RESET_EMAIL", default="3/h"),
+    },
+    "login-failures": {"ip": env("RATE_LIMIT_LOGIN_FAILURES_IP", default="30/15m")},
+}
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_VIEW = "imdbrec.views.rate_limited"
+RATELIMIT_FAIL_OPEN = True  # the cache down: no limits rather than no site (imdbrec/ratelimits.py)
+RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default=None)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -139,6 +175,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="imdbrec <noreply@localho
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 MAX_RATINGS_UPLOAD_BYTES = env.int("MAX_RATINGS_UPLOAD_BYTES", default=5 * 1024 * 1024)
+# Rows of one IMDb ratings import: IMDb's most prolific raters have about 10,000; more is refused.
+MAX_RATINGS_IMPORT_ROWS = env.int("MAX_RATINGS_IMPORT_ROWS", default=20_000)
 
 CACHES = {
     "default": {

@@ -164,6 +164,41 @@ def page_fingerprint(*, user) -> tuple | None:
     return (run, fold_in or "", ratings, watchlist, dismissed)
 
 
+CACHED_PAGES = 3  # the first pages of a list are the ones viewed again
+
+
+def page_cache_variant(params) -> str | None:
+    """The part of the cache key that the query string decides, from validated parameters only.
+
+    ``None`` (do not cache) unless every parameter the page reads is valid and in the small set of
+    cached views: a genre of IMDb's list, a title type, one of the first ``CACHED_PAGES`` pages, no
+    year filter. Other parameters (``utm_x``, junk) do not change the page and are left out, so
+    300 requests with ``?utm_x=N`` share one entry, and a member has at most
+    (1 + genres) × (1 + title types) × ``CACHED_PAGES`` entries per state of their list, each
+    expiring after its timeout.
+    """
+    from catalog.models import Genre, TitleType
+
+    values = {}
+    for name in ("genre", "type", "year_min", "year_max", "page"):
+        given = params.getlist(name)
+        if len(given) > 1:
+            return None
+        if given and given[0] != "":
+            values[name] = given[0]
+    if "year_min" in values or "year_max" in values:
+        return None
+    if "genre" in values and values["genre"] not in Genre.values:
+        return None
+    if "type" in values and values["type"] not in TitleType.values:
+        return None
+    page = values.get("page", "1")
+    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= CACHED_PAGES):
+        return None
+    values["page"] = str(int(page))
+    return "&".join(f"{name}={values[name]}" for name in sorted(values))
+
+
 def page_cache_key(*, user, fingerprint: tuple, variant: str, csrf_secret: str) -> str:
     """The cache key of the rendered list: the fingerprint, the filters and page, the user's CSRF
     secret (the fragment holds forms) and staff status."""

@@ -362,3 +362,40 @@ def test_a_cards_meta_line_reads_as_the_title_meta_partial(title_type, start_yea
     )
     meta = re.search(r'<span class="card-meta">(.*?)</span>', card_html(card, title_url=("/titles/", "/"))).group(1)
     assert meta == render_to_string("includes/_title_meta.html", {"title": title}).strip()
+
+
+def test_junk_parameters_do_not_make_cache_entries(world, member, client):
+    """300 requests with ?utm_x=N share the one entry of the plain page; invalid or uncached
+    variants (unknown genre, a page beyond the cached ones, year filters) make none."""
+    from django.core.cache import cache
+
+    client.force_login(member)
+    prefix = f"recommender:page:v2:{member.pk}:"
+    redis = cache._cache.get_client()
+
+    def entries() -> int:
+        return sum(1 for _ in redis.scan_iter(match=f"*{prefix}*"))
+
+    base = entries()
+    plain = _ranked_tconsts(client.get(URL).content.decode())
+    assert entries() == base + 1
+    for number in range(300):
+        assert _ranked_tconsts(client.get(URL, {"utm_x": number}).content.decode()) == plain
+    assert entries() == base + 1
+    for params in ({"genre": "NotAGenre"}, {"page": 99}, {"page": "²"}, {"year_min": 1990}, {"type": "x" * 50}):
+        assert client.get(URL, params).status_code == 200
+    assert entries() == base + 1
+    client.get(URL, {"genre": "Comedy", "utm_y": 1})
+    client.get(URL, {"genre": "Comedy", "utm_y": 2})
+    assert entries() == base + 2
+
+
+def test_page_cache_variant_keeps_only_valid_parameters():
+    from django.http import QueryDict
+
+    from recommender.serving.page import page_cache_variant
+
+    assert page_cache_variant(QueryDict("utm_x=1&fbclid=2")) == "page=1"
+    assert page_cache_variant(QueryDict("genre=Comedy&type=movie&page=2&x=1")) == "genre=Comedy&page=2&type=movie"
+    for junk in ("genre=Nope", "genre=Comedy&genre=Drama", "page=0", "page=4", "page=%C2%B2", "year_max=2000"):
+        assert page_cache_variant(QueryDict(junk)) is None, junk

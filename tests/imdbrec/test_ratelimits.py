@@ -1,0 +1,136 @@
+"""Rate limits (imdbrec/ratelimits.py, django-ratelimit) per address and per member: a 429 with a
+message and Retry-After over the limit, other addresses and members unaffected."""
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import make_title
+
+pytestmark = pytest.mark.django_db
+
+OTHER_ADDRESS = {"REMOTE_ADDR": "203.0.113.9"}
+
+
+@pytest.fixture
+def limits(settings):
+    """Small limits for the test; each test has fresh counters (tests/conftest.py)."""
+
+    def set_limits(action: str, **rates):
+        settings.RATE_LIMITS = {**settings.RATE_LIMITS, action: rates}
+
+    return set_limits
+
+
+def _assert_refused(response, words: str):
+    assert response.status_code == 429, response.status_code
+    assert int(response["Retry-After"]) >= 1
+    assert words in response.content.decode()
+
+
+def test_search_is_limited_per_address(client, limits):
+    limits("search", ip="3/m")
+    for _ in range(3):
+        assert client.get(reverse("catalog:search"), {"q": "casablanca"}).status_code == 200
+    _assert_refused(client.get(reverse("catalog:search"), {"q": "casablanca"}), "Too many searches")
+    assert client.get(reverse("catalog:search"), {"q": "casablanca"}, **OTHER_ADDRESS).status_code == 200
+    assert client.get(reverse("catalog:title_list")).status_code == 200  # browsing is not limited
+
+
+def test_search_is_limited_per_member(member_client, limits):
+    limits("search", ip="100/m", user="2/m")
+    for _ in range(2):
+        assert member_client.get(reverse("catalog:search"), {"q": "a"}).status_code == 200
+    _assert_refused(member_client.get(reverse("catalog:search"), {"q": "a"}, **OTHER_ADDRESS), "Too many")
+    assert Client().get(reverse("catalog:search"), {"q": "a"}).status_code == 200  # a visitor on that address
+
+
+def test_the_script_answer_is_short_text(client, limits):
+    limits("search", ip="1/m")
+    client.get(reverse("catalog:search"))
+    response = client.get(reverse("catalog:search"), HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert response.status_code == 429 and response["Content-Type"].startswith("text/plain")
+
+
+def test_imports_are_limited_per_member_and_the_form_is_not(member_client, limits):
+    limits("import", ip="100/h", user="2/h")
+    url = reverse("ratings:import")
+    for _ in range(2):
+        assert member_client.post(url, {}).status_code == 400  # no file: a form error, counted
+    _assert_refused(member_client.post(url, {}), "Too many imports")
+    assert member_client.get(url).status_code == 200
+
+
+def test_exports_are_limited_and_the_history_page_is_not(member_client, limits):
+    limits("export", ip="100/h", user="2/h")
+    url = reverse("ratings:history")
+    for _ in range(2):
+        assert member_client.get(url, {"format": "csv"}).status_code == 200
+    _assert_refused(member_client.get(url, {"format": "csv"}), "Too many exports")
+    assert member_client.get(url).status_code == 200
+
+
+def test_signups_are_limited_per_address(client, limits):
+    limits("signup", ip="2/h")
+    url = reverse("accounts:signup")
+    for number in range(2):
+        data = {"username": f"newcomer{number}", "email": f"n{number}@example.com"}
+        client.post(url, {**data, "password1": "a-Long-pass-2024", "password2": "a-Long-pass-2024"})
+        client.logout()
+    _assert_refused(client.post(url, {"username": "third"}), "Too many sign-ups")
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"username": "x"}, **OTHER_ADDRESS).status_code == 200  # form errors
+
+
+def test_password_resets_are_limited_per_address_and_per_email(client, user_factory, limits):
+    member = user_factory(email="reset-me@example.com")
+    limits("password-reset", ip="2/h", email="1/h")
+    url = reverse("password_reset")
+    assert client.post(url, {"email": member.email}).status_code == 302
+    _assert_refused(client.post(url, {"email": member.email}, **OTHER_ADDRESS), "Too many password reset")
+    assert len(mail.outbox) == 1
+    assert client.post(url, {"email": "someone@example.com"}).status_code == 302
+    _assert_refused(client.post(url, {"email": "third@example.com"}), "Too many password reset")
+
+
+def test_failed_logins_are_limited_per_address_across_user_names(client, member, limits):
+    """One password tried against many accounts from one address: django-axes locks one name from one
+    address; this limit counts the failures of every name from the address."""
+    limits("login-failures", ip="3/15m")
+    url = reverse("login")
+    for number in range(3):
+        assert client.post(url, {"username": f"victim{number}", "password": "Summer2024!"}).status_code == 200
+    _assert_refused(client.post(url, {"username": "victim9", "password": "Summer2024!"}), "Too many failed logins")
+    # Even the right password from that address waits; another address logs in.
+    _assert_refused(client.post(url, {"username": member.username, "password": "x"}), "Too many failed logins")
+    assert client.get(url).status_code == 200
+
+
+def test_successful_logins_do_not_count(client, user_factory, limits):
+    limits("login-failures", ip="1/15m")
+    user = user_factory(password="right-Pass-2024")
+    for _ in range(3):
+        assert (
+            client.post(reverse("login"), {"username": user.username, "password": "right-Pass-2024"}).status_code == 302
+        )
+        client.logout()
+
+
+def test_the_limits_are_off_when_the_cache_is_down(client, settings, limits):
+    """Fail open: with Redis unreachable the site answers (without limits), as for its other cached parts."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    settings.RATELIMIT_USE_CACHE = "down"
+    limits("search", ip="1/m")
+    for _ in range(3):
+        assert client.get(reverse("catalog:search"), {"q": "x"}).status_code == 200
+
+
+def test_a_title_page_is_never_limited(client, limits):
+    limits("search", ip="1/m")
+    title = make_title()
+    for _ in range(5):
+        assert client.get(title.get_absolute_url()).status_code == 200
