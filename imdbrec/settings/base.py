@@ -59,6 +59,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy (django-csp, CONTENT_SECURITY_POLICY below) and Permissions-Policy.
+    "csp.middleware.CSPMiddleware",
+    "imdbrec.middleware.PermissionsPolicyMiddleware",
     # NUL characters and oversized bodies get a clear 400/413 before any view (imdbrec/middleware.py).
     "imdbrec.middleware.RequestGuardMiddleware",
     # A request over a rate limit (imdbrec/ratelimits.py) becomes the 429 page of RATELIMIT_VIEW.
@@ -120,6 +123,31 @@ AXES_RESET_ON_SUCCESS = True
 LOGIN_RECORDS_RETENTION_DAYS = env.int("LOGIN_RECORDS_RETENTION_DAYS", default=30)
 # Records at most 150 characters of the posted user name: a longer one was a 500 (imdbrec/security.py).
 AXES_USERNAME_CALLABLE = "imdbrec.security.axes_username"
+
+# Content-Security-Policy: scripts, styles, images and fonts from this site only; no inline script
+# or style attribute anywhere (charts are SVG elements, colours and widths are classes), no plugins,
+# no framing, forms post here only. tests/browser/test_csp.py opens every page type in Chromium and
+# fails on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Powerful browser features no page here uses, refused to this site and anything it could embed.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), publickey-credentials-get=(), usb=(), "
+    "xr-spatial-tracking=(), browsing-topics=()"
+)
 
 # /health/ answers only ok/503; monitoring that sends "Authorization: Bearer <HEALTH_TOKEN>" gets the
 # report (versions, workers, failing parts). Empty: the report is on the staff system page only.
