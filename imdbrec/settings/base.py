@@ -206,11 +206,15 @@ MAX_RATINGS_UPLOAD_BYTES = env.int("MAX_RATINGS_UPLOAD_BYTES", default=5 * 1024 
 # Rows of one IMDb ratings import: IMDb's most prolific raters have about 10,000; more is refused.
 MAX_RATINGS_IMPORT_ROWS = env.int("MAX_RATINGS_IMPORT_ROWS", default=20_000)
 
+# The cache is apart from the broker: its own Redis database by default, and in `make demo` and
+# docker-compose its own Redis server (port 6380) with a memory limit and LRU eviction
+# (maxmemory 64mb, allkeys-lru), while the broker's server never evicts (a queued task must not
+# vanish). Redis' maxmemory is per server, hence the second server; see the README.
 CACHES = {
     "default": {
         # Django's RedisCache that answers "miss" when Redis is down, so pages keep working (imdbrec/cache.py).
         "BACKEND": "imdbrec.cache.ResilientRedisCache",
-        "LOCATION": env("CACHE_URL", default=env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")),
+        "LOCATION": env("CACHE_URL", default="redis://127.0.0.1:6379/1"),
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
