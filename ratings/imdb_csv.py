@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -223,6 +224,9 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None, max_rows: int
     return rows
 
 
+WRITE_CHUNK_ROWS = 2000
+
+
 @transaction.atomic
 def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportReport:
     """Validate the whole export, then create or update ``user``'s ratings in one transaction.
@@ -230,7 +234,15 @@ def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportRepor
     Imported ratings carry IMDb's "Date Rated" (noon UTC), so the statistics' "ratings over time"
     shows the user's real history.
     """
-    rows = imdb_csv_parse(upload)
+    return ratings_import_imdb_rows(user=user, rows=imdb_csv_parse(upload))
+
+
+@transaction.atomic
+def ratings_import_imdb_rows(
+    *, user: User, rows: list[ImdbRow], progress: Callable[[float], object] | None = None
+) -> ImdbImportReport:
+    """Create or update ``user``'s ratings from checked ``rows`` in one transaction, in chunks of
+    ``WRITE_CHUNK_ROWS``, calling ``progress(fraction)`` after each (a worker shows it)."""
     report = ImdbImportReport(rows=len(rows))
     known = set(Title.objects.filter(tconst__in=[row.tconst for row in rows]).values_list("tconst", flat=True))
     existing = {
@@ -250,7 +262,8 @@ def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportRepor
         else:
             report.unchanged += 1
     changed = to_create + to_update
-    if changed:
+    for start in range(0, len(changed), WRITE_CHUNK_ROWS):
+        chunk = changed[start : start + WRITE_CHUNK_ROWS]
         # One set-based upsert instead of per-row saves (an export can hold thousands of rows).
         # It writes IMDb's "Date Rated", which auto_now would overwrite; created_at of an existing
         # row is kept. A star clicked in another tab since the SELECT above: the file wins.
@@ -265,11 +278,13 @@ def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportRepor
                 """,
                 [
                     user.pk,
-                    [row.tconst for row in changed],
-                    [row.stars for row in changed],
-                    [row.rated_at for row in changed],
+                    [row.tconst for row in chunk],
+                    [row.stars for row in chunk],
+                    [row.rated_at for row in chunk],
                 ],
             )
+        if progress is not None:
+            progress((start + len(chunk)) / len(changed))
     report.created = len(to_create)
     report.updated = len(to_update)
     if to_create or to_update:

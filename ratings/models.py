@@ -69,3 +69,24 @@ class SyntheticRun(BackgroundRun):
 
     def __str__(self) -> str:
         return f"Synthetic {self.action} #{self.pk} ({self.status})"
+
+
+class MemberImport(BackgroundRun):
+    """One member's import of their IMDb ratings export: what it did (the report, unmatched rows
+    included, shown a page at a time), and the checked file while it waits for a worker."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rating_imports")
+    file_name = models.CharField(max_length=255, blank=True)
+    content = models.TextField(blank=True)  # the checked CSV until the worker has imported it, then ""
+    rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    unmatched = models.JSONField(default=list, blank=True)  # [[line, tconst, title], ...]
+
+    @property
+    def matched(self) -> int:
+        return self.created_count + self.updated_count + self.unchanged_count
+
+    def __str__(self) -> str:
+        return f"IMDb import #{self.pk} of {self.user_id} ({self.status})"

@@ -28,3 +28,12 @@ def synthetic_users_remove_task(self, run_id: int) -> dict:
     """Delete every synthetic user and their ratings (run ``run_id``)."""
     run = synthetic_run_execute(run_id=run_id, task_id=self.request.id or "")
     return {"run": run.pk, "status": run.status}
+
+
+@shared_task(bind=True, soft_time_limit=10 * 60, time_limit=11 * 60, **DATABASE_RETRY)
+def member_import_task(self, run_id: int) -> dict:
+    """Import a member's large IMDb ratings file (run ``run_id``, a ``MemberImport``)."""
+    from ratings.member_imports import member_import_execute
+
+    run = member_import_execute(run_id=run_id, task_id=self.request.id or "")
+    return {"run": run.pk, "status": run.status}

@@ -13,4 +13,6 @@ urlpatterns = [
     path("me/watchlist/", views.watchlist, name="watchlist"),
     path("me/not-interested/", views.not_interested, name="not_interested"),
     path("me/import/", views.imdb_import, name="import"),
+    path("me/import/<int:run_id>/", views.imdb_import_report, name="import_report"),
+    path("me/import/<int:run_id>/progress/", views.imdb_import_progress, name="import_progress"),
 ]

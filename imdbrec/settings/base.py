@@ -205,6 +205,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 MAX_RATINGS_UPLOAD_BYTES = env.int("MAX_RATINGS_UPLOAD_BYTES", default=5 * 1024 * 1024)
 # Rows of one IMDb ratings import: IMDb's most prolific raters have about 10,000; more is refused.
 MAX_RATINGS_IMPORT_ROWS = env.int("MAX_RATINGS_IMPORT_ROWS", default=20_000)
+# Up to this many rows an import runs in the request (well under a second); more go to a worker.
+RATINGS_IMPORT_INLINE_ROWS = env.int("RATINGS_IMPORT_INLINE_ROWS", default=2_000)
 
 # The cache is apart from the broker: its own Redis database by default, and in `make demo` and
 # docker-compose its own Redis server (port 6380) with a memory limit and LRU eviction
