@@ -14,13 +14,16 @@ them without code. A request over a limit gets a 429 page saying when to try aga
 The counters live in the cache (``RATELIMIT_USE_CACHE``), a few bytes per address or member and
 action, expiring with their window. When the cache is down the limits are off
 (``RATELIMIT_FAIL_OPEN``): the site keeps answering, as it does for its other cached parts.
-Behind a reverse proxy set ``RATELIMIT_IP_META_KEY`` to the header the proxy writes the client's
-address into, or every visitor shares the proxy's address.
+Behind a reverse proxy set ``CLIENT_IP_HEADER`` (e.g. ``HTTP_X_FORWARDED_FOR``), or every visitor
+shares the proxy's address: ``client_ip`` then takes the last address of that header (the one the
+proxy itself appended; earlier ones are whatever the client sent) and falls back to REMOTE_ADDR
+when it is missing or not an address, so a forged header is never a 500.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
@@ -29,6 +32,18 @@ from django_ratelimit.core import get_usage
 from django_ratelimit.exceptions import Ratelimited
 
 KEYS = {"ip": "ip", "user": "user_or_ip", "email": "post:email"}
+
+
+def client_ip(request) -> str:
+    """The client's address for the limits (``RATELIMIT_IP_META_KEY``); see the module docstring."""
+    header = getattr(settings, "CLIENT_IP_HEADER", "")
+    if header:
+        candidate = request.META.get(header, "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            pass
+    return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - an address to count, not to bind
 
 
 def _rate(group: str, request) -> str | None:
@@ -54,18 +69,48 @@ def rate_limit_check(request, action: str) -> None:
 
 
 def rate_limited(action: str, *, methods: tuple[str, ...] = ("GET", "POST")):
-    """View decorator: ``rate_limit_check(request, action)`` for requests of ``methods``."""
+    """View decorator: ``rate_limit_check(request, action)`` for requests of ``methods``.
+
+    ``RateLimitEarlyMiddleware`` makes the same check before the CSRF check reads the body (a
+    5 MB upload over the limit is refused without being parsed); the decorator then does not
+    count the request again, and still checks where that middleware is not installed.
+    """
 
     def decorator(view):
         @functools.wraps(view)
         def wrapped(request, *args, **kwargs):
-            if request.method in methods:
+            if request.method in methods and not getattr(request, "_rate_limits_checked", False):
                 rate_limit_check(request, action)
             return view(request, *args, **kwargs)
 
+        wrapped.rate_limit = (action, methods)
         return wrapped
 
     return decorator
+
+
+class RateLimitEarlyMiddleware:
+    """Checks a ``rate_limited`` view's limits before the views' other middleware run; place it
+    before ``CsrfViewMiddleware``, which reads (and for an upload, parses) the whole body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        action, methods = getattr(view_func, "rate_limit", (None, ()))
+        if action is None or request.method not in methods:
+            return None
+        request._rate_limits_checked = True
+        try:
+            rate_limit_check(request, action)
+        except RateLimited as error:
+            from imdbrec.views import rate_limited as refusal
+
+            return refusal(request, error)
+        return None
 
 
 def login_failures_limited(view):

@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Rate limits before the CSRF check reads the body: an upload over the limit is not parsed.
+    "imdbrec.ratelimits.RateLimitEarlyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -160,16 +162,16 @@ HEALTH_FRESH_SECONDS = env.float("HEALTH_FRESH_SECONDS", default=5.0)
 # "N/m", "N/15m", "N/h", ...; RATELIMIT_ENABLE=false turns them all off (load benchmarks).
 RATE_LIMITS = {
     "search": {
-        "ip": env("RATE_LIMIT_SEARCH_IP", default="120/m"),
-        "user": env("RATE_LIMIT_SEARCH_USER", default="60/m"),
+        "ip": env("RATE_LIMIT_SEARCH_IP", default="60/m"),
+        "user": env("RATE_LIMIT_SEARCH_USER", default="30/m"),
     },
     "import": {
         "ip": env("RATE_LIMIT_IMPORT_IP", default="30/h"),
         "user": env("RATE_LIMIT_IMPORT_USER", default="10/h"),
     },
     "export": {
-        "ip": env("RATE_LIMIT_EXPORT_IP", default="60/h"),
-        "user": env("RATE_LIMIT_EXPORT_USER", default="20/h"),
+        "ip": env("RATE_LIMIT_EXPORT_IP", default="30/h"),
+        "user": env("RATE_LIMIT_EXPORT_USER", default="10/h"),
     },
     "signup": {"ip": env("RATE_LIMIT_SIGNUP_IP", default="10/h")},
     "password-reset": {
@@ -181,7 +183,10 @@ RATE_LIMITS = {
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_VIEW = "imdbrec.views.rate_limited"
 RATELIMIT_FAIL_OPEN = True  # the cache down: no limits rather than no site (imdbrec/ratelimits.py)
-RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default=None)
+RATELIMIT_IP_META_KEY = "imdbrec.ratelimits.client_ip"
+# Behind a reverse proxy: the header it writes the client's address into (HTTP_X_FORWARDED_FOR);
+# empty: REMOTE_ADDR, the address that connected.
+CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", default="")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

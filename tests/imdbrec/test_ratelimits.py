@@ -134,3 +134,26 @@ def test_a_title_page_is_never_limited(client, limits):
     title = make_title()
     for _ in range(5):
         assert client.get(title.get_absolute_url()).status_code == 200
+
+
+def test_behind_a_proxy_the_last_forwarded_address_counts(client, limits, settings):
+    settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    limits("search", ip="1/m")
+    search = reverse("catalog:search")
+    assert client.get(search, HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.7").status_code == 200
+    # The client can prepend anything; the proxy's own entry (the last) decides.
+    _assert_refused(client.get(search, HTTP_X_FORWARDED_FOR="9.9.9.9, 198.51.100.7"), "Too many")
+    assert client.get(search, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 200
+    # A forged, broken header is no 500: the connecting address counts instead.
+    for junk in ("not-an-address", "", "1.2.3.4, ", "::1::"):
+        assert client.get(search, HTTP_X_FORWARDED_FOR=junk).status_code in (200, 429)
+
+
+def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(member, limits):
+    """The limit is checked before the CSRF check (which parses the whole multipart body): a
+    request over it gets the 429 even without a CSRF token."""
+    limits("import", ip="100/h", user="1/h")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    assert client.post(reverse("ratings:import"), {}).status_code == 403  # counted, then CSRF refuses
+    _assert_refused(client.post(reverse("ratings:import"), {}), "Too many imports")
