@@ -278,3 +278,15 @@ def test_implausible_dates_never_stretch_the_timeline(member_client, member, tit
     html = member_client.get("/me/stats/").content.decode()
     assert len(html) < 200_000
     assert "0001" not in html and "9999" not in html
+
+
+def test_statistics_are_cached_until_a_rating_changes(member, title_factory, django_assert_max_num_queries):
+    titles = [title_factory(tconst=f"tt00005{n:02d}") for n in range(3)]
+    Rating.objects.create(user=member, title=titles[0], score=4)
+    assert selectors.rating_statistics_for_user(user=member)["count"] == 1
+    with django_assert_max_num_queries(1):  # the state query; the numbers come from the cache
+        assert selectors.rating_statistics_for_user(user=member)["count"] == 1
+    Rating.objects.create(user=member, title=titles[1], score=2)
+    assert selectors.rating_statistics_for_user(user=member)["average"] == 3.0
+    Rating.objects.filter(user=member, title=titles[1]).update(score=5, updated_at=at(2030, 1, 1))
+    assert selectors.rating_statistics_for_user(user=member)["average"] == 4.5
