@@ -109,8 +109,17 @@ class RateLimitEarlyMiddleware:
         except RateLimited as error:
             from imdbrec.views import rate_limited as refusal
 
+            _drain(request)
             return refusal(request, error)
         return None
+
+
+def _drain(request) -> None:
+    """Read the unread body away without parsing it (RequestGuardMiddleware has bounded its size):
+    closing the connection on an upload still being sent would show the member a "connection
+    reset" instead of the 429 page. Reading costs little; parsing is what was expensive."""
+    while request.read(1 << 16):
+        pass
 
 
 def login_failures_limited(view):
@@ -142,6 +151,8 @@ class RateLimited(Ratelimited):
         "search": "searches",
         "import": "imports",
         "export": "exports",
+        "stats": "views of your statistics",
+        "recommendations": "views of your recommendations",
         "signup": "sign-ups",
         "password-reset": "password reset requests",
         "login-failures": "failed logins",

@@ -7,6 +7,7 @@ JavaScript) is redirected back to the page it came from.
 """
 
 import csv
+import io
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -34,6 +35,7 @@ from ratings.member_imports import UNMATCHED_PAGE_SIZE, member_import_progress, 
 from ratings.models import MemberImport
 
 HISTORY_PAGE_SIZE = 50
+EXPORT_CHUNK_ROWS = 500
 LIST_PAGE_SIZE = 48
 
 
@@ -166,16 +168,17 @@ def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
     per-member and per-address rate limits (``export``) bound how often; a worker, a file store
     and a download step would cost more than they save at that size."""
 
-    class Echo:
-        def write(self, value):
-            return value
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
 
-    writer = csv.writer(Echo())
+    def flushed() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
 
     def rows():
-        yield writer.writerow(
-            ["tconst", "title", "year", "title_type", "genres", "score", "rated_at", "imdb_rating", "url"]
-        )
+        writer.writerow(["tconst", "title", "year", "title_type", "genres", "score", "rated_at", "imdb_rating", "url"])
         # Plain tuples, not model instances: 4,541 rows cost 0.025 s of CPU instead of 0.066 s (measured).
         columns = ratings.values_list(
             "title_id",
@@ -187,10 +190,12 @@ def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
             "updated_at",
             "title__average_rating",
         )
-        for tconst, primary_title, year, title_type, genres, score, rated_at, average in columns.iterator(
-            chunk_size=2000
+        # Sent 500 rows a chunk: one chunk a row made the response (and the gzip middleware, which
+        # compresses and flushes each chunk) hundreds of times slower to stream.
+        for number, (tconst, primary_title, year, title_type, genres, score, rated_at, average) in enumerate(
+            columns.iterator(chunk_size=2000), start=1
         ):
-            yield writer.writerow(
+            writer.writerow(
                 [
                     tconst,
                     _cell(primary_title),
@@ -203,6 +208,9 @@ def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
                     f"https://www.imdb.com/title/{tconst}/",
                 ]
             )
+            if number % EXPORT_CHUNK_ROWS == 0:
+                yield flushed()
+        yield flushed()
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -275,6 +283,7 @@ def history(request):
 
 
 @login_required
+@rate_limited("stats")
 def statistics(request):
     stats = selectors.rating_statistics_for_user(user=request.user)
     sections = stats_sections.collect(request=request)

@@ -19,7 +19,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
+<<<<<<< HEAD
 from imdbrec.parsing import ascii_int, page_number
+=======
+from imdbrec.ratelimits import rate_limited
+>>>>>>> cd5c274 (Stats and recommendations rate-limited; CSV export sent in chunks)
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
@@ -47,6 +51,7 @@ PAGE_CACHE_SECONDS = 600
 
 @never_cache
 @login_required
+@rate_limited("recommendations")
 def recommendations(request):
     """The user's recommendations: the active run's, folded in again at once when they changed.
 

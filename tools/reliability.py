@@ -496,8 +496,9 @@ def main() -> int:
         hostile_file.unlink(missing_ok=True)  # never report an older run's figures
         results["tests"] = run_tests(OUT / "reliability-junit.xml")
         results.pop("hostile_load", None)
-        if hostile_file.exists():
-            results["hostile_load"] = json.loads(hostile_file.read_text())
+    hostile_file = OUT / "hostile_load.json"
+    if hostile_file.exists():
+        results["hostile_load"] = json.loads(hostile_file.read_text())
     if not args.skip_load:
         results["load_ratings"] = run_script(["bench/load_ratings.py"], OUT / "load_ratings.json")
         results["load_background"] = run_script(["bench/load_background.py"], OUT / "load_background.json")

@@ -166,12 +166,18 @@ RATE_LIMITS = {
         "user": env("RATE_LIMIT_SEARCH_USER", default="30/m"),
     },
     "import": {
-        "ip": env("RATE_LIMIT_IMPORT_IP", default="30/h"),
+        "ip": env("RATE_LIMIT_IMPORT_IP", default="20/h"),
         "user": env("RATE_LIMIT_IMPORT_USER", default="10/h"),
     },
     "export": {
         "ip": env("RATE_LIMIT_EXPORT_IP", default="30/h"),
         "user": env("RATE_LIMIT_EXPORT_USER", default="10/h"),
+    },
+    # Pages computed per member: a member reloading them many times a second gets a 429.
+    "stats": {"ip": env("RATE_LIMIT_STATS_IP", default="60/m"), "user": env("RATE_LIMIT_STATS_USER", default="20/m")},
+    "recommendations": {
+        "ip": env("RATE_LIMIT_RECOMMENDATIONS_IP", default="120/m"),
+        "user": env("RATE_LIMIT_RECOMMENDATIONS_USER", default="60/m"),
     },
     "signup": {"ip": env("RATE_LIMIT_SIGNUP_IP", default="10/h")},
     "password-reset": {

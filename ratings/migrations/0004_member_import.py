@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ratings', '0002_synthetic_run'),
+        ('ratings', '0003_watchlist_not_interested_exclusive'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

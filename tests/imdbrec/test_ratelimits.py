@@ -157,3 +157,13 @@ def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(member, lim
     client.force_login(member)
     assert client.post(reverse("ratings:import"), {}).status_code == 403  # counted, then CSRF refuses
     _assert_refused(client.post(reverse("ratings:import"), {}), "Too many imports")
+
+
+def test_the_pages_computed_per_member_are_limited(member_client, limits):
+    limits("stats", user="2/m", ip="100/m")
+    for _ in range(2):
+        assert member_client.get(reverse("ratings:stats")).status_code == 200
+    _assert_refused(member_client.get(reverse("ratings:stats")), "Too many views of your statistics")
+    limits("recommendations", user="1/m", ip="100/m")
+    assert member_client.get(reverse("recommender:recommendations")).status_code == 200
+    _assert_refused(member_client.get(reverse("recommender:recommendations")), "Too many views of your recommendations")

@@ -270,3 +270,14 @@ def test_the_upload_page_says_why_a_big_file_is_refused(member_client, settings)
     response = member_client.post("/me/import/", {"file": upload})
     assert response.status_code == 400
     assert "more than 2 ratings; the limit is 2 per import" in response.content.decode()
+
+
+def test_a_file_with_far_too_many_lines_is_refused_before_it_is_parsed(member, settings):
+    settings.MAX_RATINGS_IMPORT_ROWS = 3
+    lines = [f"tt9{number:07d},7,not-a-date" for number in range(1100)]  # never parsed: no row errors
+    with pytest.raises(ValidationError) as refused:
+        ratings_import_imdb_csv(user=member, upload=csv_file(*lines))
+    assert refused.value.messages == [
+        "The file has more than 3 ratings; the limit is 3 per import. Split it into smaller files. "
+        "Nothing was imported."
+    ]
