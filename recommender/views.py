@@ -19,11 +19,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
-<<<<<<< HEAD
 from imdbrec.parsing import ascii_int, page_number
-=======
 from imdbrec.ratelimits import rate_limited
->>>>>>> cd5c274 (Stats and recommendations rate-limited; CSV export sent in chunks)
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
