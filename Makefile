@@ -9,7 +9,13 @@ RUN := var/run
 DEMO_USERS ?= 3000
 export DJANGO_SETTINGS_MODULE ?= imdbrec.settings.dev
 
-.PHONY: help venv services demo demo-data serve worker stop test test-fast lint test-deps bench reliability audit clean
+# The cache's own Redis server: a memory limit and LRU eviction, apart from the broker's (never evicts).
+CACHE_PORT ?= 6380
+CACHE_MAXMEMORY ?= 64mb
+# What make demo runs uses it; the tests keep theirs (imdbrec/settings/test.py, .ci/run).
+demo demo-data serve worker: export CACHE_URL ?= redis://127.0.0.1:$(CACHE_PORT)/0
+
+.PHONY: help venv services cache-server demo demo-data serve worker stop test test-fast lint test-deps bench reliability audit clean
 
 help:
 	@echo "make demo   — install, migrate, load the IMDb sample, synthetic users, train, serve"
@@ -29,8 +35,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements.lock
 
 venv: $(VENV)/.installed
 
-services: venv
+services: venv cache-server
 	@$(PY) -m imdbrec.services_check --create-database
+
+# Started like the broker's Redis when it is not running: no persistence, maxmemory + allkeys-lru.
+cache-server:
+	@redis-cli -p $(CACHE_PORT) ping >/dev/null 2>&1 || { echo "starting the cache's Redis on port $(CACHE_PORT)"; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port $(CACHE_PORT) --save "" --appendonly no \
+	    --maxmemory $(CACHE_MAXMEMORY) --maxmemory-policy allkeys-lru; \
+	  for i in $$(seq 1 30); do redis-cli -p $(CACHE_PORT) ping >/dev/null 2>&1 && break; sleep 0.5; done; }
 
 # The secret key is readable by its owner only (umask 077: the file is created 0600);
 # docker-compose reads the database passwords from it too (there are no defaults).

@@ -15,6 +15,7 @@ from accounts import services
 from accounts.extensions import delete_sections, profile_sections
 from accounts.forms import AccountDeleteForm, LockoutPasswordChangeForm, ProfileForm, SignupForm
 from imdbrec.extensions import stylesheets_of
+from imdbrec.ratelimits import rate_limited
 
 
 def _safe_next(request, fallback: str = "home") -> str:
@@ -28,6 +29,7 @@ def _safe_next(request, fallback: str = "home") -> str:
 
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
+@rate_limited("signup", methods=("POST",))
 def signup(request):
     if request.user.is_authenticated:
         return redirect(_safe_next(request))

@@ -182,8 +182,16 @@ def title_browse(
     return titles.order_by("-num_votes", "tconst")
 
 
+SEARCH_MAX_WORDS = 12
+
+
 def _search_normalise(query: str) -> str:
-    return " ".join(query.split())[:SEARCH_MAX_QUERY_LENGTH]
+    """Whitespace folded, repeated words dropped, at most ``SEARCH_MAX_WORDS`` words and
+    ``SEARCH_MAX_QUERY_LENGTH`` characters. pg_trgm compares sets of trigrams made word by word, so
+    a repeated word adds none and dropping it changes no similarity; ``"a b " × 50`` (a hostile
+    query that cost seconds under load) becomes ``"a b"``."""
+    words = list(dict.fromkeys(query.split()))[:SEARCH_MAX_WORDS]
+    return " ".join(words)[:SEARCH_MAX_QUERY_LENGTH]
 
 
 @dataclass(frozen=True)

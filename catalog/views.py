@@ -15,6 +15,7 @@ from catalog.forms import SORT_CHOICES, TitleFilterForm
 from catalog.models import Person, Title, title_type_label
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
+from imdbrec.ratelimits import rate_limited
 
 HOME_LIST_SIZE = 12
 BROWSE_PAGE_SIZE = 24
@@ -70,6 +71,7 @@ def title_list(request):
     )
 
 
+@rate_limited("search")
 def search(request):
     query = " ".join(request.GET.get("q", "").split())[: selectors.SEARCH_MAX_QUERY_LENGTH]
     hits = selectors.title_search(query=query) if query else []

@@ -69,3 +69,17 @@ class RequestGuardMiddleware:
                     request, 400, "The form contains a NUL character, which no field here accepts. Nothing was saved."
                 )
         return self.get_response(request)
+
+
+class PermissionsPolicyMiddleware:
+    """Adds ``settings.PERMISSIONS_POLICY`` as the ``Permissions-Policy`` header (Django has no setting for it)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        policy = getattr(settings, "PERMISSIONS_POLICY", "")
+        if policy:
+            response.headers.setdefault("Permissions-Policy", policy)
+        return response

@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     environ.Env.read_env(ROOT / ".env", overwrite=False)
     database = env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/imdbrec")
     broker = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+    cache_url = env("CACHE_URL", default="redis://127.0.0.1:6379/1")
     missing = 0
 
     connect = {
@@ -75,6 +76,16 @@ def main(argv=None) -> int:
         missing += 1
         print(f"✗ Redis at {broker} is not reachable ({error})")
         print(f"    start it with: {REDIS_START}")
+    try:
+        cache_server = redis.Redis.from_url(cache_url, socket_connect_timeout=2)
+        limit = int(cache_server.config_get("maxmemory").get("maxmemory") or 0)
+        policy = cache_server.config_get("maxmemory-policy").get("maxmemory-policy") or ""
+        print(f"✓ Redis cache at {cache_url} (maxmemory {limit // 2**20} MB, {policy})")
+        if limit == 0:
+            print("!   the cache has no memory limit: run it on its own server with maxmemory (make cache-server)")
+    except redis.RedisError as error:  # advice: without the cache the site works, slower
+        print(f"! Redis cache at {cache_url} is not reachable ({error}); pages work without it, slower")
+        print("    start it with: make cache-server")
 
     java = shutil.which("java") or (
         os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else None

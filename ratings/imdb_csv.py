@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from django.template.defaultfilters import filesizeformat
 
 from catalog.models import Title
 from imdbrec.parsing import ascii_int
+from ratings.dates import plausible_rating_dates
 from ratings.models import Rating
 from ratings.services import rating_changed_notify
 
@@ -130,10 +132,31 @@ def _read_text(upload: IO[bytes], limit: int) -> str:
         ) from error
 
 
-def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbRow]:
-    """Read and check the whole export; raise ``ValidationError`` (all problems found) or return its rows."""
+LINE_SLACK = 1000  # blank lines and titles quoted over several lines
+
+
+def _too_many_rows(max_rows: int) -> ValidationError:
+    return ValidationError(
+        f"The file has more than {max_rows:,} ratings; the limit is {max_rows:,} per import. "
+        "Split it into smaller files. Nothing was imported.",
+        code="too_many_rows",
+    )
+
+
+def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None, max_rows: int | None = None) -> list[ImdbRow]:
+    """Read and check the whole export; raise ``ValidationError`` (all problems found) or return its rows.
+
+    Bounded: at most ``limit`` bytes (``MAX_RATINGS_UPLOAD_BYTES``) and ``max_rows`` rows
+    (``MAX_RATINGS_IMPORT_ROWS``); a longer file is refused as soon as its row ``max_rows + 1`` is read.
+    """
     limit = settings.MAX_RATINGS_UPLOAD_BYTES if limit is None else limit
+    max_rows = settings.MAX_RATINGS_IMPORT_ROWS if max_rows is None else max_rows
+    earliest_date, latest_date = plausible_rating_dates()
     text = _read_text(upload, limit)
+    # IMDb's export has one line per rating: a file with far more lines is refused before the CSV
+    # is parsed (counting newlines costs a few milliseconds for 5 MB; parsing, hundreds).
+    if text.count("\n") > max_rows + LINE_SLACK:
+        raise _too_many_rows(max_rows)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
@@ -156,6 +179,8 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbR
             line = reader.line_num
             if not any(value.strip() for value in values):
                 continue
+            if len(rows) + len(problems) >= max_rows:
+                raise _too_many_rows(max_rows)
             if len(values) < len(header):
                 problems.append(f"line {line}: {len(values)} columns, the header has {len(header)}")
                 continue
@@ -177,6 +202,12 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbR
                 rated_on = dt.date.fromisoformat(date_text)
             except ValueError:
                 problems.append(f"line {line}: Date Rated “{date_text}” is not a date like 2024-05-31")
+                continue
+            if not earliest_date <= rated_on <= latest_date:
+                problems.append(
+                    f"line {line}: Date Rated “{date_text}” is not a plausible date (from "
+                    f"{earliest_date.isoformat()} to today)"
+                )
                 continue
             rows.append(
                 ImdbRow(
@@ -204,6 +235,9 @@ def imdb_csv_parse(upload: IO[bytes], *, limit: int | None = None) -> list[ImdbR
     return rows
 
 
+WRITE_CHUNK_ROWS = 2000
+
+
 @transaction.atomic
 def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportReport:
     """Validate the whole export, then create or update ``user``'s ratings in one transaction.
@@ -211,7 +245,15 @@ def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportRepor
     Imported ratings carry IMDb's "Date Rated" (noon UTC), so the statistics' "ratings over time"
     shows the user's real history.
     """
-    rows = imdb_csv_parse(upload)
+    return ratings_import_imdb_rows(user=user, rows=imdb_csv_parse(upload))
+
+
+@transaction.atomic
+def ratings_import_imdb_rows(
+    *, user: User, rows: list[ImdbRow], progress: Callable[[float], object] | None = None
+) -> ImdbImportReport:
+    """Create or update ``user``'s ratings from checked ``rows`` in one transaction, in chunks of
+    ``WRITE_CHUNK_ROWS``, calling ``progress(fraction)`` after each (a worker shows it)."""
     report = ImdbImportReport(rows=len(rows))
     known = set(Title.objects.filter(tconst__in=[row.tconst for row in rows]).values_list("tconst", flat=True))
     existing = {
@@ -231,7 +273,8 @@ def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportRepor
         else:
             report.unchanged += 1
     changed = to_create + to_update
-    if changed:
+    for start in range(0, len(changed), WRITE_CHUNK_ROWS):
+        chunk = changed[start : start + WRITE_CHUNK_ROWS]
         # One set-based upsert instead of per-row saves (an export can hold thousands of rows).
         # It writes IMDb's "Date Rated", which auto_now would overwrite; created_at of an existing
         # row is kept. A star clicked in another tab since the SELECT above: the file wins.
@@ -246,11 +289,13 @@ def ratings_import_imdb_csv(*, user: User, upload: IO[bytes]) -> ImdbImportRepor
                 """,
                 [
                     user.pk,
-                    [row.tconst for row in changed],
-                    [row.stars for row in changed],
-                    [row.rated_at for row in changed],
+                    [row.tconst for row in chunk],
+                    [row.stars for row in chunk],
+                    [row.rated_at for row in chunk],
                 ],
             )
+        if progress is not None:
+            progress((start + len(chunk)) / len(changed))
     report.created = len(to_create)
     report.updated = len(to_update)
     if to_create or to_update:

@@ -1,6 +1,12 @@
-"""A member's import of a Letterboxd export or of an ``imdbID`` ratings file: runs and their reports.
+"""A member's import of a Letterboxd export, an ``imdbID`` ratings file or a large IMDb ratings
+export: runs and their reports.
 
-``/me/import/`` hands an upload whose kind is not IMDb's own export to ``member_import_start``:
+``/me/import/`` hands an upload whose kind is not IMDb's own export to ``member_import_start``, and
+IMDb's "Your Ratings" CSV to ``imdb_import_start``: that one is checked whole first
+(``ratings.imdb_csv.imdb_csv_parse``: at most ``MAX_RATINGS_UPLOAD_BYTES`` and
+``MAX_RATINGS_IMPORT_ROWS`` rows, every date between 1874 and today); up to
+``MEMBER_IMPORT_INLINE_ROWS`` rows it is imported at once in the request (the import page shows
+its report), a larger one becomes a run of kind ``imdb`` like the others below.
 
 1. the whole upload is parsed and checked first (``ratings.letterboxd``); a malformed file is
    refused with file, line and reason and nothing is recorded;
@@ -20,6 +26,7 @@ one import at a time. Background runs share ``imdbrec.runs``' lifecycle; the loc
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 from typing import TYPE_CHECKING
 
@@ -32,6 +39,7 @@ from django.utils import timezone
 from catalog.models import Title
 from imdbrec.queueing import AlreadyRunning, enqueue_on_commit, exclusive, exclusive_is_held
 from imdbrec.runs import UNFINISHED, RunProgress, run_finish, run_running
+from ratings.imdb_csv import ImdbImportReport, imdb_csv_parse, ratings_import_imdb_rows
 from ratings.letterboxd import FilmRow, MemberExport, member_export_parse
 from ratings.models import MemberImportRun, NotInterested, Rating, WatchlistItem
 from ratings.services import rating_changed_notify
@@ -46,7 +54,8 @@ SCORE_RULE = (
     "half stars round up to whole stars, as in the MovieLens import: ½→★1, 1→★1, 1½→★2, 2→★2, "
     "2½→★3, 3→★3, 3½→★4, 4→★4, 4½→★5, 5→★5 (Rating10 h becomes ceil(h ÷ 2))"
 )
-KIND_NAMES = {"letterboxd": "Letterboxd export", "imdb_ids": "ratings by IMDb id"}
+IMDB = "imdb"  # IMDb's own "Your Ratings" export (ratings.imdb_csv)
+KIND_NAMES = {"letterboxd": "Letterboxd export", "imdb_ids": "ratings by IMDb id", IMDB: "IMDb ratings export"}
 LIST_NAMES = {"ratings": "rating", "watchlist": "watchlist", "not_interested": "not interested"}
 DUPLICATE = "duplicate"  # a second film of the file matched to a title already taken
 
@@ -96,27 +105,51 @@ def member_import_start(*, user: User, upload) -> MemberImportRun:
     with file, line and reason when it is malformed, and nothing recorded."""
     name, raw = _read(upload)
     export = member_export_parse(name=name, raw=raw)
+    return _run_start(user=user, name=name, kind=export.kind, raw=raw, films=export.row_count)
+
+
+def imdb_import_start(*, user: User, upload) -> ImdbImportReport | MemberImportRun:
+    """IMDb's ratings export: checked whole (``ValidationError`` and nothing recorded when it is too
+    large, too long or malformed), then imported at once (its report returned) when it has at most
+    ``MEMBER_IMPORT_INLINE_ROWS`` rows, else queued as a run (returned)."""
+    rows = imdb_csv_parse(upload)
+    if len(rows) <= settings.MEMBER_IMPORT_INLINE_ROWS:
+        _refuse_while_active(user)  # one import at a time, small or large
+        return ratings_import_imdb_rows(user=user, rows=rows)
+    upload.seek(0)
+    raw = upload.read()
+    name = getattr(upload, "name", "ratings.csv") or "ratings.csv"
+    return _run_start(
+        user=user, name=name, kind=IMDB, raw=raw if isinstance(raw, bytes) else raw.encode(), films=len(rows)
+    )
+
+
+def _refuse_while_active(user: User) -> None:
+    active = member_import_active(user=user)
+    if active is not None:
+        raise ValidationError(
+            f"Your import of {active.file_name} is still {active.get_status_display().lower()}; "
+            "wait for it to finish, then upload again.",
+            code="busy",
+        )
+
+
+def _run_start(*, user: User, name: str, kind: str, raw: bytes, films: int) -> MemberImportRun:
     with transaction.atomic():
         # Two uploads at once from the same member: the second waits here, then sees the first.
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"imdbrec:{_lock(user.pk)}-start"])
-        active = member_import_active(user=user)
-        if active is not None:
-            raise ValidationError(
-                f"Your import of {active.file_name} is still {active.get_status_display().lower()}; "
-                "wait for it to finish, then upload again.",
-                code="busy",
-            )
+        _refuse_while_active(user)
         run = MemberImportRun(
             user=user,
             file_name=name[:255],
-            file_kind=export.kind,
+            file_kind=kind,
             upload=raw,
-            summary={"films": export.row_count},
+            summary={"films": films},
         )
         run.full_clean()
         run.save()
-        if export.row_count > settings.MEMBER_IMPORT_INLINE_ROWS:
+        if films > settings.MEMBER_IMPORT_INLINE_ROWS:
             from ratings.tasks import member_import_task
 
             enqueue_on_commit(
@@ -142,8 +175,11 @@ def member_import_execute(*, run_id: int, task_id: str = "") -> MemberImportRun:
             run_running(run, task_id=task_id)
             progress = RunProgress(run, every_seconds=1.0)
             try:
-                export = member_export_parse(name=run.file_name, raw=bytes(run.upload or b""))
-                summary, rows = _import(run=run, export=export, progress=progress)
+                if run.file_kind == IMDB:
+                    summary, rows = _import_imdb(run=run, progress=progress)
+                else:
+                    export = member_export_parse(name=run.file_name, raw=bytes(run.upload or b""))
+                    summary, rows = _import(run=run, export=export, progress=progress)
             except ValidationError as error:
                 run_finish(run, status=MemberImportRun.Status.FAILED, error=" ".join(error.messages), upload=None)
                 return run
@@ -271,6 +307,62 @@ def _import(*, run: MemberImportRun, export: MemberExport, progress: RunProgress
         **counts,
     }
     return summary, report
+
+
+def _import_imdb(*, run: MemberImportRun, progress: RunProgress) -> tuple[dict, list[dict]]:
+    """A large IMDb export: checked again (the limits may have changed since), then saved in one
+    transaction; the report has one row per line of the file, matched or not in our catalogue."""
+    progress.write(progress=0.05, message="Checking the file", force=True)
+    rows = imdb_csv_parse(io.BytesIO(bytes(run.upload or b"")))
+    progress.write(progress=0.1, message=f"Saving {len(rows):,} ratings", force=True)
+    report = ratings_import_imdb_rows(
+        user=run.user,
+        rows=rows,
+        progress=lambda fraction: progress.write(progress=0.1 + 0.85 * fraction, message="Saving your ratings"),
+    )
+    missing = {row.line for row in report.unmatched}
+    ours = dict(
+        Title.objects.filter(tconst__in=[row.tconst for row in rows if row.line not in missing]).values_list(
+            "tconst", "start_year"
+        )
+    )
+    entries: list[dict] = [
+        {
+            "file": run.file_name,
+            "line": row.line,
+            "name": row.title,
+            "year": None,
+            "list": LIST_NAMES["ratings"],
+            "stars": row.stars,
+            "halves": row.imdb_score,  # shown as "N/10 → ★S", IMDb's own scale
+            "status": NOT_FOUND if row.line in missing else MATCHED,
+            "tconst": row.tconst,
+            "title": row.title,
+            "title_year": ours.get(row.tconst),
+            "via_alternative": False,
+            "candidates": [],
+        }
+        for row in rows
+    ]
+    summary = {
+        "kind": IMDB,
+        "kind_name": KIND_NAMES[IMDB],
+        "files": [run.file_name],
+        "films": report.rows,
+        "matched": report.matched,
+        "ambiguous": 0,
+        "not_found": len(report.unmatched),
+        "duplicates": 0,
+        "via_alternative": 0,
+        "watched_unrated": 0,
+        "diary_lines": 0,
+        "ratings_created": report.created,
+        "ratings_updated": report.updated,
+        "ratings_unchanged": report.unchanged,
+        "watchlist_added": 0,
+        "not_interested_added": 0,
+    }
+    return summary, entries
 
 
 def _stamp(row: FilmRow) -> dt.datetime:

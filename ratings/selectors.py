@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Count, F, Func, QuerySet
+from django.db.models import Avg, Count, F, Func, Max, QuerySet
 from django.db.models.functions import TruncMonth
 
+from ratings.dates import plausible_rating_dates
 from ratings.models import MemberImportRun, NotInterested, Rating, SyntheticRun, WatchlistItem
 
 if TYPE_CHECKING:
@@ -107,7 +108,27 @@ def not_interested_for_user(*, user: User) -> QuerySet[NotInterested]:
     return NotInterested.objects.filter(user=user).select_related("title").order_by("-created_at", "title_id")
 
 
+STATISTICS_CACHE_SECONDS = 600
+
+
 def rating_statistics_for_user(*, user: User) -> dict:
+    """``rating_statistics_compute`` for ``user``, cached under the state of their ratings.
+
+    The key is the user, the number of their ratings and the latest change (one small indexed
+    query), and the day (the plausible dates end today): any rating change makes a new key, a
+    repeat view costs that query and a cache read, and a member has one live entry.
+    """
+    state = Rating.objects.filter(user=user).aggregate(count=Count("id"), latest=Max("updated_at"))
+    latest = state["latest"].timestamp() if state["latest"] else 0
+    key = f"ratings:stats:v1:{user.pk}:{state['count']}:{latest}:{plausible_rating_dates()[1].isoformat()}"
+    stats = cache.get(key)
+    if stats is None:
+        stats = rating_statistics_compute(user=user)
+        cache.set(key, stats, STATISTICS_CACHE_SECONDS)
+    return stats
+
+
+def rating_statistics_compute(*, user: User) -> dict:
     """Everything the statistics page shows, computed in a handful of grouped queries.
 
     Returns ``count``, ``average`` (None when no ratings), ``distribution`` ([(score, count)] for
@@ -128,9 +149,12 @@ def rating_statistics_for_user(*, user: User) -> dict:
         .annotate(count=Count("id"), average=Avg("score"))
         .order_by("-count", "-average", "genre")
     ]
+    # Only plausible dates draw the timeline: a rating dated year 1 or 9999 (imported before imports
+    # checked dates) would stretch it to thousands of empty yearly bars.
     by_month = [
         (row["month"].date(), row["count"], float(row["average"]))
-        for row in ratings.annotate(month=TruncMonth("updated_at"))
+        for row in ratings.filter(updated_at__date__range=plausible_rating_dates())
+        .annotate(month=TruncMonth("updated_at"))
         .values("month")
         .annotate(count=Count("id"), average=Avg("score"))
         .order_by("month")

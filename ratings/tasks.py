@@ -33,6 +33,6 @@ def synthetic_users_remove_task(self, run_id: int) -> dict:
 
 @shared_task(bind=True, soft_time_limit=30 * 60, time_limit=35 * 60, **DATABASE_RETRY)
 def member_import_task(self, run_id: int) -> dict:
-    """Match and write a member's large Letterboxd (or imdbID) import, run ``run_id``."""
+    """Match and write a member's large import (Letterboxd, imdbID or IMDb export), run ``run_id``."""
     run = member_import_execute(run_id=run_id, task_id=self.request.id or "")
     return {"run": run.pk, "status": run.status}

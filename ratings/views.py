@@ -7,8 +7,10 @@ JavaScript) is redirected back to the page it came from.
 """
 
 import csv
+import io
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -18,22 +20,26 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
 from imdbrec.queueing import BackgroundUnavailable
+from imdbrec.ratelimits import rate_limit_check, rate_limited
 from ratings import charts, member_stats, selectors, services
 from ratings.extensions import stats_sections, year_review_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
-from ratings.imdb_csv import IMDB_SCORE_RULE, ratings_import_imdb_csv
+from ratings.imdb_csv import IMDB_SCORE_RULE
 from ratings.letterboxd import upload_kind
 from ratings.member_export import member_export_zip
 from ratings.member_imports import SCORE_RULE as HALF_STAR_RULE
-from ratings.member_imports import member_import_start
+from ratings.member_imports import imdb_import_start, member_import_start
+from ratings.models import MemberImportRun
 
 HISTORY_PAGE_SIZE = 50
+EXPORT_CHUNK_ROWS = 500
 LIST_PAGE_SIZE = 48
 
 
@@ -159,31 +165,56 @@ def _cell(value):
 
 
 def _history_csv(ratings, filename: str) -> StreamingHttpResponse:
-    class Echo:
-        def write(self, value):
-            return value
+    """The member's ratings as CSV, streamed: rows are read 2,000 at a time with a server-side
+    cursor and written as they come, so memory stays flat whatever the count. Streamed rather
+    than a file written by a worker: a member's ratings are bounded (imports take at most
+    ``MAX_RATINGS_IMPORT_ROWS`` at a time), 4,541 rows take about 0.05 s of CPU, and the
+    per-member and per-address rate limits (``export``) bound how often; a worker, a file store
+    and a download step would cost more than they save at that size."""
 
-    writer = csv.writer(Echo())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flushed() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
 
     def rows():
-        yield writer.writerow(
-            ["tconst", "title", "year", "title_type", "genres", "score", "rated_at", "imdb_rating", "url"]
+        writer.writerow(["tconst", "title", "year", "title_type", "genres", "score", "rated_at", "imdb_rating", "url"])
+        # Plain tuples, not model instances: 4,541 rows cost 0.025 s of CPU instead of 0.066 s (measured).
+        columns = ratings.values_list(
+            "title_id",
+            "title__primary_title",
+            "title__start_year",
+            "title__title_type",
+            "title__genres",
+            "score",
+            "updated_at",
+            "title__average_rating",
         )
-        for rating in ratings.iterator(chunk_size=2000):
-            title = rating.title
-            yield writer.writerow(
+        # Sent 500 rows a chunk: one chunk a row made the response (and the gzip middleware, which
+        # compresses and flushes each chunk) hundreds of times slower to stream.
+        for number, (tconst, primary_title, year, title_type, genres, score, rated_at, average) in enumerate(
+            columns.iterator(chunk_size=2000), start=1
+        ):
+            writer.writerow(
                 [
-                    title.tconst,
-                    _cell(title.primary_title),
-                    title.start_year or "",
-                    title.title_type,
-                    ",".join(title.genres),
-                    rating.score,
-                    rating.updated_at.isoformat(),
-                    title.average_rating if title.average_rating is not None else "",
-                    f"https://www.imdb.com/title/{title.tconst}/",
+                    tconst,
+                    _cell(primary_title),
+                    year or "",
+                    title_type,
+                    ",".join(genres),
+                    score,
+                    rated_at.isoformat(),
+                    average if average is not None else "",
+                    f"https://www.imdb.com/title/{tconst}/",
                 ]
             )
+            if number % EXPORT_CHUNK_ROWS == 0:
+                yield flushed()
+        yield flushed()
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -233,6 +264,7 @@ def history(request):
         genre=filters.get("genre") or None,
     )
     if request.GET.get("format") == "csv":
+        rate_limit_check(request, "export")
         return _history_csv(ratings, f"imdbrec-ratings-{request.user.username}.csv")
     page = Paginator(ratings, HISTORY_PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     kept = {key: value for key, value in filters.items() if value not in (None, "")}
@@ -255,6 +287,7 @@ def history(request):
 
 
 @login_required
+@rate_limited("stats")
 def statistics(request):
     stats = selectors.rating_statistics_for_user(user=request.user)
     sections = stats_sections.collect(request=request)
@@ -314,9 +347,11 @@ def not_interested(request):
 
 
 @login_required
+@rate_limited("import", methods=("POST",))
 def imdb_import(request):
-    """Upload an export: IMDb's ratings CSV is imported here and now; a Letterboxd export (ZIP or
-    CSV) or an imdbID ratings file starts a member import run, whose page shows its report."""
+    """Upload an export: IMDb's ratings CSV is imported here and now up to
+    ``MEMBER_IMPORT_INLINE_ROWS`` rows; a larger one, a Letterboxd export (ZIP or CSV) or an imdbID
+    ratings file starts a member import run, whose page shows its progress and report."""
     report = None
     if request.method == "POST":
         form = ImdbRatingsUploadForm(request.POST, request.FILES)
@@ -324,7 +359,10 @@ def imdb_import(request):
             upload = form.cleaned_data["file"]
             try:
                 if upload_kind(upload) == "imdb":
-                    report = ratings_import_imdb_csv(user=request.user, upload=upload)
+                    outcome = imdb_import_start(user=request.user, upload=upload)
+                    if isinstance(outcome, MemberImportRun):  # a large file: on a worker
+                        return redirect("ratings:import_run", run_id=outcome.pk)
+                    report = outcome
                 else:
                     run = member_import_start(user=request.user, upload=upload)
                     return redirect("ratings:import_run", run_id=run.pk)
@@ -342,6 +380,7 @@ def imdb_import(request):
         "report": report,
         "score_rule": IMDB_SCORE_RULE,
         "half_star_rule": HALF_STAR_RULE,
+        "max_rows": settings.MAX_RATINGS_IMPORT_ROWS,
         "runs": selectors.member_import_list_for_user(user=request.user)[:5],
     }
     return render(request, "ratings/import.html", context, status=status)
@@ -350,6 +389,7 @@ def imdb_import(request):
 IMPORT_REPORT_PAGE_SIZE = 50
 
 
+@never_cache
 @login_required
 def import_run_progress(request, run_id: int):
     """The run's progress as JSON for ``site.js``'s poller (``data-progress-url``)."""
@@ -380,6 +420,7 @@ def import_run(request, run_id: int):
 
 
 @login_required
+@rate_limited("export")
 def member_export(request):
     """Everything the member keeps here as one ZIP (``ratings.member_export``)."""
     data = member_export_zip(user=request.user)

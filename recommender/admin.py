@@ -22,7 +22,7 @@ from recommender.training.runs import model_run_activate
 
 
 def _pretty(value) -> str:
-    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", json.dumps(value, indent=1))
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=1))
 
 
 @admin.register(ModelRun)

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Title
 from imdbrec.parsing import ascii_int
+from imdbrec.ratelimits import rate_limited
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
@@ -30,7 +31,7 @@ from recommender.quality.outcomes import recommendation_shown_record
 from recommender.serving import onboarding
 from recommender.serving.cards import card_actions_render
 from recommender.serving.member_controls import controls_for_user, controls_in_query, controls_save, controls_summary
-from recommender.serving.page import PAGE_SIZE, page_cache_key, page_fingerprint, recommendation_page_get
+from recommender.serving.page import CACHED_PAGES, PAGE_SIZE, page_cache_key, page_fingerprint, recommendation_page_get
 from recommender.serving.predictions import titles_predict
 from recommender.serving.ranking import LIVE_LIST_LIMIT, LiveFilters, live_state_get
 from recommender.serving.ranking_controls import DISCOVERY_STEPS, RankingControls
@@ -102,7 +103,10 @@ def _list_request(request, *, genres, title_types) -> _ListRequest:
     if page_number is None:
         valid = False
     variant = None
-    if valid:
+    # Only the views members come back to are cached (m-limits: bounded cache keys): the first
+    # CACHED_PAGES pages, without a year filter; the rest are rendered each time.
+    cached_view = page_number is not None and page_number <= CACHED_PAGES and not (filters.year_min or filters.year_max)
+    if valid and cached_view:
         variant = "|".join([urlencode(sorted((key, str(value)) for key, value in kept.items())), controls.key()])
         variant += f"|p{page_number}"
         if from_url:  # the page says whether the link's controls are the member's saved ones
@@ -138,6 +142,7 @@ def _model_choices(run) -> tuple[list[str], list[str]]:
 
 @never_cache
 @login_required
+@rate_limited("recommendations")
 def recommendations(request):
     """The user's recommendations: the active run's, folded in again at once when they changed,
     under their controls (discovery, variety, hidden years and genre).

@@ -115,7 +115,7 @@ def _training_number(name: str, field_class: type[forms.Field], whole: bool, att
         required=False,
         label=name,
         error_messages={"invalid": f"{name} must be {kind}."},
-        widget=forms.NumberInput(attrs={"placeholder": DEFAULT_PARAMS[name], "style": "width: 5em", **attrs}),
+        widget=forms.NumberInput(attrs={"placeholder": DEFAULT_PARAMS[name], "class": "input-narrow", **attrs}),
     )
 
 

@@ -2,6 +2,8 @@
 (data status, community raters, recommender training), the models page, and the progress
 bars' JSON. Templates get plain data and blank forms from here; they run no query."""
 
+import time
+
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
@@ -9,7 +11,7 @@ from catalog.importing.datasets import DATASETS
 from catalog.importing.indexes import indexes_deferred
 from catalog.models import ImportRun
 from catalog.selectors import import_run_list, table_row_estimates
-from imdbrec.health import system_health
+from imdbrec.health import health_snapshot
 from ratings.models import SyntheticRun
 from ratings.selectors import rater_counts, rater_counts_forget, synthetic_run_current
 from ratings.synthetic.config import DEFAULT_PERSONAS, GeneratorConfig
@@ -25,8 +27,10 @@ from system.forms import ImportStartForm, SyntheticGenerateForm, SyntheticRemove
 
 def system_page() -> dict:
     """The system page: service health, then one panel per app."""
+    health = health_snapshot()
     return {
-        "health": system_health(),
+        "health": health,
+        "health_age": round(time.time() - health["checked_at"], 1) if health["checked_at"] else None,
         "catalog": catalog_panel(),
         "synthetic": synthetic_panel(),
         "training": training_panel(),

@@ -119,6 +119,12 @@ CHECKS: dict[str, tuple[str, str]] = {
         "is reported by name with the reason, the old rows stay, the good file loads",
     ),
     "test_exclusive_admits_one_holder_at_a_time": ("faults", "The one-at-a-time lock admits one holder"),
+    "test_twenty_hostile_clients_per_page_do_not_stall_the_site": (
+        "hostile",
+        "20 hostile clients in turn on /health/, /search/, the member CSV import, the CSV export, /me/stats/ "
+        "and /recommendations/?junk=N: a visitor's /titles/ p95 within 3× its quiet value, no 500, the "
+        "cache's Redis under its memory limit, every acknowledged rating and import kept (table above)",
+    ),
     "test_the_lock_dies_with_a_killed_process": (
         "faults",
         "The lock held by a process is released when that process is SIGKILLed",
@@ -372,6 +378,35 @@ def render(results: dict) -> str:
             f"{jobs['import']['status']} in {jobs['import']['seconds']} s; errors: quiet {len(quiet['errors'])}, "
             f"busy {len(busy['errors'])} |",
         ]
+    hostile = results.get("hostile_load") or {}
+    if hostile.get("phases"):
+        lines += [
+            "",
+            "### Hostile clients",
+            "",
+            f"`tests/reliability/test_hostile_load.py`: {hostile['clients']} hostile clients (one address, a member "
+            f"account each) for {hostile['phase_seconds']} s on each page in turn, while a visitor (another address) "
+            f"loads /titles/ one request after another and a member rates titles and imports a 2,700-row file. "
+            f"Quiet /titles/: p50 {hostile['quiet_p50_ms']} ms, p95 {hostile['quiet_p95_ms']} ms. Cache Redis: "
+            f"maxmemory {hostile['cache_limit_mb']} MB, allkeys-lru.",
+            "",
+            "| attack | hostile answers | visitor /titles/ p50 / p95 | p95 ÷ quiet | cache / broker Redis |",
+            "|---|---|---|---|---|",
+        ]
+        for name, phase in hostile["phases"].items():
+            ratio = phase["visitor_p95_ms"] / hostile["quiet_p95_ms"] if hostile["quiet_p95_ms"] else 0
+            lines.append(
+                f"| {name} | {phase['hostile_requests']:,}: {_statuses(phase['hostile_statuses'])} | "
+                f"{phase['visitor_p50_ms']} / {phase['visitor_p95_ms']} ms | {ratio:.1f}× | "
+                f"{phase['cache_used_mb']} / {phase['broker_used_mb']} MB |"
+            )
+        lines += [
+            "",
+            f"Nothing lost: {hostile['ratings_acknowledged']} ratings acknowledged during the attacks, "
+            f"{hostile['ratings_lost']} missing; the member's import: {', '.join(hostile['imports'])} "
+            "(status:matched:unmatched).",
+            "",
+        ]
     if load or background:
         lines += [
             "",
@@ -457,7 +492,13 @@ def main() -> int:
         or "?"
     )
     if not args.skip_tests:
+        hostile_file = OUT / "hostile_load.json"  # written by tests/reliability/test_hostile_load.py
+        hostile_file.unlink(missing_ok=True)  # never report an older run's figures
         results["tests"] = run_tests(OUT / "reliability-junit.xml")
+        results.pop("hostile_load", None)
+    hostile_file = OUT / "hostile_load.json"
+    if hostile_file.exists():
+        results["hostile_load"] = json.loads(hostile_file.read_text())
     if not args.skip_load:
         results["load_ratings"] = run_script(["bench/load_ratings.py"], OUT / "load_ratings.json")
         results["load_background"] = run_script(["bench/load_background.py"], OUT / "load_background.json")

@@ -55,12 +55,19 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Rate limits before the CSRF check reads the body: an upload over the limit is not parsed.
+    "imdbrec.ratelimits.RateLimitEarlyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy (django-csp, CONTENT_SECURITY_POLICY below) and Permissions-Policy.
+    "csp.middleware.CSPMiddleware",
+    "imdbrec.middleware.PermissionsPolicyMiddleware",
     # NUL characters and oversized bodies get a clear 400/413 before any view (imdbrec/middleware.py).
     "imdbrec.middleware.RequestGuardMiddleware",
+    # A request over a rate limit (imdbrec/ratelimits.py) becomes the 429 page of RATELIMIT_VIEW.
+    "django_ratelimit.middleware.RatelimitMiddleware",
     # Last, as django-axes asks: it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -119,6 +126,74 @@ LOGIN_RECORDS_RETENTION_DAYS = env.int("LOGIN_RECORDS_RETENTION_DAYS", default=3
 # Records at most 150 characters of the posted user name: a longer one was a 500 (imdbrec/security.py).
 AXES_USERNAME_CALLABLE = "imdbrec.security.axes_username"
 
+# Content-Security-Policy: scripts, styles, images and fonts from this site only; no inline script
+# or style attribute anywhere (charts are SVG elements, colours and widths are classes), no plugins,
+# no framing, forms post here only. tests/browser/test_csp.py opens every page type in Chromium and
+# fails on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Powerful browser features no page here uses, refused to this site and anything it could embed.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), publickey-credentials-get=(), usb=(), "
+    "xr-spatial-tracking=(), browsing-topics=()"
+)
+
+# /health/ answers only ok/503; monitoring that sends "Authorization: Bearer <HEALTH_TOKEN>" gets the
+# report (versions, workers, failing parts). Empty: the report is on the staff system page only.
+HEALTH_TOKEN = env("HEALTH_TOKEN", default="")
+# How old the health report /health/ answers from may be (the checks run in a background thread).
+HEALTH_FRESH_SECONDS = env.float("HEALTH_FRESH_SECONDS", default=5.0)
+
+# Rate limits (imdbrec/ratelimits.py, django-ratelimit): per action, per address ("ip"), per member
+# ("user"; an address for visitors) and, for password resets, per e-mail address asked for.
+# "N/m", "N/15m", "N/h", ...; RATELIMIT_ENABLE=false turns them all off (load benchmarks).
+RATE_LIMITS = {
+    "search": {
+        "ip": env("RATE_LIMIT_SEARCH_IP", default="60/m"),
+        "user": env("RATE_LIMIT_SEARCH_USER", default="30/m"),
+    },
+    "import": {
+        "ip": env("RATE_LIMIT_IMPORT_IP", default="20/h"),
+        "user": env("RATE_LIMIT_IMPORT_USER", default="10/h"),
+    },
+    "export": {
+        "ip": env("RATE_LIMIT_EXPORT_IP", default="30/h"),
+        "user": env("RATE_LIMIT_EXPORT_USER", default="10/h"),
+    },
+    # Pages computed per member: a member reloading them many times a second gets a 429.
+    "stats": {"ip": env("RATE_LIMIT_STATS_IP", default="60/m"), "user": env("RATE_LIMIT_STATS_USER", default="20/m")},
+    "recommendations": {
+        "ip": env("RATE_LIMIT_RECOMMENDATIONS_IP", default="120/m"),
+        "user": env("RATE_LIMIT_RECOMMENDATIONS_USER", default="60/m"),
+    },
+    "signup": {"ip": env("RATE_LIMIT_SIGNUP_IP", default="10/h")},
+    "password-reset": {
+        "ip": env("RATE_LIMIT_PASSWORD_RESET_IP", default="10/h"),
+        "email": env("RATE_LIMIT_PASSWORD_RESET_EMAIL", default="3/h"),
+    },
+    "login-failures": {"ip": env("RATE_LIMIT_LOGIN_FAILURES_IP", default="30/15m")},
+}
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_VIEW = "imdbrec.views.rate_limited"
+RATELIMIT_FAIL_OPEN = True  # the cache down: no limits rather than no site (imdbrec/ratelimits.py)
+RATELIMIT_IP_META_KEY = "imdbrec.ratelimits.client_ip"
+# Behind a reverse proxy: the header it writes the client's address into (HTTP_X_FORWARDED_FOR);
+# empty: REMOTE_ADDR, the address that connected.
+CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", default="")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -144,12 +219,18 @@ MAX_RATINGS_UPLOAD_BYTES = env.int("MAX_RATINGS_UPLOAD_BYTES", default=5 * 1024 
 MAX_MEMBER_IMPORT_BYTES = env.int("MAX_MEMBER_IMPORT_BYTES", default=10 * 1024 * 1024)
 MEMBER_IMPORT_INLINE_ROWS = env.int("MEMBER_IMPORT_INLINE_ROWS", default=300)
 MEMBER_IMPORT_QUEUED_EXPIRES_SECONDS = 6 * 60 * 60
+# Rows of one IMDb ratings import: IMDb's most prolific raters have about 10,000; more is refused.
+MAX_RATINGS_IMPORT_ROWS = env.int("MAX_RATINGS_IMPORT_ROWS", default=20_000)
 
+# The cache is apart from the broker: its own Redis database by default, and in `make demo` and
+# docker-compose its own Redis server (port 6380) with a memory limit and LRU eviction
+# (maxmemory 64mb, allkeys-lru), while the broker's server never evicts (a queued task must not
+# vanish). Redis' maxmemory is per server, hence the second server; see the README.
 CACHES = {
     "default": {
         # Django's RedisCache that answers "miss" when Redis is down, so pages keep working (imdbrec/cache.py).
         "BACKEND": "imdbrec.cache.ResilientRedisCache",
-        "LOCATION": env("CACHE_URL", default=env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")),
+        "LOCATION": env("CACHE_URL", default="redis://127.0.0.1:6379/1"),
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }

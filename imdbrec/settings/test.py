@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("DEBUG", "false")
 # Tests use their own Redis database so a development worker (make demo) never takes their tasks.
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
+# ... and the cache in that database too unless CACHE_URL names one (.ci/run: the cache server).
+os.environ.setdefault("CACHE_URL", os.environ["CELERY_BROKER_URL"])
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-with-enough-length-and-entropy-0123456789")
 
 from .base import *  # noqa: E402,F403

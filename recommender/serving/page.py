@@ -166,6 +166,9 @@ def page_fingerprint(*, user) -> tuple | None:
     return (run, fold_in or "", ratings, watchlist, dismissed)
 
 
+CACHED_PAGES = 3  # the first pages of a list are the ones viewed again
+
+
 def page_cache_key(*, user, fingerprint: tuple, variant: str, csrf_secret: str) -> str:
     """The cache key of the rendered list: the fingerprint, the filters and page, the user's CSRF
     secret (the fragment holds forms) and staff status."""

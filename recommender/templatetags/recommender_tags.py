@@ -21,6 +21,18 @@ def percent(value) -> str:
 
 
 @register.filter
+def community_class(number) -> str:
+    """``community-K``: the CSS class that sets ``--community`` to the community's palette colour
+    (recommender.css), so pages need no inline style under the Content-Security-Policy."""
+    from recommender.communities.map import PALETTE
+
+    try:
+        return f"community-{(int(number) - 1) % len(PALETTE) + 1}"
+    except (TypeError, ValueError):
+        return "community-none"
+
+
+@register.filter
 def community_colour(number) -> str:
     from recommender.communities.map import community_colour as colour
 

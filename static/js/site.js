@@ -186,4 +186,11 @@
     }).catch(function () { setTimeout(function () { poll(element); }, 3000); });
   }
   document.querySelectorAll("[data-progress-url]").forEach(poll);
+
+  // Forms that ask before a destructive action (no inline handlers: the Content-Security-Policy forbids them).
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
 })();

@@ -206,3 +206,13 @@ def test_search_on_the_real_imdb_sample(shared_data, client):
         assert f"Bitmap Index Scan on {index}" in plan, plan
     html = client.get(reverse("catalog:search"), {"q": "casablanca"}).content.decode()
     assert tconsts_in(html)[0] == "tt0034583"
+
+
+def test_repeated_words_are_searched_once(db):
+    from catalog.selectors import SEARCH_MAX_WORDS, _search_normalise
+
+    assert _search_normalise("a b " * 50) == "a b"
+    assert _search_normalise("Tora! Tora! Tora!") == "Tora!"
+    assert len(_search_normalise(" ".join(f"w{n}" for n in range(40))).split()) == SEARCH_MAX_WORDS
+    make_title(tconst="tt0000701", primary_title="Casablanca", num_votes=500)
+    assert [hit.tconst for hit in title_search(query="casablanca " * 30)] == ["tt0000701"]

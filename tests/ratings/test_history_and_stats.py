@@ -260,3 +260,32 @@ def test_history_csv_export_defuses_titles_a_spreadsheet_would_run(member, membe
     assert sorted(row["title"] for row in rows) == sorted(
         ['\'=HYPERLINK("http://evil.example","click")', "'+1 (2019)", "'-", "'@Home", "Plain"]
     )
+
+
+def test_implausible_dates_never_stretch_the_timeline(member_client, member, title_factory):
+    """Ratings dated year 1 and 9999 (stored before imports checked dates) are left out of the
+    timeline: it spans the member's real years, not 9,999 bars."""
+    real = [title_factory(tconst=f"tt00002{n:02d}") for n in range(3)]
+    Rating.objects.create(user=member, title=real[0], score=4)
+    Rating.objects.create(user=member, title=real[1], score=3)
+    Rating.objects.create(user=member, title=real[2], score=5)
+    Rating.objects.filter(title=real[0]).update(updated_at=at(2019, 3, 1))
+    Rating.objects.filter(title=real[1]).update(updated_at=dt.datetime(1, 1, 1, 12, tzinfo=dt.UTC))
+    Rating.objects.filter(title=real[2]).update(updated_at=dt.datetime(9999, 12, 31, 12, tzinfo=dt.UTC))
+    stats = selectors.rating_statistics_for_user(user=member)
+    assert [month for month, _, _ in stats["by_month"]] == [dt.date(2019, 3, 1)]
+    html = member_client.get("/me/stats/").content.decode()
+    assert len(html) < 200_000
+    assert "0001" not in html and "9999" not in html
+
+
+def test_statistics_are_cached_until_a_rating_changes(member, title_factory, django_assert_max_num_queries):
+    titles = [title_factory(tconst=f"tt00005{n:02d}") for n in range(3)]
+    Rating.objects.create(user=member, title=titles[0], score=4)
+    assert selectors.rating_statistics_for_user(user=member)["count"] == 1
+    with django_assert_max_num_queries(1):  # the state query; the numbers come from the cache
+        assert selectors.rating_statistics_for_user(user=member)["count"] == 1
+    Rating.objects.create(user=member, title=titles[1], score=2)
+    assert selectors.rating_statistics_for_user(user=member)["average"] == 3.0
+    Rating.objects.filter(user=member, title=titles[1]).update(score=5, updated_at=at(2030, 1, 1))
+    assert selectors.rating_statistics_for_user(user=member)["average"] == 4.5

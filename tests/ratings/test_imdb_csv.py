@@ -234,3 +234,50 @@ def test_upload_page_refuses_non_ascii_scores_with_a_message(member_client, memb
     assert response.status_code == 400
     assert f"Your Rating “{score}” is not a whole number from 1 to 10" in response.content.decode()
     assert not Rating.objects.filter(user=member).exists()
+
+
+@pytest.mark.parametrize("date", ["0001-01-01", "1873-12-31", "9999-12-31", "2999-01-01"])
+def test_implausible_dates_are_refused(member, catalogue, date):
+    with pytest.raises(ValidationError) as refused:
+        ratings_import_imdb_csv(user=member, upload=csv_file(row("tt0000101", 8), row("tt0000102", 7, date)))
+    assert any(f"line 3: Date Rated “{date}” is not a plausible date" in message for message in refused.value.messages)
+    assert not Rating.objects.filter(user=member).exists()
+
+
+def test_the_first_film_and_today_are_plausible(member, catalogue):
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    report = ratings_import_imdb_csv(
+        user=member, upload=csv_file(row("tt0000101", 8, "1874-01-01"), row("tt0000102", 7, today))
+    )
+    assert report.created == 2
+
+
+def test_a_file_over_the_row_limit_is_refused_with_a_message(member, catalogue, settings):
+    settings.MAX_RATINGS_IMPORT_ROWS = 3
+    lines = [row(f"tt00001{n:02d}", 7) for n in range(4)]
+    with pytest.raises(ValidationError) as refused:
+        ratings_import_imdb_csv(user=member, upload=csv_file(*lines))
+    assert refused.value.messages == [
+        "The file has more than 3 ratings; the limit is 3 per import. Split it into smaller files. "
+        "Nothing was imported."
+    ]
+    assert ratings_import_imdb_csv(user=member, upload=csv_file(*lines[:3])).rows == 3
+
+
+def test_the_upload_page_says_why_a_big_file_is_refused(member_client, settings):
+    settings.MAX_RATINGS_IMPORT_ROWS = 2
+    upload = csv_file(*[row(f"tt00001{n:02d}", 7) for n in range(3)])
+    response = member_client.post("/me/import/", {"file": upload})
+    assert response.status_code == 400
+    assert "more than 2 ratings; the limit is 2 per import" in response.content.decode()
+
+
+def test_a_file_with_far_too_many_lines_is_refused_before_it_is_parsed(member, settings):
+    settings.MAX_RATINGS_IMPORT_ROWS = 3
+    lines = [f"tt9{number:07d},7,not-a-date" for number in range(1100)]  # never parsed: no row errors
+    with pytest.raises(ValidationError) as refused:
+        ratings_import_imdb_csv(user=member, upload=csv_file(*lines))
+    assert refused.value.messages == [
+        "The file has more than 3 ratings; the limit is 3 per import. Split it into smaller files. "
+        "Nothing was imported."
+    ]

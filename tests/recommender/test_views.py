@@ -364,3 +364,31 @@ def test_a_cards_meta_line_reads_as_the_title_meta_partial(title_type, start_yea
     )
     meta = re.search(r'<span class="card-meta">(.*?)</span>', card_html(card, title_url=("/titles/", "/"))).group(1)
     assert meta == render_to_string("includes/_title_meta.html", {"title": title}).strip()
+
+
+def test_junk_parameters_do_not_make_cache_entries(world, member, client, settings):
+    """300 requests with ?utm_x=N share the one entry of the plain page; invalid or uncached
+    variants (unknown genre, a page beyond the cached ones, year filters) make none."""
+    from django.core.cache import cache
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "recommendations": {"user": "1000/m"}}  # not what is tested
+
+    client.force_login(member)
+    prefix = f"recommender:page:v2:{member.pk}:"
+    redis = cache._cache.get_client()
+
+    def entries() -> int:
+        return sum(1 for _ in redis.scan_iter(match=f"*{prefix}*"))
+
+    base = entries()
+    plain = _ranked_tconsts(client.get(URL).content.decode())
+    assert entries() == base + 1
+    for number in range(300):
+        assert _ranked_tconsts(client.get(URL, {"utm_x": number}).content.decode()) == plain
+    assert entries() == base + 1
+    for params in ({"genre": "NotAGenre"}, {"page": 99}, {"page": "²"}, {"year_min": 1990}, {"type": "x" * 50}):
+        assert client.get(URL, params).status_code == 200
+    assert entries() == base + 1
+    client.get(URL, {"genre": "Comedy", "utm_y": 1})
+    client.get(URL, {"genre": "Comedy", "utm_y": 2})
+    assert entries() == base + 2

@@ -166,10 +166,11 @@ class PrivateRedis:
     for the queue: a crash or restart keeps every message it acknowledged. (``appendfsync everysec``,
     Redis' default with ``appendonly yes``, can drop the last second of writes: it happened here.)"""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, extra_args: tuple[str, ...] = ()):
         self.port = port or free_port(8701)
         self.dir = Path(tempfile.mkdtemp(prefix="imdbrec-redis-"))
         self.process: subprocess.Popen | None = None
+        self.extra_args = extra_args  # e.g. the cache server's ("--maxmemory", "32mb", ...)
 
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(
@@ -191,6 +192,7 @@ class PrivateRedis:
                 "no",
                 "--loglevel",
                 "warning",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
