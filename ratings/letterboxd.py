@@ -45,6 +45,8 @@ from pathlib import PurePosixPath
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
+from ratings.dates import plausible_rating_dates
+
 MAX_REPORTED_PROBLEMS = 20
 # A ZIP's files are read into memory: refuse archives that would unpack to more than this.
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
@@ -248,10 +250,15 @@ def _date(value: str, column: str, where: str, problems: _Problems, *, required:
             problems.add(where, f"{column} is empty")
         return None
     try:
-        return dt.date.fromisoformat(value[:10])
+        date = dt.date.fromisoformat(value[:10])
     except ValueError:
         problems.add(where, f"{column} “{value}” is not a date like 2024-05-31")
         return None
+    earliest, latest = plausible_rating_dates()
+    if not earliest <= date <= latest:  # year 1 or 9999 would stretch the statistics' timeline
+        problems.add(where, f"{column} “{value}” is not a plausible date (from {earliest:%Y} to today)")
+        return None
+    return date
 
 
 def _year(value: str, where: str, problems: _Problems) -> tuple[int | None, bool]:

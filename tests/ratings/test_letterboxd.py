@@ -79,6 +79,8 @@ def test_the_export_parses_with_bom_windows_line_ends_quotes_and_commas():
         ),
         ("2023-03-09,Broken,2001,https://boxd.it/b,6", "ratings.csv:16: Rating “6” is not a half star"),
         ("09/03/2023,Broken,2001,https://boxd.it/b,4", "ratings.csv:16: Date “09/03/2023” is not a date"),
+        ("9999-12-31,Broken,2001,https://boxd.it/b,4", "ratings.csv:16: Date “9999-12-31” is not a plausible date"),
+        ("1873-12-31,Broken,2001,https://boxd.it/b,4", "ratings.csv:16: Date “1873-12-31” is not a plausible date"),
         ("2023-03-09,Broken,20O1,https://boxd.it/b,4", "ratings.csv:16: Year “20O1” is not a year"),
         ("2023-03-09,Broken,2001,4", "ratings.csv:16: 4 columns, the header has 5"),
         ("2023-03-09,Alien,1979,https://boxd.it/2awi,4", "ratings.csv:16: “Alien” is listed again (first on line 11)"),
