@@ -139,7 +139,12 @@ def test_seeds_report_gives_each_seed_and_mean_and_deviation():
     def report(seed, precision, split="random"):
         counts = {"seed": seed, "split": split}
         return EvaluationReport(
-            {"precision_at_10": precision, "rmse": 0.8}, counts, {}, {}, 1.0, {"ease_precision_at_10": 0.3}
+            {"precision_at_10": precision, "rmse": 0.8},
+            counts,
+            {},
+            {},
+            1.0,
+            baselines={"ease_precision_at_10": 0.3},
         )
 
     combined = SeedsReport([report(1, 0.30), report(2, 0.34), report(1, 0.1, "time")])
