@@ -10,6 +10,7 @@ the new one has fully succeeded, and keeps serving if it fails.
     python manage.py train_recommender --rank 64 --reg 0.05 --iterations 15 --alpha 2
     python manage.py train_recommender --grid                       # default grid, validation split
     python manage.py train_recommender --grid '{"rank": [32, 64], "rating_reg": [0.1, 0.2]}'
+    python manage.py train_recommender --grid --seeds 1,2,3,4,5     # mean over five validation splits
     python manage.py train_recommender --params '{"top_n": 100, "holdout_fraction": 0}'
 """
 
@@ -54,6 +55,11 @@ class Command(BaseCommand):
             help="Grid search with a validation split: the default grid, or a JSON mapping of "
             "parameter to values. Every candidate's metrics are kept in the run.",
         )
+        parser.add_argument(
+            "--seeds",
+            help="With --grid: comma-separated seeds of the validation splits (1,2,3,4,5); every "
+            "candidate is scored on each, chosen by its mean, and each seed's figures are kept.",
+        )
         parser.add_argument("--params", default="{}", help="JSON object of any other parameter (see DESIGN.md).")
         parser.add_argument("--queue", action="store_true", help="Queue on the spark worker instead of training here.")
         parser.add_argument(
@@ -76,6 +82,15 @@ class Command(BaseCommand):
         params.setdefault("top_n", settings.RECOMMENDER_TOP_N)
         if grid is not None:
             params["grid"] = grid
+        if options["seeds"] is not None:
+            if grid is None and not params.get("grid"):
+                raise CommandError("--seeds goes with --grid: the seeds are those of the validation splits")
+            try:
+                params["grid_seeds"] = [int(seed) for seed in options["seeds"].split(",") if seed.strip()]
+            except ValueError:
+                raise CommandError(f"--seeds must be whole numbers separated by commas, not {options['seeds']!r}")
+            if not params["grid_seeds"]:
+                raise CommandError("--seeds names no seed")
         verbosity = options["verbosity"]
 
         if options["dry_run"]:
@@ -175,10 +190,20 @@ class Command(BaseCommand):
                     lines.append(f"    {label:<28} {metrics[key]:.4f}")
         for candidate in run.candidates or []:
             scores = candidate.get("metrics") or {}
+
+            def figure(key: str, scores: dict = scores) -> str:
+                value = f"{scores.get(key) or float('nan'):.4f}"
+                return value + (f" ± {scores[key + '_std']:.4f}" if key + "_std" in scores else "")
+
             lines.append(
                 f"  grid {candidate['kind']:<7} {json.dumps(candidate['params'])}: "
-                f"RMSE {scores.get('rmse') or float('nan'):.4f}, "
-                f"precision@10 {scores.get('precision_at_10') or float('nan'):.4f}"
+                f"RMSE {figure('rmse')}, precision@10 {figure('precision_at_10')}, NDCG@10 {figure('ndcg_at_10')}"
                 f"{'  <- chosen' if candidate.get('chosen') else ''}"
             )
+            for row in candidate.get("per_seed") or []:
+                lines.append(
+                    f"      validation seed {row['seed']}: RMSE {row.get('rmse') or float('nan'):.4f}, "
+                    f"precision@10 {row.get('precision_at_10') or float('nan'):.4f}, "
+                    f"NDCG@10 {row.get('ndcg_at_10') or float('nan'):.4f}"
+                )
         return "\n".join(lines)
