@@ -253,6 +253,10 @@ def run_quality_row(run: ModelRun) -> dict:
         "buckets": [buckets.get(name, {}) for name in ("low", "medium", "high")],
         "confidence_rises": metrics.get("confidence_rises"),
         "has_beyond": metrics.get("catalog_coverage") is not None,
+        # a top 10 reaches a few per cent of the titles: whole per cents would hide the differences
+        "coverage_percent": (
+            f"{metrics['catalog_coverage'] * 100:.1f}%" if metrics.get("catalog_coverage") is not None else None
+        ),
     }
 
 

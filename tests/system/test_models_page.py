@@ -37,7 +37,7 @@ def test_the_models_page_shows_every_runs_beyond_accuracy_and_confidence(db, sta
     page = client.get(reverse("system:models")).content.decode()
 
     assert "Every run on its holdout" in page
-    cells = ("0.312", "0.371", "0.843", "9%", "2.71 bits", "0.623", "0%", "12% / 27% / 41%")
+    cells = ("0.312", "0.371", "0.843", "9.3%", "2.71 bits", "0.623", "0%", "12% / 27% / 41%")
     for text in cells:
         assert f'<td class="num">{text}</td>' in page, text
     assert f"#{measured.pk}" in page and f"#{flat.pk}" in page
