@@ -33,6 +33,10 @@ METRIC_LABELS = (
     ("ndcg_at_10", "NDCG@10"),
     ("popularity_precision_at_10", "most popular: precision@10"),
     ("popularity_ndcg_at_10", "most popular: NDCG@10"),
+    ("catalog_coverage", "catalog coverage of top 10s"),
+    ("novelty_bits", "novelty (bits)"),
+    ("intra_list_diversity", "intra-list diversity"),
+    ("already_rated_share", "already rated (must be 0)"),
 )
 
 
@@ -188,6 +192,15 @@ class Command(BaseCommand):
             for key, label in METRIC_LABELS:
                 if metrics.get(key) is not None:
                     lines.append(f"    {label:<28} {metrics[key]:.4f}")
+        if metrics.get("confidence_buckets"):
+            rates = " / ".join(
+                "–" if bucket.get("hit_rate") is None else f"{bucket['hit_rate']:.3f}"
+                for bucket in metrics["confidence_buckets"]
+            )
+            rises = {True: "rises", False: "does NOT rise", None: "too few buckets to tell"}[
+                metrics.get("confidence_rises")
+            ]
+            lines.append(f"    top-10 hit rate by confidence low / medium / high: {rates} ({rises})")
         for candidate in run.candidates or []:
             scores = candidate.get("metrics") or {}
 
