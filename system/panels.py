@@ -246,6 +246,24 @@ def _run_admin_url(run: ModelRun | None) -> str | None:
         return reverse("system:models")
 
 
+def run_quality_row(run: ModelRun) -> dict:
+    """One run's holdout figures for the models page: accuracy, beyond accuracy (recommender.quality
+    .beyond, computed by the training job on its holdout) and whether its confidence means something."""
+    metrics = run.metrics or {}
+    buckets = {bucket.get("confidence"): bucket for bucket in metrics.get("confidence_buckets") or []}
+    return {
+        "run": run,
+        "metrics": metrics,
+        "buckets": [buckets.get(name, {}) for name in ("low", "medium", "high")],
+        "confidence_rises": metrics.get("confidence_rises"),
+        "has_beyond": metrics.get("catalog_coverage") is not None,
+        # a top 10 reaches a few per cent of the titles: whole per cents would hide the differences
+        "coverage_percent": (
+            f"{metrics['catalog_coverage'] * 100:.1f}%" if metrics.get("catalog_coverage") is not None else None
+        ),
+    }
+
+
 def models_page() -> dict:
     """Every run's metrics over time, the communities' agreement with personas, live quality."""
     runs = list(model_run_list().order_by("created_at"))
@@ -258,4 +276,5 @@ def models_page() -> dict:
         "communities": community_list(run=run),
         "community_metrics": community_metrics(run=run),
         "quality_by_run": quality_overall(),
+        "run_quality": [run_quality_row(run) for run in reversed(runs) if run.metrics],
     }

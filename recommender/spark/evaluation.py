@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from recommender.quality.beyond import beyond_accuracy
 from recommender.spark import scoring
 from recommender.spark.fit import Fitted, user_factors_collect
 from recommender.spark.inputs import Ratings
@@ -44,19 +45,23 @@ def evaluate(
     test: Ratings,
     params: dict,
     users: tuple[np.ndarray, scoring.FoldIn] | None = None,
+    *,
+    beyond: bool = True,
 ) -> dict:
     """Holdout metrics of DESIGN.md §8 with the models fitted on ``train`` (``scoring.holdout_score``
-    of ``evaluation_users``, collected now unless given)."""
+    of ``evaluation_users``, collected now unless given); with ``beyond``, also the top 10s'
+    coverage, novelty, diversity and already-rated share (recommender.quality.beyond)."""
     test_users, vectors = users if users is not None else evaluation_users(fitted, test, params)
     if not len(test_users):
         return {"eval_users": 0}
     in_test = np.isin(test.user, test_users)
     in_train = np.isin(train.user, test_users)
     test_segment = np.searchsorted(test_users, test.user[in_test])
+    seen_segment, seen_rows = np.searchsorted(test_users, train.user[in_train]), side.positions(train.item[in_train])
     scored = scoring.holdout_score(
         vectors,
-        np.searchsorted(test_users, train.user[in_train]),
-        side.positions(train.item[in_train]),
+        seen_segment,
+        seen_rows,
         test_segment,
         test.item[in_test],
         side,
@@ -74,10 +79,31 @@ def evaluate(
         "eval_users": len(test_users),
         "eval_pairs": pairs,
     }
-    metrics["confidence_buckets"] = confidence_buckets(
-        scored.top_confidence, scored.top_hit, scored.pair_confidence, np.abs(errors)
-    )
+    buckets = confidence_buckets(scored.top_confidence, scored.top_hit, scored.pair_confidence, np.abs(errors))
+    metrics["confidence_buckets"] = buckets
+    metrics["confidence_rises"] = confidence_rises(buckets)
+    if beyond:
+        metrics.update(
+            beyond_accuracy(
+                scored.top_rows,
+                seen_segment=seen_segment,
+                seen_rows=seen_rows,
+                train_user=train.user,
+                train_rows=side.positions(train.item),
+                titles=len(side.ids),
+            )
+        )
     return metrics
+
+
+def confidence_rises(buckets: list[dict]) -> bool | None:
+    """Does the top 10's hit rate rise from low to medium to high confidence? Judged over the
+    buckets that hold recommendations (a top 10 often has no low-confidence title); None when
+    fewer than two do: nothing to compare."""
+    rates = [bucket["hit_rate"] for bucket in buckets if bucket["hit_rate"] is not None]
+    if len(rates) < 2:
+        return None
+    return all(low < high for low, high in zip(rates, rates[1:], strict=False))
 
 
 def confidence_buckets(

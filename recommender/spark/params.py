@@ -47,6 +47,9 @@ DEFAULT_PARAMS: dict = {
     "grid": False,
     "validation_fraction": 0.2,
     "grid_max_candidates": 0,
+    # validation splits of the grid search, each drawn with its own seed inside the training part;
+    # a candidate's score is its mean over them ([] = one split, seeded with seed + 1)
+    "grid_seeds": [],
     # Spark: ALS checkpoints its factors every N iterations (so long runs do not overflow the lineage)
     "checkpoint_interval": 20,
 }
@@ -142,6 +145,14 @@ def params_resolve(overrides: dict | None = None) -> dict:
     if params["scale_max"] <= params["scale_min"]:
         raise ParamsError("scale_max must be above scale_min")
     params["grid"] = grid_resolve(params["grid"])
+    seeds = params["grid_seeds"]
+    if not isinstance(seeds, list | tuple) or any(
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31 - 1 for seed in seeds
+    ):
+        raise ParamsError(f"grid_seeds must be a list of whole numbers from 0, not {seeds!r}")
+    if len(seeds) > 20:
+        raise ParamsError("grid_seeds takes at most 20 seeds")
+    params["grid_seeds"] = [int(seed) for seed in seeds]
     return params
 
 

@@ -353,6 +353,7 @@ class Holdout:
     pair_confidence: np.ndarray
     top_confidence: np.ndarray  # (slots,) confidence of each recommended title in the top k
     top_hit: np.ndarray  # 1.0 where that title is one of the user's held-out titles
+    top_rows: np.ndarray  # (users, k) the model's lists: title rows, best first, -1 for empty slots
 
 
 def holdout_score(
@@ -382,7 +383,7 @@ def holdout_score(
     known_test = test_rows[test_order] >= 0
     test_segment_known, test_rows_known = test_segment[test_order][known_test], test_rows[test_order][known_test]
     hits: dict[str, list] = {"model": [], "popular": []}
-    top_confidence, top_hit = [], []
+    top_confidence, top_hit, top_rows = [], [], []
     for start in range(0, users, USER_CHUNK):
         stop = min(start + USER_CHUNK, users)
         low, high = np.searchsorted(train_segment, [start, stop])
@@ -399,6 +400,7 @@ def holdout_score(
             hit = np.take_along_axis(relevant, best, axis=1) & valid
             hits[name].append(hit)
             if name == "model":
+                top_rows.append(np.pad(np.where(valid, best, -1), ((0, 0), (0, k - best.shape[1])), constant_values=-1))
                 preference = (side.factors[best] @ folded.factors[start:stop, :, None])[..., 0]
                 trust = confidence(preference, folded.counts[start:stop, None], side.support[best], model)
                 top_confidence.append(trust[valid])
@@ -434,6 +436,7 @@ def holdout_score(
         pair_confidence,
         np.concatenate(top_confidence) if top_confidence else np.zeros(0),
         np.concatenate(top_hit) if top_hit else np.zeros(0),
+        np.concatenate(top_rows) if top_rows else np.zeros((0, k), dtype=np.int64),
     )
 
 

@@ -178,6 +178,11 @@ def test_a_run_serves_complete_rows_and_a_failed_run_changes_nothing(settings, t
     )
     for key in ("rmse", "mae", "precision_at_10", "ndcg_at_10", "popularity_precision_at_10", "popularity_ndcg_at_10"):
         assert 0 <= first.metrics[key] < 5, key
+    # every run measures its top 10s beyond accuracy (shown on the staff models page)
+    assert first.metrics["already_rated_share"] == 0.0
+    assert 0 < first.metrics["catalog_coverage"] <= 1 and first.metrics["novelty_bits"] >= 0
+    assert 0 <= first.metrics["intra_list_diversity"] <= 1
+    assert first.metrics["confidence_rises"] in (True, False, None)
     assert {"export", "fit", "evaluate", "write_back", "total"} <= set(first.timings)
     model = first.params["model"]
     assert 1 <= model["global_mean"] <= 5 and model["rank"] == TEST_PARAMS["rank"]

@@ -4,12 +4,17 @@ and score it on the held-out part against the most-popular baseline on the same 
 
 Reads ml-100k (u.data), ml-1m (ratings.dat) and ml-latest / ml-latest-small (ratings.csv), with
 MovieLens movie ids as item ids and ratings on their own scale. Needs no catalog and writes
-nothing to the database. Prints a table, then, as its last line, one JSON object with the keys
-rmse, mae, precision_at_10, ndcg_at_10, popularity_precision_at_10 and popularity_ndcg_at_10.
+nothing to the database. Scores EASE (its λ chosen on a validation part of the training ratings)
+and most popular on the same split and users, with beyond-accuracy figures (coverage, novelty,
+diversity, already-rated share) for all three. Prints a table, then, as its last line, one JSON
+object with the keys rmse, mae, precision_at_10, ndcg_at_10, popularity_precision_at_10,
+popularity_ndcg_at_10, ease_precision_at_10, ease_ndcg_at_10 and the beyond-accuracy keys; with
+--seeds those are the random split's means, with ``*_std`` and every run under ``splits``.
 
     python manage.py evaluate_recommender --movielens ../shared/data/movielens-latest-small
     python manage.py evaluate_recommender --movielens ml-100k --test-fraction 0.1 --split-seed 7
     python manage.py evaluate_recommender --movielens ml-1m --params '{"rank": 64}'
+    python manage.py evaluate_recommender --movielens ml-latest-small --seeds 1,2,3,4,5 --split both
 """
 
 import json
@@ -17,7 +22,13 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommender.quality.evaluation import MovieLensError, movielens_evaluate, summary_json
+from recommender.quality.evaluation import (
+    MovieLensError,
+    SeedsReport,
+    movielens_evaluate,
+    movielens_read,
+    summary_json,
+)
 from recommender.training.spark_job import SparkJobError
 
 
@@ -31,6 +42,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--test-fraction", type=float, default=0.2, help="Share of ratings held out (default 0.2).")
         parser.add_argument("--split-seed", type=int, default=42, help="Seed of the random split (default 42).")
+        parser.add_argument("--seeds", help="Comma-separated split seeds (1,2,3,4,5): one run each, then mean ± sd.")
+        parser.add_argument(
+            "--split",
+            choices=("random", "time", "both"),
+            default="random",
+            help="random (default), time (each user's latest ratings held out; run once) or both.",
+        )
         parser.add_argument("--params", default="{}", help="JSON object overriding the training parameters.")
         parser.add_argument("--keep-files", action="store_true", help="Keep the exchanged Parquet files and Spark log.")
 
@@ -55,19 +73,48 @@ class Command(BaseCommand):
             bar.update(max(round(fraction * 100) - bar.n, 0))
             bar.set_postfix_str(message, refresh=True)
 
+        seeds = [options["split_seed"]]
+        if options["seeds"]:
+            try:
+                seeds = [int(seed) for seed in options["seeds"].split(",") if seed.strip()]
+            except ValueError:
+                raise CommandError(f"--seeds must be whole numbers separated by commas, not {options['seeds']!r}")
+            if not seeds:
+                raise CommandError("--seeds names no seed")
+        runs = []
+        if options["split"] in ("random", "both"):
+            runs += [("random", seed) for seed in seeds]
+        if options["split"] in ("time", "both"):
+            runs.append(("time", seeds[0]))
+        reports = []
         try:
-            report = movielens_evaluate(
-                path=options["movielens"],
-                test_fraction=options["test_fraction"],
-                seed=options["split_seed"],
-                params=params,
-                on_progress=progress,
-                keep_files=options["keep_files"],
-            )
+            ratings = movielens_read(options["movielens"])
+            for number, (split, seed) in enumerate(runs, start=1):
+                bar.reset()
+                bar.set_description(
+                    f"{split} split{f' seed {seed}' if split == 'random' else ''} ({number}/{len(runs)})"
+                )
+                reports.append(
+                    movielens_evaluate(
+                        ratings=ratings,
+                        test_fraction=options["test_fraction"],
+                        seed=seed,
+                        split=split,
+                        params=params,
+                        on_progress=progress,
+                        keep_files=options["keep_files"],
+                    )
+                )
+                if verbosity:
+                    self.stdout.write(reports[-1].table() + "\n")
         except (MovieLensError, SparkJobError) as error:
             raise CommandError(str(error))
         finally:
             bar.close()
+        if len(reports) == 1:
+            self.stdout.write(summary_json(reports[0]))
+            return
+        combined = SeedsReport(reports)
         if verbosity:
-            self.stdout.write(report.table())
-        self.stdout.write(summary_json(report))
+            self.stdout.write(combined.table() + "\n")
+        self.stdout.write(summary_json(combined))

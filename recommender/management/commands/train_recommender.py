@@ -10,6 +10,7 @@ the new one has fully succeeded, and keeps serving if it fails.
     python manage.py train_recommender --rank 64 --reg 0.05 --iterations 15 --alpha 2
     python manage.py train_recommender --grid                       # default grid, validation split
     python manage.py train_recommender --grid '{"rank": [32, 64], "rating_reg": [0.1, 0.2]}'
+    python manage.py train_recommender --grid --seeds 1,2,3,4,5     # mean over five validation splits
     python manage.py train_recommender --params '{"top_n": 100, "holdout_fraction": 0}'
 """
 
@@ -32,6 +33,10 @@ METRIC_LABELS = (
     ("ndcg_at_10", "NDCG@10"),
     ("popularity_precision_at_10", "most popular: precision@10"),
     ("popularity_ndcg_at_10", "most popular: NDCG@10"),
+    ("catalog_coverage", "catalog coverage of top 10s"),
+    ("novelty_bits", "novelty (bits)"),
+    ("intra_list_diversity", "intra-list diversity"),
+    ("already_rated_share", "already rated (must be 0)"),
 )
 
 
@@ -53,6 +58,11 @@ class Command(BaseCommand):
             default=None,
             help="Grid search with a validation split: the default grid, or a JSON mapping of "
             "parameter to values. Every candidate's metrics are kept in the run.",
+        )
+        parser.add_argument(
+            "--seeds",
+            help="With --grid: comma-separated seeds of the validation splits (1,2,3,4,5); every "
+            "candidate is scored on each, chosen by its mean, and each seed's figures are kept.",
         )
         parser.add_argument("--params", default="{}", help="JSON object of any other parameter (see DESIGN.md).")
         parser.add_argument("--queue", action="store_true", help="Queue on the spark worker instead of training here.")
@@ -76,6 +86,15 @@ class Command(BaseCommand):
         params.setdefault("top_n", settings.RECOMMENDER_TOP_N)
         if grid is not None:
             params["grid"] = grid
+        if options["seeds"] is not None:
+            if grid is None and not params.get("grid"):
+                raise CommandError("--seeds goes with --grid: the seeds are those of the validation splits")
+            try:
+                params["grid_seeds"] = [int(seed) for seed in options["seeds"].split(",") if seed.strip()]
+            except ValueError:
+                raise CommandError(f"--seeds must be whole numbers separated by commas, not {options['seeds']!r}")
+            if not params["grid_seeds"]:
+                raise CommandError("--seeds names no seed")
         verbosity = options["verbosity"]
 
         if options["dry_run"]:
@@ -173,12 +192,31 @@ class Command(BaseCommand):
             for key, label in METRIC_LABELS:
                 if metrics.get(key) is not None:
                     lines.append(f"    {label:<28} {metrics[key]:.4f}")
+        if metrics.get("confidence_buckets"):
+            rates = " / ".join(
+                "–" if bucket.get("hit_rate") is None else f"{bucket['hit_rate']:.3f}"
+                for bucket in metrics["confidence_buckets"]
+            )
+            rises = {True: "rises", False: "does NOT rise", None: "too few buckets to tell"}[
+                metrics.get("confidence_rises")
+            ]
+            lines.append(f"    top-10 hit rate by confidence low / medium / high: {rates} ({rises})")
         for candidate in run.candidates or []:
             scores = candidate.get("metrics") or {}
+
+            def figure(key: str, scores: dict = scores) -> str:
+                value = f"{scores.get(key) or float('nan'):.4f}"
+                return value + (f" ± {scores[key + '_std']:.4f}" if key + "_std" in scores else "")
+
             lines.append(
                 f"  grid {candidate['kind']:<7} {json.dumps(candidate['params'])}: "
-                f"RMSE {scores.get('rmse') or float('nan'):.4f}, "
-                f"precision@10 {scores.get('precision_at_10') or float('nan'):.4f}"
+                f"RMSE {figure('rmse')}, precision@10 {figure('precision_at_10')}, NDCG@10 {figure('ndcg_at_10')}"
                 f"{'  <- chosen' if candidate.get('chosen') else ''}"
             )
+            for row in candidate.get("per_seed") or []:
+                lines.append(
+                    f"      validation seed {row['seed']}: RMSE {row.get('rmse') or float('nan'):.4f}, "
+                    f"precision@10 {row.get('precision_at_10') or float('nan'):.4f}, "
+                    f"NDCG@10 {row.get('ndcg_at_10') or float('nan'):.4f}"
+                )
         return "\n".join(lines)
