@@ -24,7 +24,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from catalog.selectors import title_search_settings, title_search_sql  # noqa: E402
+from catalog.search import title_search_settings, title_search_sql  # noqa: E402
 
 SCHEMA = "bench_search"
 QUERIES = [

@@ -13,6 +13,7 @@ from catalog import selectors
 from catalog.extensions import title_annotations, title_page_context, title_page_sections
 from catalog.forms import SORT_CHOICES, TitleFilterForm
 from catalog.models import Person, Title, title_type_label
+from catalog.search import SEARCH_MAX_QUERY_LENGTH, SEARCH_RESULT_LIMIT, person_search, title_search
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
 from imdbrec.ratelimits import rate_limited
@@ -73,11 +74,11 @@ def title_list(request):
 
 @rate_limited("search")
 def search(request):
-    query = " ".join(request.GET.get("q", "").split())[: selectors.SEARCH_MAX_QUERY_LENGTH]
-    hits = selectors.title_search(query=query) if query else []
+    query = " ".join(request.GET.get("q", "").split())[:SEARCH_MAX_QUERY_LENGTH]
+    hits = title_search(query=query) if query else []
     # People on the first page only: a handful of names above the titles, as IMDb's own search.
     requested_page = page_number(request.GET.get("page"))
-    people = selectors.person_search(query=query) if query and requested_page == 1 else []
+    people = person_search(query=query) if query and requested_page == 1 else []
     paginator = Paginator(hits, SEARCH_PAGE_SIZE)
     page = paginator.get_page(requested_page)
     titles = _with_user_scores(request, selectors.title_in_bulk(hit.tconst for hit in page.object_list))
@@ -96,7 +97,7 @@ def search(request):
             "titles": titles,
             "result_count": paginator.count,
             "people": people,
-            "result_limit": selectors.SEARCH_RESULT_LIMIT,
+            "result_limit": SEARCH_RESULT_LIMIT,
             "query_string": _query_string_without_page(request),
         },
     )

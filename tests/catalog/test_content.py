@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from catalog import selectors
+from catalog import search, selectors
 from catalog.models import Crew
 from tests.factories import make_crew, make_person, make_principal, make_small_catalog, make_title
 
@@ -97,10 +97,10 @@ def test_people_search_is_typo_and_accent_tolerant_and_ranks_exact_names_first(c
     make_small_catalog()
     almodovar = make_person(primary_name="Pedro Almodóvar", primary_profession=["director"])
     make_person(primary_name="Pedro Almodóvar Caballero")
-    assert [hit.nconst for hit in selectors.person_search(query="almodovar")][:1] == [almodovar.nconst]
-    assert selectors.person_search(query="Pedro Almodovar")[0].nconst == almodovar.nconst
-    assert selectors.person_search(query="michael curtis")[0].name == "Michael Curtiz"
-    assert selectors.person_search(query="zzzzqqqq") == []
+    assert [hit.nconst for hit in search.person_search(query="almodovar")][:1] == [almodovar.nconst]
+    assert search.person_search(query="Pedro Almodovar")[0].nconst == almodovar.nconst
+    assert search.person_search(query="michael curtis")[0].name == "Michael Curtiz"
+    assert search.person_search(query="zzzzqqqq") == []
     # Titles and people on one page; a name only search has no title results but the people.
     html = client.get(reverse("catalog:search"), {"q": "bogart"}).content.decode()
     assert people_in(html) == ["nm0000007"] and "No title looks like" in html
@@ -113,7 +113,7 @@ def test_people_search_uses_the_trigram_index(db):
     from django.db import connection
 
     make_person(primary_name="Alfred Hitchcock")
-    sql, params = selectors.person_search_sql(query="hitchcock")
+    sql, params = search.person_search_sql(query="hitchcock")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql, params)

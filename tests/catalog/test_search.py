@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from catalog.selectors import title_search, title_search_sql
+from catalog.search import title_search, title_search_sql
 from ratings.models import Rating
 from tests.catalog.imdb_copy import load_titles_for_search
 from tests.catalog.test_views import tconsts_in
@@ -171,13 +171,13 @@ def test_short_queries_match_exact_titles_through_btree_indexes(catalog, query):
 
 
 def test_a_search_past_its_time_budget_answers_with_exact_titles(catalog, monkeypatch, caplog):
-    from catalog import selectors
+    from catalog import search
 
-    slow = selectors._SEARCH_SQL.replace(
+    slow = search._SEARCH_SQL.replace(
         " WHERE NOT t.is_adult", " WHERE (SELECT 1 FROM pg_sleep(0.5)) = 1 AND NOT t.is_adult"
     )
-    assert slow != selectors._SEARCH_SQL
-    monkeypatch.setattr(selectors, "_SEARCH_SQL", slow)
+    assert slow != search._SEARCH_SQL
+    monkeypatch.setattr(search, "_SEARCH_SQL", slow)
     hits = title_search(query="casablanca", timeout_ms=100)
     assert [hit.tconst for hit in hits] == ["tt0034583", "tt0047719"]  # the exact titles only
     assert "answering with exact titles" in caplog.text
@@ -209,7 +209,7 @@ def test_search_on_the_real_imdb_sample(shared_data, client):
 
 
 def test_repeated_words_are_searched_once(db):
-    from catalog.selectors import SEARCH_MAX_WORDS, _search_normalise
+    from catalog.search import SEARCH_MAX_WORDS, _search_normalise
 
     assert _search_normalise("a b " * 50) == "a b"
     assert _search_normalise("Tora! Tora! Tora!") == "Tora!"
