@@ -8,12 +8,16 @@ turns into rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
-from sklearn.metrics import pairwise_distances, silhouette_score
+
+if TYPE_CHECKING:
+    from sklearn.decomposition import PCA
+
+# scikit-learn is imported where it is used, not here: the pages' providers reach this module at
+# start-up, and importing scikit-learn there cost every web and worker process about 85 MB.
 
 SILHOUETTE_SAMPLE = 2000  # users scored for the choice of k (the silhouette is quadratic in them)
 # A community should be a crowd: k is capped so that the average community has this many members.
@@ -44,6 +48,9 @@ def choose_k(
         return max(1, min(2, n)), [], None
     rng = np.random.default_rng(seed)
     sample = vectors if n <= SILHOUETTE_SAMPLE else vectors[rng.choice(n, SILHOUETTE_SAMPLE, replace=False)]
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
     distances = pairwise_distances(sample)  # once, not once per candidate k
     scores: list[dict] = []
     centres: dict[int, np.ndarray] = {}
@@ -99,6 +106,9 @@ def communities_cluster(
         return Clustering(
             [], np.zeros(0, dtype=np.int64), np.zeros((0, 0)), [], np.zeros((0, 2)), [], np.zeros((0, 2)), None
         )
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
     normalised = normalise(np.asarray(user_vectors, dtype=np.float64))
     k, silhouettes, sample_centres = choose_k(normalised)
     if sample_centres is not None and len(normalised) > SILHOUETTE_SAMPLE:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
-from sklearn.metrics import adjusted_rand_score
 
 from catalog.models import Title
 from recommender.models import TasteCommunity
@@ -167,7 +166,13 @@ def persona_agreement(user_ids: list, labels: np.ndarray) -> dict:
         row = table.setdefault(persona, {})
         row[str(int(label) + 1)] = row.get(str(int(label) + 1), 0) + 1
     return {
-        "community_ari": round(float(adjusted_rand_score(truth, predicted)), 4),
+        "community_ari": round(float(_adjusted_rand_score(truth, predicted)), 4),
         "community_ari_users": len(positions),
         "community_persona_table": table,
     }
+
+
+def _adjusted_rand_score(truth, predicted) -> float:
+    from sklearn.metrics import adjusted_rand_score  # not at start-up (see clustering.py)
+
+    return adjusted_rand_score(truth, predicted)
