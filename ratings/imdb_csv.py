@@ -27,14 +27,14 @@ from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
 from catalog.models import Title
 from imdbrec.parsing import ascii_int
 from ratings.dates import plausible_rating_dates
 from ratings.models import Rating
-from ratings.services import rating_changed_notify
+from ratings.services import rating_changed_notify, ratings_upsert_dated
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -276,24 +276,13 @@ def ratings_import_imdb_rows(
     for start in range(0, len(changed), WRITE_CHUNK_ROWS):
         chunk = changed[start : start + WRITE_CHUNK_ROWS]
         # One set-based upsert instead of per-row saves (an export can hold thousands of rows).
-        # It writes IMDb's "Date Rated", which auto_now would overwrite; created_at of an existing
-        # row is kept. A star clicked in another tab since the SELECT above: the file wins.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                INSERT INTO {Rating._meta.db_table} (user_id, title_id, score, created_at, updated_at)
-                SELECT %s, title_id, score, rated_at, rated_at
-                FROM unnest(%s::text[], %s::smallint[], %s::timestamptz[]) AS file(title_id, score, rated_at)
-                ON CONFLICT (user_id, title_id) DO UPDATE
-                SET score = EXCLUDED.score, updated_at = EXCLUDED.updated_at
-                """,
-                [
-                    user.pk,
-                    [row.tconst for row in chunk],
-                    [row.stars for row in chunk],
-                    [row.rated_at for row in chunk],
-                ],
-            )
+        # It writes IMDb's "Date Rated", which auto_now would overwrite.
+        ratings_upsert_dated(
+            user=user,
+            tconsts=[row.tconst for row in chunk],
+            scores=[row.stars for row in chunk],
+            rated_at=[row.rated_at for row in chunk],
+        )
         if progress is not None:
             progress((start + len(chunk)) / len(changed))
     report.created = len(to_create)

@@ -42,7 +42,7 @@ from imdbrec.runs import UNFINISHED, RunProgress, run_finish, run_running
 from ratings.imdb_csv import ImdbImportReport, imdb_csv_parse, ratings_import_imdb_rows
 from ratings.letterboxd import FilmRow, MemberExport, member_export_parse
 from ratings.models import MemberImportRun, NotInterested, Rating, WatchlistItem
-from ratings.services import rating_changed_notify
+from ratings.services import rating_changed_notify, ratings_upsert_dated
 from ratings.title_matching import AMBIGUOUS, MATCHED, NOT_FOUND, Wanted, title_match
 
 if TYPE_CHECKING:
@@ -378,23 +378,12 @@ def _write(user: User, picked: dict[str, list[FilmRow]], tconst_of: dict[int, st
         Rating.objects.select_for_update().filter(user=user, title_id__in=tconsts).values_list("title_id", "score")
     )
     changed = [(tconst, row) for tconst, row in zip(tconsts, ratings, strict=True) if existing.get(tconst) != row.stars]
-    if changed:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                INSERT INTO {Rating._meta.db_table} (user_id, title_id, score, created_at, updated_at)
-                SELECT %s, title_id, score, rated_at, rated_at
-                FROM unnest(%s::text[], %s::smallint[], %s::timestamptz[]) AS file(title_id, score, rated_at)
-                ON CONFLICT (user_id, title_id) DO UPDATE
-                SET score = EXCLUDED.score, updated_at = EXCLUDED.updated_at
-                """,
-                [
-                    user.pk,
-                    [t for t, _ in changed],
-                    [row.stars for _, row in changed],
-                    [_stamp(row) for _, row in changed],
-                ],
-            )
+    ratings_upsert_dated(
+        user=user,
+        tconsts=[t for t, _ in changed],
+        scores=[row.stars for _, row in changed],
+        rated_at=[_stamp(row) for _, row in changed],
+    )
     watch = [tconst_of[id(row)] for row in picked["watchlist"]]
     unwanted = [tconst_of[id(row)] for row in picked["not_interested"]]
     # A title is on the watchlist or "not interested", never both: the file's latest word counts.

@@ -45,6 +45,25 @@ def rating_score_validate(score: object) -> int:
     return score
 
 
+def ratings_upsert_dated(*, user, tconsts: list[str], scores: list, rated_at: list) -> None:
+    """Set ``user``'s score of each title, dated ``rated_at`` (created_at of an existing row kept),
+    in one set-based statement: the bulk path of the imports. An import's rows win over a star
+    clicked since it read them. The caller holds the transaction and notifies the change."""
+    if not tconsts:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Rating._meta.db_table} (user_id, title_id, score, created_at, updated_at)
+            SELECT %s, title_id, score, rated_at, rated_at
+            FROM unnest(%s::text[], %s::smallint[], %s::timestamptz[]) AS file(title_id, score, rated_at)
+            ON CONFLICT (user_id, title_id) DO UPDATE
+            SET score = EXCLUDED.score, updated_at = EXCLUDED.updated_at
+            """,
+            [user.pk, tconsts, scores, rated_at],
+        )
+
+
 def rating_changed_notify(*, user: User) -> None:
     """Tell the apps above that ``user``'s ratings changed: sends ``rating_changed`` with the user.
 
