@@ -35,9 +35,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench_foldin import BENCH_PREFIX, build  # noqa: E402
+from bench_foldin import build, percentile, run_remove, run_serve  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
 import catalog.views  # noqa: E402
@@ -47,14 +46,8 @@ from catalog.models import Title  # noqa: E402
 from ratings.models import Rating  # noqa: E402
 from ratings.services import rating_set  # noqa: E402
 from recommender import providers  # noqa: E402
-from recommender.models import ModelRun  # noqa: E402
-from recommender.serving import run_model  # noqa: E402
 
 CARDS = 50
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def _predictions(on: bool) -> None:
@@ -77,13 +70,9 @@ def main() -> None:
 
     print(f"building a run of {args.titles:,} titles ...", flush=True)
     run, tconsts, created_titles = build(titles=args.titles, rank=48, rating_rank=20, seed=args.seed)
-    previous = ModelRun.objects.filter(is_active=True).first()
+    previous = run_serve(run)
     user = User.objects.create_user(username=f"bench-predictions-{run.pk}")
     try:
-        with transaction.atomic():
-            ModelRun.objects.filter(is_active=True).update(is_active=False)
-            ModelRun.objects.filter(pk=run.pk).update(is_active=True)
-        run_model.run_model_forget()
         rng = np.random.default_rng(args.seed)
         chosen = rng.choice(len(tconsts), size=args.ratings + args.rounds, replace=False)
         Rating.objects.bulk_create(
@@ -155,22 +144,8 @@ def main() -> None:
         print(f"load average during the run: {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} cores")
     finally:
         _predictions(True)
-        with transaction.atomic():
-            ModelRun.objects.filter(pk=run.pk).update(is_active=False)
-            if previous is not None:
-                ModelRun.objects.filter(pk=previous.pk).update(is_active=True)
         user.delete()
-        run_id = run.pk
-        run.delete()
-        if created_titles:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "DELETE FROM catalog_title WHERE tconst LIKE %s AND primary_title LIKE 'Bench title %%'",
-                    [BENCH_PREFIX + "%"],
-                )
-        run_model.run_model_forget()
-        for path in run_model._cache_path(run).parent.glob(f"recommender-*-run{run_id}-*.npz"):
-            path.unlink()
+        run_remove(run, previous=previous, created_titles=created_titles)
 
 
 if __name__ == "__main__":
