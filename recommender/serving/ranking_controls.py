@@ -10,7 +10,9 @@ The live list (``recommender.serving.ranking``) and the offline measurement on M
   ratings (its support in the run);
 * ``year_genre_mask`` — titles older than a year and titles of a genre, hidden;
 * ``variety_order`` — "more variety": maximal marginal relevance over the ranking vectors;
-* ``intra_list_diversity`` — the mean pairwise cosine distance that "variety" raises.
+* ``intra_list_diversity`` — the mean pairwise cosine distance that "variety" raises;
+* ``list_order`` — the sorts of the shown list (best match, predicted stars, IMDb rating, year,
+  popularity): an order of the member's best titles, not another ranking.
 """
 
 from __future__ import annotations
@@ -41,6 +43,49 @@ DISCOVERY_MIN_SUPPORT = {4: 5, 5: 5}
 # without reaching deep into titles the member is unlikely to want.
 VARIETY_TRADEOFF = 0.5
 VARIETY_WINDOW = 40
+
+
+# The list's sorts, in the URL (``?sort=``). "Best match" is the ranking itself; the others reorder
+# the member's best LIVE_LIST_LIMIT titles by one figure, ties kept in best-match order.
+LIST_SORTS = {
+    "best": "Best match",
+    "stars": "Predicted stars",
+    "imdb": "IMDb rating",
+    "year": "Year",
+    "popularity": "Popularity",
+}
+SORT_DEFAULT = "best"
+# What the page says about the two orders members compare (issue 17: a 5.0 below a 4.8).
+SORT_BEST_MATCH_NOTE = (
+    "Best match weighs how likely you are to pick a title — how strongly viewers with your taste "
+    "chose it, and how popular it is — while predicted stars only estimate how much you would like it "
+    "once watched."
+)
+
+
+def sort_parse(value: object) -> str:
+    """A sort from the URL: one of ``LIST_SORTS``, else the default (an unknown value is not an error:
+    an old or hand-edited link still shows the list)."""
+    return value if isinstance(value, str) and value in LIST_SORTS else SORT_DEFAULT
+
+
+def list_order(
+    sort: str,
+    *,
+    predicted: np.ndarray,
+    imdb_rating: np.ndarray,
+    year: np.ndarray,
+    votes: np.ndarray,
+) -> np.ndarray:
+    """The order (indexes) of a best-match-ordered list under ``sort``: highest first (newest for
+    the year), unknown values last, ties in best-match order."""
+    if sort not in LIST_SORTS or sort == SORT_DEFAULT:
+        return np.arange(len(predicted))
+    key = {"stars": predicted, "imdb": imdb_rating, "year": year, "popularity": votes}[sort]
+    key = np.asarray(key, dtype=np.float64)
+    known = ~np.isnan(key)
+    # lexsort: the last key is the primary one; position breaks ties (best match first).
+    return np.lexsort((np.arange(len(key)), -np.where(known, key, 0.0), ~known))
 
 
 @dataclass(frozen=True)
