@@ -25,6 +25,7 @@ from imdbrec.ratelimits import rate_limited
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
+from recommender.communities.statistics import GENRE_MIN_RATINGS, SHARE_MIN_MEMBERS
 from recommender.forms import GenrePickForm, RecommendationControlsForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
 from recommender.quality.outcomes import recommendation_shown_record
@@ -385,11 +386,15 @@ def community_detail(request, pk: int):
     neighbours = [
         {
             "community": neighbour,
-            "titles": community_selectors.community_titles(community=neighbour, limit=6, exclude=excluded),
+            "titles": community_selectors.community_titles(
+                community=neighbour, limit=6, exclude=excluded, versus=community
+            ),
         }
         for neighbour in community_selectors.community_neighbours(community=community)
     ]
-    genres = community.defining_genres[:10]
+    # Only genres with enough high ratings behind them (entries of runs built before the counts
+    # were stored have none, and are not shown).
+    genres = [entry for entry in community.defining_genres if (entry.get("count") or 0) >= GENRE_MIN_RATINGS][:10]
     titles = community_selectors.community_titles(community=community, limit=12)
     return render(
         request,
@@ -404,6 +409,8 @@ def community_detail(request, pk: int):
             "scores": rating_scores_for_user(user=request.user, tconsts=[title.tconst for title in titles]),
             "genres": genres,
             "genre_max": max([max(entry["share"], entry["overall_share"]) for entry in genres] or [1]),
+            "genre_min_ratings": GENRE_MIN_RATINGS,
+            "share_min_members": SHARE_MIN_MEMBERS,
             "neighbours": neighbours,
             "map_svg": community_map_svg(run=run, communities=communities, place=place, highlight=community),
         },

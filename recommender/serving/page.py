@@ -139,7 +139,10 @@ def _discovery_add(result: RecommendationPage, *, user, per_community: int = 4) 
     shown = {item.tconst for item in result.page.object_list} if result.page else set()
     exclude = set(result.live.excluded) | shown
     for neighbour in community_neighbours(community=result.place.community):
-        titles = community_titles(community=neighbour, limit=per_community, exclude=exclude)
+        # Only what the neighbours really favour over the member's own community (counts shown).
+        titles = community_titles(
+            community=neighbour, limit=per_community, exclude=exclude, versus=result.place.community
+        )
         if titles:
             result.discover.append({"community": neighbour, "titles": titles})
             exclude |= {title.tconst for title in titles}
