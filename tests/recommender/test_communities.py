@@ -304,7 +304,7 @@ def test_the_discover_list_and_the_community_page_show_counts_not_bare_shares(bu
     assert "Loved by 0%" not in html and " 0% overall" not in html
     shown = re.findall(r"Loved by ([\d.]+%) (?:here|there) \((\d+) of (\d+)", html)
     assert shown and all(int(match[1]) >= statistics.SHARE_MIN_MEMBERS for match in shown)
-    assert re.search(r"×[\d.]+ <span class=\"muted small lift-counts\">\d+ of \d+ here", html)
+    assert re.search(r"lift-counts\">\d+ of \d+ high ratings here · \d+ of \d+ overall", html)
     body = client.get("/recommendations/").content.decode()
     assert "vs 0% overall" not in body and "Loved by 0%" not in body
     for shown in re.findall(r"Loved by [\d.]+% there \((\d+) of", body):
