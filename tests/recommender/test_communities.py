@@ -309,3 +309,14 @@ def test_the_discover_list_and_the_community_page_show_counts_not_bare_shares(bu
     assert "vs 0% overall" not in body and "Loved by 0%" not in body
     for shown in re.findall(r"Loved by [\d.]+% there \((\d+) of", body):
         assert int(shown) >= statistics.SHARE_MIN_MEMBERS
+
+
+def test_the_staff_models_page_gives_each_lift_its_counts(built, staff_user, client):
+    client.force_login(staff_user)
+    html = client.get(reverse("system:models")).content.decode()
+    community = built["communities"][0]
+    entry = community.defining_genres[0]
+    assert (
+        f'{entry["genre"]} ×{entry["lift"]:.2f} <span class="muted">({entry["count"]} of {entry["total"]} high ratings)'
+        in html
+    )
