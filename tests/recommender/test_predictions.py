@@ -1,6 +1,7 @@
 """Predicted stars on every catalog card and title page, and the members' ratings beside IMDb's."""
 
 import re
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ from accounts.models import User
 from ratings.models import Rating
 from ratings.selectors import MEMBER_RATINGS_MIN, title_member_ratings
 from ratings.services import rating_set
-from recommender.models import UserFoldIn
-from recommender.serving.foldin import user_ratings_and_exclusions, user_vectors_solve
+from recommender.models import UserFactor, UserFoldIn
+from recommender.serving.foldin import UserVectors, user_ratings_and_exclusions, user_vectors_solve
 from recommender.serving.predictions import predicted_stars, prediction_state_get
 from recommender.serving.ranking import predictions_for, ranked_titles
 from recommender.serving.run_model import active_run, run_model_get
@@ -82,6 +83,28 @@ def test_predictions_after_a_rating_use_it_and_a_run_switch_falls_back_to_the_ru
         single, _ = predictions_for(model=model, vectors=expected, positions=np.array([model.index[tconst]]))
         assert stars == pytest.approx(float(single[0]), abs=1e-9)
     assert after != pytest.approx(before, abs=1e-6)
+
+    # What a run switch leaves for a member who did not rate since the run started: a stale row
+    # older than the run (the switch's bulk update keeps updated_at). Served the run's own vectors
+    # for an untouched member, through user_state_get, as the list page does.
+    other = User.objects.get(pk=world["users"][1].pk)
+    run = active_run()
+    UserFoldIn.objects.update_or_create(user=other, defaults={"stale": False, "run": run})
+    UserFoldIn.objects.filter(user=other).update(stale=True, updated_at=run.started_at - timedelta(days=1))
+    reader = User.objects.get(pk=other.pk)
+    served = predicted_stars(user=reader, tconsts=tconsts)
+    assert prediction_state_get(user=reader).vectors.source == "run"
+    own = UserFactor.objects.get(run=run, user=other)
+    vectors = UserVectors(
+        factors=np.asarray(own.factors),
+        rating_factors=np.asarray(own.rating_factors) if own.rating_factors else None,
+        bias=float(own.bias or 0.0),
+        known_ratings=0,
+        source="run",
+    )
+    for tconst, stars in served.items():
+        single, _ = predictions_for(model=model, vectors=vectors, positions=np.array([model.index[tconst]]))
+        assert stars == pytest.approx(float(single[0]), abs=1e-9)
 
 
 def test_catalog_cards_show_predictions_for_a_member_with_a_model(world, member, client, user_factory):
