@@ -9,7 +9,11 @@ in-process through Django's test client, alternately with the recommender's pred
 registered and without it (the same page, the same run, interleaved so both see the same load):
 
 * steady — the member's fold-in is saved: the page reads it (the usual case);
-* after a rating — the member just rated, so the request folds them in (once per request).
+* after a rating — the member just rated, so the request folds them in (once per request, in
+  memory from the ratings read with the fold-in row; nothing saved).
+
+Then the predictions provider alone, steady and just after a rating, the latter interleaved with
+the path before (fold in through ``user_state_get`` and save the fold-in: a write and a commit).
 
 Prints the median and p95 of both, the difference (the added milliseconds) and the load average.
 Everything it created is deleted at the end. Target: at most 10 ms added to a page of 50 cards.
@@ -107,7 +111,6 @@ def main() -> None:
             client.get(url)
             times.setdefault(("after a rating", on), []).append((time.perf_counter() - started) * 1000)
             cpu.setdefault(("after a rating", on), []).append((time.process_time() - cpu_started) * 1000)
-        load_after = os.getloadavg()[0]
         _predictions(True)
 
         print(f"\nbrowse page of {CARDS} cards; run of {args.titles:,} titles; member with {args.ratings}+ ratings")
@@ -141,7 +144,36 @@ def main() -> None:
             f"the predictions provider alone for {CARDS} titles: median {statistics.median(alone):.2f} ms, "
             f"p95 {percentile(alone, 95):.2f} ms (its queries: the active run; the saved fold-in with the rating count)"
         )
-        print(f"load average during the run: {load_before:.2f} -> {load_after:.2f} on {os.cpu_count()} cores")
+        # Just after a rating, the provider alone: the in-memory fold-in from the row's query (served)
+        # against folding in through user_state_get and saving it (the path before), interleaved.
+        from recommender.serving import predictions as prediction_module
+
+        served_path = prediction_module._saved_vectors
+
+        def saving_path(*, user, run, model=None):
+            return served_path(user=user, run=run, model=None)  # stale -> None -> user_state_get saves
+
+        after: dict[str, list[float]] = {"in memory": [], "fold in and save": []}
+        extra = rng.choice(len(tconsts), size=2 * args.rounds, replace=False)
+        for round_number in range(2 * args.rounds):
+            case = "in memory" if round_number % 2 == 0 else "fold in and save"
+            prediction_module._saved_vectors = served_path if case == "in memory" else saving_path
+            try:
+                rating_set(user=user, title=Title.objects.get(pk=tconsts[extra[round_number]]), score=4)
+                member = User.objects.get(pk=user.pk)
+                started = time.perf_counter()
+                providers.title_predictions_annotate(user=member, titles=titles)
+                after[case].append((time.perf_counter() - started) * 1000)
+            finally:
+                prediction_module._saved_vectors = served_path
+        print(
+            "the provider alone just after a rating: "
+            + "; ".join(
+                f"{case}: median {statistics.median(values):.2f} ms, p95 {percentile(values, 95):.2f} ms"
+                for case, values in after.items()
+            )
+        )
+        print(f"load average during the run: {load_before:.2f} -> {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     finally:
         _predictions(True)
         user.delete()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
@@ -223,10 +224,47 @@ class TitleDetail:
     seasons: list[tuple[int | None, list[Title]]] = field(default_factory=list)
     episode_count: int = 0
     episodes_truncated: bool = False  # more than EPISODE_LIMIT episodes: only the first are listed
+    # No principal at all, and the imported title.principals stops before this title (or was never
+    # imported): the cast is not in the imported files, not "none listed by IMDb".
+    principals_not_imported: bool = False
 
     @property
     def is_series(self) -> bool:
         return self.title.title_type in ("tvSeries", "tvMiniSeries") or bool(self.seasons)
+
+    # A person whose row is not in the imported name.basics is counted, not listed by raw id: the
+    # page says once how many credits point at people not in the imported data.
+    @property
+    def directors_named(self) -> list[CrewMember]:
+        return [person for person in self.directors if person.name]
+
+    @property
+    def directors_missing(self) -> int:
+        return len(self.directors) - len(self.directors_named)
+
+    @property
+    def writers_named(self) -> list[CrewMember]:
+        return [person for person in self.writers if person.name]
+
+    @property
+    def writers_missing(self) -> int:
+        return len(self.writers) - len(self.writers_named)
+
+    @property
+    def cast_named(self) -> list[CastMember]:
+        return [person for person in self.cast if person.name]
+
+    @property
+    def cast_missing(self) -> list[CastMember]:
+        return [person for person in self.cast if not person.name]
+
+    @property
+    def other_principals_named(self) -> list[CastMember]:
+        return [person for person in self.other_principals if person.name]
+
+    @property
+    def other_principals_missing(self) -> list[CastMember]:
+        return [person for person in self.other_principals if not person.name]
 
 
 def title_detail(*, tconst: str) -> TitleDetail:
@@ -266,6 +304,10 @@ def title_detail(*, tconst: str) -> TitleDetail:
         )
         (detail.cast if principal["category"] in CAST_CATEGORIES else detail.other_principals).append(cast_member)
 
+    if not detail.cast and not detail.other_principals:
+        last = principals_last_number()
+        detail.principals_not_imported = last is None or _tconst_number(tconst) > last
+
     akas = TitleAka.objects.filter(title_id=tconst, removed_at__isnull=True).order_by("region", "ordering")
     detail.akas_by_region = [(region, list(rows)) for region, rows in groupby(akas, key=lambda aka: aka.region)]
     # By the region's name as shown; regionless entries (IMDb's "original" title) last.
@@ -284,6 +326,39 @@ def title_detail(*, tconst: str) -> TitleDetail:
         detail.episode_count = len(episodes)
         detail.seasons = [(season, list(rows)) for season, rows in groupby(episodes, key=lambda ep: ep.season)]
     return detail
+
+
+def _tconst_number(tconst: str) -> int:
+    digits = tconst[2:]
+    return int(digits) if digits.isdigit() else 0
+
+
+def principals_last_number() -> int | None:
+    """The highest title number (tt0034583 → 34583) with principals in the catalogue, ``None``
+    when title.principals was never imported. IMDb's files are sorted by title, so a title past it
+    has no cast because the imported file stops before it (a partial download, the 50,001-row
+    sample), not because IMDb lists none.
+
+    One scan of the principals, cached until they change (a new row or another import run).
+    """
+    with connection.cursor() as cursor:  # what changes when the principals do: two index reads
+        cursor.execute(
+            f"SELECT (SELECT max(id) FROM catalog_principal), (SELECT concat_ws('/', id, status, finished_at) "  # noqa: S608
+            f"FROM {ImportRun._meta.db_table} ORDER BY id DESC LIMIT 1)"
+        )
+        state = cursor.fetchone()
+    key = "catalog:principals-last:v1:" + ":".join(map(str, state))
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None  # 0: none imported
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max(substring(title_id from 3)::bigint) FROM catalog_principal "
+            "WHERE title_id ~ '^tt[0-9]+$' AND removed_at IS NULL"
+        )
+        (last,) = cursor.fetchone()
+    cache.set(key, int(last or 0), 24 * 3600)
+    return int(last) if last else None
 
 
 # --- person page ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from imdbrec.ratelimits import rate_limited
 from ratings.selectors import rating_scores_for_user
 from recommender.communities import selectors as community_selectors
 from recommender.communities.map import community_map_svg
+from recommender.communities.statistics import GENRE_MIN_RATINGS, SHARE_MIN_MEMBERS
 from recommender.forms import GenrePickForm, RecommendationControlsForm, RecommendationFilterForm
 from recommender.models import ModelRun, TasteCommunity
 from recommender.quality.outcomes import recommendation_shown_record
@@ -34,7 +35,14 @@ from recommender.serving.member_controls import controls_for_user, controls_in_q
 from recommender.serving.page import CACHED_PAGES, PAGE_SIZE, page_cache_key, page_fingerprint, recommendation_page_get
 from recommender.serving.predictions import titles_predict
 from recommender.serving.ranking import LIVE_LIST_LIMIT, LiveFilters, live_state_get
-from recommender.serving.ranking_controls import DISCOVERY_STEPS, RankingControls
+from recommender.serving.ranking_controls import (
+    DISCOVERY_STEPS,
+    LIST_SORTS,
+    SORT_BEST_MATCH_NOTE,
+    SORT_DEFAULT,
+    RankingControls,
+    sort_parse,
+)
 from recommender.serving.run_model import active_run, run_model_get
 from recommender.serving.similar import similar_title_list
 
@@ -67,6 +75,7 @@ class _ListRequest:
     page_number: int
     kept: dict
     variant: str | None
+    sort: str = SORT_DEFAULT  # validated: an unknown ?sort= is the default
 
 
 def _list_request(request, *, genres, title_types) -> _ListRequest:
@@ -98,6 +107,7 @@ def _list_request(request, *, genres, title_types) -> _ListRequest:
             valid = False
     else:
         controls_form = RecommendationControlsForm(initial=_controls_initial(saved), genres=genres)
+    sort = sort_parse(query.get("sort"))
     number = ascii_int(query.get("page", "1"))
     page_number = number if number is not None and 1 <= number <= PAGE_NUMBER_MAX else None
     if page_number is None:
@@ -108,7 +118,7 @@ def _list_request(request, *, genres, title_types) -> _ListRequest:
     cached_view = page_number is not None and page_number <= CACHED_PAGES and not (filters.year_min or filters.year_max)
     if valid and cached_view:
         variant = "|".join([urlencode(sorted((key, str(value)) for key, value in kept.items())), controls.key()])
-        variant += f"|p{page_number}"
+        variant += f"|s:{sort}|p{page_number}"
         if from_url:  # the page says whether the link's controls are the member's saved ones
             variant += f"|saved:{saved.key()}"
     return _ListRequest(
@@ -121,6 +131,7 @@ def _list_request(request, *, genres, title_types) -> _ListRequest:
         page_number=page_number or 1,
         kept=kept,
         variant=variant,
+        sort=sort,
     )
 
 
@@ -178,13 +189,32 @@ def _recommendations_body(request, *, run, params: _ListRequest) -> tuple[str, b
     """Render the list part; cacheable unless it was just folded in (it says "updated just now")."""
     live = live_state_get(user=request.user, run=run)
     page = recommendation_page_get(
-        user=request.user, filters=params.filters, controls=params.controls, page_number=params.page_number, live=live
+        user=request.user,
+        filters=params.filters,
+        controls=params.controls,
+        page_number=params.page_number,
+        live=live,
+        sort=params.sort,
     )
     if page.personal and page.live.run is not None:
         # What this page predicted, for the "how well our predictions matched" panel.
         recommendation_shown_record(user=request.user, run=page.live.run, cards=page.cards)
     card_actions_render(page.cards, request=request)
     url_controls = params.controls.query() if params.from_url else {}
+    sort_query = {"sort": params.sort} if params.sort != SORT_DEFAULT else {}
+    # Each sort's link keeps the filters and the controls in force (all of them: a link with only
+    # some controls would reset the others to their defaults), from the first page.
+    sort_links = [
+        {
+            "key": key,
+            "label": label,
+            "current": key == params.sort,
+            "query": urlencode(
+                {**params.kept, **params.controls.query(), **({"sort": key} if key != SORT_DEFAULT else {})}
+            ),
+        }
+        for key, label in LIST_SORTS.items()
+    ]
     body = render_to_string(
         "recommender/_recommendations_body.html",
         {
@@ -197,9 +227,14 @@ def _recommendations_body(request, *, run, params: _ListRequest) -> tuple[str, b
             "result": page,
             "page_obj": page.page,
             "cards": page.cards,
-            "query_string": urlencode({**params.kept, **url_controls}),
+            "query_string": urlencode({**params.kept, **url_controls, **sort_query}),
+            "sort": params.sort,
+            "sort_label": LIST_SORTS[params.sort],
+            "sort_links": sort_links,
+            "sort_note": SORT_BEST_MATCH_NOTE,
             "filters_kept": params.kept,
             "url_controls": url_controls,
+            "sort_query": sort_query,
             "filtered": bool(params.kept),
             "run": page.live.run,
             "run_admin_url": _run_admin_url(page.live.run) if request.user.is_staff else None,
@@ -241,7 +276,9 @@ def recommendations_controls(request):
     kept = {}
     if filters.is_bound and filters.is_valid():
         kept = {key: value for key, value in filters.cleaned_data.items() if value not in (None, "")}
-    return redirect(f"{target}?{urlencode({**kept, **controls.query()})}")
+    sort = sort_parse(request.POST.get("sort"))
+    sort_query = {"sort": sort} if sort != SORT_DEFAULT else {}
+    return redirect(f"{target}?{urlencode({**kept, **controls.query(), **sort_query})}")
 
 
 @require_POST
@@ -349,11 +386,15 @@ def community_detail(request, pk: int):
     neighbours = [
         {
             "community": neighbour,
-            "titles": community_selectors.community_titles(community=neighbour, limit=6, exclude=excluded),
+            "titles": community_selectors.community_titles(
+                community=neighbour, limit=6, exclude=excluded, versus=community
+            ),
         }
         for neighbour in community_selectors.community_neighbours(community=community)
     ]
-    genres = community.defining_genres[:10]
+    # Only genres with enough high ratings behind them (entries of runs built before the counts
+    # were stored have none, and are not shown).
+    genres = [entry for entry in community.defining_genres if (entry.get("count") or 0) >= GENRE_MIN_RATINGS][:10]
     titles = community_selectors.community_titles(community=community, limit=12)
     return render(
         request,
@@ -368,6 +409,8 @@ def community_detail(request, pk: int):
             "scores": rating_scores_for_user(user=request.user, tconsts=[title.tconst for title in titles]),
             "genres": genres,
             "genre_max": max([max(entry["share"], entry["overall_share"]) for entry in genres] or [1]),
+            "genre_min_ratings": GENRE_MIN_RATINGS,
+            "share_min_members": SHARE_MIN_MEMBERS,
             "neighbours": neighbours,
             "map_svg": community_map_svg(run=run, communities=communities, place=place, highlight=community),
         },

@@ -15,7 +15,7 @@ from django.db import connection
 
 from catalog.models import Title
 from recommender.communities.clustering import normalise
-from recommender.communities.statistics import persona_agreement
+from recommender.communities.statistics import SHARE_MIN_MEMBERS, favoured_over, persona_agreement
 from recommender.models import ModelRun, TasteCommunity, UserFactor
 
 
@@ -135,19 +135,42 @@ def community_neighbours(*, community: TasteCommunity, count: int = 2) -> list[T
     return others[:count]
 
 
-def community_titles(*, community: TasteCommunity, limit: int = 12, exclude: set[str] | None = None) -> list[Title]:
-    """The community's distinctive titles as ``Title`` objects (with ``lift`` set), best first."""
+def community_titles(
+    *,
+    community: TasteCommunity,
+    limit: int = 12,
+    exclude: set[str] | None = None,
+    versus: TasteCommunity | None = None,
+) -> list[Title]:
+    """The community's distinctive titles as ``Title`` objects (with ``lift`` set), best first.
+
+    With ``versus`` (the member's own community), only the titles ``community`` really favours
+    over it (``statistics.favoured_over``), each with both communities' counts. A share is set on a
+    title only with the counts behind it (``SHARE_MIN_MEMBERS`` or more members)."""
     entries = [entry for entry in community.top_titles if not exclude or entry["tconst"] not in exclude]
+    comparisons: dict[str, dict] = {}
+    if versus is not None:
+        for entry in entries:
+            compared = favoured_over(entry, community_number=versus.number, community_size=versus.size)
+            if compared is not None:
+                comparisons[entry["tconst"]] = compared
+        entries = [entry for entry in entries if entry["tconst"] in comparisons]
     titles = Title.objects.in_bulk([entry["tconst"] for entry in entries])
     result = []
     for entry in entries:
         title = titles.get(entry["tconst"])
         if title is None or title.removed_at is not None:
             continue
-        # Shown by the template next to the title.
-        title.community_lift = entry.get("lift")  # type: ignore[attr-defined]
-        title.community_share = entry.get("share")  # type: ignore[attr-defined]
-        title.community_overall_share = entry.get("overall_share")  # type: ignore[attr-defined]
+        # Shown by the template next to the title, with the counts behind them.
+        counted = (entry.get("count") or 0) >= SHARE_MIN_MEMBERS
+        title.community_lift = entry.get("lift") if counted else None  # type: ignore[attr-defined]
+        title.community_share = entry.get("share") if counted else None  # type: ignore[attr-defined]
+        title.community_overall_share = entry.get("overall_share") if counted else None  # type: ignore[attr-defined]
+        title.community_count = entry.get("count") if counted else None  # type: ignore[attr-defined]
+        title.community_members = entry.get("members")  # type: ignore[attr-defined]
+        title.community_overall_count = entry.get("overall_count")  # type: ignore[attr-defined]
+        title.community_overall_members = entry.get("overall_members")  # type: ignore[attr-defined]
+        title.community_versus = comparisons.get(entry["tconst"])  # type: ignore[attr-defined]
         result.append(title)
         if len(result) >= limit:
             break

@@ -7,6 +7,7 @@ Reads the ratings, the titles' genres and the users' personas; writes nothing.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,17 @@ from recommender.models import TasteCommunity
 HIGH_SCORE = 4
 MIN_GENRE_SHARE = 0.04
 TOP_TITLES = 20
+# No share without enough members behind it (issue 17): a title's share of a community ("loved by
+# 40% here") needs at least SHARE_MIN_MEMBERS of its members rating it 4-5 stars, and a genre's
+# share of its high ratings at least GENRE_MIN_RATINGS of them; below that a percentage is noise
+# (one member of a community of three is "33%"). Every share is stored with its counts.
+SHARE_MIN_MEMBERS = 5
+GENRE_MIN_RATINGS = 10
+# "Discover: loved next door" names a neighbouring community's title only when that community
+# really favours it over the member's own: at least FAVOUR_RATIO times the share, and the difference
+# significant (one-sided two-proportion z-test, z >= FAVOUR_Z, about 97.5 %).
+FAVOUR_RATIO = 1.5
+FAVOUR_Z = 1.96
 
 
 @dataclass
@@ -76,7 +88,7 @@ def genre_lifts(*, counted: LikedCounts, k: int) -> dict[int, list[dict]]:
     for label in range(k):
         mine = int(counts[label].sum()) or 1
         entries: list[dict] = []
-        for number in np.flatnonzero(counts[label]):
+        for number in np.flatnonzero(counts[label] >= GENRE_MIN_RATINGS):
             share = counts[label, number] / mine
             base = overall[number] / total
             entries.append(
@@ -85,6 +97,11 @@ def genre_lifts(*, counted: LikedCounts, k: int) -> dict[int, list[dict]]:
                     "share": round(float(share), 4),
                     "overall_share": round(float(base), 4),
                     "lift": round(float(share / base), 3) if base else 0.0,
+                    # The counts behind the share and the lift: high ratings of the genre / all.
+                    "count": int(counts[label, number]),
+                    "total": int(mine),
+                    "overall_count": int(overall[number]),
+                    "overall_total": int(total),
                 }
             )
         entries.sort(key=lambda entry: (-(entry["share"] >= MIN_GENRE_SHARE), -entry["lift"], entry["genre"]))
@@ -98,7 +115,9 @@ def distinctive_titles(*, counted: LikedCounts, user_ids: list, labels: np.ndarr
     ``share`` is the fraction of members who rated the title 4 or 5, ``overall_share`` the fraction
     of all clustered users; titles are ranked by the difference (a title everyone loves is not
     distinctive, one nobody in the community knows is not its taste); titles liked by fewer than
-    two users are left out.
+    ``SHARE_MIN_MEMBERS`` members are left out. Each entry keeps its counts (``count`` of
+    ``members``, ``overall_count`` of ``overall_members``) and every community's count
+    (``by_community``, community n at n - 1), so a page can compare two communities.
     """
     sizes = np.maximum(np.bincount(np.asarray(labels, dtype=np.int64), minlength=k), 1)
     total = max(1, len(user_ids))
@@ -106,7 +125,7 @@ def distinctive_titles(*, counted: LikedCounts, user_ids: list, labels: np.ndarr
     overall = per_title.sum(axis=0)
     result: dict[int, list[dict]] = {label: [] for label in range(k)}
     for label in range(k):
-        candidates = np.flatnonzero((per_title[label] > 0) & (overall >= 2))
+        candidates = np.flatnonzero(per_title[label] >= SHARE_MIN_MEMBERS)
         gap = per_title[label, candidates] / sizes[label] - overall[candidates] / total
         ranked = candidates[np.lexsort((titles[candidates], -gap))][:TOP_TITLES]
         for number in ranked:
@@ -120,9 +139,45 @@ def distinctive_titles(*, counted: LikedCounts, user_ids: list, labels: np.ndarr
                     "share": round(share, 4),
                     "overall_share": round(overall_share, 4),
                     "lift": round(share / overall_share, 3) if overall_share else None,
+                    "count": int(per_title[label, number]),
+                    "members": int(sizes[label]),
+                    "overall_count": int(overall[number]),
+                    "overall_members": int(total),
+                    "by_community": [int(value) for value in per_title[:, number]],
                 }
             )
     return result
+
+
+def favoured_over(entry: dict, *, community_number: int, community_size: int) -> dict | None:
+    """Whether the community whose ``top_titles`` holds ``entry`` really favours the title over
+    community ``community_number`` (of ``community_size`` members): enough of its own members
+    (``SHARE_MIN_MEMBERS``), ``FAVOUR_RATIO`` times the other's share, and a significant difference
+    (one-sided two-proportion z-test, ``FAVOUR_Z``). Returns the comparison's counts, or None (also
+    for entries stored before the counts were: nothing is claimed without them)."""
+    by_community = entry.get("by_community")
+    count, members = entry.get("count"), entry.get("members")
+    if not by_community or count is None or not members or not 0 < community_number <= len(by_community):
+        return None
+    other = int(by_community[community_number - 1])
+    other_members = max(int(community_size), 1)
+    if count < SHARE_MIN_MEMBERS:
+        return None
+    share, other_share = count / members, other / other_members
+    if share < FAVOUR_RATIO * other_share:
+        return None
+    pooled = (count + other) / (members + other_members)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / members + 1 / other_members)) if 0 < pooled < 1 else 0.0
+    if spread == 0.0 or (share - other_share) / spread < FAVOUR_Z:
+        return None
+    return {
+        "count": count,
+        "members": members,
+        "share": share,
+        "other_count": other,
+        "other_members": other_members,
+        "other_share": other_share,
+    }
 
 
 def communities_name(communities: list[TasteCommunity]) -> None:

@@ -61,7 +61,13 @@ class ControlsResult:
 
 
 def top_for(
-    controls: RankingControls, side: ControlsSide, user_vector: np.ndarray, seen: np.ndarray, count: int = TOP
+    controls: RankingControls,
+    side: ControlsSide,
+    user_vector: np.ndarray,
+    seen: np.ndarray,
+    count: int = TOP,
+    *,
+    tradeoff: float | None = None,
 ) -> np.ndarray:
     """One user's top ``count`` title rows under ``controls``, as the live list ranks them."""
     scores = side.factors @ user_vector + side.popularity_weight * side.popularity
@@ -77,7 +83,11 @@ def top_for(
         candidates = candidates[np.argpartition(-scores[candidates], pool - 1)[:pool]]
     candidates = candidates[np.lexsort((candidates, -scores[candidates]))]
     if controls.variety:
-        return candidates[variety_order(scores[candidates], side.factors[candidates], count, user_vector=user_vector)]
+        return candidates[
+            variety_order(
+                scores[candidates], side.factors[candidates], count, user_vector=user_vector, tradeoff=tradeoff
+            )
+        ]
     return candidates[:count]
 
 
@@ -90,9 +100,11 @@ def controls_measure(
     test_users: np.ndarray,
     test_items: np.ndarray,
     settings: list[RankingControls],
+    *,
+    tradeoff: float | None = None,
 ) -> list[ControlsResult]:
     """Each setting's figures over the users with held-out titles (``user_ids`` sorted, one row of
-    ``user_factors`` each)."""
+    ``user_factors`` each); ``tradeoff``: variety's λ (default: the served ``VARIETY_TRADEOFF``)."""
     train_rows = side.positions(train_items)
     test_rows = side.positions(test_items)
     seen_by_user = _grouped(train_users, train_rows)
@@ -107,7 +119,7 @@ def controls_measure(
             if row is None:
                 continue
             seen = seen_by_user.get(int(user), np.zeros(0, dtype=np.int64))
-            top = top_for(controls, side, user_factors[row], seen[seen >= 0])
+            top = top_for(controls, side, user_factors[row], seen[seen >= 0], tradeoff=tradeoff)
             relevant = relevant_by_user.get(int(user), np.zeros(0, dtype=np.int64))
             precision.append(np.isin(top, relevant[relevant >= 0]).sum() / TOP)
             supports.append(side.support[top])

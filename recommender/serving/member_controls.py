@@ -2,17 +2,20 @@
 
 The controls themselves (what the discovery step, variety and the hidden years and genre do to the
 ranking) are ``recommender.serving.ranking_controls``; this module keeps them per member in
-``RecommendationControls`` and turns the page's parameters into them.
+``RecommendationControls`` and turns the page's parameters into them. ``recommendation_items_sort``
+applies the list's sort (``?sort=``, in the URL only: an order of the shown titles, not a setting).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from django.db import transaction
 
+from catalog.models import Title
 from recommender.models import RecommendationControls
-from recommender.serving.ranking_controls import RankingControls
+from recommender.serving.ranking_controls import SORT_DEFAULT, RankingControls, list_order
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -70,3 +73,33 @@ def controls_summary(controls: RankingControls) -> str:
     if controls.hide_genre:
         parts.append(f"hiding {controls.hide_genre}")
     return ", ".join(parts)
+
+
+def recommendation_items_sort(items: list, *, sort: str, model) -> list:
+    """The live list's items (best match first, ``ScoredTitle``) in the order of ``sort`` (a
+    validated ``LIST_SORTS`` key). Predicted stars and years come from the run; IMDb's rating and
+    votes from the catalog, in one query for the whole list."""
+    if sort == SORT_DEFAULT or len(items) < 2:
+        return items
+    count = len(items)
+    imdb_rating = np.full(count, np.nan)
+    votes = np.full(count, np.nan)
+    if sort in ("imdb", "popularity"):
+        facts = {
+            tconst: (rating, number)
+            for tconst, rating, number in Title.objects.filter(tconst__in=[item.tconst for item in items]).values_list(
+                "tconst", "average_rating", "num_votes"
+            )
+        }
+        for n, item in enumerate(items):
+            rating, number = facts.get(item.tconst, (None, None))
+            imdb_rating[n] = np.nan if rating is None else float(rating)
+            votes[n] = np.nan if number is None else float(number)
+    order = list_order(
+        sort,
+        predicted=np.array([item.predicted_rating for item in items], dtype=np.float64),
+        imdb_rating=imdb_rating,
+        year=np.asarray(model.year, dtype=np.float64)[[item.position for item in items]],
+        votes=votes,
+    )
+    return [items[n] for n in order]

@@ -27,9 +27,10 @@ from recommender.serving.cards import (
     confidence_thresholds,
 )
 from recommender.serving.explanations import explanations_for
+from recommender.serving.member_controls import recommendation_items_sort
 from recommender.serving.onboarding import OnboardingProgress, onboarding_progress, popular_in_genres
 from recommender.serving.ranking import LIVE_LIST_LIMIT, LiveFilters, LiveList, live_list_rank, live_state_get
-from recommender.serving.ranking_controls import RankingControls
+from recommender.serving.ranking_controls import SORT_DEFAULT, RankingControls
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -65,14 +66,18 @@ def recommendation_page_get(
     force: bool = False,
     page_size: int = PAGE_SIZE,
     live: LiveList | None = None,
+    sort: str = SORT_DEFAULT,
 ) -> RecommendationPage:
     """Everything the recommendations page shows for ``user``: cards or the cold-start fallback.
 
-    ``live`` is the user's state from ``live_state_get`` when the caller already has it.
+    ``live`` is the user's state from ``live_state_get`` when the caller already has it; ``sort``
+    a validated ``LIST_SORTS`` key (the ranked list reordered, ``member_controls``).
     """
     if live is None:
         live = live_state_get(user=user, force=force)
     live_list_rank(live, filters=filters, controls=controls)
+    if live.model is not None:
+        live.items = recommendation_items_sort(live.items, sort=sort, model=live.model)
     progress = onboarding_progress(user=user) if live.state is None else _progress_from(live)
     result = RecommendationPage(live=live, progress=progress)
     if live.model is not None:
@@ -134,7 +139,10 @@ def _discovery_add(result: RecommendationPage, *, user, per_community: int = 4) 
     shown = {item.tconst for item in result.page.object_list} if result.page else set()
     exclude = set(result.live.excluded) | shown
     for neighbour in community_neighbours(community=result.place.community):
-        titles = community_titles(community=neighbour, limit=per_community, exclude=exclude)
+        # Only what the neighbours really favour over the member's own community (counts shown).
+        titles = community_titles(
+            community=neighbour, limit=per_community, exclude=exclude, versus=result.place.community
+        )
         if titles:
             result.discover.append({"community": neighbour, "titles": titles})
             exclude |= {title.tconst for title in titles}

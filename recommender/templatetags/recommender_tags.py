@@ -21,6 +21,17 @@ def percent(value) -> str:
 
 
 @register.filter
+def share_percent(value) -> str:
+    """A share that is never shown as "0%" when it is not zero: 0.4% keeps a decimal."""
+    if value is None:
+        return "–"
+    percent_value = float(value) * 100
+    if 0 < percent_value < 1:
+        return f"{percent_value:.1f}%"
+    return f"{percent_value:.0f}%"
+
+
+@register.filter
 def community_class(number) -> str:
     """``community-K``: the CSS class that sets ``--community`` to the community's palette colour
     (recommender.css), so pages need no inline style under the Content-Security-Policy."""

@@ -1,6 +1,8 @@
 """Taste communities: every user of a run gets one, they recover the generator's personas, and the
 pages show them."""
 
+import re
+
 import numpy as np
 import pytest
 from django.test import override_settings
@@ -163,8 +165,13 @@ def test_metrics_written_over_after_the_build_are_recovered(built):
         assert place.x == pytest.approx(row.x, abs=1e-6) and place.y == pytest.approx(row.y, abs=1e-6)
 
 
-def test_distinctive_titles_and_genre_lifts_by_hand():
+def test_distinctive_titles_and_genre_lifts_by_hand(monkeypatch):
     from catalog.models import Title
+
+    # Hand-sized: minimums of two members per title share and one high rating per genre share
+    # (test_shares_need_enough_members_behind_them checks the real ones).
+    monkeypatch.setattr(statistics, "SHARE_MIN_MEMBERS", 2)
+    monkeypatch.setattr(statistics, "GENRE_MIN_RATINGS", 1)
 
     for tconst, genres in (("tt0000101", ["Drama"]), ("tt0000102", ["Comedy"]), ("tt0000103", ["Drama", "Comedy"])):
         Title.objects.create(
@@ -180,7 +187,22 @@ def test_distinctive_titles_and_genre_lifts_by_hand():
     titles = statistics.distinctive_titles(counted=counted, user_ids=users, labels=labels, k=2)
     # tt0000101: both of community 0 (share 1.0) against 2 of 4 users overall (user 99 is not clustered);
     # tt0000103: one member of each (0.5 = 0.5: not distinctive); tt0000102: liked by one user only.
-    assert titles == {0: [{"tconst": "tt0000101", "share": 1.0, "overall_share": 0.5, "lift": 2.0}], 1: []}
+    assert titles == {
+        0: [
+            {
+                "tconst": "tt0000101",
+                "share": 1.0,
+                "overall_share": 0.5,
+                "lift": 2.0,
+                "count": 2,
+                "members": 2,
+                "overall_count": 2,
+                "overall_members": 4,
+                "by_community": [2, 0],
+            }
+        ],
+        1: [],
+    }
 
     genres = statistics.genre_lifts(counted=counted, k=2)
     # Community 0's high ratings: Drama 3 (101, 101, 103), Comedy 1 (103); everyone's: Drama 4, Comedy 3.
@@ -189,6 +211,10 @@ def test_distinctive_titles_and_genre_lifts_by_hand():
         "share": 0.75,
         "overall_share": round(4 / 7, 4),
         "lift": round(0.75 / (4 / 7), 3),
+        "count": 3,
+        "total": 4,
+        "overall_count": 4,
+        "overall_total": 7,
     }
     assert {entry["genre"]: entry["share"] for entry in genres[1]} == {
         "Comedy": round(2 / 3, 4),
@@ -213,3 +239,84 @@ def test_statistics_from_the_trainings_export_match_the_database(built, tmp_path
     assert [(c.name, c.defining_genres, c.top_titles) for c in again] == [
         (c.name, c.defining_genres, c.top_titles) for c in built["communities"]
     ]
+
+
+def test_shares_need_enough_members_behind_them():
+    """A title's share needs SHARE_MIN_MEMBERS members who loved it, a genre's GENRE_MIN_RATINGS
+    high ratings: one member of a community of two is not "loved by 50%"."""
+    from catalog.models import Title
+
+    Title.objects.create(tconst="tt0000201", title_type="movie", primary_title="A", genres=["Drama"])
+    Title.objects.create(tconst="tt0000202", title_type="movie", primary_title="B", genres=["Comedy"])
+    minimum = statistics.SHARE_MIN_MEMBERS
+    users = list(range(1, 41))
+    labels = np.array([0] * 20 + [1] * 20)
+    # tt0000201: exactly the minimum of community 0's members; tt0000202: one fewer.
+    liked_users = users[:minimum] + users[: minimum - 1]
+    liked_titles = ["tt0000201"] * minimum + ["tt0000202"] * (minimum - 1)
+    counted = statistics.liked_count(statistics.Liked(np.array(liked_users), np.array(liked_titles)), users, labels, 2)
+    titles = statistics.distinctive_titles(counted=counted, user_ids=users, labels=labels, k=2)
+    assert [entry["tconst"] for entry in titles[0]] == ["tt0000201"]
+    assert titles[0][0]["count"] == minimum and titles[0][0]["members"] == 20
+    genres = statistics.genre_lifts(counted=counted, k=2)
+    assert all(entry["count"] >= statistics.GENRE_MIN_RATINGS for entry in genres[0])
+    assert len(liked_users) < statistics.GENRE_MIN_RATINGS and genres[0] == []
+
+
+@pytest.mark.parametrize(
+    "count, members, other, other_members, favoured",
+    [
+        (20, 50, 2, 50, True),  # 40% there, 4% in yours
+        (20, 50, 15, 50, False),  # 40% vs 30%: not 1.5 times
+        (4, 10, 0, 10, False),  # fewer members than the minimum
+        (6, 200, 1, 200, False),  # 3% vs 0.5%: 6 times, but not significant
+        (0, 50, 0, 50, False),
+    ],
+)
+def test_discover_needs_the_neighbour_to_really_favour_the_title(count, members, other, other_members, favoured):
+    entry = {"tconst": "tt1", "count": count, "members": members, "by_community": [count, other]}
+    compared = statistics.favoured_over(entry, community_number=2, community_size=other_members)
+    assert (compared is not None) is favoured
+    if compared:
+        assert compared["share"] == count / members and compared["other_share"] == other / other_members
+    # Entries stored before the counts were: nothing is claimed.
+    assert statistics.favoured_over({"tconst": "tt1", "share": 0.4}, community_number=2, community_size=50) is None
+
+
+def test_the_discover_list_and_the_community_page_show_counts_not_bare_shares(built, client):
+    run = built["run"]
+    communities = community_selectors.community_list(run=run)
+    User.objects.filter(pk=built["users"][0].pk).update(kind=User.Kind.SITE)  # synthetic users cannot log in
+    member = User.objects.get(pk=built["users"][0].pk)
+    mine = community_selectors.user_place(user=member, run=run).community
+    client.force_login(member)
+    compared = 0
+    for neighbour in community_selectors.community_neighbours(community=mine):
+        for title in community_selectors.community_titles(community=neighbour, limit=20, versus=mine):
+            compared += 1
+            versus = title.community_versus
+            assert versus["count"] >= statistics.SHARE_MIN_MEMBERS
+            assert versus["share"] >= statistics.FAVOUR_RATIO * versus["other_share"]
+            entry = next(entry for entry in neighbour.top_titles if entry["tconst"] == title.tconst)
+            assert entry["by_community"][mine.number - 1] == versus["other_count"]
+    assert compared, "the personas' communities favour some titles over each other"
+    html = client.get(f"/communities/{communities[0].pk}/").content.decode()
+    assert "Loved by 0%" not in html and " 0% overall" not in html
+    shown = re.findall(r"Loved by ([\d.]+%) (?:here|there) \((\d+) of (\d+)", html)
+    assert shown and all(int(match[1]) >= statistics.SHARE_MIN_MEMBERS for match in shown)
+    assert re.search(r"lift-counts\">\d+ of \d+ high ratings here · \d+ of \d+ overall", html)
+    body = client.get("/recommendations/").content.decode()
+    assert "vs 0% overall" not in body and "Loved by 0%" not in body
+    for shown in re.findall(r"Loved by [\d.]+% there \((\d+) of", body):
+        assert int(shown) >= statistics.SHARE_MIN_MEMBERS
+
+
+def test_the_staff_models_page_gives_each_lift_its_counts(built, staff_user, client):
+    client.force_login(staff_user)
+    html = client.get(reverse("system:models")).content.decode()
+    community = built["communities"][0]
+    entry = community.defining_genres[0]
+    assert (
+        f'{entry["genre"]} ×{entry["lift"]:.2f} <span class="muted">({entry["count"]} of {entry["total"]} high ratings)'
+        in html
+    )

@@ -22,6 +22,7 @@ from recommender.serving.foldin import user_ratings_and_exclusions, user_vectors
 from recommender.serving.member_controls import controls_for_user, controls_save
 from recommender.serving.ranking import ranked_titles
 from recommender.serving.ranking_controls import (
+    VARIETY_WINDOW,
     RankingControls,
     intra_list_diversity,
     variety_order,
@@ -63,7 +64,20 @@ def test_variety_order_starts_with_the_best_and_is_a_prefix_of_longer_lists():
     # No weight on variety: the score order.
     assert variety_order(scores, vectors, 10, tradeoff=0.0).tolist() == list(range(10))
     # The n-th pick comes from the best n + window candidates.
-    assert all(position < n + 1 + 40 for n, position in enumerate(order))
+    assert all(position < n + 1 + VARIETY_WINDOW for n, position in enumerate(order))
+
+
+def test_variety_lowers_the_same_similarity_the_diversity_measure_reports():
+    """The picks' cosine is the one ``intra_list_diversity`` measures (the full ranking vectors): a
+    title unlike the first one in full wins over one unlike it only off the member's direction."""
+    user = np.array([1.0, 0.0, 0.0])
+    vectors = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [0.2, 1.0, 0.0]])
+    scores = np.array([1.0, 0.97, 0.95])
+    full = variety_order(scores, vectors, 2, user_vector=user, tradeoff=0.4)
+    residual = variety_order(scores, vectors, 2, user_vector=user, tradeoff=0.4, residual=True)
+    assert full.tolist() == [0, 2]
+    assert intra_list_diversity(vectors[full]) > intra_list_diversity(vectors[[0, 1]])
+    assert residual.tolist() == [0, 1]  # the residual of title 0 is nil: no say
 
 
 def test_variety_picks_the_unlike_title_over_a_near_duplicate():

@@ -1,6 +1,7 @@
 """Predicted stars on every catalog card and title page, and the members' ratings beside IMDb's."""
 
 import re
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from accounts.models import User
 from ratings.models import Rating
 from ratings.selectors import MEMBER_RATINGS_MIN, title_member_ratings
 from ratings.services import rating_set
-from recommender.serving.foldin import user_ratings_and_exclusions, user_vectors_solve
-from recommender.serving.predictions import predicted_stars
+from recommender.models import UserFactor, UserFoldIn
+from recommender.serving.foldin import UserVectors, user_ratings_and_exclusions, user_vectors_solve
+from recommender.serving.predictions import predicted_stars, prediction_state_get
 from recommender.serving.ranking import predictions_for, ranked_titles
 from recommender.serving.run_model import active_run, run_model_get
 from tests.factories import make_person
@@ -53,8 +55,56 @@ def test_the_batch_prediction_equals_the_single_title_fold_in(world, member):
     for item in ranked_titles(model=model, vectors=vectors, excluded=excluded, limit=30):
         if item.tconst in batch:
             assert batch[item.tconst] == pytest.approx(item.predicted_rating, abs=1e-9)
-    # The next request reads the fold-in saved by this one (one query): the same stars.
+    # The next request folds in again from the same ratings (nothing was saved): the same stars; and
+    # once the recommendations page saved the fold-in, it reads that (one query): the same stars.
     assert predicted_stars(user=User.objects.get(pk=member.pk), tconsts=tconsts) == pytest.approx(batch, abs=1e-12)
+    assert UserFoldIn.objects.get(user=member).stale
+    from recommender.serving.ranking import recommendation_list_live
+
+    assert recommendation_list_live(user=member).state.folded
+    reader = User.objects.get(pk=member.pk)
+    assert predicted_stars(user=reader, tconsts=tconsts) == pytest.approx(batch, abs=1e-12)
+    assert prediction_state_get(user=reader).vectors.source == "fold-in (saved)"
+
+
+def test_predictions_after_a_rating_use_it_and_a_run_switch_falls_back_to_the_run(world, member):
+    """The in-memory fold-in after a rating counts that rating; an untouched member after a new run
+    (fold-in of another run, stale) is served the run's own vectors as the list page does."""
+    model = run_model_get(run=active_run())
+    tconsts = [title.tconst for title in world["titles"][:50] if title.tconst in model.index]
+    before = predicted_stars(user=User.objects.get(pk=member.pk), tconsts=tconsts)
+    rated = next(title for title in world["titles"] if title.tconst in model.index and title.tconst not in before)
+    rating_set(user=member, title=rated, score=1)
+    after = predicted_stars(user=User.objects.get(pk=member.pk), tconsts=tconsts)
+    ratings, _ = user_ratings_and_exclusions(user=member)
+    assert rated.tconst in ratings
+    expected = user_vectors_solve(model=model, ratings=ratings)
+    for tconst, stars in after.items():
+        single, _ = predictions_for(model=model, vectors=expected, positions=np.array([model.index[tconst]]))
+        assert stars == pytest.approx(float(single[0]), abs=1e-9)
+    assert after != pytest.approx(before, abs=1e-6)
+
+    # What a run switch leaves for a member who did not rate since the run started: a stale row
+    # older than the run (the switch's bulk update keeps updated_at). Served the run's own vectors
+    # for an untouched member, through user_state_get, as the list page does.
+    other = User.objects.get(pk=world["users"][1].pk)
+    run = active_run()
+    UserFoldIn.objects.update_or_create(user=other, defaults={"stale": False, "run": run})
+    UserFoldIn.objects.filter(user=other).update(stale=True, updated_at=run.started_at - timedelta(days=1))
+    reader = User.objects.get(pk=other.pk)
+    served = predicted_stars(user=reader, tconsts=tconsts)
+    assert prediction_state_get(user=reader).vectors.source == "run"
+    own = UserFactor.objects.get(run=run, user=other)
+    vectors = UserVectors(
+        factors=np.asarray(own.factors),
+        rating_factors=np.asarray(own.rating_factors) if own.rating_factors else None,
+        bias=float(own.bias or 0.0),
+        known_ratings=0,
+        source="run",
+    )
+    for tconst, stars in served.items():
+        single, _ = predictions_for(model=model, vectors=vectors, positions=np.array([model.index[tconst]]))
+        assert stars == pytest.approx(float(single[0]), abs=1e-9)
 
 
 def test_catalog_cards_show_predictions_for_a_member_with_a_model(world, member, client, user_factory):
@@ -87,7 +137,11 @@ def test_the_title_page_folds_in_once_and_shows_prediction_and_similar_predictio
         for query in queries
         if "recommender_userfoldin" in query["sql"] and query["sql"].lstrip().startswith(("UPDATE", "INSERT"))
     ]
-    assert len(writes) == 1, "one fold-in for the page, its similar titles included"
+    reads = [query for query in queries if "FROM recommender_userfoldin f" in query["sql"]]
+    # One fold-in for the page, its similar titles included, from the ratings read with the fold-in
+    # row; in memory: the first page after a rating does not pay a write and a commit.
+    assert len(reads) == 1 and not writes
+    assert UserFoldIn.objects.get(user=member).stale
     stars = predicted_stars(user=User.objects.get(pk=member.pk), tconsts=[title.tconst])[title.tconst]
     head = body.split('class="title-rating-box"', 1)[1].split("</header>", 1)[0]
     assert f"Predicted for you: <strong>{stars:.1f} ★</strong>" in head
