@@ -10,6 +10,10 @@ is a free thread and a share of the CPU; so the work in flight is bounded too:
   ``CLIENT_WAIT_SECONDS`` for one of them to finish, then gets a 429 ("too many requests at once
   from your address"). A browser's page and the few requests its scripts make meanwhile just wait
   their turn; a flood from one machine gets two threads' worth of the site, never all of them.
+  A request that had to wait keeps its place ``CLIENT_PACE_SECONDS`` after it is answered (the
+  entry's expiry is moved, no thread waits for it): an address that keeps its places full is
+  served a few requests a second, however fast it sends them, as a proxy's ``limit_req`` would
+  delay them; one that never exceeds its limit is never slowed.
   Static files are answered before this (WhiteNoise comes first) and never wait. At most
   ``CLIENT_MAX_WAITING`` requests wait in one process (keep it below gunicorn's ``--threads``):
   beyond that a request over its address' limit is refused at once, so waiting requests never
@@ -98,7 +102,11 @@ class Slots:
     token: str
     released: bool = field(default=False)
 
+    hold_seconds: float = field(default=0.0)
+
     def release(self) -> None:
+        """Give the places back; with ``hold_seconds``, they stay taken that much longer (and
+        then expire by themselves) without holding a thread."""
         if self.released:
             return
         self.released = True
@@ -109,13 +117,13 @@ class Slots:
             if redis is not None:
                 pipe = redis.pipeline(transaction=False)
                 for key in self.keys:
-                    pipe.zrem(key, self.token)
+                    if self.hold_seconds > 0:
+                        pipe.zadd(key, {self.token: time.time() + self.hold_seconds}, xx=True)
+                    else:
+                        pipe.zrem(key, self.token)
                 pipe.execute()
         except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError) as error:
             _trip(error)  # the entries expire by themselves
-
-
-NO_SLOTS = Slots(keys=[], token="")
 
 
 def slots_acquire(limits: dict[str, int]) -> tuple[Slots | None, str | None]:
@@ -131,14 +139,14 @@ def slots_acquire(limits: dict[str, int]) -> tuple[Slots | None, str | None]:
     try:
         redis = _redis()
         if redis is None:
-            return NO_SLOTS, None
+            return Slots(keys=[], token=""), None
         full = _acquire_script(redis)(
             keys=keys,
             args=[now, now + settings.IN_FLIGHT_EXPIRES_SECONDS, token, *(limits[name] for name in names)],
         )
     except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError) as error:
         _trip(error)
-        return NO_SLOTS, None
+        return Slots(keys=[], token=""), None
     if full:
         return None, names[int(full) - 1]
     return Slots(keys=keys, token=token), None
@@ -252,6 +260,9 @@ class ClientInFlightMiddleware:
         slots, _ = slots_acquire(limits)
         if slots is None:
             slots = self._wait(limits)
+            if slots is not None:
+                # The address keeps its places full: its turns are paced (see the module docstring).
+                slots.hold_seconds = settings.CLIENT_PACE_SECONDS
         if slots is None:
             return refusal(
                 request,

@@ -124,6 +124,30 @@ def test_a_waiting_request_is_served_when_the_place_frees(rated_member, settings
     timer.join()
 
 
+def test_an_address_that_keeps_its_places_full_is_paced(settings):
+    """A request that had to wait keeps its place CLIENT_PACE_SECONDS after its answer; one that
+    did not wait gives it back at once."""
+    settings.CLIENT_MAX_IN_FLIGHT = 1
+    settings.CLIENT_WAIT_SECONDS = 5
+    settings.CLIENT_PACE_SECONDS = 0.5
+    address = "address:127.0.0.1"
+    assert Client().get(reverse("catalog:title_list")).status_code == 200
+    assert in_flight_count(address) == 0  # within its limit: not paced
+
+    slots, _ = slots_acquire({address: 1})
+    timer = threading.Timer(0.2, slots.release)
+    timer.start()
+    assert Client().get(reverse("catalog:title_list")).status_code == 200  # waited for its turn
+    answered = time.monotonic()
+    timer.join()
+    assert in_flight_count(address) == 1  # its place is still taken...
+    started = time.monotonic()
+    assert Client().get(reverse("catalog:title_list")).status_code == 200  # ...so the next one waits
+    assert time.monotonic() - started >= 0.5 - (started - answered) - 0.05
+    time.sleep(0.6)
+    assert in_flight_count(address) == 0  # and then it expires by itself
+
+
 def test_no_request_waits_when_the_process_has_no_thread_to_spare(settings):
     settings.CLIENT_MAX_IN_FLIGHT = 1
     settings.CLIENT_WAIT_SECONDS = 5
