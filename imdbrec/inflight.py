@@ -83,15 +83,14 @@ def _trip(error: Exception) -> None:
 
 
 _script_lock = threading.Lock()
-_scripts: dict = {}
+_script: list = []  # the registered ACQUIRE script, made once (each call passes its own client)
 
 
 def _acquire_script(redis):
     with _script_lock:
-        script = _scripts.get(id(redis))
-        if script is None:
-            script = _scripts[id(redis)] = redis.register_script(ACQUIRE)
-        return script
+        if not _script:
+            _script.append(redis.register_script(ACQUIRE))
+        return _script[0]
 
 
 @dataclass
@@ -143,6 +142,7 @@ def slots_acquire(limits: dict[str, int]) -> tuple[Slots | None, str | None]:
         full = _acquire_script(redis)(
             keys=keys,
             args=[now, now + settings.IN_FLIGHT_EXPIRES_SECONDS, token, *(limits[name] for name in names)],
+            client=redis,
         )
     except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError) as error:
         _trip(error)
