@@ -196,11 +196,11 @@ RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 # computed at once (0: no limit); one more waits up to CLIENT_WAIT_SECONDS for its turn, then gets
 # a 429. At most CLIENT_MAX_WAITING wait in one process: keep it below gunicorn's --threads (8).
 CLIENT_MAX_IN_FLIGHT = env.int("CLIENT_MAX_IN_FLIGHT", default=2)
-CLIENT_WAIT_SECONDS = env.float("CLIENT_WAIT_SECONDS", default=3.0)
+CLIENT_WAIT_SECONDS = env.float("CLIENT_WAIT_SECONDS", default=10.0)
 CLIENT_MAX_WAITING = env.int("CLIENT_MAX_WAITING", default=6)
 # A request that had to wait keeps its address' place this much longer once answered: an address
 # that keeps its places full is paced, one within its limit never is.
-CLIENT_PACE_SECONDS = env.float("CLIENT_PACE_SECONDS", default=0.25)
+CLIENT_PACE_SECONDS = env.float("CLIENT_PACE_SECONDS", default=0.5)
 # The expensive actions: at most this many computed at once site-wide, and one at a time per
 # member and per address; more are refused at once with a 429 saying so.
 ACTION_MAX_IN_FLIGHT = {
