@@ -194,10 +194,11 @@ RATE_LIMITS = {
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 # Requests in flight (imdbrec/inflight.py). Per client address, site-wide: at most this many
 # computed at once (0: no limit); one more waits up to CLIENT_WAIT_SECONDS for its turn, then gets
-# a 429. At most CLIENT_MAX_WAITING wait in one process: keep it below gunicorn's --threads (8).
+# a 429. At most CLIENT_MAX_WAITING wait in one process: keep it a few below gunicorn's --threads
+# (12), so that the waiting requests and the refusals being sent never take a process' last threads.
 CLIENT_MAX_IN_FLIGHT = env.int("CLIENT_MAX_IN_FLIGHT", default=2)
 CLIENT_WAIT_SECONDS = env.float("CLIENT_WAIT_SECONDS", default=10.0)
-CLIENT_MAX_WAITING = env.int("CLIENT_MAX_WAITING", default=6)
+CLIENT_MAX_WAITING = env.int("CLIENT_MAX_WAITING", default=8)
 # A request that had to wait keeps its address' place this much longer once answered: an address
 # that keeps its places full is paced, one within its limit never is.
 CLIENT_PACE_SECONDS = env.float("CLIENT_PACE_SECONDS", default=0.5)
