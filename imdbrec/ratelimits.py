@@ -1,9 +1,10 @@
 """Rate limits on the expensive and the abusable actions, per member and per address (django-ratelimit).
 
 Each action has a rate per address (``ip``: the IPv4 address, or the IPv6 /64) and, where a member
-does it, per member (``user_or_ip``); ``settings.RATE_LIMITS`` holds them, so a deployment tunes
-them without code. A request over a limit gets a 429 page saying when to try again
-(``imdbrec.views.rate_limited``, through django-ratelimit's middleware).
+does it, per member (``member_or_ip``: the session's user id, or the address for a visitor);
+``settings.RATE_LIMITS`` holds them, so a deployment tunes them without code. A request over a
+limit gets a 429 page saying when to try again (``imdbrec.inflight.refusal`` before the view,
+``imdbrec.views.rate_limited`` through django-ratelimit's middleware otherwise).
 
 - ``search``, ``import`` (POST), ``export`` (``?format=csv``), ``signup`` (POST), ``password-reset``
   (POST; per address and per e-mail address asked for): every request counts.
