@@ -3,7 +3,7 @@ well-behaved visitor browses /titles/ and a member rates titles and imports a la
 
 Private Postgres (the sample, 500 synthetic users, a trained model), a broker Redis (append-only,
 never evicts) and a cache Redis with a memory limit (``--maxmemory 32mb --maxmemory-policy
-allkeys-lru``, as ``make cache-server`` runs it), gunicorn 3 × 8 as ``make serve``, one worker.
+allkeys-lru``, as ``make cache-server`` runs it), gunicorn 3 × 12 as ``make serve``, one worker.
 
 One test per attacked page. Each runs ``ROUNDS`` rounds (``HOSTILE_LOAD_ROUNDS``, default 3; the
 machine is shared and one round's figures are noisy). A round: the cache server is emptied (a fresh
