@@ -19,6 +19,7 @@ RUN useradd --create-home imdbrec && mkdir -p /app/var && chown -R imdbrec /app/
 USER imdbrec
 EXPOSE 8000
 # Access and error logs, with the application's own output and tracebacks, on stdout/stderr:
-# `docker compose logs web` is where an operator reads them.
-CMD ["gunicorn", "imdbrec.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "2", \
+# `docker compose logs web` is where an operator reads them. 12 threads a worker: requests of one
+# client over its limit wait for their turn holding a thread (imdbrec/inflight.py, CLIENT_MAX_WAITING).
+CMD ["gunicorn", "imdbrec.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "12", \
      "--timeout", "60", "--access-logfile", "-", "--error-logfile", "-", "--capture-output"]

@@ -82,7 +82,7 @@ serve: venv
 	  --pidfile=$(RUN)/worker-spark.pid --logfile=$(RUN)/worker-spark.log --detach
 	DEBUG=false $(VENV)/bin/celery -A imdbrec beat -l info \
 	  --pidfile=$(RUN)/beat.pid --logfile=$(RUN)/beat.log --detach
-	DEBUG=false $(VENV)/bin/gunicorn imdbrec.wsgi:application --bind $(HOST):$(PORT) --workers 3 --threads 2 \
+	DEBUG=false $(VENV)/bin/gunicorn imdbrec.wsgi:application --bind $(HOST):$(PORT) --workers 3 --threads 12 \
 	  --timeout 60 --pid $(RUN)/gunicorn.pid --access-logfile $(RUN)/access.log --error-logfile $(RUN)/gunicorn.log --capture-output --daemon
 	@for i in $$(seq 1 40); do curl -fs -o /dev/null http://$(HOST):$(PORT)/health/ && break; sleep 0.5; done; \
 	  curl -sS http://$(HOST):$(PORT)/health/ | $(PY) -m json.tool | head -40

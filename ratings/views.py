@@ -21,13 +21,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from catalog.models import Title
 from imdbrec.extensions import stylesheets_of
 from imdbrec.parsing import page_number
 from imdbrec.queueing import BackgroundUnavailable
-from imdbrec.ratelimits import rate_limit_check, rate_limited
+from imdbrec.ratelimits import rate_limited
 from ratings import charts, member_stats, selectors, services
 from ratings.extensions import stats_sections, year_review_sections
 from ratings.forms import ImdbRatingsUploadForm, RatingForm, RatingHistoryFilterForm
@@ -37,6 +38,7 @@ from ratings.member_export import member_export_zip
 from ratings.member_imports import SCORE_RULE as HALF_STAR_RULE
 from ratings.member_imports import imdb_import_start, member_import_start
 from ratings.models import MemberImportRun
+from ratings.uploads import UploadLimitHandler
 
 HISTORY_PAGE_SIZE = 50
 EXPORT_CHUNK_ROWS = 500
@@ -249,7 +251,12 @@ def _history_columns(kept: dict, current_sort: str) -> list[dict]:
     return columns
 
 
+def _wants_csv(request) -> bool:
+    return request.GET.get("format") == "csv"
+
+
 @login_required
+@rate_limited("export", when=_wants_csv)
 def history(request):
     """The user's ratings: sortable, filterable by score and genre, paginated; ``?format=csv`` exports."""
     genres = selectors.rating_genres_for_user(user=request.user)
@@ -263,8 +270,7 @@ def history(request):
         score=filters.get("score"),
         genre=filters.get("genre") or None,
     )
-    if request.GET.get("format") == "csv":
-        rate_limit_check(request, "export")
+    if _wants_csv(request):
         return _history_csv(ratings, f"imdbrec-ratings-{request.user.username}.csv")
     page = Paginator(ratings, HISTORY_PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     kept = {key: value for key, value in filters.items() if value not in (None, "")}
@@ -348,14 +354,28 @@ def not_interested(request):
 
 @login_required
 @rate_limited("import", methods=("POST",))
+@csrf_exempt  # checked by _imdb_import, once the upload handlers are set (Django's documented way)
 def imdb_import(request):
     """Upload an export: IMDb's ratings CSV is imported here and now up to
     ``MEMBER_IMPORT_INLINE_ROWS`` rows; a larger one, a Letterboxd export (ZIP or CSV) or an imdbID
-    ratings file starts a member import run, whose page shows its progress and report."""
+    ratings file starts a member import run, whose page shows its progress and report.
+
+    The upload stops being read as soon as it is over a limit (``ratings.uploads``)."""
+    request.upload_handlers.insert(0, UploadLimitHandler(request))
+    return _imdb_import(request)
+
+
+@csrf_protect
+def _imdb_import(request):
     report = None
     if request.method == "POST":
         form = ImdbRatingsUploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        refused = getattr(request, "upload_refused", "")
+        if refused:
+            form.is_valid()
+            form.errors.clear()
+            form.add_error("file", refused)
+        elif form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 if upload_kind(upload) == "imdb":

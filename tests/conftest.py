@@ -192,5 +192,7 @@ def celery_worker_process(transactional_db):
 
 @pytest.fixture(autouse=True)
 def _own_rate_limit_counters(settings):
-    """Every test starts with fresh rate-limit counters (the cache is a shared Redis database)."""
+    """Every test starts with fresh rate-limit counters and in-flight counts (the cache is a shared
+    Redis database)."""
     settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
+    settings.IN_FLIGHT_CACHE_PREFIX = f"inflight:test:{uuid.uuid4().hex}:"

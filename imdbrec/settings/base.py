@@ -47,23 +47,28 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy (django-csp, CONTENT_SECURITY_POLICY below) and Permissions-Policy,
+    # early so that every answer carries them, the refusals of the middleware below included.
+    "csp.middleware.CSPMiddleware",
+    "imdbrec.middleware.PermissionsPolicyMiddleware",
     # HTML is compressed (For you: 81 KB, about 7 KB gzipped). BREACH needs a secret that stays the
     # same from response to response beside text the attacker controls: our pages' only secret in
     # the body is the CSRF token, which Django masks afresh in every response, and Django's gzip
     # adds random padding (Heal-The-Breach) on top. The session id never appears in a body.
     "django.middleware.gzip.GZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # At most CLIENT_MAX_IN_FLIGHT requests of one address computed at once; more wait their
+    # turn (imdbrec/inflight.py). After WhiteNoise: static files never wait.
+    "imdbrec.inflight.ClientInFlightMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # Rate limits before the CSRF check reads the body: an upload over the limit is not parsed.
+    # Rate limits and the expensive actions' places in flight, before the CSRF check reads the
+    # body: an upload over a limit is not parsed (imdbrec/ratelimits.py).
     "imdbrec.ratelimits.RateLimitEarlyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Content-Security-Policy (django-csp, CONTENT_SECURITY_POLICY below) and Permissions-Policy.
-    "csp.middleware.CSPMiddleware",
-    "imdbrec.middleware.PermissionsPolicyMiddleware",
     # NUL characters and oversized bodies get a clear 400/413 before any view (imdbrec/middleware.py).
     "imdbrec.middleware.RequestGuardMiddleware",
     # A request over a rate limit (imdbrec/ratelimits.py) becomes the 429 page of RATELIMIT_VIEW.
@@ -187,6 +192,26 @@ RATE_LIMITS = {
     "login-failures": {"ip": env("RATE_LIMIT_LOGIN_FAILURES_IP", default="30/15m")},
 }
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+# Requests in flight (imdbrec/inflight.py). Per client address, site-wide: at most this many
+# computed at once (0: no limit); one more waits up to CLIENT_WAIT_SECONDS for its turn, then gets
+# a 429. At most CLIENT_MAX_WAITING wait in one process: keep it a few below gunicorn's --threads
+# (12), so that the waiting requests and the refusals being sent never take a process' last threads.
+CLIENT_MAX_IN_FLIGHT = env.int("CLIENT_MAX_IN_FLIGHT", default=2)
+CLIENT_WAIT_SECONDS = env.float("CLIENT_WAIT_SECONDS", default=10.0)
+CLIENT_MAX_WAITING = env.int("CLIENT_MAX_WAITING", default=8)
+# A request that had to wait keeps its address' place this much longer once answered: an address
+# that keeps its places full is paced, one within its limit never is.
+CLIENT_PACE_SECONDS = env.float("CLIENT_PACE_SECONDS", default=0.5)
+# The expensive actions: at most this many computed at once site-wide, and one at a time per
+# member and per address; more are refused at once with a 429 saying so.
+ACTION_MAX_IN_FLIGHT = {
+    "import": env.int("IMPORTS_MAX_IN_FLIGHT", default=2),
+    "export": env.int("EXPORTS_MAX_IN_FLIGHT", default=2),
+    "stats": env.int("STATS_MAX_IN_FLIGHT", default=2),
+}
+# An entry of a request whose process died is dropped after this long (gunicorn's --timeout).
+IN_FLIGHT_EXPIRES_SECONDS = env.int("IN_FLIGHT_EXPIRES_SECONDS", default=90)
+IN_FLIGHT_CACHE_PREFIX = "inflight:"
 RATELIMIT_VIEW = "imdbrec.views.rate_limited"
 RATELIMIT_FAIL_OPEN = True  # the cache down: no limits rather than no site (imdbrec/ratelimits.py)
 RATELIMIT_IP_META_KEY = "imdbrec.ratelimits.client_ip"

@@ -22,3 +22,10 @@ STORAGES = {
 SPARK_MASTER = env("SPARK_MASTER", default="local[1]")
 SPARK_DRIVER_MEMORY = env("SPARK_DRIVER_MEMORY", default="1g")
 SPARK_SHUFFLE_PARTITIONS = 2
+
+# Every test client comes from 127.0.0.1: a handful of concurrent "visitors" in a test would be one
+# address' flood to imdbrec/inflight.py. Off here, as the rate limits are for the load benchmarks;
+# tests/imdbrec/test_inflight.py sets it per test, and tests/reliability/test_hostile_load.py runs
+# its gunicorn with CLIENT_LIMITS_IN_TESTS=true: the production default of imdbrec/settings/base.py.
+if not env.bool("CLIENT_LIMITS_IN_TESTS", default=False):
+    CLIENT_MAX_IN_FLIGHT = 0
