@@ -76,7 +76,7 @@ class Command(BaseCommand):
 
     def _download(self, options) -> str:
         verbosity = options["verbosity"]
-        bars = []  # made at the first byte: an offline run shows no empty bar
+        bars: list[tqdm] = []  # made at the first byte: an offline run shows no empty bar
 
         def progress(done: int, total: int, message: str) -> None:
             if not bars:
