@@ -44,17 +44,30 @@ ProgressCallback = Callable[[int, int, str], None]
 
 
 def synthetic_title_pool(*, config: GeneratorConfig) -> TitlePool:
-    """The titles in play: rated on IMDb, enough votes, an accepted type, not removed. Ordered by
+    """The titles in play: rated on IMDb, enough votes, an accepted type, not removed, with their
+    people (title.crew and the leading title.principals of ``config.people_roles``). Ordered by
     ``tconst`` so the same catalog always gives the same pool."""
+    in_play = """SELECT tconst FROM catalog_title
+                 WHERE removed_at IS NULL AND average_rating IS NOT NULL AND num_votes >= %s
+                   AND NOT (title_type = ANY(%s))"""
+    in_play_params: list = [config.min_votes, list(config.excluded_title_types)]
+    roles = list(config.people_roles)
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT tconst, average_rating, num_votes, genres FROM catalog_title
-               WHERE removed_at IS NULL AND average_rating IS NOT NULL AND num_votes >= %s
-                 AND NOT (title_type = ANY(%s)) ORDER BY tconst""",
-            [config.min_votes, list(config.excluded_title_types)],
+            f"""SELECT tconst, average_rating, num_votes, genres, title_type, start_year, runtime_minutes
+                FROM catalog_title WHERE tconst IN ({in_play}) ORDER BY tconst""",  # noqa: S608
+            in_play_params,
         )
         rows = cursor.fetchall()
-    return TitlePool.build(rows, config)
+        cursor.execute(
+            f"""SELECT title_id, person_id FROM catalog_crew WHERE role = ANY(%s) AND title_id IN ({in_play})
+                UNION
+                SELECT title_id, person_id FROM catalog_principal
+                WHERE category = ANY(%s) AND ordering <= %s AND title_id IN ({in_play})""",  # noqa: S608
+            [roles, *in_play_params, roles, config.leading_billing, *in_play_params],
+        )
+        credits = cursor.fetchall()
+    return TitlePool.build(rows, config, credits)
 
 
 def synthetic_users_validate(
