@@ -141,11 +141,15 @@ def titles_load() -> tuple[int, str]:
             }
         )
     with connection.cursor() as cursor:
-        for table, rows in (("catalog_title", frame), ("catalog_crew", crew), ("catalog_principal", principals)):
+        for table, rows, options in (
+            ("catalog_title", frame, ""),
+            ("catalog_crew", crew, ""),
+            ("catalog_principal", principals, ", FORCE_NOT_NULL (job)"),  # an empty job is "", not NULL
+        ):
             body = io.StringIO()
             rows.to_csv(body, index=False, header=False)
             body.seek(0)
-            cursor.copy_expert(f"COPY {table} ({', '.join(rows.columns)}) FROM STDIN WITH (FORMAT csv)", body)
+            cursor.copy_expert(f"COPY {table} ({', '.join(rows.columns)}) FROM STDIN WITH (FORMAT csv{options})", body)
             cursor.execute(f"ANALYZE {table}")
     return len(frame), f"{source}, {len(crew):,} crew and {len(principals):,} principal rows"
 
