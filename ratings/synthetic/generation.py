@@ -303,23 +303,26 @@ def _tastes_draw(rng: np.random.Generator, pool: TitlePool, config: GeneratorCon
 
 
 def _credited(pool: TitlePool, user: np.ndarray, title: np.ndarray, people: np.ndarray) -> np.ndarray:
-    """Per (user, title) pair: is one of the user's ``people`` (a -1 padded row each) credited on it?"""
-    if not people.shape[1] or not len(pool.people) or not user.shape[0]:
+    """Per (user, title) pair: is one of the user's ``people`` (a -1 padded row each) credited on it?
+
+    The users' people's titles (a few dozen per user) become sorted (user, title) keys, and each
+    pair is looked up in them: no credits of the pairs' titles are expanded."""
+    rows, slots = np.nonzero(people >= 0)
+    if not rows.size or not user.shape[0]:
         return np.zeros(user.shape[0], dtype=bool)
-    counts = pool.credit_offsets[title + 1] - pool.credit_offsets[title]
+    persons = people[rows, slots]
+    counts = pool.person_offsets[persons + 1] - pool.person_offsets[persons]
     total = int(counts.sum())
     if not total:
         return np.zeros(user.shape[0], dtype=bool)
-    pair = np.repeat(np.arange(user.shape[0]), counts)
-    starts = np.repeat(pool.credit_offsets[title] - (np.cumsum(counts) - counts), counts)
-    person = pool.credit_people[starts + np.arange(total)]
-    n_people = len(pool.people)
-    owned = np.asarray(people)
-    rows, slots = np.nonzero(owned >= 0)
-    known = np.unique(rows * n_people + owned[rows, slots])
-    keys = user[pair] * n_people + person
-    hit = np.isin(keys, known, assume_unique=False)
-    return np.bincount(pair[hit], minlength=user.shape[0]) > 0
+    starts = np.repeat(pool.person_offsets[persons] - (np.cumsum(counts) - counts), counts)
+    n_titles = np.int64(len(pool))
+    keys = np.unique(
+        np.repeat(rows, counts).astype(np.int64) * n_titles + pool.person_titles[starts + np.arange(total)]
+    )
+    wanted = user.astype(np.int64) * n_titles + title
+    position = np.minimum(np.searchsorted(keys, wanted), keys.shape[0] - 1)
+    return keys[position] == wanted
 
 
 def _acceptance(
@@ -338,7 +341,11 @@ def _acceptance(
         runtime = config.runtime_floor + (1 - config.runtime_floor) * np.exp(-0.5 * minutes**2)
         chance *= np.where(np.isnan(runtime), 1.0, runtime)
     chance *= np.where(pool.title_type[title] == tastes.title_type[user], 1.0, config.other_type_acceptance)
-    chance *= np.where(_credited(pool, user, title, tastes.disliked), config.disliked_person_acceptance, 1.0)
+    # Only the users with a disliked person need the credits looked at.
+    has_disliked = np.asarray((tastes.disliked >= 0).any(axis=1))
+    someone = np.flatnonzero(has_disliked[user])
+    disliked = _credited(pool, user[someone], title[someone], tastes.disliked)
+    chance[someone[disliked]] *= config.disliked_person_acceptance
     return chance
 
 
@@ -367,15 +374,17 @@ def _titles_sample(
 
     def offered(for_users: np.ndarray, counts: np.ndarray) -> None:
         """Draws by exposure and persona, thinned by the user's acceptance."""
+        owner_parts, pick_parts = [], []
         for g in np.unique(group[for_users]):
             mine = group[for_users] == g
             cdf = pool.cdf[g // 3, g % 3]
             picks = np.searchsorted(cdf, rng.random(int(counts[mine].sum())) * cdf[-1], side="right")
-            owner = np.repeat(for_users[mine], counts[mine])
-            picks = np.minimum(picks, n_titles - 1)
-            keep = rng.random(picks.shape[0]) < _acceptance(pool, config, tastes, owner, picks)
-            owners.append(owner[keep])
-            titles.append(picks[keep])
+            owner_parts.append(np.repeat(for_users[mine], counts[mine]))
+            pick_parts.append(np.minimum(picks, n_titles - 1))
+        owner, picks = np.concatenate(owner_parts), np.concatenate(pick_parts)
+        keep = rng.random(picks.shape[0]) < _acceptance(pool, config, tastes, owner, picks)
+        owners.append(owner[keep])
+        titles.append(picks[keep])
 
     favourites = _favourites_draw(rng, pool, config, tastes, wanted)
     owners.append(favourites[0])
