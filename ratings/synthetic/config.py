@@ -87,8 +87,8 @@ class GeneratorConfig:
     # With genre_weights_multiply each liked (disliked) genre of a title multiplies its weight, so a
     # Crime-Drama is a crime fan's title more than a drama lover's; without, the seed's rule (any
     # liked genre: liked_choice_weight; else any disliked one: disliked_choice_weight).
-    liked_choice_weight: float = 30.0
-    disliked_choice_weight: float = 0.03
+    liked_choice_weight: float = 50.0
+    disliked_choice_weight: float = 0.02
     genre_weights_multiply: bool = True
     # --- people: favourite and disliked directors, writers and leading actors ----------------------
     # Credits from title.crew (director, writer) and title.principals (these categories, billed
