@@ -175,6 +175,8 @@ class _ChunkWriter:
             connection.close()  # this thread's connection; the thread may be reused or end
 
     def write(self, chunk: range) -> tuple[int, int, bool]:
+        if self._chunk_complete(chunk):
+            return 0, 0, False  # a second run: every user is there (with all their ratings)
         blocks = [block_generate(seed=self.seed, block=b, pool=self.pool, config=self.config) for b in chunk]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")  # small statements: JIT would only add compile time
@@ -224,6 +226,17 @@ class _ChunkWriter:
                         "nothing of this chunk was written."
                     )
         return len(new_users), int(ratings), fast
+
+    def _chunk_complete(self, chunk: range) -> bool:
+        """Do all the chunk's users exist already? Then there is nothing to generate: a user is
+        written in one transaction with all their ratings."""
+        first, stop = chunk.start * BLOCK_SIZE, min(self.users, chunk.stop * BLOCK_SIZE)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM accounts_user WHERE kind = %s AND external_id = ANY(%s)",
+                [User.Kind.SYNTHETIC, [f"{self.seed}:{index}" for index in range(first, stop)]],
+            )
+            return cursor.fetchone()[0] == stop - first
 
     def _users_insert(self, cursor, blocks: list[Block]) -> list[tuple[int, str]]:
         """COPY the blocks' users into a staging table, insert those not there yet; (id, external_id) of the new."""
