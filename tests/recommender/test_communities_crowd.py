@@ -34,6 +34,7 @@ def test_communities_recover_the_personas_of_a_small_crowd():
 @pytest.mark.django_db
 def test_a_community_leaning_to_a_decade_and_a_director_is_named_by_them():
     from catalog.models import Crew, Person, Title
+    from recommender.communities.map import map_label
     from recommender.communities.shared import communities_name_shared
     from recommender.communities.statistics import LikedCounts
     from recommender.models import TasteCommunity
@@ -60,6 +61,7 @@ def test_a_community_leaning_to_a_decade_and_a_director_is_named_by_them():
     communities = [TasteCommunity(number=1, name="Thriller & Mystery"), TasteCommunity(number=2, name="Drama")]
     communities_name_shared(communities, LikedCounts(per_title, np.array(titles)))
     assert communities[0].name == f"Thriller & Mystery{SEPARATOR}1940s{SEPARATOR}Alfred Hitchcock"
+    assert map_label(communities[0]) == "Thriller & Mystery"  # the map keeps its labels short
     # Every 1930s director has a tenth of community 2's high ratings: the decade names it, not one
     # of them (director 10 has no name in the imported data and never names a community).
     assert communities[1].name.startswith(f"Drama{SEPARATOR}1930s")
