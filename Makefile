@@ -69,8 +69,13 @@ demo-data:
 	@# The demo member's ratings and watchlist, before the training so the model knows them.
 	$(PY) manage.py seed_demo_history
 	$(PY) manage.py generate_synthetic_users --users $(DEMO_USERS) --seed 42
-	@# Real MovieLens raters too, where the developers' shared data folder is present (not in a user's clone).
-	@if [ -d ../shared/data/movielens-latest-small ]; then $(PY) manage.py import_movielens ../shared/data/movielens-latest-small; fi
+	@# Real MovieLens raters: ml-latest-small from GroupLens when the network allows (checksum verified,
+	@# cached in var/cache/movielens), else the developers' shared copy where present; it says which.
+	@if $(PY) manage.py import_movielens --download; then :; \
+	elif [ -d ../shared/data/movielens-latest-small ]; then \
+	  echo "  MovieLens not downloaded (above): importing the shared copy in ../shared/data instead"; \
+	  $(PY) manage.py import_movielens ../shared/data/movielens-latest-small; \
+	else echo "  MovieLens not downloaded (above): the demo's crowd is synthetic only"; fi
 	$(PY) manage.py prepare_spark
 	$(PY) manage.py train_recommender
 

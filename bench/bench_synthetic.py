@@ -4,8 +4,13 @@
 
 Works in a database of its own, ``<DATABASE_URL's name>_bench_synthetic``, created fresh, migrated,
 filled with titles and dropped at the end (``--keep`` keeps it). The titles are the real IMDb slice
-(title.basics + title.ratings of ../shared/data/imdb-sample, loaded with COPY) when it is there,
-else 30,000 made-up titles with IMDb-like genres, averages and vote counts.
+(title.basics, title.ratings, title.crew and title.principals of ../shared/data/imdb-sample or
+$IMDBREC_SHARED_DATA/imdb-sample, loaded with COPY) when it is there, else 30,000 made-up titles
+with IMDb-like genres, averages, vote counts, runtimes and people.
+
+The ratio: the taste model alone (``block_generate``, no database) for the same users with the
+generator's defaults against the seed's rules (personas and popularity only, every personal taste
+switched off), both timed in this run.
 
 Prints the wall time, ratings per second and peak memory of the generation, of a second run with
 the same seed (which must write nothing), and of the removal, with the machine's load average:
@@ -26,7 +31,7 @@ from urllib.parse import urlparse
 from benchdb import database_create, database_drop
 
 ROOT = Path(__file__).resolve().parent.parent
-SLICE = ROOT.parent / "shared" / "data" / "imdb-sample"
+SLICE = Path(os.environ.get("IMDBREC_SHARED_DATA") or ROOT.parent / "shared" / "data") / "imdb-sample"
 sys.path.insert(0, str(ROOT))
 
 
@@ -50,6 +55,7 @@ def titles_load() -> tuple[int, str]:
                 "original_title": titles.originalTitle,
                 "is_adult": titles.isAdult.eq("1"),
                 "start_year": titles.startYear.replace(null, ""),
+                "runtime_minutes": titles.runtimeMinutes.replace(null, ""),
                 "genres": "{" + titles.genres.replace(null, "") + "}",
                 "average_rating": titles.averageRating.fillna(""),
                 "num_votes": titles.numVotes.fillna("0"),
@@ -88,19 +94,101 @@ def titles_load() -> tuple[int, str]:
                 "original_title": "",
                 "is_adult": False,
                 "start_year": rng.integers(1920, 2024, count),
+                "runtime_minutes": rng.integers(60, 200, count),
                 "genres": ["{" + ",".join(g) + "}" for g in picks],
                 "average_rating": np.clip(rng.normal(6.3, 1.1, count), 1, 10).round(1),
                 "num_votes": (rng.lognormal(6, 2, count) + 5).astype(int),
             }
         )
+        # People with a heavy-tailed number of titles each: 3,000 directors, 6,000 writers, 12,000 actors.
+        crew = pd.DataFrame(
+            {
+                "title_id": np.concatenate([frame.tconst, frame.tconst]),
+                "person_id": [f"nm{1 + int(n):07d}" for n in rng.zipf(1.6, count) % 3000]
+                + [f"nm{10_000 + int(n):07d}" for n in rng.zipf(1.6, count) % 6000],
+                "role": ["director"] * count + ["writer"] * count,
+                "ordering": 0,
+            }
+        ).drop_duplicates(["title_id", "person_id", "role"])
+        principals = pd.DataFrame(
+            {
+                "title_id": np.repeat(frame.tconst.to_numpy(), 2),
+                "ordering": np.tile([1, 2], count),
+                "person_id": [f"nm{20_000 + int(n):07d}" for n in rng.zipf(1.5, 2 * count) % 12000],
+                "category": np.tile(["actor", "actress"], count),
+                "job": "",
+                "characters": "{}",
+            }
+        )
         source = "30,000 made-up titles"
-    body = io.StringIO()
-    frame.to_csv(body, index=False, header=False)
-    body.seek(0)
+    if (SLICE / "title.crew.tsv.gz").exists() and source != "30,000 made-up titles":
+        crew_file = pd.read_csv(SLICE / "title.crew.tsv.gz", **read)
+        parts = []
+        for role, column in (("director", "directors"), ("writer", "writers")):
+            people = crew_file[["tconst", column]][crew_file[column] != null]
+            people = people.assign(person_id=people[column].str.split(",")).explode("person_id")
+            parts.append(pd.DataFrame({"title_id": people.tconst, "person_id": people.person_id, "role": role}))
+        crew = pd.concat(parts).drop_duplicates(["title_id", "person_id", "role"]).assign(ordering=0)
+        principal_file = pd.read_csv(SLICE / "title.principals.tsv.gz", **read)
+        principals = pd.DataFrame(
+            {
+                "title_id": principal_file.tconst,
+                "ordering": principal_file.ordering,
+                "person_id": principal_file.nconst,
+                "category": principal_file.category,
+                "job": principal_file.job.replace(null, ""),
+                "characters": "{}",
+            }
+        )
     with connection.cursor() as cursor:
-        cursor.copy_expert(f"COPY catalog_title ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", body)
-        cursor.execute("ANALYZE catalog_title")
-    return len(frame), source
+        for table, rows, options in (
+            ("catalog_title", frame, ""),
+            ("catalog_crew", crew, ""),
+            ("catalog_principal", principals, ", FORCE_NOT_NULL (job)"),  # an empty job is "", not NULL
+        ):
+            body = io.StringIO()
+            rows.to_csv(body, index=False, header=False)
+            body.seek(0)
+            cursor.copy_expert(f"COPY {table} ({', '.join(rows.columns)}) FROM STDIN WITH (FORMAT csv{options})", body)
+            cursor.execute(f"ANALYZE {table}")
+    return len(frame), f"{source}, {len(crew):,} crew and {len(principals):,} principal rows"
+
+
+def taste_model_ratio(users: int, seed: int) -> str:
+    """Seconds of the taste model alone (no database) with the defaults and with the seed's rules."""
+    from dataclasses import replace
+
+    from ratings.synthetic import GeneratorConfig
+    from ratings.synthetic.generation import BLOCK_SIZE, block_generate
+    from ratings.synthetic.writing import synthetic_title_pool
+
+    seed_rules = replace(
+        GeneratorConfig(),
+        liked_choice_weight=5.0,
+        disliked_choice_weight=0.3,
+        genre_weights_multiply=False,
+        obscurity_shift=0.0,
+        favourite_people=(0, 0),
+        disliked_people=(0, 0),
+        era_floor=1.0,
+        runtime_floor=1.0,
+        other_type_acceptance=1.0,
+    )
+    timings = {}
+    for label, config in (("seed's rules", seed_rules), ("defaults", GeneratorConfig())):
+        started, cpu = time.monotonic(), time.process_time()
+        pool = synthetic_title_pool(config=config)
+        ratings = sum(
+            len(block_generate(seed=seed, block=b, pool=pool, config=config).rating_title)
+            for b in range(-(-users // BLOCK_SIZE))
+        )
+        timings[label] = (time.monotonic() - started, time.process_time() - cpu, ratings)
+    (base, base_cpu, base_ratings), (new, new_cpu, new_ratings) = timings["seed's rules"], timings["defaults"]
+    return (
+        f"taste model alone, {users:,} users: defaults {new:.1f} s wall, {new_cpu:.1f} s CPU ({new_ratings:,} "
+        f"ratings); seed's rules {base:.1f} s wall, {base_cpu:.1f} s CPU ({base_ratings:,} ratings): "
+        f"ratio {new / base:.2f} wall, {new_cpu / base_cpu:.2f} CPU"
+    )
 
 
 class BackendCpu:
@@ -213,6 +301,9 @@ def main() -> None:
             f"(plus WAL writing and checkpoints, not counted)"
         )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+        print(taste_model_ratio(args.users, args.seed))
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
         again = synthetic_users_generate(users=args.users, seed=args.seed, writers=args.writers)
         print(

@@ -186,9 +186,18 @@ def model_run_summary(run: ModelRun) -> dict:
         "duration": duration,
         "timings": [(label, timings.get(key)) for key, label in TIMING_COLUMNS],
         "metrics": metrics,
+        "precision_lift": _precision_lift(metrics),
         "candidates": len(run.candidates or []),
         "requested": {key: value for key, value in ((run.params or {}).get("requested") or {}).items()},
     }
+
+
+def _precision_lift(metrics: dict) -> float | None:
+    """How many times the most popular list's precision@10 the model's is, on the same holdout."""
+    model, popular = metrics.get("precision_at_10"), metrics.get("popularity_precision_at_10")
+    if model is None or not popular:
+        return None
+    return model / popular
 
 
 def training_panel() -> dict:

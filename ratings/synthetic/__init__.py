@@ -4,17 +4,40 @@ This package owns every write to synthetic users (``User.Kind.SYNTHETIC``) and t
 A fresh site has no crowd for the recommender to learn from; the generator makes one whose tastes
 are known, so the model's "taste communities" can be checked against the hidden personas.
 
-How one synthetic user is made (all of it vectorised with numpy, a block of users at a time):
+How one synthetic user is made (all of it vectorised with numpy, a block of users at a time;
+docs/synthetic-crowd.md has the reasons and the measurements):
 
-1. **Persona** — drawn by ``Persona.share``. Each persona likes some genres and dislikes others
-   (``DEFAULT_PERSONAS``; the casual viewer has no preference). The persona is stored on the user.
-2. **How many titles** — heavy-tailed: a log-normal clipped to ``[min_ratings, max_ratings]`` whose
+1. **Persona** — the top level, drawn by ``Persona.share``. Each persona likes some genres and
+   dislikes others (``DEFAULT_PERSONAS``; the casual viewer has no preference). The persona is
+   stored on the user (``User.persona``): the taste communities are scored against it.
+2. **Personal tastes**, drawn per user (``generation.Tastes``):
+
+   - *favourite and disliked people* — ``favourite_people`` / ``disliked_people`` directors,
+     writers and leading actors (title.crew, and title.principals billed within
+     ``leading_billing``), drawn with their popularity (the summed exposure of their titles, to
+     the power ``person_popularity_exponent``) times how much of their work the persona likes
+     (``person_persona_exponent``; the inverse for disliked people);
+   - *an era* — a favourite year (that of a title the persona typically watches) and a tolerance
+     in years (``era_width_years``);
+   - *a runtime* and *a title type* — those of another such title (``runtime_width``,
+     ``other_type_acceptance``);
+   - *the obscure or the popular* — an exposure class (``obscurity_shares``): the exponent on IMDb
+     votes is ``popularity_exponent`` minus, plus or without ``obscurity_shift``.
+3. **How many titles** — heavy-tailed: a log-normal clipped to ``[min_ratings, max_ratings]`` whose
    clipped mean is ``mean_ratings`` (40 by default, so 100,000 users give about 4 million ratings).
-3. **Which titles** — sampled without replacement, with probability proportional to
-   ``num_votes ** popularity_exponent`` times ``liked_choice_weight`` for titles in a liked genre
-   (``disliked_choice_weight`` for a disliked one). Only titles with an IMDb average, at least
+4. **Which titles** — exposure *and* taste, as people watch what they expect to like:
+
+   - about ``favourite_share`` of them among the favourite people's titles (by exposure);
+   - the rest offered with probability proportional to ``num_votes ** exponent`` times the
+     persona's genre weights (``liked_choice_weight`` for each liked genre of the title,
+     ``disliked_choice_weight`` for each disliked one, ``genre_weights_multiply``), and kept with
+     the user's acceptance: ``era_floor + (1 - era_floor) * exp(-(years away / tolerance)^2 / 2)``,
+     the same on the log of the runtime, ``other_type_acceptance`` for another title type and
+     ``disliked_person_acceptance`` when a disliked person is credited.
+
+   All distinct, sampled without replacement. Only titles with an IMDb average, at least
    ``min_votes`` votes and a type not in ``excluded_title_types`` take part.
-4. **How many stars** — first the seed's rule turns the title's IMDb average into stars
+5. **How many stars** — first the seed's rule turns the title's IMDb average into stars
    (``DEFAULT_STAR_BUCKETS``):
 
    ==============  =========  ===========
@@ -26,10 +49,12 @@ How one synthetic user is made (all of it vectorised with numpy, a block of user
    below 6.0       1 2 3      40 40 20
    ==============  =========  ===========
 
-   then the user's taste shifts it: ``+strength`` for a title in a liked genre, ``-strength`` for
-   one in a disliked genre (a title with both counts as neither) (``strength`` is drawn per user from ``affinity_strength``), plus the
-   user's own leniency (``user_bias_sd``). The shift is rounded stochastically (a shift of 0.7 adds
-   one star 70% of the time) and the result clipped to 1–5.
+   then the user's affinity for the title shifts it: +1 for a liked genre, -1 for a disliked one
+   (a title with both counts as neither), ``+person_star_shift`` when a favourite person is
+   credited and ``-person_star_shift`` when a disliked one is; times the user's ``strength``
+   (drawn from ``affinity_strength``), plus the user's own leniency (``user_bias_sd``). The shift
+   is rounded stochastically (a shift of 0.7 adds one star 70% of the time) and the result
+   clipped to 1–5.
 
 Everything above lives in ``GeneratorConfig``; ``GeneratorConfig.from_json`` overrides any of it
 from a JSON file (``generate_synthetic_users --config rules.json``).

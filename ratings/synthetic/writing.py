@@ -44,17 +44,30 @@ ProgressCallback = Callable[[int, int, str], None]
 
 
 def synthetic_title_pool(*, config: GeneratorConfig) -> TitlePool:
-    """The titles in play: rated on IMDb, enough votes, an accepted type, not removed. Ordered by
+    """The titles in play: rated on IMDb, enough votes, an accepted type, not removed, with their
+    people (title.crew and the leading title.principals of ``config.people_roles``). Ordered by
     ``tconst`` so the same catalog always gives the same pool."""
+    in_play = """SELECT tconst FROM catalog_title
+                 WHERE removed_at IS NULL AND average_rating IS NOT NULL AND num_votes >= %s
+                   AND NOT (title_type = ANY(%s))"""
+    in_play_params: list = [config.min_votes, list(config.excluded_title_types)]
+    roles = list(config.people_roles)
     with connection.cursor() as cursor:
         cursor.execute(
-            """SELECT tconst, average_rating, num_votes, genres FROM catalog_title
-               WHERE removed_at IS NULL AND average_rating IS NOT NULL AND num_votes >= %s
-                 AND NOT (title_type = ANY(%s)) ORDER BY tconst""",
-            [config.min_votes, list(config.excluded_title_types)],
+            f"""SELECT tconst, average_rating, num_votes, genres, title_type, start_year, runtime_minutes
+                FROM catalog_title WHERE tconst IN ({in_play}) ORDER BY tconst""",  # noqa: S608
+            in_play_params,
         )
         rows = cursor.fetchall()
-    return TitlePool.build(rows, config)
+        cursor.execute(
+            f"""SELECT title_id, person_id FROM catalog_crew WHERE role = ANY(%s) AND title_id IN ({in_play})
+                UNION
+                SELECT title_id, person_id FROM catalog_principal
+                WHERE category = ANY(%s) AND ordering <= %s AND title_id IN ({in_play})""",  # noqa: S608
+            [roles, *in_play_params, roles, config.leading_billing, *in_play_params],
+        )
+        credits = cursor.fetchall()
+    return TitlePool.build(rows, config, credits)
 
 
 def synthetic_users_validate(
@@ -162,6 +175,8 @@ class _ChunkWriter:
             connection.close()  # this thread's connection; the thread may be reused or end
 
     def write(self, chunk: range) -> tuple[int, int, bool]:
+        if self._chunk_complete(chunk):
+            return 0, 0, False  # a second run: every user is there (with all their ratings)
         blocks = [block_generate(seed=self.seed, block=b, pool=self.pool, config=self.config) for b in chunk]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")  # small statements: JIT would only add compile time
@@ -211,6 +226,17 @@ class _ChunkWriter:
                         "nothing of this chunk was written."
                     )
         return len(new_users), int(ratings), fast
+
+    def _chunk_complete(self, chunk: range) -> bool:
+        """Do all the chunk's users exist already? Then there is nothing to generate: a user is
+        written in one transaction with all their ratings."""
+        first, stop = chunk.start * BLOCK_SIZE, min(self.users, chunk.stop * BLOCK_SIZE)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM accounts_user WHERE kind = %s AND external_id = ANY(%s)",
+                [User.Kind.SYNTHETIC, [f"{self.seed}:{index}" for index in range(first, stop)]],
+            )
+            return cursor.fetchone()[0] == stop - first
 
     def _users_insert(self, cursor, blocks: list[Block]) -> list[tuple[int, str]]:
         """COPY the blocks' users into a staging table, insert those not there yet; (id, external_id) of the new."""

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from recommender.communities.shared import SEPARATOR
 from recommender.models import ModelRun, TasteCommunity
 from recommender.svg import padded_range, svg_number
 
@@ -50,6 +51,12 @@ LABEL_SLOTS = [
     (-10, -28, "end"),
     (-10, 36, "end"),
 ]
+
+
+def map_label(community: TasteCommunity) -> str:
+    """The community's name on the map: its genres only (the decade and the director it shares
+    are on its card and page), so the labels of a crowded map stay apart."""
+    return community.name.split(SEPARATOR)[0]
 
 
 def label_positions(
@@ -152,7 +159,7 @@ def community_map_svg(
     for community, (px, py), (tx, ty, anchor) in zip(
         placed,
         dots,
-        label_positions(dots, [community.name for community in placed], width=width, height=height),
+        label_positions(dots, [map_label(community) for community in placed], width=width, height=height),
         strict=True,
     ):
         strong = highlight is None or community.pk == highlight.pk
@@ -168,7 +175,7 @@ def community_map_svg(
                 svg_number(tx),
                 svg_number(ty),
                 anchor,
-                community.name,
+                map_label(community),
             )
         )
     if place is not None and place.x is not None:

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 
 from recommender.communities.clustering import Clustering, communities_cluster
+from recommender.communities.shared import communities_name_shared
 from recommender.communities.statistics import (
     Liked,
     communities_name,
@@ -117,6 +118,7 @@ def communities_create(
             )
         )
     communities_name(communities)
+    communities_name_shared(communities, counted)
     TasteCommunity.objects.bulk_create(communities)
     pks = np.array([community.pk for community in communities], dtype=np.int64)  # community n+1 is pks[n]
 

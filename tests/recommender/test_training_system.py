@@ -46,6 +46,7 @@ def test_panel_shows_runs_and_the_train_button(staff_user):
     assert "rank=8" in page and "spark: ranking model" in page
     assert "boom" in page and f"#{failed.pk}" in page
     assert "0.310" in page and "0.150" in page and "12.5" in page  # metrics against popular, timings
+    assert "Precision@10 is <strong>2.1×</strong> that of the most popular list" in page  # 0.31 / 0.15
     assert f'#{served.pk}</a> <span class="badge badge-ok">serving</span>' in page
     assert 'disabled title="A training is already queued or running"' in page
 

@@ -1,6 +1,11 @@
 """Import a MovieLens release (ratings.csv + links.csv) as community users and their ratings.
 
     python manage.py import_movielens ../shared/data/movielens-latest-small
+    python manage.py import_movielens --download [--cache-dir var/cache/movielens]
+
+--download fetches ml-latest-small from GroupLens (checksum verified, cached: a second run uses
+the cached copy) and shows GroupLens' terms of use; without the network it says so and exits with
+status 2, importing nothing.
 
 Movies map to IMDb titles through links.csv; half stars round half up (0.5→1 … 4.5→5). Movies
 that are not in the catalog are counted and reported; invalid lines are reported with file, line
@@ -12,16 +17,34 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ratings.movielens import movielens_import
+from ratings.movielens_download import (
+    MOVIELENS_SMALL_URL,
+    MOVIELENS_TERMS,
+    MovieLensUnavailable,
+    movielens_cache_dir,
+    movielens_download,
+)
 
 
 class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser):
-        parser.add_argument("directory", help="Folder holding ratings.csv and links.csv.")
+        parser.add_argument("directory", nargs="?", help="Folder holding ratings.csv and links.csv.")
+        parser.add_argument(
+            "--download", action="store_true", help="Fetch ml-latest-small from GroupLens instead (cached)."
+        )
+        parser.add_argument(
+            "--cache-dir", help=f"Where --download keeps the release (default {movielens_cache_dir()})."
+        )
+        parser.add_argument("--url", default=MOVIELENS_SMALL_URL, help="The release's zip (with <url>.md5 beside it).")
 
     def handle(self, *args, **options):
         verbosity = options["verbosity"]
+        if bool(options["directory"]) == bool(options["download"]):
+            raise CommandError("Give either a folder holding ratings.csv and links.csv, or --download.")
+        if options["download"]:
+            options["directory"] = self._download(options)
         bar = tqdm(unit="line", unit_scale=True, disable=verbosity < 1, file=self.stderr._out)
 
         def progress(done: int, total: int, message: str) -> None:
@@ -50,3 +73,28 @@ class Command(BaseCommand):
                 self.stderr.write(f"  rejected {reject}")
             if report.rejected > len(report.rejects[: 100 if verbosity >= 2 else 10]):
                 self.stderr.write(f"  … {report.rejected:,} rejected in all (-v 2 shows up to 100).")
+
+    def _download(self, options) -> str:
+        verbosity = options["verbosity"]
+        bars: list[tqdm] = []  # made at the first byte: an offline run shows no empty bar
+
+        def progress(done: int, total: int, message: str) -> None:
+            if not bars:
+                bars.append(tqdm(unit="B", unit_scale=True, disable=verbosity < 1, file=self.stderr._out))
+            bars[0].total = total
+            bars[0].update(done - bars[0].n)
+
+        try:
+            report = movielens_download(url=options["url"], cache_dir=options["cache_dir"], progress=progress)
+        except MovieLensUnavailable as error:
+            raise CommandError(f"MovieLens not downloaded: {' '.join(error.messages)}", returncode=2)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages))
+        finally:
+            for bar in bars:
+                bar.close()
+        if verbosity:
+            how = f"downloaded ({report.bytes:,} bytes)" if report.downloaded else "cached copy"
+            self.stdout.write(f"MovieLens {report.url}: {how}, MD5 {report.md5} verified, in {report.directory}")
+            self.stdout.write(MOVIELENS_TERMS)
+        return str(report.directory)
