@@ -406,7 +406,14 @@ def _load_bench(args, env, label: str) -> dict:
     log = args.work / f"load-{label}.log"
     result = run_step(
         f"load ({label})",
-        [sys.executable, "bench/bench_recommendations_load.py", "--seconds", str(args.load_seconds)],
+        [
+            sys.executable,
+            "bench/bench_recommendations_load.py",
+            "--seconds",
+            str(args.load_seconds),
+            "--port",
+            str(args.load_port),
+        ],
         env=env,
         log=log,
     )
@@ -556,6 +563,7 @@ def main() -> None:
     parser.add_argument("--real", type=Path, help="the real slice the generator starts from (its default otherwise)")
     parser.add_argument("--jobs", type=int, default=2, help="processes for generating and refreshing the dumps")
     parser.add_argument("--load-seconds", type=float, default=20.0)
+    parser.add_argument("--load-port", type=int, default=8656, help="gunicorn's port for the load step")
     parser.add_argument("--busy-file", type=Path, help="a file present while the refresh import writes")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
