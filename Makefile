@@ -15,7 +15,7 @@ CACHE_MAXMEMORY ?= 64mb
 # What make demo runs uses it; the tests keep theirs (imdbrec/settings/test.py, .ci/run).
 demo demo-data serve worker: export CACHE_URL ?= redis://127.0.0.1:$(CACHE_PORT)/0
 
-.PHONY: help venv services cache-server demo demo-data serve worker stop test test-fast lint test-deps bench reliability audit clean
+.PHONY: help venv services cache-server demo demo-data serve worker stop test test-fast lint test-deps bench bench-full reliability audit clean
 
 help:
 	@echo "make demo   — install, migrate, load the IMDb sample, synthetic users, train, serve"
@@ -25,6 +25,7 @@ help:
 	@echo "make worker — a Celery worker for the default and spark queues (foreground)"
 	@echo "make stop   — stop what make demo started"
 	@echo "make bench  — the benchmarks in bench/ (print rows/s, seconds, peak RSS, ratios)"
+	@echo "make bench-full [SCALE=0.02] — IMDb at full size: generate, import, refresh, crowd, train, load"
 	@echo "make reliability — heavy fault and load checks; rewrites docs/reliability.md"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements.lock
@@ -151,6 +152,14 @@ bench: venv test-deps
 	$(PY) bench/bench_recommendations_load.py
 	$(PY) bench/catalog_pages.py
 	$(PY) bench/ratings_bench.py
+
+# The site at IMDb's full size (docs/full-size.md): generate -> import -> refresh -> crowd -> training
+# -> /recommendations/ under load, measured step by step. SCALE=1.0 is about 203 M rows and hours on
+# two cores, and 45 GB of disk; SCALE=0.02 is a rehearsal of a few minutes. BENCH_FULL_ARGS passes more
+# (--steps, --keep, --json ...). Its own database (imdbrec_bench_full) is created and dropped.
+SCALE ?= 1.0
+bench-full: venv test-deps
+	$(PY) bench/bench_full.py --scale $(SCALE) --work var/bench-full-$(SCALE) $(BENCH_FULL_ARGS)
 
 # Heavy fault and load checks (own Postgres cluster, Redis, gunicorn and workers; needs root and
 # ../shared/data); rewrites docs/reliability.md. The light checks run in `make test`.

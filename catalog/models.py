@@ -78,7 +78,7 @@ class Title(models.Model):
     """title.basics, with the aggregate rating of title.ratings copied in for fast filters."""
 
     tconst = models.CharField(max_length=12, primary_key=True)
-    title_type = models.CharField(max_length=32, db_index=True, choices=TitleType.choices)
+    title_type = models.CharField(max_length=32, choices=TitleType.choices)
     primary_title = models.TextField()
     original_title = models.TextField(blank=True)
     is_adult = models.BooleanField(default=False)
@@ -96,6 +96,8 @@ class Title(models.Model):
             GinIndex(fields=["genres"], name="catalog_title_genres_gin"),
             models.Index(fields=["-num_votes"], name="catalog_title_votes_idx"),
             models.Index(fields=["start_year"], name="catalog_title_year_idx"),
+            # a plain B-tree: the text_pattern_ops twin that db_index=True adds serves no query
+            models.Index(fields=["title_type"], name="catalog_title_type_idx"),
         ]
 
     def __str__(self) -> str:
@@ -149,7 +151,10 @@ class Person(models.Model):
 class TitleAka(models.Model):
     """title.akas: alternative titles by region and language."""
 
-    title = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="akas")
+    # indexed by the unique (title, ordering) constraint
+    title = models.ForeignKey(
+        Title, db_constraint=False, db_index=False, on_delete=models.DO_NOTHING, related_name="akas"
+    )
     ordering = models.IntegerField()
     aka_title = models.TextField()
     region = models.CharField(max_length=8, blank=True)
@@ -174,8 +179,13 @@ class Crew(models.Model):
         DIRECTOR = "director", "Director"
         WRITER = "writer", "Writer"
 
-    title = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="crew")
-    person = models.ForeignKey(Person, db_constraint=False, on_delete=models.DO_NOTHING, related_name="crew_credits")
+    # title: indexed by the unique (title, person, role) constraint; person: by catalog_crew_person_idx
+    title = models.ForeignKey(
+        Title, db_constraint=False, db_index=False, on_delete=models.DO_NOTHING, related_name="crew"
+    )
+    person = models.ForeignKey(
+        Person, db_constraint=False, db_index=False, on_delete=models.DO_NOTHING, related_name="crew_credits"
+    )
     role = models.CharField(max_length=10, choices=Role.choices)
     ordering = models.SmallIntegerField(default=0)
     removed_at = models.DateTimeField(null=True, blank=True)
@@ -195,7 +205,10 @@ class Episode(models.Model):
     title = models.OneToOneField(
         Title, primary_key=True, db_constraint=False, on_delete=models.DO_NOTHING, related_name="episode"
     )
-    parent = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="episodes")
+    # indexed by catalog_episode_parent_idx (parent, season, episode)
+    parent = models.ForeignKey(
+        Title, db_constraint=False, db_index=False, on_delete=models.DO_NOTHING, related_name="episodes"
+    )
     season_number = models.IntegerField(null=True, blank=True)
     episode_number = models.IntegerField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
@@ -212,9 +225,14 @@ class Episode(models.Model):
 class Principal(models.Model):
     """title.principals: billing order, category, job and characters played."""
 
-    title = models.ForeignKey(Title, db_constraint=False, on_delete=models.DO_NOTHING, related_name="principals")
+    # title: indexed by the unique (title, ordering) constraint; person: by catalog_principal_person_idx
+    title = models.ForeignKey(
+        Title, db_constraint=False, db_index=False, on_delete=models.DO_NOTHING, related_name="principals"
+    )
     ordering = models.IntegerField()
-    person = models.ForeignKey(Person, db_constraint=False, on_delete=models.DO_NOTHING, related_name="principals")
+    person = models.ForeignKey(
+        Person, db_constraint=False, db_index=False, on_delete=models.DO_NOTHING, related_name="principals"
+    )
     category = models.CharField(max_length=64)
     job = models.TextField(blank=True)
     characters = ArrayField(models.TextField(), default=list, blank=True)

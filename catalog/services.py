@@ -295,11 +295,13 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
         run.save(update_fields=["counts", "current_file", "rows_done"])
 
     # Indexes dropped for first loads are built once, now that every file is in.
-    built = indexes_build_deferred(on_index=progress.index_started)
+    index_seconds: dict[str, dict[str, float]] = {}
+    built = indexes_build_deferred(on_index=progress.index_started, index_seconds=index_seconds)
     tables = {dataset.table: dataset.name for dataset, _path in plan}
     for table, seconds in built.items():
         if tables.get(table) in run.counts:
             run.counts[tables[table]]["indexes_seconds"] = seconds
+            run.counts[tables[table]]["index_seconds"] = index_seconds.get(table, {})
 
     failed = [name for name, result in run.counts.items() if result.get("error")]
     if not failed:

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection, transaction
 
+from catalog.importing.session import IMPORT_SESSION_SETTINGS
+
 # Plain secondary indexes of a table being loaded for the first time are dropped and built
 # once after the run's loads: far faster than maintaining them row by row, and the build
 # (CREATE INDEX, a SHARE lock) lets the site read meanwhile. Their definitions are kept in
@@ -82,7 +84,7 @@ def _index_build(name: str) -> bool:
         row = cursor.fetchone()
         if row is None:  # built meanwhile by another run
             return False
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{IMPORT_SESSION_SETTINGS['maintenance_work_mem']}'")
         cursor.execute("SELECT to_regclass(%s) IS NULL", [name])
         if cursor.fetchone()[0]:
             cursor.execute(row[0])
@@ -91,9 +93,14 @@ def _index_build(name: str) -> bool:
 
 
 def indexes_build_deferred(
-    *, on_index: Callable[[str, str], None] | None = None, workers: int = INDEX_BUILD_WORKERS
+    *,
+    on_index: Callable[[str, str], None] | None = None,
+    workers: int = INDEX_BUILD_WORKERS,
+    index_seconds: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, float]:
     """Build every deferred index, each in its own transaction; returns wall seconds per table.
+
+    ``index_seconds``, when given, receives each build's own wall seconds: {table: {index: s}}.
 
     Builds run on ``workers`` connections at once (CREATE INDEX takes a SHARE lock, so builds
     on one table do not wait for each other), dearest first. Inside an outer transaction (a
@@ -111,8 +118,11 @@ def indexes_build_deferred(
         built = _index_build(name)
         with lock:
             if built:
+                finished = time.monotonic()
                 span = spans.setdefault(table, [mark, mark])
-                span[0], span[1] = min(span[0], mark), max(span[1], time.monotonic())
+                span[0], span[1] = min(span[0], mark), max(span[1], finished)
+                if index_seconds is not None:
+                    index_seconds.setdefault(table, {})[name] = round(finished - mark, 3)
 
     def build_in_thread(name: str, table: str) -> None:
         try:

@@ -37,6 +37,7 @@ from catalog.importing.datasets import Dataset
 from catalog.importing.indexes import indexes_defer
 from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem, TsvReader
 from catalog.importing.rejects import RejectSpool, duplicates_reject
+from catalog.importing.session import IMPORT_SESSION_SETTINGS
 
 # One import at a time, whoever starts it (command, worker, another worker).
 IMPORT_LOCK_KEY = 0x1DB0_1A9E
@@ -199,9 +200,8 @@ def load_file(
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
             # Losing the last commit in a crash is harmless here (rerun the import); waiting for
             # each flush is not. Index builds get memory to sort in.
-            cursor.execute("SET LOCAL synchronous_commit = off")
-            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            cursor.execute("SET LOCAL work_mem = '64MB'")
+            for setting, value in IMPORT_SESSION_SETTINGS.items():
+                cursor.execute(f"SET LOCAL {setting} = '{value}'")
             cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {dataset.table})")
             loaded_first = False
             if cursor.fetchone()[0]:
@@ -269,11 +269,21 @@ def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, 
         cursor.execute(f"ALTER TABLE {dataset.table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
     if defer_indexes:
         result.phases["indexes_deferred"] = indexes_defer(cursor, dataset.table)
+    # A big first load empties the (already empty) table in this subtransaction so that COPY can
+    # write its rows frozen: nothing scans 30 GB of heap again later to set hint bits or to
+    # freeze it (an anti-wraparound vacuum), and the visibility map is set for index-only
+    # scans. The table is locked anyway (the constraints dropped above); TRUNCATE needs the
+    # foreign keys that point at it gone, which they are when its unique keys were dropped.
+    freeze = bool(defer_indexes and (unique or not _referencing_foreign_keys(cursor, dataset.table)))
+    if freeze:
+        cursor.execute(f"TRUNCATE {dataset.table}")
+    result.phases["frozen"] = freeze
     context = Context(spool.add, numbered=dataset.line_is_id)
     columns = ("id", *dataset.columns) if dataset.line_is_id else dataset.columns
+    copy_options = COPY_OPTIONS + (", FREEZE" if freeze else "")
     with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
         source = _CopySource(reader, dataset, context, spool, on_progress)
-        _copy(cursor, f"COPY {dataset.table} ({', '.join(columns)}) FROM STDIN ({COPY_OPTIONS})", source)
+        _copy(cursor, f"COPY {dataset.table} ({', '.join(columns)}) FROM STDIN ({copy_options})", source)
         result.lines = reader.lines_read
     if dataset.line_is_id:  # rows added later by updates take ids after the last line
         cursor.execute(
@@ -291,9 +301,12 @@ def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, 
     mark = time.monotonic()
     if unique:
         step("building unique constraints")
+    built = result.phases["constraint_seconds"] = {}
     for name, definition in unique:
         # a key repeated in the file fails here with IntegrityError
+        started = time.monotonic()
         cursor.execute(f"ALTER TABLE {dataset.table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
+        built[name] = round(time.monotonic() - started, 3)
     for table, name, definition in referencing:
         cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
     result.phases["constraints_s"] = round(time.monotonic() - mark, 3)
