@@ -71,7 +71,18 @@ def _by_user(table: pa.Table) -> pa.Array:
 
 
 TABLE_COLUMNS = {
-    TitleFactor: ["run_id", "title_id", "factors", "rating_factors", "bias", "support", "x", "y"],
+    TitleFactor: [
+        "run_id",
+        "title_id",
+        "factors",
+        "rating_factors",
+        "bias",
+        "support",
+        "x",
+        "y",
+        "neighbours",
+        "neighbour_scores",
+    ],
     UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias", "community_id", "x", "y"],
     Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
     SimilarTitle: ["run_id", "title_id", "similar_id", "rank", "score"],
@@ -110,7 +121,9 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
         titles, titles_xy = pa.array([], pa.string()), np.zeros((0, 2))
         users, users_xy, communities = pa.array([], pa.int64()), np.zeros((0, 2)), np.zeros(0, np.int64)
     for batch in _batches(
-        output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"], _by_tconst
+        output_dir / "titles.parquet",
+        ["item", "factors", "rating_factors", "bias", "support", "neighbours", "neighbour_scores"],
+        _by_tconst,
     ):
         tconsts = tconsts_from_items(batch["item"])
         x, y = _placed(tconsts, titles, [titles_xy[:, 0], titles_xy[:, 1]])
@@ -126,6 +139,8 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
                     batch["support"],
                     x,
                     y,
+                    _pg_arrays(batch["neighbours"]),
+                    _pg_arrays(batch["neighbour_scores"]),
                 ],
                 names=TABLE_COLUMNS[TitleFactor],
             ),
