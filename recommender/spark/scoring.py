@@ -372,7 +372,7 @@ def scores_for(user_vectors: np.ndarray, side: ItemSide, model: dict, content: n
     return scores
 
 
-def _chunk(segment: np.ndarray, start: int, stop: int, *columns: np.ndarray) -> tuple:
+def _chunk(segment: np.ndarray, start: int, stop: int, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
     """The entries of users ``start``..``stop`` (``segment`` sorted), their segment made local."""
     low, high = np.searchsorted(segment, [start, stop])
     return (segment[low:high] - start, *(column[low:high] for column in columns))
@@ -452,9 +452,8 @@ def recommend(
         stop = min(start + USER_CHUNK, users)
         content = None
         if rated_columns is not None:
-            content = side_content_scores(
-                *_chunk(rated_columns[0], start, stop, *rated_columns[1:]), stop - start, side, model
-            )
+            segment, rows, ratings = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
+            content = side_content_scores(segment, rows, ratings, stop - start, side, model)
         scores = scores_for(folded.factors[start:stop], side, model, content)
         low, high = np.searchsorted(excluded_segment, [start, stop])
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf

@@ -147,9 +147,10 @@ def _probe(name: str, tconsts: list[str], stars: int = 5) -> User:
 @pytest.mark.spark
 @pytest.mark.django_db
 def test_five_films_of_a_director_bring_three_more_of_theirs(sample_run):
-    assert TitleFactor.objects.filter(run=sample_run).count() > TitleFactor.objects.filter(
-        run=sample_run, support__gt=0
-    ).count(), "titles no one rated are in the run, through their content"
+    assert (
+        TitleFactor.objects.filter(run=sample_run).count()
+        > TitleFactor.objects.filter(run=sample_run, support__gt=0).count()
+    ), "titles no one rated are in the run, through their content"
     for director in DIRECTORS:
         films = _directed_by(director)
         assert len(films) >= 9, director
@@ -165,13 +166,15 @@ def test_five_films_of_a_director_bring_three_more_of_theirs(sample_run):
 @pytest.mark.django_db
 def test_a_noir_and_thriller_fan_gets_mostly_noir_thrillers_and_mysteries(sample_run):
     liked = list(
-        Title.objects.filter(genres__overlap=["Film-Noir", "Thriller"]).order_by("-num_votes").values_list(
-            "tconst", flat=True
-        )[:8]
+        Title.objects.filter(genres__overlap=["Film-Noir", "Thriller"])
+        .order_by("-num_votes")
+        .values_list("tconst", flat=True)[:8]
     )
     user = _probe("probe-noir", liked)
     live = ranking.recommendation_list_live(user=user, limit=10)
-    kinds = [set(Title.objects.get(pk=item.tconst).genres) & {"Film-Noir", "Thriller", "Mystery"} for item in live.items]
+    kinds = [
+        set(Title.objects.get(pk=item.tconst).genres) & {"Film-Noir", "Thriller", "Mystery"} for item in live.items
+    ]
     assert len(live.items) == 10
     assert sum(1 for kind in kinds if kind) >= 6, kinds
 
