@@ -173,7 +173,7 @@ def _shared_people(*, title: Title, tconsts: list[str]) -> dict[str, list[tuple[
             SELECT other.title_id, mine.kind, p.primary_name
             FROM credits mine
             JOIN credits other ON other.person_id = mine.person_id AND other.title_id <> mine.title_id
-            JOIN catalog_person p ON p.nconst = mine.person_id
+            LEFT JOIN catalog_person p ON p.nconst = mine.person_id
             WHERE mine.title_id = %(tconst)s
             ORDER BY other.title_id, CASE mine.kind WHEN 'director' THEN 0 WHEN 'writer' THEN 1 ELSE 2 END,
                      p.primary_name
@@ -182,12 +182,15 @@ def _shared_people(*, title: Title, tconsts: list[str]) -> dict[str, list[tuple[
         )
         shared: dict[str, list[tuple[str, str]]] = {}
         for tconst, kind, name in cursor.fetchall():
+            # A person whose row is not in the imported name.basics is still a shared person.
+            name = name or NOT_IMPORTED
             links = shared.setdefault(tconst, [])
-            if all(name != known for _, known in links):
+            if name == NOT_IMPORTED or all(name != known for _, known in links):
                 links.append((kind, name))
     return shared
 
 
+NOT_IMPORTED = "someone not in the imported data"
 LINK_LABELS = {"director": "Directed by", "writer": "Written by", "cast": "With"}
 
 
@@ -195,7 +198,9 @@ def _content_reason(named: list[tuple[str, str]], shared_genres: list[str]) -> s
     """ "Directed by Alfred Hitchcock · With Cary Grant · Mystery, Thriller"."""
     parts = []
     for kind in ("director", "writer", "cast"):
-        names = [name for link_kind, name in named if link_kind == kind]
+        names = list(dict.fromkeys(name for link_kind, name in named if link_kind == kind))
+        if NOT_IMPORTED in names and len(names) > 1:  # named people first; the unnamed once
+            names = [name for name in names if name != NOT_IMPORTED]
         if names:
             parts.append(f"{LINK_LABELS[kind]} {', '.join(names[:2])}{' …' if len(names) > 2 else ''}")
     if shared_genres:
