@@ -46,7 +46,7 @@ DEFAULT_PARAMS: dict = {
     "content_vector_prior": 2.0,
     "content_n": 50,
     "content_min_votes": 10,
-    "content_max_titles": 100_000,
+    "content_max_titles": 30_000,
     # evaluation
     "holdout_fraction": 0.1,
     "holdout_min_user_ratings": 5,
