@@ -141,6 +141,10 @@ class TitleFactor(models.Model):
     support = models.IntegerField(default=0, help_text="Ratings the title had in training")
     x = models.FloatField(null=True, blank=True)
     y = models.FloatField(null=True, blank=True)
+    # The hybrid's content side (recommender/DESIGN.md §11): the titles most alike by content,
+    # as item ids (tconst digits), best first, with their similarity.
+    neighbours = ArrayField(models.IntegerField(), null=True, blank=True)
+    neighbour_scores = ArrayField(models.FloatField(), null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "title"], name="recommender_titlefactor_unique")]

@@ -100,6 +100,29 @@ def movielens_read(path: str | Path) -> pd.DataFrame:
     return frame.drop_duplicates(["user", "item"], keep="last").reset_index(drop=True)
 
 
+def movielens_content(path: str | Path) -> pa.Table | None:
+    """The content side of a MovieLens release (DESIGN.md §11): each movie's genres and year from
+    ``movies.csv`` (the title's "(1995)"), as the job's ``content.parquet``; None without the file.
+    MovieLens has no people, runtimes or IMDb votes, so its content side is the thinner one."""
+    path = Path(path)
+    movies = (path if path.is_dir() else path.parent) / "movies.csv"
+    if not movies.is_file():
+        return None
+    frame = pd.read_csv(movies)
+    years = frame["title"].str.extract(r"\((\d{4})\)\s*$")[0].astype("float32")
+    genres = [
+        [name for name in str(text).split("|") if name and name != "(no genres listed)"] for text in frame["genres"]
+    ]
+    return pa.table(
+        {
+            "item": pa.array(frame["movieId"].astype("int32")),
+            "kind": pa.array(["movie"] * len(frame)),
+            "year": pa.array(years, pa.float32()),
+            "genres": pa.array(genres, pa.list_(pa.string())),
+        }
+    )
+
+
 SPLITS = ("random", "time")
 
 
@@ -141,7 +164,10 @@ COLUMNS = (
     ("RMSE (stars)", "rmse", None, None),
     ("MAE (stars)", "mae", None, None),
 ) + tuple((label, key, f"ease_{key}", f"popularity_{key}") for key, label in BEYOND_LABELS)
-SUMMARY_KEYS = tuple(dict.fromkeys(key for _, *keys in COLUMNS for key in keys if key))
+SUMMARY_KEYS = tuple(dict.fromkeys(key for _, *keys in COLUMNS for key in keys if key)) + (
+    "few_ratings_share",
+    "few_ratings_titles",
+)
 
 
 @dataclass
@@ -190,6 +216,11 @@ class EvaluationReport:
                 f"EASE: λ = {self.baselines['ease_lambda']:g} (best NDCG@10 on a validation part of the training "
                 f"ratings), {self.baselines['ease_titles']:,} titles; diversity: mean pairwise cosine distance "
                 "of the titles' rating vectors"
+            )
+        if "few_ratings_share" in metrics:
+            lines.append(
+                f"titles with fewer than 5 training ratings: {metrics['few_ratings_share']:.2%} of the model's "
+                f"top-10 slots, {metrics['few_ratings_titles']:,} distinct titles (DESIGN.md §11)"
             )
         buckets = metrics.get("confidence_buckets") or []
         if buckets:
@@ -281,6 +312,9 @@ def movielens_evaluate(
             pq.write_table(
                 pa.Table.from_pandas(part[columns], preserve_index=False), directory / "input" / f"{name}.parquet"
             )
+        content = movielens_content(path) if path is not None else None
+        if content is not None:
+            pq.write_table(content, directory / "input" / "content.parquet")
         result = spark_job_run(
             input_dir=directory / "input",
             output_dir=directory / "output",

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from catalog.display import runtime_display, title_years
 from catalog.models import Title, title_type_label
-from recommender.serving.explanations import Explanation
+from recommender.serving.explanations import PERSON_LABELS, Explanation
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,19 @@ def card_html(card: RecommendationCard, *, title_url: tuple[str, str]) -> SafeSt
         body: str
         # The named titles are plain text, not links: the member rated them, and a card keeps to
         # four tab stops (title, stars, watchlist, not interested) for keyboard users.
-        if card.explanation.reasons:
+        kind = card.explanation.kind
+        if kind == "person":
+            first = card.explanation.reasons[0]
+            body = format_html(
+                '{} {}, like <em>{}</em>, which you rated <span class="explanation-stars" role="img" '
+                'aria-label="{} stars">{}</span>',
+                PERSON_LABELS[card.explanation.person_role],
+                card.explanation.person_name,
+                first.title.primary_title if first.title else first.tconst,
+                first.stars,
+                first.star_string,
+            )
+        elif kind == "ratings":
             body = format_html(
                 "Because you rated {}",
                 format_html_join(

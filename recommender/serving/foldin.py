@@ -42,6 +42,9 @@ class UserVectors:
     bias: float
     known_ratings: int  # n_u: the user's ratings of titles the run knows
     source: str  # "run", "fold-in" or "fold-in (saved)"
+    # The content term of every title of the run (DESIGN.md §11), from the user's ratings; None
+    # when the run has no content side.
+    content: np.ndarray | None = None
 
 
 def _fold_in_model(model: RunModel, scores: np.ndarray) -> dict:
@@ -62,14 +65,50 @@ def ranking_system(
     return matrices[0], targets[0], 1.0 + weights
 
 
-def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVectors | None:
-    """Fold a user with ``ratings`` ({tconst: stars}) into ``model`` with the training's own
-    equations (``scoring.fold_in``); ``None`` when the model knows none of the rated titles."""
+def rated_known(model: RunModel, ratings: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, stars) of the user's ratings of titles the run knows, in the ratings' order."""
     known = [(model.index[tconst], score) for tconst, score in ratings.items() if tconst in model.index]
-    if not known:
-        return None
     positions = np.fromiter((position for position, _ in known), dtype=np.int64, count=len(known))
     scores = np.fromiter((score for _, score in known), dtype=np.float64, count=len(known))
+    return positions, scores
+
+
+def fitted_known(model: RunModel, positions: np.ndarray) -> np.ndarray:
+    """Which of ``positions`` the collaborative fit knows: a title no one had rated at training
+    has a zero vector, and the training's fold-in leaves it out (recommender/spark/passes.py)."""
+    return model.support[positions] > 0
+
+
+def content_term(*, model: RunModel, ratings: dict[str, int]) -> np.ndarray | None:
+    """The content term of DESIGN.md §11 for every title of ``model``, from ``ratings``: the
+    training's own ``scoring.content_scores``; None when the run has no content side."""
+    positions, scores = rated_known(model, ratings)
+    if not len(positions):
+        return None
+    content = scoring.content_scores(
+        np.zeros(len(positions), dtype=np.int64),
+        positions,
+        scores,
+        1,
+        offsets=model.neighbour_offsets,
+        neighbour_rows=model.neighbour_rows,
+        neighbour_scores=model.neighbour_scores,
+        titles=model.size,
+        model=model.params,
+    )
+    return None if content is None else content[0]
+
+
+def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVectors | None:
+    """Fold a user with ``ratings`` ({tconst: stars}) into ``model`` with the training's own
+    equations (``scoring.fold_in``; the collaborative part over the titles the fit knows, the
+    content term over every rated title of the run); ``None`` when the model knows none of them."""
+    positions, scores = rated_known(model, ratings)
+    if not len(positions):
+        return None
+    known_count = len(positions)
+    fitted = fitted_known(model, positions)
+    positions, scores = positions[fitted], scores[fitted]
     folded = scoring.fold_in(
         np.zeros(len(positions), dtype=np.int64),
         positions,
@@ -79,14 +118,15 @@ def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVecto
         gram=model.gram,
         rating_factors=model.rating_factors,
         title_bias=model.title_bias,
-        model=_fold_in_model(model, scores),
+        model=_fold_in_model(model, scores if len(scores) else np.array([3.0])),
     )
     return UserVectors(
         factors=folded.factors[0],
         rating_factors=folded.rating_factors[0] if folded.rating_factors is not None else None,
         bias=float(folded.bias[0]),
-        known_ratings=len(positions),
+        known_ratings=known_count,
         source="fold-in",
+        content=content_term(model=model, ratings=ratings),
     )
 
 
@@ -153,6 +193,7 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
     known = sum(1 for tconst in ratings if tconst in model.index)
     if not force and fold_in is not None and fold_in.run_id == run.pk and not fold_in.stale and fold_in.factors:
         vectors = _vectors_from_arrays(fold_in.factors, fold_in.rating_factors, fold_in.bias, known, "fold-in (saved)")
+        vectors.content = content_term(model=model, ratings=ratings)
         return UserState(
             vectors=vectors,
             ratings=ratings,
@@ -167,6 +208,7 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
         row = UserFactor.objects.filter(run=run, user=user).values_list("factors", "rating_factors", "bias").first()
         if row is not None:
             vectors = _vectors_from_arrays(row[0], row[1], row[2], known, "run")
+            vectors.content = content_term(model=model, ratings=ratings)
             if fold_in is not None and (fold_in.stale or fold_in.run_id != run.pk):
                 # A new run marked every fold-in stale, but this user changed nothing since its
                 # export: its vectors are theirs. Recorded, so the flag stops sending them here.

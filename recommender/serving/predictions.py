@@ -121,7 +121,13 @@ def predicted_stars(*, user: User | None, tconsts: Iterable[str]) -> dict[str, f
     if not state.personal:
         return {}
     assert state.model is not None and state.vectors is not None
-    known = [tconst for tconst in dict.fromkeys(tconsts) if tconst in state.model.index]
+    # Titles the star model learned from (a title no one had rated joins the run through its
+    # content only: its stars would be the member's own mean, so it shows none).
+    known = [
+        tconst
+        for tconst in dict.fromkeys(tconsts)
+        if tconst in state.model.index and state.model.support[state.model.index[tconst]] > 0
+    ]
     if not known:
         return {}
     positions = np.fromiter((state.model.index[tconst] for tconst in known), dtype=np.int64, count=len(known))

@@ -65,8 +65,10 @@ class LiveFilters:
 
 
 def scores_all(*, model: RunModel, vectors: UserVectors) -> np.ndarray:
-    """``score_ui = x_u·y_i + popularity_weight·pop_i`` for every title of the run."""
-    return model.factors @ vectors.factors + model.popularity
+    """``score_ui = x_u·y_i + popularity_weight·pop_i`` (+ the content term, DESIGN.md §11) for
+    every title of the run."""
+    scores = model.factors @ vectors.factors + model.popularity
+    return scores + vectors.content if vectors.content is not None else scores
 
 
 def stars_for(*, model: RunModel, vectors: UserVectors, positions: np.ndarray) -> np.ndarray:
@@ -106,6 +108,8 @@ def ranked_titles(
     """
     controls = controls or RankingControls()
     scores = model.factors32 @ vectors.factors.astype(np.float32) + model.popularity32
+    if vectors.content is not None:
+        scores += vectors.content.astype(np.float32)
     scores = discovery_adjust(scores, model.popularity_unit32, controls.discovery)
     allowed = ~model.removed
     for mask in (
@@ -126,9 +130,10 @@ def ranked_titles(
         top = candidates[np.argpartition(-candidate_scores, shortlist - 1)[:shortlist]]
     else:
         top = candidates
-    exact = discovery_adjust(
-        model.factors[top] @ vectors.factors + model.popularity[top], model.popularity_unit[top], controls.discovery
-    )
+    exact_scores = model.factors[top] @ vectors.factors + model.popularity[top]
+    if vectors.content is not None:
+        exact_scores = exact_scores + vectors.content[top]
+    exact = discovery_adjust(exact_scores, model.popularity_unit[top], controls.discovery)
     # Ties broken by tconst, so the order is stable between requests and equal to the run's.
     order = np.lexsort((model.tconsts[top], -exact))
     if controls.variety:

@@ -52,6 +52,9 @@ MODEL_DEFAULTS = {
     "bias_reg_title": 5.0,
     "confidence_user_prior": 10.0,
     "confidence_title_prior": 10.0,
+    # a run without a content side (older runs): no content term
+    "content_weight": 0.0,
+    "content_prior": 5.0,
 }
 
 
@@ -87,6 +90,10 @@ class RunModel:
     title_type: np.ndarray
     year: np.ndarray  # float, NaN when unknown
     genre_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    # The content neighbours (DESIGN.md §11) as CSR over positions, best first; empty without content.
+    neighbour_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    neighbour_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    neighbour_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     loaded_seconds: float = 0.0
     # float32 copies for the scan over every title (half the memory traffic); the short list is
     # then re-scored in float64, so the final order is exact.
@@ -182,7 +189,8 @@ def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
         # Arrays as text and one numpy parse: ten times faster than Python lists per row.
         cursor.execute(
             """
-            SELECT title_id, factors::text, rating_factors::text, bias, support
+            SELECT title_id, factors::text, rating_factors::text, bias, support,
+                   neighbours::text, neighbour_scores::text
             FROM recommender_titlefactor WHERE run_id = %s ORDER BY title_id
             """,
             [run.pk],
@@ -200,7 +208,35 @@ def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
     if rows[0][2]:
         rating_rank = rows[0][2].count(",") + 1
         arrays["rating_factors"] = np.nan_to_num(_parse_float_arrays([row[2] for row in rows], rating_rank))
+    arrays.update(_neighbours_parse(arrays["tconsts"], [row[5] for row in rows], [row[6] for row in rows]))
     return arrays
+
+
+def _ragged(texts: list[str | None]) -> tuple[np.ndarray, str]:
+    """Postgres array texts of varying length: (lengths, their values joined by commas)."""
+    bodies = [text[1:-1] if text and len(text) > 2 else "" for text in texts]
+    lengths = np.array([body.count(",") + 1 if body else 0 for body in bodies], dtype=np.int64)
+    return lengths, ",".join(body for body in bodies if body)
+
+
+def _neighbours_parse(tconsts: np.ndarray, neighbours: list[str | None], scores: list[str | None]) -> dict:
+    """The titles' content neighbour lists (item ids) as CSR over the run's positions."""
+    lengths, joined = _ragged(neighbours)
+    items = np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.zeros(0, np.int64)
+    _, joined_scores = _ragged(scores)
+    values = np.fromstring(joined_scores, dtype=np.float32, sep=",") if joined_scores else np.zeros(0, np.float32)
+    own = np.array([int(tconst[2:]) for tconst in tconsts], dtype=np.int64)
+    order = np.argsort(own, kind="stable")
+    where = np.minimum(np.searchsorted(own[order], items), max(len(own) - 1, 0))
+    found = own[order][where] == items if len(own) else np.zeros(len(items), bool)
+    rows = np.where(found, order[where], -1)
+    owner = np.repeat(np.arange(len(tconsts)), lengths)[found]
+    counts = np.bincount(owner, minlength=len(tconsts))
+    return {
+        "neighbour_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "neighbour_rows": rows[found].astype(np.int64),
+        "neighbour_scores": values[found] if len(values) == len(items) else np.zeros(int(found.sum()), np.float32),
+    }
 
 
 def _factors_get(run: ModelRun) -> dict[str, np.ndarray] | None:
@@ -294,6 +330,10 @@ def _run_model_load(run: ModelRun) -> RunModel | None:
         year=year,
         genre_masks=genre_masks,
     )
+    if "neighbour_offsets" in arrays:
+        model.neighbour_offsets = arrays["neighbour_offsets"]
+        model.neighbour_rows = arrays["neighbour_rows"]
+        model.neighbour_scores = arrays["neighbour_scores"].astype(np.float32)
     model.loaded_seconds = time.perf_counter() - started
     logger.info("Loaded run %s: %d titles, rank %d, in %.2f s", run.pk, model.size, model.rank, model.loaded_seconds)
     return model

@@ -1,9 +1,12 @@
 """ "More like this": titles similar to one title, from the active run or, failing that, from content.
 
-The active run stores each title's 20 nearest titles in its factor space (``SimilarTitle``): titles
-liked by the same people. A title the model does not know (too few ratings, newer than the run)
-falls back to content: titles sharing its directors, its principal cast and its genres, scored so
-that a shared director counts most and a shared genre least, with well-known titles first on ties.
+The active run stores each title's 20 most similar titles (``SimilarTitle``), computed by the
+training over the whole catalog from the hybrid's similarity (``recommender/DESIGN.md`` §11):
+content (shared people and genres, close in era, runtime and standing) lifted by how alike the
+same viewers find the two titles. Each is shown with what it shares with the title ("Directed by
+Alfred Hitchcock · Mystery, Thriller"). A title the run does not know (newer than the run) falls
+back to a content query: titles sharing its directors, its principal cast and its genres, scored
+so that a shared director counts most and a shared genre least, with well-known titles first.
 """
 
 from __future__ import annotations
@@ -44,13 +47,14 @@ def similar_title_list(*, title: Title, limit: int = 12, run: ModelRun | None = 
             .select_related("similar")
             .order_by("rank")[:limit]
         )
-        for row in rows:
+        found = [row for row in rows if row.similar is not None and row.similar.removed_at is None]
+        shared = _shared_people(title=title, tconsts=[row.similar.tconst for row in found])
+        for row in found:
             # The similar title may have been removed from a newer dump since the run.
-            if row.similar is None or row.similar.removed_at is not None:
-                continue
-            items.append(
-                SimilarItem(title=row.similar, score=row.score, source="model", reason="Liked by the same viewers")
-            )
+            genres = sorted(set(row.similar.genres or ()) & set(title.genres or ()))
+            named = shared.get(row.similar.tconst, [])
+            reason = _content_reason(named, genres) if named or genres else "Liked by the same viewers"
+            items.append(SimilarItem(title=row.similar, score=row.score, source="model", reason=reason))
     if len(items) < limit:
         seen = {item.title.tconst for item in items} | {title.tconst}
         for item in similar_title_list_by_content(title=title, limit=limit + len(seen)):
@@ -151,6 +155,42 @@ def similar_title_list_by_content(*, title: Title, limit: int = 12) -> list[Simi
     return items
 
 
+def _shared_people(*, title: Title, tconsts: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """{tconst: [(kind, name)]}: the directors, writers and leading cast each of ``tconsts``
+    shares with ``title`` (one query), strongest link first."""
+    if not tconsts:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH credits AS (
+                SELECT title_id, person_id, role AS kind FROM catalog_crew
+                WHERE title_id = ANY(%(titles)s) AND removed_at IS NULL
+                UNION
+                SELECT title_id, person_id, 'cast' FROM catalog_principal
+                WHERE title_id = ANY(%(titles)s) AND removed_at IS NULL AND category = ANY(%(cast_categories)s)
+            )
+            SELECT other.title_id, mine.kind, p.primary_name
+            FROM credits mine
+            JOIN credits other ON other.person_id = mine.person_id AND other.title_id <> mine.title_id
+            LEFT JOIN catalog_person p ON p.nconst = mine.person_id
+            WHERE mine.title_id = %(tconst)s
+            ORDER BY other.title_id, CASE mine.kind WHEN 'director' THEN 0 WHEN 'writer' THEN 1 ELSE 2 END,
+                     p.primary_name
+            """,
+            {"titles": [title.tconst, *tconsts], "tconst": title.tconst, "cast_categories": list(CAST_CATEGORIES)},
+        )
+        shared: dict[str, list[tuple[str, str]]] = {}
+        for tconst, kind, name in cursor.fetchall():
+            # A person whose row is not in the imported name.basics is still a shared person.
+            name = name or NOT_IMPORTED
+            links = shared.setdefault(tconst, [])
+            if name == NOT_IMPORTED or all(name != known for _, known in links):
+                links.append((kind, name))
+    return shared
+
+
+NOT_IMPORTED = "someone not in the imported data"
 LINK_LABELS = {"director": "Directed by", "writer": "Written by", "cast": "With"}
 
 
@@ -158,7 +198,9 @@ def _content_reason(named: list[tuple[str, str]], shared_genres: list[str]) -> s
     """ "Directed by Alfred Hitchcock · With Cary Grant · Mystery, Thriller"."""
     parts = []
     for kind in ("director", "writer", "cast"):
-        names = [name for link_kind, name in named if link_kind == kind]
+        names = list(dict.fromkeys(name for link_kind, name in named if link_kind == kind))
+        if NOT_IMPORTED in names and len(names) > 1:  # named people first; the unnamed once
+            names = [name for name in names if name != NOT_IMPORTED]
         if names:
             parts.append(f"{LINK_LABELS[kind]} {', '.join(names[:2])}{' …' if len(names) > 2 else ''}")
     if shared_genres:

@@ -66,6 +66,7 @@ def evaluate(
         test.item[in_test],
         side,
         fitted.constants,
+        train_ratings=train.rating[in_train],
     )
     errors = scored.pair_predicted - test.rating[in_test].astype(np.float64)
     pairs = len(errors)
@@ -79,6 +80,11 @@ def evaluate(
         "eval_users": len(test_users),
         "eval_pairs": pairs,
     }
+    # The long tail (DESIGN.md §11): recommended titles with fewer than 5 training ratings.
+    recommended = scored.top_rows[scored.top_rows >= 0]
+    thin = recommended[side.support[recommended] < 5]
+    metrics["few_ratings_share"] = float(len(thin) / len(recommended)) if len(recommended) else 0.0
+    metrics["few_ratings_titles"] = int(len(np.unique(thin)))
     buckets = confidence_buckets(scored.top_confidence, scored.top_hit, scored.pair_confidence, np.abs(errors))
     metrics["confidence_buckets"] = buckets
     metrics["confidence_rises"] = confidence_rises(buckets)

@@ -71,6 +71,8 @@ MODEL_KEYS = (
     "rating_scale_prior",
     "confidence_user_prior",
     "confidence_title_prior",
+    "content_weight",
+    "content_prior",
 )
 
 

@@ -19,11 +19,21 @@ import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from recommender.spark import scoring
+from recommender.spark.content import Content, content_load, neighbours_read
 from recommender.spark.evaluation import evaluate, evaluation_users
 from recommender.spark.fit import Prepared, als_blocks, item_side_collect, models_fit, prepare_arrays
 from recommender.spark.grid import grid_search
 from recommender.spark.inputs import Ratings, local_path, ratings_load
-from recommender.spark.passes import code_ship, serving_task, side_value, similar_task, tasks_run, users_parts
+from recommender.spark.passes import (
+    code_ship,
+    content_value,
+    neighbours_task,
+    serving_task,
+    side_value,
+    similar_task,
+    tasks_run,
+    users_parts,
+)
 from recommender.spark.progress import Reporter
 
 
@@ -35,6 +45,7 @@ class Inputs:
     test: Ratings | None
     served: Ratings
     prepared: Prepared | None  # of ``train`` with the run's parameters (not with a grid search)
+    content: Content | None = None  # the catalog's facts (DESIGN.md §11), when the input has them
 
 
 def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Reporter) -> Inputs:
@@ -62,11 +73,13 @@ def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Repo
             train, test, served = ratings.subset(~held), ratings.subset(held), ratings
         else:
             train, test, served = ratings, None, ratings
+    with reporter.timed("content_load"):
+        catalog = content_load(input_dir)
     prepared = None
     if not params["grid"]:  # a grid search picks the parameters first
         with reporter.timed("prepare_arrays"):
             prepared = prepare_arrays(train, params, work_dir=f"{output_dir}/work")
-    return Inputs(ratings, exclusions, train, test, served, prepared)
+    return Inputs(ratings, exclusions, train, test, served, prepared, catalog)
 
 
 def run(
@@ -91,6 +104,26 @@ def run(
         inputs.served,
     )
 
+    neighbours = None
+    catalog_value = None
+    if inputs.content is not None and len(inputs.content) and params["content_n"]:
+        reporter.progress("content", 0.02, "content neighbours of the catalog")
+        with reporter.timed("content"):
+            parallelism = spark.sparkContext.defaultParallelism
+            parts = max(1, min(len(inputs.content) // 2000 + 1, parallelism * 2))
+            target = f"{output_dir}/content.parquet"
+            shutil.rmtree(local_path(target), ignore_errors=True)
+            catalog_value = spark.sparkContext.broadcast(content_value(inputs.content))
+            count = params["content_n"]
+            tasks_run(
+                spark,
+                parts,
+                lambda part: neighbours_task(
+                    part, parts, target=target, content_value=catalog_value.value, count=count
+                ),
+            )
+            neighbours = neighbours_read(target)
+
     candidates: list[dict] = []
     if params["grid"]:
         with reporter.timed("grid"):
@@ -110,6 +143,8 @@ def run(
     )
     with reporter.timed("collect"):
         side = item_side_collect(fitted)
+        if neighbours is not None:
+            side = side.with_content(*neighbours).with_borrowed_vectors(params["content_vector_prior"])
         holdout_users = evaluation_users(fitted, test, params) if test is not None and len(test) else None
 
     broadcast = spark.sparkContext.broadcast(side_value(side))
@@ -142,7 +177,13 @@ def run(
                 spark,
                 parts,
                 lambda part, parts=parts: similar_task(
-                    part, parts, target=target, side_value=broadcast.value, count=count, min_support=min_support
+                    part,
+                    parts,
+                    target=target,
+                    side_value=broadcast.value,
+                    count=count,
+                    min_support=min_support,
+                    content_value=catalog_value.value if catalog_value is not None else None,
                 ),
             )
 
@@ -157,6 +198,9 @@ def run(
         passes.result()
 
     with reporter.timed("titles"):
+        offsets = side.neighbour_offsets.astype(np.int32)
+        if len(offsets) != len(side.ids) + 1:  # no content side: every list empty
+            offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
         titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
         titles_path.mkdir(parents=True, exist_ok=True)
         pq.write_table(
@@ -171,11 +215,17 @@ def run(
                     ).cast(pa.list_(pa.float32())),
                     "bias": pa.array(side.bias.astype(np.float64)),
                     "support": pa.array(side.support.astype(np.int32)),
+                    "neighbours": pa.ListArray.from_arrays(
+                        pa.array(offsets), pa.array(side.ids[side.neighbour_rows].astype(np.int32))
+                    ),
+                    "neighbour_scores": pa.ListArray.from_arrays(pa.array(offsets), pa.array(side.neighbour_scores)),
                 }
             ),
             titles_path / "part-0.parquet",
         )
     broadcast.unpersist()
+    if catalog_value is not None:
+        catalog_value.unpersist()
     shutil.rmtree(local_path(work_dir), ignore_errors=True)
 
     model_constants = dict(fitted.constants)
@@ -187,6 +237,8 @@ def run(
             "holdout_ratings": len(test) if test else 0,
             "model_users": len(fitted.prepared.user_ids),
             "model_titles": len(side.ids),
+            "content_titles": len(inputs.content) if inputs.content is not None else 0,
+            "rated_titles": int((side.support > 0).sum()),
         },
         "metrics": metrics,
         "candidates": candidates,

@@ -38,6 +38,15 @@ DEFAULT_PARAMS: dict = {
     "similar_min_support": 2,
     "confidence_user_prior": 10.0,
     "confidence_title_prior": 10.0,
+    # the hybrid's content side (DESIGN.md §11): the content term's weight in the ranking score and
+    # its shrinkage (ratings), each title's content neighbours kept, and which catalog titles
+    # beyond the rated ones take part (IMDb votes at least; the most-voted first, at most)
+    "content_weight": 4.0,
+    "content_prior": 5.0,
+    "content_vector_prior": 2.0,
+    "content_n": 50,
+    "content_min_votes": 10,
+    "content_max_titles": 30_000,
     # evaluation
     "holdout_fraction": 0.1,
     "holdout_min_user_ratings": 5,
@@ -87,6 +96,9 @@ _INTEGER = {
     "seed",
     "checkpoint_interval",
     "grid_max_candidates",
+    "content_n",
+    "content_min_votes",
+    "content_max_titles",
 }
 _RANGES = {
     "rank": (1, 500),
@@ -114,6 +126,12 @@ _RANGES = {
     "holdout_fraction": (0.0, 0.9),
     "validation_fraction": (0.01, 0.9),
     "confidence_user_prior": (0.0, 1e9),
+    "content_weight": (0.0, 1e6),
+    "content_prior": (0.0, 1e9),
+    "content_vector_prior": (0.0, 1e9),
+    "content_n": (0, 1000),
+    "content_min_votes": (0, 10**9),
+    "content_max_titles": (0, 10**8),
     "confidence_title_prior": (0.0, 1e9),
     "scale_min": (-1e9, 1e9),
     "scale_max": (-1e9, 1e9),

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recommender.spark import scoring
+from recommender.spark import content, scoring
 from recommender.spark.inputs import Ratings, local_path, parquet_path
 
 if TYPE_CHECKING:
@@ -79,7 +79,10 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
         ratings = pc.list_flatten(batch.column("ratings")).to_numpy(zero_copy_only=False)
         rows = side.positions(items)
         known = rows >= 0
-        folded = scoring.side_fold_in(segment[known], rows[known], ratings[known], users, side, model)
+        # The collaborative fold-in reads the titles the ALS fit knows (a title no one had rated
+        # has a zero vector); the content term reads every rated title of the catalog.
+        fitted = known & (side.support[np.maximum(rows, 0)] > 0)
+        folded = scoring.side_fold_in(segment[fitted], rows[fitted], ratings[fitted], users, side, model)
         excluded_segment, excluded_items = _flat(batch.column("excluded"))
         excluded_rows = side.positions(excluded_items)
         keep = excluded_rows >= 0
@@ -90,6 +93,7 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
             side,
             model,
             top_n,
+            rated=(segment[known], rows[known], ratings[known]),
         )
         assert folded.rating_factors is not None, "an ItemSide always has a star model"
         yield pa.RecordBatch.from_arrays(
@@ -108,18 +112,25 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
         )
 
 
-def similar_pass(batches, *, side_value, count: int, min_support: int):
-    """The ``count`` most similar titles of each title (cosine of the ranking vectors) among those
-    with at least ``min_support`` training ratings; Arrow record batches in and out."""
+def similar_pass(batches, *, side_value, count: int, min_support: int, content_value: dict | None = None):
+    """The ``count`` most similar titles of each title (DESIGN.md §11: content similarity lifted by
+    the cosine of the ranking vectors among titles with at least ``min_support`` training ratings);
+    Arrow record batches in and out."""
     side = scoring.ItemSide(**side_value)
+    catalog = content.Content(**content_value) if content_value is not None else None
     norms = np.linalg.norm(side.factors, axis=1, keepdims=True)
     unit = side.factors / np.maximum(norms, 1e-12)
     candidates = np.flatnonzero(side.support >= min_support)
+    if catalog is not None:
+        candidates = np.arange(len(side.ids))  # titles no one rated are alike through their content
     for batch in batches:
         rows = side.positions(batch.column("item").to_numpy(zero_copy_only=False))
         lengths, similar, values = [], [], []
-        for start in range(0, len(rows), 512):
-            best, scores, valid = scoring.similar_titles(rows[start : start + 512], side, unit, candidates, count)
+        step = 512 if catalog is None else max(1, min(512, content.BLOCK_CELLS // max(len(side.ids), 1)))
+        for start in range(0, len(rows), step):
+            best, scores, valid = scoring.similar_titles(
+                rows[start : start + step], side, unit, candidates, count, min_support=min_support, catalog=catalog
+            )
             lengths.append(valid.sum(axis=1))
             similar.append(side.ids[candidates[best[valid]]])
             values.append(scores[valid])
@@ -172,13 +183,29 @@ def serving_task(part: int, *, source: str, target: str, side_value, model: dict
     )
 
 
-def similar_task(part: int, parts: int, *, target: str, side_value, count: int, min_support: int) -> int:
+def similar_task(
+    part: int, parts: int, *, target: str, side_value, count: int, min_support: int, content_value: dict | None = None
+) -> int:
     """One executor task: the ``part``-th of ``parts`` slices of the run's titles through ``similar_pass``."""
     ids = np.array_split(np.asarray(side_value["ids"]), parts)[part].astype(np.int32)
     batch = pa.RecordBatch.from_arrays([pa.array(ids)], names=["item"])
     return part_write(
-        target, part, similar_pass([batch], side_value=side_value, count=count, min_support=min_support), SIMILAR_SCHEMA
+        target,
+        part,
+        similar_pass([batch], side_value=side_value, count=count, min_support=min_support, content_value=content_value),
+        SIMILAR_SCHEMA,
     )
+
+
+def neighbours_task(part: int, parts: int, *, target: str, content_value: dict, count: int) -> int:
+    """One executor task: the ``part``-th of ``parts`` slices of the catalog with their content
+    neighbours (``content.neighbours_pass``), into ``target``'s part ``part``."""
+    catalog = content.Content(**content_value)
+    return part_write(target, part, [content.neighbours_pass(catalog, part, parts, count)], content.NEIGHBOURS_SCHEMA)
+
+
+def content_value(catalog: content.Content) -> dict:
+    return {name: getattr(catalog, name) for name in content.Content.__dataclass_fields__}
 
 
 def side_value(side: scoring.ItemSide) -> dict:

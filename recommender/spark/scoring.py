@@ -7,7 +7,7 @@ recommender/DESIGN.md. Item-side arrays are sorted by item id so lookups are one
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,11 @@ class ItemSide:
     support: np.ndarray  # int64 (items,): training ratings n_i
     gram: np.ndarray  # float64 (rank, rank): YᵀY over all titles
     popularity: np.ndarray  # float32 (items,): log(1 + n_i) / log(1 + max n_i)
+    # The content neighbours (DESIGN.md §11) as CSR over rows: row j's most alike titles are
+    # neighbour_rows[neighbour_offsets[j]:neighbour_offsets[j + 1]]; empty without content.
+    neighbour_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    neighbour_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    neighbour_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @classmethod
     def build(cls, *, ids, factors, rating_factors, bias, support) -> ItemSide:
@@ -41,6 +46,66 @@ class ItemSide:
             gram=factors.astype(np.float64).T @ factors.astype(np.float64),
             popularity=(np.log1p(support) / math.log1p(max_support)).astype(np.float32),
         )
+
+    def with_content(self, items: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray, scores) -> ItemSide:
+        """This side joined with the catalog's titles ``items`` (sorted) and their content
+        neighbours (CSR over ``items``, neighbour item ids): titles no one rated get zero vectors,
+        no support and no bias (so YᵀY and every fold-in are unchanged) and can be recommended
+        through their content."""
+        ids = np.union1d(self.ids, np.asarray(items, dtype=np.int64))
+        old = np.searchsorted(ids, self.ids)
+
+        def spread(values: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(ids), *values.shape[1:]), dtype=values.dtype)
+            out[old] = values
+            return out
+
+        side = ItemSide(
+            ids=ids,
+            factors=spread(self.factors),
+            rating_factors=spread(self.rating_factors),
+            bias=spread(self.bias),
+            support=spread(self.support),
+            gram=self.gram,
+            popularity=spread(self.popularity),
+        )
+        owner_rows = side.positions(np.repeat(np.asarray(items, dtype=np.int64), np.diff(offsets)))
+        neighbour_rows = side.positions(neighbours)
+        counts = np.bincount(owner_rows, minlength=len(ids))
+        side.neighbour_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        order = np.argsort(owner_rows, kind="stable")  # each owner's list stays best first
+        side.neighbour_rows = neighbour_rows[order].astype(np.int64)
+        side.neighbour_scores = np.asarray(scores, dtype=np.float32)[order]
+        return side
+
+    def with_borrowed_vectors(self, prior: float) -> ItemSide:
+        """Titles with few ratings borrow their content neighbours' collaborative vectors
+        (DESIGN.md §11): y_i ← (1 − w_i)·y_i + w_i·ȳ_i with w_i = prior / (n_i + prior) and ȳ_i the
+        similarity-weighted mean vector of i's neighbours that have ratings. A title no one rated
+        takes ȳ_i whole; one rated 100 times barely moves. YᵀY is recomputed, so every fold-in
+        (the job's and the site's) uses the vectors served."""
+        if not prior or not len(self.neighbour_rows):
+            return self
+        owner = np.repeat(np.arange(len(self.ids)), np.diff(self.neighbour_offsets))
+        weight = self.neighbour_scores.astype(np.float64) * (self.support[self.neighbour_rows] > 0)
+        total = np.bincount(owner, weight, minlength=len(self.ids))
+        borrowed = np.zeros(self.factors.shape, dtype=np.float64)
+        np.add.at(borrowed, owner, weight[:, None] * self.factors[self.neighbour_rows].astype(np.float64))
+        has = total > 0
+        borrowed[has] /= total[has, None]
+        # A mean of many directions is shorter than any of them: keep the neighbours' typical length,
+        # so a borrowed vector predicts a title like them rather than a faint one.
+        lengths = np.bincount(
+            owner, weight * np.linalg.norm(self.factors[self.neighbour_rows], axis=1), minlength=len(self.ids)
+        )
+        norms = np.linalg.norm(borrowed, axis=1)
+        scale = np.divide(lengths, total * norms, out=np.zeros(len(self.ids)), where=has & (norms > 0))
+        borrowed *= scale[:, None]
+        share = np.where(has, prior / (self.support + prior), 0.0)[:, None]
+        factors = ((1.0 - share) * self.factors + share * borrowed).astype(np.float32)
+        self.factors = factors
+        self.gram = factors.astype(np.float64).T @ factors.astype(np.float64)
+        return self
 
     def positions(self, items) -> np.ndarray:
         """Row of each item id, -1 for items the run does not know."""
@@ -235,12 +300,82 @@ def confidence(preference: np.ndarray, user_count, title_support: np.ndarray, mo
     return np.clip(np.cbrt(product), 0.0, 1.0)
 
 
-def scores_for(user_vectors: np.ndarray, side: ItemSide, model: dict) -> np.ndarray:
-    """score_ui = x_u·y_i + popularity_weight * pop_i for a block of users (float32)."""
+def content_leaning(ratings: np.ndarray, model: dict) -> np.ndarray:
+    """v_uj ∈ [−1, 1]: how a rating leans toward (5 stars: 1) or away from (1 star: −1) its title's
+    kind; the scale's middle is neutral."""
+    middle = (model["scale_max"] + model["scale_min"]) / 2.0
+    return (np.asarray(ratings, dtype=np.float64) - middle) / ((model["scale_max"] - model["scale_min"]) / 2.0)
+
+
+def content_scale(counts, model: dict) -> np.ndarray:
+    """content_weight / (n_u + content_prior): the content term is a shrunk mean over the ratings."""
+    return float(model.get("content_weight") or 0.0) / (
+        np.asarray(counts, dtype=np.float64) + float(model.get("content_prior") or 0.0) + 1e-12
+    )
+
+
+def content_scores(
+    segment: np.ndarray,
+    rows: np.ndarray,
+    ratings: np.ndarray,
+    users: int,
+    *,
+    offsets: np.ndarray,
+    neighbour_rows: np.ndarray,
+    neighbour_scores: np.ndarray,
+    titles: int,
+    model: dict,
+) -> np.ndarray | None:
+    """The content term of DESIGN.md §11 for ``users`` users (rating ``j`` of user ``segment[j]``
+    on title row ``rows[j]``): content_ui = content_weight · Σ_j v_uj s(i, j) / (n_u + content_prior),
+    s(i, j) read from the neighbour list of each rated title j. (users, titles) float32, or None
+    when the run has no content or no weight. Each rating is spread over its title's neighbours
+    in one scatter: no Python per user."""
+    if not model.get("content_weight") or not len(neighbour_rows):
+        return None
+    segment = np.asarray(segment, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    counts = np.bincount(segment, minlength=users)
+    weight = content_leaning(ratings, model) * content_scale(counts, model)[segment]
+    low, high = offsets[rows], offsets[rows + 1]
+    spread = high - low
+    out = np.zeros(users * titles, dtype=np.float64)
+    if spread.sum():
+        entry = np.repeat(low - np.concatenate([[0], np.cumsum(spread)[:-1]]), spread) + np.arange(spread.sum())
+        owner = np.repeat(segment, spread)
+        np.add.at(out, owner * titles + neighbour_rows[entry], np.repeat(weight, spread) * neighbour_scores[entry])
+    return out.reshape(users, titles).astype(np.float32)
+
+
+def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
+    """``content_scores`` against a run's ``ItemSide``."""
+    return content_scores(
+        segment,
+        rows,
+        ratings,
+        users,
+        offsets=side.neighbour_offsets,
+        neighbour_rows=side.neighbour_rows,
+        neighbour_scores=side.neighbour_scores,
+        titles=len(side.ids),
+        model=model,
+    )
+
+
+def scores_for(user_vectors: np.ndarray, side: ItemSide, model: dict, content: np.ndarray | None = None) -> np.ndarray:
+    """score_ui = x_u·y_i + popularity_weight * pop_i (+ the content term) for a block of users (float32)."""
     scores = np.asarray(user_vectors, dtype=np.float32) @ side.factors.T
     if model["popularity_weight"]:
         scores += np.float32(model["popularity_weight"]) * side.popularity
+    if content is not None:
+        scores += content
     return scores
+
+
+def _chunk(segment: np.ndarray, start: int, stop: int, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The entries of users ``start``..``stop`` (``segment`` sorted), their segment made local."""
+    low, high = np.searchsorted(segment, [start, stop])
+    return (segment[low:high] - start, *(column[low:high] for column in columns))
 
 
 def top_k(scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -276,6 +411,14 @@ def top_k(scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return best, values, np.isfinite(values)
 
 
+def _rated_sorted(rated) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    if rated is None:
+        return None
+    segment, rows, ratings = (np.asarray(column) for column in rated)
+    order = np.argsort(segment, kind="stable")
+    return segment[order].astype(np.int64), rows[order].astype(np.int64), ratings[order].astype(np.float64)
+
+
 @dataclass
 class Recommended:
     """Every user's top N as flat arrays: user u's titles are ``rows[offsets[u]:offsets[u + 1]]``."""
@@ -288,18 +431,30 @@ class Recommended:
 
 
 def recommend(
-    folded: FoldIn, excluded_segment: np.ndarray, excluded_rows: np.ndarray, side: ItemSide, model: dict, top_n: int
+    folded: FoldIn,
+    excluded_segment: np.ndarray,
+    excluded_rows: np.ndarray,
+    side: ItemSide,
+    model: dict,
+    top_n: int,
+    rated: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Recommended:
     """The top ``top_n`` titles of each folded-in user, leaving out the (user, title row) pairs in
     ``excluded_*`` (their rated titles, watchlist and "not interested"), with predicted stars and
-    confidence; users scored ``USER_CHUNK`` at a time, no per-user Python."""
+    confidence; ``rated`` (segment, title rows, stars) gives the content term; users scored
+    ``USER_CHUNK`` at a time, no per-user Python."""
     users = len(folded.factors)
     order = np.argsort(excluded_segment, kind="stable")
     excluded_segment, excluded_rows = np.asarray(excluded_segment)[order], np.asarray(excluded_rows)[order]
+    rated_columns = _rated_sorted(rated)
     parts: list[tuple] = []
     for start in range(0, users, USER_CHUNK):
         stop = min(start + USER_CHUNK, users)
-        scores = scores_for(folded.factors[start:stop], side, model)
+        content = None
+        if rated_columns is not None:
+            segment, rows, ratings = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
+            content = side_content_scores(segment, rows, ratings, stop - start, side, model)
+        scores = scores_for(folded.factors[start:stop], side, model, content)
         low, high = np.searchsorted(excluded_segment, [start, stop])
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
         best, values, valid = top_k(scores, top_n)
@@ -327,13 +482,45 @@ def recommend(
     )
 
 
+# "More like this" (DESIGN.md §11): content similarity s(i, j), lifted by up to SIMILAR_LIFT times
+# by how alike the same viewers find the two titles (cosine of the ranking vectors, shrunk by the
+# support), plus a little of that cosine alone, so a title without content still has neighbours.
+SIMILAR_LIFT = 1.0
+SIMILAR_COSINE_ALONE = 0.02
+SIMILAR_SUPPORT_PRIOR = 20.0
+
+
 def similar_titles(
-    block: np.ndarray, side: ItemSide, unit: np.ndarray, candidates: np.ndarray, count: int
+    block: np.ndarray,
+    side: ItemSide,
+    unit: np.ndarray,
+    candidates: np.ndarray,
+    count: int,
+    min_support: int = 1,
+    catalog=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For the title rows ``block``: the ``count`` most similar ``candidates`` (cosine of the
-    ranking vectors ``unit``, normalised), never the title itself. Returns (best, values, valid)
-    as in ``top_k``, ``best`` indexing ``candidates``."""
+    """For the title rows ``block``: the ``count`` most similar ``candidates``, never the title
+    itself. Without content the cosine of the ranking vectors ``unit`` (normalised); with the
+    catalog's ``content.Content`` the hybrid above, its content part s(i, j)·standing(i, j)
+    computed against every title of the catalog. Returns (best, values, valid) as in ``top_k``,
+    ``best`` indexing ``candidates``."""
     similarity = unit[block] @ unit[candidates].T
+    if catalog is not None and len(catalog):
+        from recommender.spark import content as content_side
+
+        support = side.support[candidates].astype(np.float32)
+        trusted = np.where(support >= min_support, support / (support + SIMILAR_SUPPORT_PRIOR), 0.0)
+        cosine = np.maximum(similarity, 0.0) * trusted[None, :].astype(np.float32)
+        alike = np.zeros_like(similarity)
+        own_rows = catalog.positions(side.ids[block])
+        other_rows = catalog.positions(side.ids[candidates])
+        rows_in, columns_in = np.flatnonzero(own_rows >= 0), np.flatnonzero(other_rows >= 0)
+        if len(rows_in) and len(columns_in):
+            scored = content_side.similarity_block(catalog, own_rows[rows_in])
+            scored *= content_side.standing(catalog.votes, own_rows[rows_in], np.arange(len(catalog)))
+            alike[np.ix_(rows_in, columns_in)] = scored[:, other_rows[columns_in]]
+        similarity = alike * (1.0 + SIMILAR_LIFT * cosine) + SIMILAR_COSINE_ALONE * cosine
+        similarity[similarity <= 0] = -np.inf
     own = np.minimum(np.searchsorted(candidates, block), max(len(candidates) - 1, 0))
     is_candidate = candidates[own] == block if len(candidates) else np.zeros(len(block), bool)
     similarity[np.flatnonzero(is_candidate), own[is_candidate]] = -np.inf
@@ -365,6 +552,7 @@ def holdout_score(
     side: ItemSide,
     model: dict,
     k: int = 10,
+    train_ratings: np.ndarray | None = None,
 ) -> Holdout:
     """DESIGN.md §8 for users with vectors ``folded``: each user's top ``k`` among titles they did
     not rate in training (``train_*``: (user, title row) pairs) against their held-out titles
@@ -380,6 +568,8 @@ def holdout_score(
     popularity_rank[np.argsort(-side.support, kind="stable")] = -np.arange(len(side.ids), dtype=np.float32)
     train_order, test_order = np.argsort(train_segment, kind="stable"), np.argsort(test_segment, kind="stable")
     train_segment, train_rows = train_segment[train_order], train_rows[train_order]
+    if train_ratings is not None:
+        train_ratings = np.asarray(train_ratings, dtype=np.float64)[train_order]
     known_test = test_rows[test_order] >= 0
     test_segment_known, test_rows_known = test_segment[test_order][known_test], test_rows[test_order][known_test]
     hits: dict[str, list] = {"model": [], "popular": []}
@@ -388,11 +578,17 @@ def holdout_score(
         stop = min(start + USER_CHUNK, users)
         low, high = np.searchsorted(train_segment, [start, stop])
         seen = (train_segment[low:high] - start, train_rows[low:high])
+        content = None
+        if train_ratings is not None:
+            known = seen[1] >= 0
+            content = side_content_scores(
+                seen[0][known], seen[1][known], train_ratings[low:high][known], stop - start, side, model
+            )
         low, high = np.searchsorted(test_segment_known, [start, stop])
         relevant = np.zeros((stop - start, len(side.ids)), dtype=bool)
         relevant[test_segment_known[low:high] - start, test_rows_known[low:high]] = True
         for name, scores in (
-            ("model", scores_for(folded.factors[start:stop], side, model)),
+            ("model", scores_for(folded.factors[start:stop], side, model, content)),
             ("popular", np.repeat(popularity_rank[None, :], stop - start, axis=0)),
         ):
             scores[seen] = -np.inf

@@ -37,6 +37,93 @@ EXPORT_EXCLUSIONS_SQL = f"""
 """
 
 
+# The catalog's side of the hybrid (DESIGN.md §11): every title a member rated, and the titles with
+# at least %(min_votes)s IMDb votes, the most-voted first, at most %(max_titles)s in all.
+CONTENT_TITLES_SQL = f"""
+    SELECT t.tconst FROM catalog_title t
+    LEFT JOIN (SELECT DISTINCT title_id FROM ratings_rating) rated ON rated.title_id = t.tconst
+    WHERE t.removed_at IS NULL AND NOT t.is_adult AND t.tconst ~ '{CANONICAL_TCONST}'
+      AND (rated.title_id IS NOT NULL OR (t.num_votes >= %(min_votes)s AND t.title_type <> 'tvEpisode'))
+    ORDER BY rated.title_id IS NULL, t.num_votes DESC, t.tconst
+    LIMIT %(max_titles)s
+"""
+EXPORT_CONTENT_SQL = """
+    COPY (
+        SELECT substring(t.tconst from 3)::int, t.title_type, t.start_year, t.runtime_minutes,
+               t.average_rating, t.num_votes, array_to_string(t.genres, '|')
+        FROM catalog_title t JOIN content_titles c ON c.tconst = t.tconst
+    ) TO STDOUT WITH (FORMAT csv)
+"""
+# Directors and writers from title.crew; the leading cast (first billed actors) from title.principals.
+EXPORT_PEOPLE_SQL = """
+    COPY (
+        SELECT substring(w.title_id from 3)::int, substring(w.person_id from 3)::int,
+               CASE w.role WHEN 'director' THEN %(director)s ELSE %(writer)s END
+        FROM catalog_crew w JOIN content_titles c ON c.tconst = w.title_id
+        WHERE w.removed_at IS NULL AND w.person_id ~ '^nm[0-9]{1,9}$'
+        UNION ALL
+        SELECT substring(p.title_id from 3)::int, substring(p.person_id from 3)::int, %(cast)s
+        FROM catalog_principal p JOIN content_titles c ON c.tconst = p.title_id
+        WHERE p.removed_at IS NULL AND p.category IN ('actor', 'actress') AND p.ordering <= %(billing)s
+          AND p.person_id ~ '^nm[0-9]{1,9}$'
+    ) TO STDOUT WITH (FORMAT csv)
+"""
+
+
+def content_export(*, directory: Path, min_votes: int, max_titles: int) -> dict:
+    """``content.parquet`` (item, kind, year, runtime, rating, votes, genres) and ``people.parquet``
+    (item, person, weight) in ``directory`` for the job's content side; returns the counts."""
+    from recommender.spark.content import CAST_BILLING, ROLE_WEIGHTS
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.content_titles")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE content_titles AS {CONTENT_TITLES_SQL}",
+            {"min_votes": min_votes, "max_titles": max_titles},
+        )
+        cursor.execute("ALTER TABLE content_titles ADD PRIMARY KEY (tconst)")
+        people_sql = cursor.mogrify(
+            EXPORT_PEOPLE_SQL,
+            {
+                "director": ROLE_WEIGHTS["director"],
+                "writer": ROLE_WEIGHTS["writer"],
+                "cast": ROLE_WEIGHTS["cast"],
+                "billing": CAST_BILLING,
+            },
+        ).decode()
+    try:
+        titles = _copy_out_parquet(
+            EXPORT_CONTENT_SQL,
+            directory / "content.parquet",
+            [
+                ("item", pa.int32()),
+                ("kind", pa.string()),
+                ("year", pa.float32()),
+                ("runtime", pa.float32()),
+                ("rating", pa.float32()),
+                ("votes", pa.float32()),
+                ("genres", pa.string()),
+            ],
+            transform=_genres_split,
+        )
+        people = _copy_out_parquet(
+            people_sql,
+            directory / "people.parquet",
+            [("item", pa.int32()), ("person", pa.int32()), ("weight", pa.float32())],
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.content_titles")
+    return {"content_titles": titles.num_rows, "content_people": people.num_rows}
+
+
+def _genres_split(table: pa.Table) -> pa.Table:
+    """The genres column ("Crime|Film-Noir") as a list of names."""
+    genres = [[name for name in (text or "").split("|") if name] for text in table["genres"].to_pylist()]
+    return table.set_column(table.schema.get_field_index("genres"), "genres", pa.array(genres, pa.list_(pa.string())))
+
+
 def ratings_export(*, directory: Path) -> dict:
     """``ratings.parquet`` and ``exclusions.parquet`` in ``directory``; returns the counts."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -56,7 +143,7 @@ def ratings_export(*, directory: Path) -> dict:
     }
 
 
-def _copy_out_parquet(sql: str, path: Path, columns: list[tuple[str, pa.DataType]]) -> pa.Table:
+def _copy_out_parquet(sql: str, path: Path, columns: list[tuple[str, pa.DataType]], transform=None) -> pa.Table:
     csv_path = path.with_suffix(".csv")
     with open(csv_path, "wb") as stream, connection.cursor() as cursor:
         cursor.copy_expert(sql, stream, 1 << 20)
@@ -69,6 +156,8 @@ def _copy_out_parquet(sql: str, path: Path, columns: list[tuple[str, pa.DataType
         )
     else:
         table = schema.empty_table()
+    if transform is not None:
+        table = transform(table)
     pq.write_table(table, path)
     csv_path.unlink()
     return table

@@ -44,7 +44,7 @@ from recommender.training.communities import (
     titles_place,
     users_cluster,
 )
-from recommender.training.export import exchange_directory, ratings_export
+from recommender.training.export import content_export, exchange_directory, ratings_export
 from recommender.training.retrain import retrain_counter_reset
 from recommender.training.runs import (
     MODEL_RUNS,
@@ -134,6 +134,14 @@ def _export(training: _Training) -> None:
     """The ratings export; ``spark_job_run`` calls it once the Spark process has started."""
     run, clock = training.run, time.monotonic()
     training.exported.update(ratings_export(directory=training.input))
+    if training.params["content_weight"] or training.params["content_n"]:
+        training.exported.update(
+            content_export(
+                directory=training.input,
+                min_votes=training.params["content_min_votes"],
+                max_titles=training.params["content_max_titles"],
+            )
+        )
     training.timings["export"] = round(time.monotonic() - clock, 3)
     if not training.exported["ratings"]:
         raise TrainingError("there are no ratings to learn from: rate some titles or generate synthetic users")

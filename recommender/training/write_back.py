@@ -71,7 +71,18 @@ def _by_user(table: pa.Table) -> pa.Array:
 
 
 TABLE_COLUMNS = {
-    TitleFactor: ["run_id", "title_id", "factors", "rating_factors", "bias", "support", "x", "y"],
+    TitleFactor: [
+        "run_id",
+        "title_id",
+        "factors",
+        "rating_factors",
+        "bias",
+        "support",
+        "x",
+        "y",
+        "neighbours",
+        "neighbour_scores",
+    ],
     UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias", "community_id", "x", "y"],
     Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
     SimilarTitle: ["run_id", "title_id", "similar_id", "rank", "score"],
@@ -109,10 +120,17 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
     else:
         titles, titles_xy = pa.array([], pa.string()), np.zeros((0, 2))
         users, users_xy, communities = pa.array([], pa.int64()), np.zeros((0, 2)), np.zeros(0, np.int64)
+    titles_path = output_dir / "titles.parquet"
+    # A job without a content side (older output, a test's own file) writes no neighbour lists.
+    with_neighbours = titles_path.exists() and "neighbours" in pds.dataset(str(titles_path)).schema.names
+    columns = ["item", "factors", "rating_factors", "bias", "support"]
     for batch in _batches(
-        output_dir / "titles.parquet", ["item", "factors", "rating_factors", "bias", "support"], _by_tconst
+        titles_path, columns + (["neighbours", "neighbour_scores"] if with_neighbours else []), _by_tconst
     ):
         tconsts = tconsts_from_items(batch["item"])
+        if not with_neighbours:
+            nothing = pa.nulls(batch.num_rows, pa.string())
+            batch = batch.append_column("neighbours", nothing).append_column("neighbour_scores", nothing)
         x, y = _placed(tconsts, titles, [titles_xy[:, 0], titles_xy[:, 1]])
         yield (
             TitleFactor,
@@ -126,6 +144,8 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
                     batch["support"],
                     x,
                     y,
+                    _pg_arrays(batch["neighbours"]) if with_neighbours else batch["neighbours"],
+                    _pg_arrays(batch["neighbour_scores"]) if with_neighbours else batch["neighbour_scores"],
                 ],
                 names=TABLE_COLUMNS[TitleFactor],
             ),

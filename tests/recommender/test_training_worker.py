@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from recommender.models import ModelRun, Recommendation, UserFactor
+from recommender.models import ModelRun, Recommendation, TitleFactor, UserFactor
 from recommender.selectors import model_run_current
 from tests.helpers import wait_for
 from tests.recommender.test_training import world_create
@@ -63,8 +63,9 @@ def test_train_now_runs_on_a_real_worker(celery_worker_process, staff_user, sett
     assert model_run_current() == run
     assert UserFactor.objects.filter(run=run).count() == len(world["users"])
     assert run.params["rank"] == 4 and run.params["iterations"] == 5
+    # Every title of the run but the one they rated, titles no one rated included (DESIGN.md §11).
     assert Recommendation.objects.filter(run=run, user=world["single"]).count() == min(
-        run.params["top_n"], run.num_titles - 1
+        run.params["top_n"], TitleFactor.objects.filter(run=run).count() - 1
     )
     # The refused command's run is recorded as failed, with the reason.
     other = ModelRun.objects.exclude(pk=run.pk).get()

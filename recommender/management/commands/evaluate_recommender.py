@@ -96,6 +96,7 @@ class Command(BaseCommand):
                 )
                 reports.append(
                     movielens_evaluate(
+                        path=options["movielens"],
                         ratings=ratings,
                         test_fraction=options["test_fraction"],
                         seed=seed,
