@@ -62,8 +62,8 @@ SORT_DEFAULT = "best"
 # What the page says about the two orders members compare (issue 17: a 5.0 below a 4.8).
 SORT_BEST_MATCH_NOTE = (
     "Best match weighs how likely you are to pick a title — how strongly viewers with your taste "
-    "chose it, and how popular it is — while predicted stars only estimate how much you would like it "
-    "once watched."
+    "chose it, what it shares (people, genres) with titles you rated highly, and how popular it is — "
+    "while predicted stars only estimate how much you would like it once watched."
 )
 
 
