@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import groupby
 
 from django.conf import settings
@@ -24,7 +25,6 @@ from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
-    Avg,
     Case,
     ExpressionWrapper,
     F,
@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 WEIGHTED_RATING_MIN_VOTES = getattr(settings, "CATALOG_WEIGHTED_RATING_MIN_VOTES", 25_000)
 # A long-running series can have thousands of episodes; the title page lists this many.
 EPISODE_LIMIT = 1000
+# Browsing counts and pages at most this many titles: counting the 12 M titles of a full dump
+# that match "Drama" on every request is a scan of millions of rows, and nobody pages that far.
+BROWSE_MAX_RESULTS = 10_000
 
 # Types left out of the home page lists: single episodes and games are not what people browse for.
 HOME_EXCLUDED_TYPES = ("tvEpisode", "videoGame")
@@ -60,22 +63,44 @@ def title_list() -> QuerySet[Title]:
     return Title.objects.filter(removed_at__isnull=True, is_adult=False)
 
 
+# Above this many titles (Postgres' estimate) the catalogue mean is read from the cache: at full
+# size it averages 1.6 M rated titles, a few hundred ms on every page that sorts by rating. It
+# moves only when an import changes the votes, by thousandths; ten minutes late is invisible.
+CATALOGUE_MEAN_CACHE_MIN_TITLES = 1_000_000
+CATALOGUE_MEAN_CACHE_SECONDS = 600
+
+
+def catalogue_mean_rating() -> float | None:
+    """The mean IMDb rating of all rated titles (``C`` of the weighted rating), in one query:
+    computed there for a catalogue under CATALOGUE_MEAN_CACHE_MIN_TITLES, else from the cache."""
+    mean_sql = (
+        "SELECT avg(average_rating)::float8 FROM catalog_title WHERE num_votes > 0 AND average_rating IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT reltuples >= %s, CASE WHEN reltuples < %s THEN ({mean_sql}) END"
+            " FROM pg_class WHERE relname = 'catalog_title' AND relkind = 'r'",
+            [CATALOGUE_MEAN_CACHE_MIN_TITLES, CATALOGUE_MEAN_CACHE_MIN_TITLES],
+        )
+        large, mean = cursor.fetchone()
+    if not large:
+        return mean
+
+    def compute() -> float | None:
+        with connection.cursor() as cursor:
+            cursor.execute(mean_sql)
+            return cursor.fetchone()[0]
+
+    return cache.get_or_set("catalog:catalogue-mean-rating", compute, CATALOGUE_MEAN_CACHE_SECONDS)
+
+
 def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> ExpressionWrapper:
     """The Bayesian average ``v/(v+m)·R + m/(v+m)·C`` as an ORM expression.
 
     ``R`` is the title's IMDb average, ``v`` its votes, ``m`` = ``min_votes`` and ``C`` the mean
-    IMDb rating of all rated titles (a scalar subquery Postgres runs once per statement).
-    Unrated titles get NULL and sort last.
+    IMDb rating of all rated titles (``catalogue_mean_rating``). Unrated titles get NULL and sort last.
     """
-    catalogue_mean = Subquery(
-        Title.objects.filter(num_votes__gt=0, average_rating__isnull=False)
-        .order_by()
-        .annotate(one=Value(1))
-        .values("one")
-        .annotate(mean=Avg("average_rating"))
-        .values("mean")[:1],
-        output_field=FloatField(),
-    )
+    catalogue_mean = Value(catalogue_mean_rating() or 0.0, output_field=FloatField())
     votes = Cast("num_votes", FloatField())
     rating = Cast("average_rating", FloatField())
     m = Value(float(min_votes))
@@ -92,6 +117,23 @@ def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> Expr
     )
 
 
+# "Highest rated" ranks the most voted titles that match, this many, by weighted rating: sorting
+# all 12 M titles of a full dump by an expression on every request is not possible in time. A
+# title outside them has fewer votes than all of them, so its weighted rating stays near the
+# mean (with m = 25,000, a 10/10 with 5,000 votes weighs in at C + 0.5): it could only appear on
+# pages far from the first, and pages stop at BROWSE_MAX_RESULTS anyway.
+RATING_SORT_CANDIDATES = 2 * BROWSE_MAX_RESULTS
+
+
+def _by_weighted_rating(titles: QuerySet[Title], *, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> QuerySet[Title]:
+    candidates = titles.order_by("-num_votes", "tconst").values("tconst")[:RATING_SORT_CANDIDATES]
+    return (
+        Title.objects.filter(tconst__in=candidates)
+        .annotate(weighted_rating=title_weighted_rating(min_votes=min_votes))
+        .order_by(F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst")
+    )
+
+
 def title_popular_list(
     *, by: str = "rating", limit: int = 12, min_votes: int = WEIGHTED_RATING_MIN_VOTES, exclude: Iterable[str] = ()
 ):
@@ -103,9 +145,7 @@ def title_popular_list(
         titles = titles.exclude(tconst__in=exclude)
     if by == "votes":
         return titles.order_by("-num_votes", "tconst")[:limit]
-    return titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes)).order_by(
-        F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
-    )[:limit]
+    return _by_weighted_rating(titles, min_votes=min_votes)[:limit]
 
 
 @dataclass(frozen=True)
@@ -168,14 +208,35 @@ def title_browse(
     if min_votes:
         titles = titles.filter(num_votes__gte=min_votes)
     if sort == "rating":
-        return titles.annotate(weighted_rating=title_weighted_rating()).order_by(
-            F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
-        )
+        return _by_weighted_rating(titles)
     if sort == "year":
         return titles.order_by(F("start_year").desc(nulls_last=True), "-num_votes", "tconst")
     if sort == "title":
         return titles.order_by("primary_title", "start_year", "tconst")
     return titles.order_by("-num_votes", "tconst")
+
+
+class CappedPaginator(Paginator):
+    """A paginator that counts at most ``cap`` rows (``SELECT count(*) FROM (… LIMIT cap + 1)``):
+    Drama alone is millions of titles at full size, and an exact count of them on each request
+    is a scan of millions of rows. ``capped`` says there are more than ``count``; the pages stop
+    at ``cap``, the deepest one a user can reach."""
+
+    def __init__(self, object_list, per_page, *, cap: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.cap = BROWSE_MAX_RESULTS if cap is None else cap
+
+    @cached_property
+    def _counted(self) -> int:
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self._counted > self.cap
 
 
 def title_in_bulk(tconsts: Iterable[str]) -> list[Title]:
@@ -222,8 +283,12 @@ class TitleDetail:
     other_principals: list[CastMember] = field(default_factory=list)
     akas_by_region: list[tuple[str, list[TitleAka]]] = field(default_factory=list)
     seasons: list[tuple[int | None, list[Title]]] = field(default_factory=list)
-    episode_count: int = 0
-    episodes_truncated: bool = False  # more than EPISODE_LIMIT episodes: only the first are listed
+    episode_count: int = 0  # of the whole series
+    episodes_truncated: bool = False  # more than EPISODE_LIMIT episodes listed: only the first are
+    # (season number or None, episodes) of every season; for a series of more than EPISODE_LIMIT
+    # episodes ``seasons`` holds only ``season_selected``'s and the page links to the others.
+    season_counts: list[tuple[int | None, int]] = field(default_factory=list)
+    season_selected: int | None = None
     # No principal at all, and the imported title.principals stops before this title (or was never
     # imported): the cast is not in the imported files, not "none listed by IMDb".
     principals_not_imported: bool = False
@@ -266,9 +331,15 @@ class TitleDetail:
     def other_principals_missing(self) -> list[CastMember]:
         return [person for person in self.other_principals if not person.name]
 
+    @property
+    def by_season(self) -> bool:
+        """Too many episodes for one page: one season at a time."""
+        return self.episode_count > EPISODE_LIMIT
 
-def title_detail(*, tconst: str) -> TitleDetail:
-    """The title and everything around it; raises ``Title.DoesNotExist`` for an unknown id."""
+
+def title_detail(*, tconst: str, season: int | None = None) -> TitleDetail:
+    """The title and everything around it; raises ``Title.DoesNotExist`` for an unknown id.
+    ``season``: the season whose episodes a series too long for one page shows."""
     title = Title.objects.annotate(
         parent_tconst=F("episode__parent_id"),
         season=F("episode__season_number"),
@@ -314,17 +385,7 @@ def title_detail(*, tconst: str) -> TitleDetail:
     detail.akas_by_region.sort(key=lambda pair: (pair[0] == "", region_name(pair[0]).casefold()))
 
     if title.title_type in ("tvSeries", "tvMiniSeries") or title.parent_tconst is None:
-        episodes = list(
-            Title.objects.filter(episode__parent_id=tconst)
-            .annotate(season=F("episode__season_number"), number=F("episode__episode_number"))
-            .order_by(F("season").asc(nulls_last=True), F("number").asc(nulls_last=True), "start_year", "tconst")[
-                : EPISODE_LIMIT + 1
-            ]
-        )
-        detail.episodes_truncated = len(episodes) > EPISODE_LIMIT
-        episodes = episodes[:EPISODE_LIMIT]
-        detail.episode_count = len(episodes)
-        detail.seasons = [(season, list(rows)) for season, rows in groupby(episodes, key=lambda ep: ep.season)]
+        _title_detail_episodes(detail, season)
     return detail
 
 
@@ -359,6 +420,48 @@ def principals_last_number() -> int | None:
         (last,) = cursor.fetchone()
     cache.set(key, int(last or 0), 24 * 3600)
     return int(last) if last else None
+
+
+def _title_detail_episodes(detail: TitleDetail, season: int | None) -> None:
+    """The episodes by season: all of them for a series of up to EPISODE_LIMIT episodes (one
+    query); past that, the seasons with their episode counts (one GROUP BY on the episode index)
+    and the episodes of one season (``season``, by default the first): a series with 15,000
+    episodes is a page per season, not one page."""
+    tconst = detail.title.tconst
+    ordered = (F("season").asc(nulls_last=True), F("number").asc(nulls_last=True), "start_year", "tconst")
+
+    def fetch(episodes: QuerySet[Title]) -> list[Title]:
+        return list(
+            episodes.annotate(season=F("episode__season_number"), number=F("episode__episode_number")).order_by(
+                *ordered
+            )[: EPISODE_LIMIT + 1]
+        )
+
+    episodes = fetch(Title.objects.filter(episode__parent_id=tconst))
+    if len(episodes) <= EPISODE_LIMIT:
+        detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]
+        detail.season_counts = [(number, len(rows)) for number, rows in detail.seasons]
+        detail.episode_count = len(episodes)
+        return
+    with connection.cursor() as cursor:
+        # Episodes whose own title is in the catalogue, as the list shows them.
+        cursor.execute(
+            "SELECT e.season_number, count(*) FROM catalog_episode e"
+            " WHERE e.parent_id = %s AND EXISTS (SELECT 1 FROM catalog_title t WHERE t.tconst = e.title_id)"
+            " GROUP BY e.season_number ORDER BY e.season_number NULLS LAST",
+            [tconst],
+        )
+        detail.season_counts = cursor.fetchall()
+    detail.episode_count = sum(count for _number, count in detail.season_counts)
+    known = [number for number, _count in detail.season_counts]
+    detail.season_selected = season if season in known else known[0]
+    if detail.season_selected is None:
+        episodes = fetch(Title.objects.filter(episode__parent_id=tconst, episode__season_number__isnull=True))
+    else:
+        episodes = fetch(Title.objects.filter(episode__parent_id=tconst, episode__season_number=detail.season_selected))
+    detail.episodes_truncated = len(episodes) > EPISODE_LIMIT
+    episodes = episodes[:EPISODE_LIMIT]
+    detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]
 
 
 # --- person page ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from catalog.forms import SORT_CHOICES, TitleFilterForm
 from catalog.models import Person, Title, title_type_label
 from catalog.search import SEARCH_MAX_QUERY_LENGTH, SEARCH_RESULT_LIMIT, person_search, title_search
 from imdbrec.extensions import stylesheets_of
-from imdbrec.parsing import page_number
+from imdbrec.parsing import ascii_int, page_number
 from imdbrec.ratelimits import rate_limited
 
 HOME_LIST_SIZE = 12
@@ -53,7 +53,7 @@ def title_list(request):
     facets = selectors.browse_facets()
     form = TitleFilterForm(request.GET, genres=facets.genres)
     filters = form.filters()
-    paginator = Paginator(selectors.title_browse(**filters), BROWSE_PAGE_SIZE)
+    paginator = selectors.CappedPaginator(selectors.title_browse(**filters), BROWSE_PAGE_SIZE)
     page = paginator.get_page(page_number(request.GET.get("page")))
     page.object_list = _with_user_scores(request, page.object_list)
     return render(
@@ -105,7 +105,7 @@ def search(request):
 
 def title_detail(request, tconst: str):
     try:
-        detail = selectors.title_detail(tconst=tconst)
+        detail = selectors.title_detail(tconst=tconst, season=ascii_int(request.GET.get("season"), max_digits=4))
     except Title.DoesNotExist:
         raise Http404(f"No title {tconst}")
     title = detail.title
