@@ -222,13 +222,14 @@ class CappedPaginator(Paginator):
     is a scan of millions of rows. ``capped`` says there are more than ``count``; the pages stop
     at ``cap``, the deepest one a user can reach."""
 
-    def __init__(self, object_list, per_page, *, cap: int | None = None, **kwargs):
+    def __init__(self, object_list: QuerySet, per_page: int, *, cap: int | None = None, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
+        self.queryset = object_list
         self.cap = BROWSE_MAX_RESULTS if cap is None else cap
 
     @cached_property
     def _counted(self) -> int:
-        return self.object_list.order_by()[: self.cap + 1].count()
+        return self.queryset.order_by()[: self.cap + 1].count()
 
     @cached_property
     def count(self) -> int:
@@ -439,7 +440,7 @@ def _title_detail_episodes(detail: TitleDetail, season: int | None) -> None:
 
     episodes = fetch(Title.objects.filter(episode__parent_id=tconst))
     if len(episodes) <= EPISODE_LIMIT:
-        detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]
+        detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]  # type: ignore[attr-defined]
         detail.season_counts = [(number, len(rows)) for number, rows in detail.seasons]
         detail.episode_count = len(episodes)
         return
@@ -461,7 +462,7 @@ def _title_detail_episodes(detail: TitleDetail, season: int | None) -> None:
         episodes = fetch(Title.objects.filter(episode__parent_id=tconst, episode__season_number=detail.season_selected))
     detail.episodes_truncated = len(episodes) > EPISODE_LIMIT
     episodes = episodes[:EPISODE_LIMIT]
-    detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]
+    detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]  # type: ignore[attr-defined]
 
 
 # --- person page ------------------------------------------------------------------------------
