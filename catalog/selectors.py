@@ -15,6 +15,7 @@ instead of ``select_related`` (an INNER JOIN that would silently drop the row).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,17 +26,18 @@ from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
+    Avg,
     Case,
     ExpressionWrapper,
     F,
     FloatField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from catalog.importing.datasets import DATASETS
@@ -63,44 +65,63 @@ def title_list() -> QuerySet[Title]:
     return Title.objects.filter(removed_at__isnull=True, is_adult=False)
 
 
-# Above this many titles (Postgres' estimate) the catalogue mean is read from the cache: at full
-# size it averages 1.6 M rated titles, a few hundred ms on every page that sorts by rating. It
-# moves only when an import changes the votes, by thousandths; ten minutes late is invisible.
-CATALOGUE_MEAN_CACHE_MIN_TITLES = 1_000_000
-CATALOGUE_MEAN_CACHE_SECONDS = 600
+# Above this many titles (Postgres' estimate) a "big catalogue": what a page derives from the whole
+# catalogue (the mean rating of 1.6 M rated titles, which genres have titles) is read from the
+# cache instead of computed on every request, a few hundred ms each at full size. Both move only
+# when an import changes titles or votes; CATALOGUE_CACHE_SECONDS late is invisible.
+CATALOGUE_BIG_MIN_TITLES = 1_000_000
+CATALOGUE_CACHE_SECONDS = 600
+_catalogue_size: dict[str, float] = {}
+
+
+def catalogue_is_big() -> bool:
+    """Whether the catalogue has CATALOGUE_BIG_MIN_TITLES titles or more, by Postgres' estimate,
+    checked at most once a minute per process (it changes with a first import only)."""
+    if time.monotonic() - _catalogue_size.get("checked_at", -1e9) > 60:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT greatest(reltuples, 0) FROM pg_class WHERE relname = 'catalog_title' AND relkind = 'r'"
+            )
+            row = cursor.fetchone()
+        _catalogue_size.update(titles=float(row[0]) if row else 0.0, checked_at=time.monotonic())
+    return _catalogue_size["titles"] >= CATALOGUE_BIG_MIN_TITLES
+
+
+def _catalogue_mean_query() -> QuerySet:
+    return (
+        Title.objects.filter(num_votes__gt=0, average_rating__isnull=False)
+        .order_by()
+        .annotate(one=Value(1))
+        .values("one")
+        .annotate(mean=Avg("average_rating"))
+        .values("mean")
+    )
 
 
 def catalogue_mean_rating() -> float | None:
-    """The mean IMDb rating of all rated titles (``C`` of the weighted rating), in one query:
-    computed there for a catalogue under CATALOGUE_MEAN_CACHE_MIN_TITLES, else from the cache."""
-    mean_sql = (
-        "SELECT avg(average_rating)::float8 FROM catalog_title WHERE num_votes > 0 AND average_rating IS NOT NULL"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT reltuples >= %s, CASE WHEN reltuples < %s THEN ({mean_sql}) END"
-            " FROM pg_class WHERE relname = 'catalog_title' AND relkind = 'r'",
-            [CATALOGUE_MEAN_CACHE_MIN_TITLES, CATALOGUE_MEAN_CACHE_MIN_TITLES],
-        )
-        large, mean = cursor.fetchone()
-    if not large:
-        return mean
+    """The mean IMDb rating of all rated titles (``C`` of the weighted rating)."""
 
     def compute() -> float | None:
-        with connection.cursor() as cursor:
-            cursor.execute(mean_sql)
-            return cursor.fetchone()[0]
+        rows = list(_catalogue_mean_query()[:1])
+        return float(rows[0]["mean"]) if rows and rows[0]["mean"] is not None else None
 
-    return cache.get_or_set("catalog:catalogue-mean-rating", compute, CATALOGUE_MEAN_CACHE_SECONDS)
+    if catalogue_is_big():
+        return cache.get_or_set("catalog:catalogue-mean-rating", compute, CATALOGUE_CACHE_SECONDS)
+    return compute()
 
 
 def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> ExpressionWrapper:
     """The Bayesian average ``v/(v+m)·R + m/(v+m)·C`` as an ORM expression.
 
     ``R`` is the title's IMDb average, ``v`` its votes, ``m`` = ``min_votes`` and ``C`` the mean
-    IMDb rating of all rated titles (``catalogue_mean_rating``). Unrated titles get NULL and sort last.
+    IMDb rating of all rated titles (``catalogue_mean_rating``, cached for a big catalogue).
+    Unrated titles get NULL and sort last.
     """
-    catalogue_mean = Value(catalogue_mean_rating() or 0.0, output_field=FloatField())
+    catalogue_mean: Value | Subquery
+    if catalogue_is_big():
+        catalogue_mean = Value(catalogue_mean_rating() or 0.0, output_field=FloatField())
+    else:  # a scalar subquery Postgres runs once per statement
+        catalogue_mean = Subquery(_catalogue_mean_query()[:1], output_field=FloatField())
     votes = Cast("num_votes", FloatField())
     rating = Cast("average_rating", FloatField())
     m = Value(float(min_votes))
@@ -117,8 +138,9 @@ def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> Expr
     )
 
 
-# "Highest rated" ranks the most voted titles that match, this many, by weighted rating: sorting
-# all 12 M titles of a full dump by an expression on every request is not possible in time. A
+# "Highest rated" ranks the most voted titles that match, this many (and ties), by weighted
+# rating: sorting all 12 M titles of a full dump by an expression on every request is not
+# possible in time. A
 # title outside them has fewer votes than all of them, so its weighted rating stays near the
 # mean (with m = 25,000, a 10/10 with 5,000 votes weighs in at C + 0.5): it could only appear on
 # pages far from the first, and pages stop at BROWSE_MAX_RESULTS anyway.
@@ -126,11 +148,18 @@ RATING_SORT_CANDIDATES = 2 * BROWSE_MAX_RESULTS
 
 
 def _by_weighted_rating(titles: QuerySet[Title], *, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> QuerySet[Title]:
-    candidates = titles.order_by("-num_votes", "tconst").values("tconst")[:RATING_SORT_CANDIDATES]
-    return (
-        Title.objects.filter(tconst__in=candidates)
-        .annotate(weighted_rating=title_weighted_rating(min_votes=min_votes))
-        .order_by(F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst")
+    """``titles`` by weighted rating, among the RATING_SORT_CANDIDATES most voted when there are
+    more: those with at least as many votes as the last of them (one query finds that number
+    along the votes index), so the sort reads a votes range, not the catalogue."""
+    floor = list(
+        titles.filter(num_votes__gt=0)
+        .order_by("-num_votes")
+        .values_list("num_votes", flat=True)[RATING_SORT_CANDIDATES - 1 : RATING_SORT_CANDIDATES]
+    )
+    if floor:
+        titles = titles.filter(num_votes__gte=floor[0])
+    return titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes)).order_by(
+        F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
     )
 
 
@@ -159,7 +188,16 @@ class BrowseFacets:
 def browse_facets() -> BrowseFacets:
     """Which genre chips and type filters lead somewhere: the sample has no game show, so
     offering "Game-Show" would lead to an empty page. One query: an EXISTS per genre (the genres
-    GIN index) and per type (the title_type index), each stopping at the first listed title."""
+    GIN index) and per type (the title_type index), each stopping at the first listed title. A GIN
+    index has no plain scan, so each genre's EXISTS builds the bitmap of all its titles first:
+    millions at full size, so a big catalogue's facets come from the cache."""
+    if catalogue_is_big():
+        facets = cache.get_or_set("catalog:browse-facets", _browse_facets, CATALOGUE_CACHE_SECONDS)
+        return facets if isinstance(facets, BrowseFacets) else _browse_facets()
+    return _browse_facets()
+
+
+def _browse_facets() -> BrowseFacets:
     genres = list(BROWSE_GENRES)
     title_types = list(TitleType.values)
     with connection.cursor() as cursor:
@@ -493,10 +531,16 @@ class PersonDetail:
 
 def _person_credit_titles(nconst: str) -> QuerySet[Title]:
     """Every title ``nconst`` is credited on, as a principal (title.principals) or as a director or
-    writer (title.crew, which names the directors and writers principals often leave out)."""
-    as_principal = Principal.objects.filter(person_id=nconst, removed_at__isnull=True).values("title_id")
-    as_crew = Crew.objects.filter(person_id=nconst, removed_at__isnull=True).values("title_id")
-    return Title.objects.filter(Q(tconst__in=as_principal) | Q(tconst__in=as_crew))
+    writer (title.crew, which names the directors and writers principals often leave out).
+
+    One ``IN (… UNION …)``: Postgres joins the person's few thousand credits to titles by key. Two
+    ``IN`` subqueries joined by OR made it scan every title instead (12 M at full size)."""
+    credited = RawSQL(
+        "SELECT title_id FROM catalog_principal WHERE person_id = %s AND removed_at IS NULL"
+        " UNION SELECT title_id FROM catalog_crew WHERE person_id = %s AND removed_at IS NULL",
+        [nconst, nconst],
+    )
+    return Title.objects.filter(tconst__in=credited)
 
 
 def person_detail(*, nconst: str, page_number=1, page_size: int = FILMOGRAPHY_PAGE_SIZE) -> PersonDetail:
