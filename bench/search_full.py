@@ -11,7 +11,8 @@ median and worst wall time, the hits, how the answer was found (``tail``: the lo
 searched after the popular titles: ``rated``, ``tail``; ``TIMEOUT:…``/``EXACT-ONLY``: a budget ran
 out, counted as a failure), the rank check,
 then p95 and max over every run with the targets (p95 < 200 ms, none over 500 ms), the load
-average and, with --explain, EXPLAIN ANALYZE of the slowest query's statements.
+average and, with --explain, EXPLAIN ANALYZE of the statements of the query whose best run was
+the slowest (on a loaded machine the best run is the closest to a query's own cost).
 Exits non-zero when a target or a rank check fails. Not a test: numbers go to docs/full-size.md.
 """
 
@@ -208,11 +209,15 @@ def main() -> None:
         failures.append(f"p95 {p95:.0f} ms")
     if every_run[-1] > MAX_TARGET_MS:
         failures.append(f"max {every_run[-1]:.0f} ms")
-    slowest = max(results, key=lambda result: result["median_ms"])
+    # The best of the runs: on a loaded machine the median and worst measure the queue for a core
+    # as much as the query; the best run is the closest to the query's own cost.
+    slowest = max(results, key=lambda result: result["best_ms"])
     plan = ""
     if args.explain:
         plan = explain(slowest["query"])
-        print(f"\nEXPLAIN ANALYZE of the slowest query, {slowest['query']!r}:\n{plan}")
+        print(
+            f"\nEXPLAIN ANALYZE of the slowest query (by its best run, {slowest['best_ms']:.1f} ms), {slowest['query']!r}:\n{plan}"
+        )
     if args.json:
         Path(args.json).write_text(
             json.dumps(
