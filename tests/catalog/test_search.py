@@ -159,8 +159,8 @@ def test_each_tier_uses_its_indexes(catalog, query):
     # A handful of rows makes a sequential scan cheaper; the search forbids it, as here.
     plan = _plan(query)  # tier 1a (popular titles) and tier 2 (exact titles)
     assert "Bitmap Index Scan on catalog_titlesearch_name_trgm " in plan, plan
-    for index in EXACT_INDEXES:
-        assert f"Bitmap Index Scan on {index}" in plan, plan
+    for index in EXACT_INDEXES:  # a plain or a bitmap index scan, as the estimates say
+        assert index in plan, plan
     assert "Seq Scan" not in plan, plan
     plan = _plan(query, tier="rated")  # tier 1b: the other rated titles
     assert "Bitmap Index Scan on catalog_titlesearch_name_trgm_rated" in plan, plan
