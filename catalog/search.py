@@ -327,9 +327,10 @@ def _merge(hits: dict[str, SearchHit], rows: list[tuple]) -> None:
 
 
 def title_search_run(
-    *, query: str, limit: int = SEARCH_RESULT_LIMIT, timeout_ms: int = SEARCH_TIMEOUT_MS
+    *, query: str, limit: int = SEARCH_RESULT_LIMIT, timeout_ms: int = SEARCH_TIMEOUT_MS, tail: bool = True
 ) -> TitleSearchOutcome:
-    """``title_search`` with how it went: which tiers ran and whether any ran out of time."""
+    """``title_search`` with how it went: which tiers ran and whether any ran out of time.
+    ``tail=False``: never search the long tail (the query names a person well, see ``search_run``)."""
     outcome = TitleSearchOutcome()
     query = _search_normalise(query)
     if not query:
@@ -353,15 +354,19 @@ def title_search_run(
     fuzzy = _letters(query) >= SEARCH_FUZZY_MIN_LETTERS
     outcome.timings["popular"] = round((time.monotonic() - started) * 1000, 1)
     # Tier 1b when tier 1a found less than a page or nothing that matches well; the tail only when
-    # nothing matches well yet (a person's name, an obscure title, a typo of one).
-    if len(hits) < SEARCH_ENOUGH_HITS or (fuzzy and not _strong(hits)):
+    # nothing matches well yet (an obscure title, a typo of one). A query of more words than
+    # SEARCH_TAIL_MAX_WORDS stops at the popular and exact titles: its many trigrams are common
+    # ones, each read from every index searched, and a long query that matched no popular or
+    # exact title is not a rated title's name with a typo in it.
+    short = len(query.split()) <= SEARCH_TAIL_MAX_WORDS
+    if short and (len(hits) < SEARCH_ENOUGH_HITS or (fuzzy and not _strong(hits))):
         mark = time.monotonic()
         outcome.tiers.append("rated")
         rows = _run(*title_search_sql(query=query, limit=limit, tier="rated"), timeout_ms=left_ms())
         outcome.timed_out = rows is None
         _merge(hits, rows or [])
         outcome.timings["rated"] = round((time.monotonic() - mark) * 1000, 1)
-    if fuzzy and not _strong(hits) and len(query.split()) <= SEARCH_TAIL_MAX_WORDS and not outcome.timed_out:
+    if tail and fuzzy and short and not _strong(hits) and not outcome.timed_out:
         mark = time.monotonic()
         outcome.tiers.append("tail")
         rows = _run(*title_search_tail_sql(query=query, limit=limit), timeout_ms=min(left_ms(), SEARCH_TAIL_TIMEOUT_MS))
@@ -486,3 +491,13 @@ def person_search(
     ``timeout_ms``, exact names instead."""
     rows = _search_rows(person_search_sql, query=query, limit=limit, timeout_ms=timeout_ms, what="names")
     return [PersonHit(*row) for row in rows]
+
+
+def search_run(*, query: str) -> tuple[TitleSearchOutcome, list[PersonHit]]:
+    """What ``/search/`` runs: the people, then the titles. A query that names a person well
+    (exactly, or with relevance ≥ SEARCH_STRONG_RELEVANCE: "ingrid bergman", "hitchcok") is
+    answered with that person and the titles that match it well, without the long tail's typo
+    search of every title and aka for a title nobody rated that looks like a name."""
+    people = person_search(query=query)
+    named = any(person.relevance >= SEARCH_STRONG_RELEVANCE for person in people)
+    return title_search_run(query=query, tail=not named), people

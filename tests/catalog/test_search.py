@@ -134,8 +134,9 @@ def test_search_page_paginates_and_shows_member_ratings(client, user_factory, dj
     Rating.objects.create(user=member, title=titles[21], score=3)
     client.force_login(member)
     first = client.get(reverse("catalog:search"), {"q": "casablanca"}).content.decode()
-    # + session, user, the member's ratings, the active run (predicted stars)
-    with django_assert_max_num_queries(SEARCH_QUERIES + 4):
+    # + the people (searched on every page, shown on the first) + session, user, the member's
+    # ratings, the active run (predicted stars)
+    with django_assert_max_num_queries(SEARCH_QUERIES + PEOPLE_SEARCH_QUERIES + 4):
         second = client.get(reverse("catalog:search"), {"q": "casablanca", "page": 2}).content.decode()
     assert 'href="?q=casablanca&amp;page=2"' in first
     assert len(tconsts_in(first)) == 20 and len(tconsts_in(second)) == 5

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from catalog import search
 from catalog.models import ImportRun
-from catalog.search import person_search, person_search_sql, title_search_run
+from catalog.search import person_search, person_search_sql, search_run, title_search_run
 from catalog.search_table import SEARCH_TABLE, title_search_table_rebuild
 from tests.catalog.importing_helpers import SAMPLE_DIR
 from tests.factories import make_aka, make_person, make_title
@@ -87,10 +87,10 @@ def test_tiers_run_only_when_those_before_found_too_little():
     assert [hit.tconst for hit in outcome.hits] == [unrated.tconst]
     # Exact titles are found in any tier, rated or not.
     assert title_search_run(query="Zanzibar Nightfall").hits[0].exact_rank == 2
-    # A query of many words does not go to the tail.
+    # A query of many words stops at the popular and exact titles.
     long_query = "zanzibar nighfall " + " ".join(f"word{n}" for n in range(search.SEARCH_TAIL_MAX_WORDS))
     outcome = title_search_run(query=long_query)
-    assert "tail" not in outcome.tiers and outcome.hits == []
+    assert outcome.tiers == [] and outcome.hits == []
 
 
 def test_a_tail_past_its_budget_keeps_what_the_rated_tiers_found(monkeypatch, caplog):
@@ -143,3 +143,14 @@ def test_the_import_rebuilds_the_search_table_when_titles_or_votes_change():
     call_command("import_imdb", "--dir", str(SAMPLE_DIR), stdout=io.StringIO(), stderr=io.StringIO())
     run = ImportRun.objects.latest("created_at")
     assert "search_table_seconds" not in run.counts["title.basics"]  # nothing changed: not rebuilt
+
+
+def test_a_query_that_names_a_person_well_skips_the_titles_tail():
+    bergman = make_person(primary_name="Ingrid Bergman")
+    make_title(primary_title="Nothing Alike", num_votes=10)
+    title_search_table_rebuild()
+    outcome, people = search_run(query="ingrid bergmn")  # a typo of her name, no title like it
+    assert people[0].nconst == bergman.nconst
+    assert outcome.tiers == ["rated"] and outcome.hits == []
+    outcome, people = search_run(query="zanzibar nighfall")  # nobody by that name: the tail runs
+    assert people == [] and outcome.tiers == ["rated", "tail"]
