@@ -105,3 +105,27 @@ def test_the_year_and_title_sorts_read_their_index(sort, index):
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert f"Index Scan using {index}" in plan and "Sort" not in plan, plan
+
+
+def test_a_long_career_is_paged_from_a_cached_filmography(client, monkeypatch, django_assert_max_num_queries):
+    from catalog.models import Crew
+    from tests.factories import make_crew, make_person
+
+    monkeypatch.setattr(selectors, "FILMOGRAPHY_CACHE_MIN_TITLES", 5)
+    monkeypatch.setattr(selectors, "FILMOGRAPHY_PAGE_SIZE", 4)
+    person = make_person(primary_name="Prolific")
+    for year in range(2000, 2010):
+        make_crew(make_title(primary_title=f"Work {year}", start_year=year), person, Crew.Role.DIRECTOR)
+    cache.delete(f"catalog:filmography:{person.nconst}")
+    url = reverse("catalog:person_detail", args=[person.nconst])
+    try:
+        first = client.get(url).content.decode()
+        assert "Work 2009" in first and "Work 2006" in first and "Work 2005" not in first
+        make_crew(make_title(primary_title="Work 2020", start_year=2020), person, Crew.Role.DIRECTOR)
+        # person, known for, the page's titles, its crew and principal credits: the rest is cached
+        with django_assert_max_num_queries(5):
+            last = client.get(url, {"page": 3}).content.decode()
+        assert "Work 2001" in last and "Work 2000" in last and "Work 2020" not in last
+    finally:
+        cache.delete(f"catalog:filmography:{person.nconst}")
+    assert "Work 2020" in client.get(url).content.decode()  # a career under the threshold is not cached
