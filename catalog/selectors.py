@@ -146,14 +146,18 @@ def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> Expr
 RATING_SORT_CANDIDATES = 2 * BROWSE_MAX_RESULTS
 
 
-def _by_weighted_rating(titles: QuerySet[Title], *, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> QuerySet[Title]:
+def _by_weighted_rating(
+    titles: QuerySet[Title], *, min_votes: int = WEIGHTED_RATING_MIN_VOTES, candidates: int | None = None
+) -> QuerySet[Title]:
     """``titles`` by weighted rating, among the RATING_SORT_CANDIDATES most voted when there are
     more: those with at least as many votes as the last of them (one query finds that number
     along the votes index), so the sort reads a votes range, not the catalogue."""
     floor = list(
         titles.filter(num_votes__gt=0)
         .order_by("-num_votes")
-        .values_list("num_votes", flat=True)[RATING_SORT_CANDIDATES - 1 : RATING_SORT_CANDIDATES]
+        .values_list("num_votes", flat=True)[
+            (candidates or RATING_SORT_CANDIDATES) - 1 : candidates or RATING_SORT_CANDIDATES
+        ]
     )
     if floor:
         titles = titles.filter(num_votes__gte=floor[0])
@@ -173,7 +177,10 @@ def title_popular_list(
         titles = titles.exclude(tconst__in=exclude)
     if by == "votes":
         return titles.order_by("-num_votes", "tconst")[:limit]
-    return _by_weighted_rating(titles, min_votes=min_votes)[:limit]
+    # The home page's dozen: the 100 most voted per title shown are plenty. With m = 25,000 a
+    # title needs tens of thousands of votes to come near the top dozen, and at full size the
+    # 1,200th most voted title has more than that.
+    return _by_weighted_rating(titles, min_votes=min_votes, candidates=100 * limit)[:limit]
 
 
 @dataclass(frozen=True)
