@@ -213,10 +213,12 @@ SEARCH_WORD_SIMILARITY_THRESHOLD = 0.6
 # Matches taken from each index before ranking: the most popular ones in tier 1.
 SEARCH_CANDIDATES = 500
 # The popular titles are enough when they gave a page of titles (SEARCH_ENOUGH_HITS) and one of
-# them matches well: exactly, or with relevance ≥ SEARCH_STRONG_RELEVANCE (a typo of the whole
-# title, or the query as a whole word of a short title: "night" in "The Night of the Hunter").
+# them matches well: exactly, or with relevance ≥ SEARCH_STRONG_RELEVANCE. A typo of a whole title
+# scores 0.6-0.7 ("casablnca" 0.62, "metropolsi" 0.65), the query as a whole word of a short
+# title about the same ("night" in "The Night of the Hunter" 0.65); a name that shares a word
+# with the query but is not it, less ("casablanca moro" against "Casablanca Lights" 0.58).
 SEARCH_ENOUGH_HITS = 20
-SEARCH_STRONG_RELEVANCE = 0.65
+SEARCH_STRONG_RELEVANCE = 0.6
 # The long tail is a typo search for titles nobody rated, within this budget. A query of more
 # words than SEARCH_TAIL_MAX_WORDS is not looked for there: its trigrams are many and common
 # (each index entry read costs), and a long query that matched no rated or exact title is not
