@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imdbrec.settings.dev")
 os.environ["DEBUG"] = "false"  # as in production: no query log, cached templates
+os.environ.setdefault("RATELIMIT_ENABLE", "false")  # 200 requests a page from one address
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-used-for-anything-else-0123456789")
 
 import django  # noqa: E402
