@@ -137,13 +137,12 @@ def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> Expr
     )
 
 
-# "Highest rated" ranks the most voted titles that match, this many (and ties), by weighted
-# rating: sorting all 12 M titles of a full dump by an expression on every request is not
-# possible in time. A
-# title outside them has fewer votes than all of them, so its weighted rating stays near the
-# mean (with m = 25,000, a 10/10 with 5,000 votes weighs in at C + 0.5): it could only appear on
-# pages far from the first, and pages stop at BROWSE_MAX_RESULTS anyway.
-RATING_SORT_CANDIDATES = 2 * BROWSE_MAX_RESULTS
+# "Highest rated" ranks the most voted titles that match, as many (and ties) as the pages can
+# show, by weighted rating: sorting all 12 M titles of a full dump by an expression on every
+# request is not possible in time. A title outside them has fewer votes than all of them, so its
+# weighted rating stays near the mean (with m = 25,000, a 10/10 with 5,000 votes weighs in at
+# C + 0.5): it could only appear on pages far from the first.
+RATING_SORT_CANDIDATES = BROWSE_MAX_RESULTS
 
 
 def _by_weighted_rating(
