@@ -15,7 +15,7 @@ are searched in the catalog tables themselves, as the search's second tier.
 
 The table is derived data, like an index: built into ``catalog_titlesearch_next`` and swapped in
 one short transaction, so searches keep using the old table during a rebuild. Migration
-``catalog/0007_title_search_table`` creates it empty; ``title_search_table_rebuild`` fills it (the
+``catalog/0008_title_search_table`` creates it empty; ``title_search_table_rebuild`` fills it (the
 importer calls it after each run that changed titles, akas or ratings; ``manage.py
 build_search`` runs it by hand).
 """
@@ -94,7 +94,7 @@ ORDER BY votes DESC, tconst, kind DESC
 
 
 def title_search_table_create_sql() -> list[str]:
-    """The statements that create the empty table and its indexes (migration 0007)."""
+    """The statements that create the empty table and its indexes (migration 0008)."""
     return _create_sql(SEARCH_TABLE) + _index_sql(SEARCH_TABLE)
 
 

@@ -27,7 +27,7 @@ CREATE = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0006_person_name_search"),
+        ("catalog", "0007_fewer_duplicate_indexes"),
     ]
 
     operations = [

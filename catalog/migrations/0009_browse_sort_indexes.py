@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("catalog", "0007_title_search_table"),
+        ("catalog", "0008_title_search_table"),
     ]
 
     operations = [
