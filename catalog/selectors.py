@@ -15,8 +15,10 @@ instead of ``select_related`` (an INNER JOIN that would silently drop the row).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import groupby
 
 from django.conf import settings
@@ -30,7 +32,6 @@ from django.db.models import (
     F,
     FloatField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Value,
@@ -49,6 +50,9 @@ logger = logging.getLogger(__name__)
 WEIGHTED_RATING_MIN_VOTES = getattr(settings, "CATALOG_WEIGHTED_RATING_MIN_VOTES", 25_000)
 # A long-running series can have thousands of episodes; the title page lists this many.
 EPISODE_LIMIT = 1000
+# Browsing counts and pages at most this many titles: counting the 12 M titles of a full dump
+# that match "Drama" on every request is a scan of millions of rows, and nobody pages that far.
+BROWSE_MAX_RESULTS = 10_000
 
 # Types left out of the home page lists: single episodes and games are not what people browse for.
 HOME_EXCLUDED_TYPES = ("tvEpisode", "videoGame")
@@ -60,22 +64,63 @@ def title_list() -> QuerySet[Title]:
     return Title.objects.filter(removed_at__isnull=True, is_adult=False)
 
 
-def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> ExpressionWrapper:
-    """The Bayesian average ``v/(v+m)·R + m/(v+m)·C`` as an ORM expression.
+# Above this many titles (Postgres' estimate) a "big catalogue": what a page derives from the whole
+# catalogue (the mean rating of 1.6 M rated titles, which genres have titles) is read from the
+# cache instead of computed on every request, a few hundred ms each at full size. Both move only
+# when an import changes titles or votes; CATALOGUE_CACHE_SECONDS late is invisible.
+CATALOGUE_BIG_MIN_TITLES = 1_000_000
+CATALOGUE_CACHE_SECONDS = 600
+_catalogue_size: dict[str, float] = {}
 
-    ``R`` is the title's IMDb average, ``v`` its votes, ``m`` = ``min_votes`` and ``C`` the mean
-    IMDb rating of all rated titles (a scalar subquery Postgres runs once per statement).
-    Unrated titles get NULL and sort last.
-    """
-    catalogue_mean = Subquery(
+
+def catalogue_is_big() -> bool:
+    """Whether the catalogue has CATALOGUE_BIG_MIN_TITLES titles or more, by Postgres' estimate,
+    checked at most once a minute per process (it changes with a first import only)."""
+    if time.monotonic() - _catalogue_size.get("checked_at", -1e9) > 60:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT greatest(reltuples, 0) FROM pg_class WHERE relname = 'catalog_title' AND relkind = 'r'"
+            )
+            row = cursor.fetchone()
+        _catalogue_size.update(titles=float(row[0]) if row else 0.0, checked_at=time.monotonic())
+    return _catalogue_size["titles"] >= CATALOGUE_BIG_MIN_TITLES
+
+
+def _catalogue_mean_query() -> QuerySet:
+    return (
         Title.objects.filter(num_votes__gt=0, average_rating__isnull=False)
         .order_by()
         .annotate(one=Value(1))
         .values("one")
         .annotate(mean=Avg("average_rating"))
-        .values("mean")[:1],
-        output_field=FloatField(),
+        .values("mean")
     )
+
+
+def catalogue_mean_rating() -> float | None:
+    """The mean IMDb rating of all rated titles (``C`` of the weighted rating)."""
+
+    def compute() -> float | None:
+        rows = list(_catalogue_mean_query()[:1])
+        return float(rows[0]["mean"]) if rows and rows[0]["mean"] is not None else None
+
+    if catalogue_is_big():
+        return cache.get_or_set("catalog:catalogue-mean-rating", compute, CATALOGUE_CACHE_SECONDS)
+    return compute()
+
+
+def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> ExpressionWrapper:
+    """The Bayesian average ``v/(v+m)·R + m/(v+m)·C`` as an ORM expression.
+
+    ``R`` is the title's IMDb average, ``v`` its votes, ``m`` = ``min_votes`` and ``C`` the mean
+    IMDb rating of all rated titles (``catalogue_mean_rating``, cached for a big catalogue).
+    Unrated titles get NULL and sort last.
+    """
+    catalogue_mean: Value | Subquery
+    if catalogue_is_big():
+        catalogue_mean = Value(catalogue_mean_rating() or 0.0, output_field=FloatField())
+    else:  # a scalar subquery Postgres runs once per statement
+        catalogue_mean = Subquery(_catalogue_mean_query()[:1], output_field=FloatField())
     votes = Cast("num_votes", FloatField())
     rating = Cast("average_rating", FloatField())
     m = Value(float(min_votes))
@@ -92,6 +137,34 @@ def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> Expr
     )
 
 
+# "Highest rated" ranks the most voted titles that match, as many (and ties) as the pages can
+# show, by weighted rating: sorting all 12 M titles of a full dump by an expression on every
+# request is not possible in time. A title outside them has fewer votes than all of them, so its
+# weighted rating stays near the mean (with m = 25,000, a 10/10 with 5,000 votes weighs in at
+# C + 0.5): it could only appear on pages far from the first.
+RATING_SORT_CANDIDATES = BROWSE_MAX_RESULTS
+
+
+def _by_weighted_rating(
+    titles: QuerySet[Title], *, min_votes: int = WEIGHTED_RATING_MIN_VOTES, candidates: int | None = None
+) -> QuerySet[Title]:
+    """``titles`` by weighted rating, among the RATING_SORT_CANDIDATES most voted when there are
+    more: those with at least as many votes as the last of them (one query finds that number
+    along the votes index), so the sort reads a votes range, not the catalogue."""
+    floor = list(
+        titles.filter(num_votes__gt=0)
+        .order_by("-num_votes")
+        .values_list("num_votes", flat=True)[
+            (candidates or RATING_SORT_CANDIDATES) - 1 : candidates or RATING_SORT_CANDIDATES
+        ]
+    )
+    if floor:
+        titles = titles.filter(num_votes__gte=floor[0])
+    return titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes)).order_by(
+        F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
+    )
+
+
 def title_popular_list(
     *, by: str = "rating", limit: int = 12, min_votes: int = WEIGHTED_RATING_MIN_VOTES, exclude: Iterable[str] = ()
 ):
@@ -103,9 +176,10 @@ def title_popular_list(
         titles = titles.exclude(tconst__in=exclude)
     if by == "votes":
         return titles.order_by("-num_votes", "tconst")[:limit]
-    return titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes)).order_by(
-        F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
-    )[:limit]
+    # The home page's dozen: the 100 most voted per title shown are plenty. With m = 25,000 a
+    # title needs tens of thousands of votes to come near the top dozen, and at full size the
+    # 1,200th most voted title has more than that.
+    return _by_weighted_rating(titles, min_votes=min_votes, candidates=100 * limit)[:limit]
 
 
 @dataclass(frozen=True)
@@ -119,7 +193,16 @@ class BrowseFacets:
 def browse_facets() -> BrowseFacets:
     """Which genre chips and type filters lead somewhere: the sample has no game show, so
     offering "Game-Show" would lead to an empty page. One query: an EXISTS per genre (the genres
-    GIN index) and per type (the title_type index), each stopping at the first listed title."""
+    GIN index) and per type (the title_type index), each stopping at the first listed title. A GIN
+    index has no plain scan, so each genre's EXISTS builds the bitmap of all its titles first:
+    millions at full size, so a big catalogue's facets come from the cache."""
+    if catalogue_is_big():
+        facets = cache.get_or_set("catalog:browse-facets", _browse_facets, CATALOGUE_CACHE_SECONDS)
+        return facets if isinstance(facets, BrowseFacets) else _browse_facets()
+    return _browse_facets()
+
+
+def _browse_facets() -> BrowseFacets:
     genres = list(BROWSE_GENRES)
     title_types = list(TitleType.values)
     with connection.cursor() as cursor:
@@ -168,14 +251,36 @@ def title_browse(
     if min_votes:
         titles = titles.filter(num_votes__gte=min_votes)
     if sort == "rating":
-        return titles.annotate(weighted_rating=title_weighted_rating()).order_by(
-            F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
-        )
+        return _by_weighted_rating(titles)
     if sort == "year":
         return titles.order_by(F("start_year").desc(nulls_last=True), "-num_votes", "tconst")
     if sort == "title":
         return titles.order_by("primary_title", "start_year", "tconst")
     return titles.order_by("-num_votes", "tconst")
+
+
+class CappedPaginator(Paginator):
+    """A paginator that counts at most ``cap`` rows (``SELECT count(*) FROM (… LIMIT cap + 1)``):
+    Drama alone is millions of titles at full size, and an exact count of them on each request
+    is a scan of millions of rows. ``capped`` says there are more than ``count``; the pages stop
+    at ``cap``, the deepest one a user can reach."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, *, cap: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.queryset = object_list
+        self.cap = BROWSE_MAX_RESULTS if cap is None else cap
+
+    @cached_property
+    def _counted(self) -> int:
+        return self.queryset.order_by()[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self._counted > self.cap
 
 
 def title_in_bulk(tconsts: Iterable[str]) -> list[Title]:
@@ -222,8 +327,12 @@ class TitleDetail:
     other_principals: list[CastMember] = field(default_factory=list)
     akas_by_region: list[tuple[str, list[TitleAka]]] = field(default_factory=list)
     seasons: list[tuple[int | None, list[Title]]] = field(default_factory=list)
-    episode_count: int = 0
-    episodes_truncated: bool = False  # more than EPISODE_LIMIT episodes: only the first are listed
+    episode_count: int = 0  # of the whole series
+    episodes_truncated: bool = False  # more than EPISODE_LIMIT episodes listed: only the first are
+    # (season number or None, episodes) of every season; for a series of more than EPISODE_LIMIT
+    # episodes ``seasons`` holds only ``season_selected``'s and the page links to the others.
+    season_counts: list[tuple[int | None, int]] = field(default_factory=list)
+    season_selected: int | None = None
     # No principal at all, and the imported title.principals stops before this title (or was never
     # imported): the cast is not in the imported files, not "none listed by IMDb".
     principals_not_imported: bool = False
@@ -266,9 +375,15 @@ class TitleDetail:
     def other_principals_missing(self) -> list[CastMember]:
         return [person for person in self.other_principals if not person.name]
 
+    @property
+    def by_season(self) -> bool:
+        """Too many episodes for one page: one season at a time."""
+        return self.episode_count > EPISODE_LIMIT
 
-def title_detail(*, tconst: str) -> TitleDetail:
-    """The title and everything around it; raises ``Title.DoesNotExist`` for an unknown id."""
+
+def title_detail(*, tconst: str, season: int | None = None) -> TitleDetail:
+    """The title and everything around it; raises ``Title.DoesNotExist`` for an unknown id.
+    ``season``: the season whose episodes a series too long for one page shows."""
     title = Title.objects.annotate(
         parent_tconst=F("episode__parent_id"),
         season=F("episode__season_number"),
@@ -314,17 +429,7 @@ def title_detail(*, tconst: str) -> TitleDetail:
     detail.akas_by_region.sort(key=lambda pair: (pair[0] == "", region_name(pair[0]).casefold()))
 
     if title.title_type in ("tvSeries", "tvMiniSeries") or title.parent_tconst is None:
-        episodes = list(
-            Title.objects.filter(episode__parent_id=tconst)
-            .annotate(season=F("episode__season_number"), number=F("episode__episode_number"))
-            .order_by(F("season").asc(nulls_last=True), F("number").asc(nulls_last=True), "start_year", "tconst")[
-                : EPISODE_LIMIT + 1
-            ]
-        )
-        detail.episodes_truncated = len(episodes) > EPISODE_LIMIT
-        episodes = episodes[:EPISODE_LIMIT]
-        detail.episode_count = len(episodes)
-        detail.seasons = [(season, list(rows)) for season, rows in groupby(episodes, key=lambda ep: ep.season)]
+        _title_detail_episodes(detail, season)
     return detail
 
 
@@ -361,6 +466,48 @@ def principals_last_number() -> int | None:
     return int(last) if last else None
 
 
+def _title_detail_episodes(detail: TitleDetail, season: int | None) -> None:
+    """The episodes by season: all of them for a series of up to EPISODE_LIMIT episodes (one
+    query); past that, the seasons with their episode counts (one GROUP BY on the episode index)
+    and the episodes of one season (``season``, by default the first): a series with 15,000
+    episodes is a page per season, not one page."""
+    tconst = detail.title.tconst
+    ordered = (F("season").asc(nulls_last=True), F("number").asc(nulls_last=True), "start_year", "tconst")
+
+    def fetch(episodes: QuerySet[Title]) -> list[Title]:
+        return list(
+            episodes.annotate(season=F("episode__season_number"), number=F("episode__episode_number")).order_by(
+                *ordered
+            )[: EPISODE_LIMIT + 1]
+        )
+
+    episodes = fetch(Title.objects.filter(episode__parent_id=tconst))
+    if len(episodes) <= EPISODE_LIMIT:
+        detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]  # type: ignore[attr-defined]
+        detail.season_counts = [(number, len(rows)) for number, rows in detail.seasons]
+        detail.episode_count = len(episodes)
+        return
+    with connection.cursor() as cursor:
+        # Episodes whose own title is in the catalogue, as the list shows them.
+        cursor.execute(
+            "SELECT e.season_number, count(*) FROM catalog_episode e"
+            " WHERE e.parent_id = %s AND EXISTS (SELECT 1 FROM catalog_title t WHERE t.tconst = e.title_id)"
+            " GROUP BY e.season_number ORDER BY e.season_number NULLS LAST",
+            [tconst],
+        )
+        detail.season_counts = cursor.fetchall()
+    detail.episode_count = sum(count for _number, count in detail.season_counts)
+    known = [number for number, _count in detail.season_counts]
+    detail.season_selected = season if season in known else known[0]
+    if detail.season_selected is None:
+        episodes = fetch(Title.objects.filter(episode__parent_id=tconst, episode__season_number__isnull=True))
+    else:
+        episodes = fetch(Title.objects.filter(episode__parent_id=tconst, episode__season_number=detail.season_selected))
+    detail.episodes_truncated = len(episodes) > EPISODE_LIMIT
+    episodes = episodes[:EPISODE_LIMIT]
+    detail.seasons = [(number, list(rows)) for number, rows in groupby(episodes, key=lambda ep: ep.season)]  # type: ignore[attr-defined]
+
+
 # --- person page ------------------------------------------------------------------------------
 
 # A filmography page: big careers (a prolific director has hundreds of credits) are paged.
@@ -387,24 +534,49 @@ class PersonDetail:
     credit_counts: dict[str, int] = field(default_factory=dict)
 
 
-def _person_credit_titles(nconst: str) -> QuerySet[Title]:
-    """Every title ``nconst`` is credited on, as a principal (title.principals) or as a director or
-    writer (title.crew, which names the directors and writers principals often leave out)."""
-    as_principal = Principal.objects.filter(person_id=nconst, removed_at__isnull=True).values("title_id")
-    as_crew = Crew.objects.filter(person_id=nconst, removed_at__isnull=True).values("title_id")
-    return Title.objects.filter(Q(tconst__in=as_principal) | Q(tconst__in=as_crew))
+# A career of this many titles or more has its ordered filmography cached (CATALOGUE_CACHE_SECONDS):
+# ordering 10,000 credits by year reads 10,000 titles, which no page view should repeat.
+FILMOGRAPHY_CACHE_MIN_TITLES = 1_000
 
 
-def person_detail(*, nconst: str, page_number=1, page_size: int = FILMOGRAPHY_PAGE_SIZE) -> PersonDetail:
+def _person_filmography(nconst: str) -> tuple[list[str], dict[str, int]]:
+    """The tconsts of every title ``nconst`` is credited on, newest first, and the titles per kind
+    of credit. Credits are principals (title.principals) and directors and writers (title.crew,
+    which names those principals often leave out).
+
+    The titles are fetched by key (``tconst = ANY(ARRAY(principals UNION crew))``): a join let
+    Postgres hash the credits against a scan of every title (12 M at full size)."""
+    key = f"catalog:filmography:{nconst}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.tconst FROM catalog_title t"
+            " WHERE t.tconst = ANY(ARRAY("
+            "   SELECT title_id FROM catalog_principal WHERE person_id = %(nconst)s AND removed_at IS NULL"
+            "   UNION SELECT title_id FROM catalog_crew WHERE person_id = %(nconst)s AND removed_at IS NULL))"
+            " ORDER BY t.start_year DESC NULLS LAST, t.primary_title, t.tconst",
+            {"nconst": nconst},
+        )
+        tconsts = [row[0] for row in cursor.fetchall()]
+    filmography = (tconsts, _person_credit_counts(nconst))
+    if len(tconsts) >= FILMOGRAPHY_CACHE_MIN_TITLES:
+        cache.set(key, filmography, CATALOGUE_CACHE_SECONDS)
+    return filmography
+
+
+def person_detail(*, nconst: str, page_number=1, page_size: int | None = None) -> PersonDetail:
     """The person, their known-for titles (those in the catalogue) and one page of their credits
-    from title.crew (directed, written) and title.principals, newest first. Six queries whatever
-    the career's length. Raises ``Person.DoesNotExist`` for an unknown id."""
+    from title.crew (directed, written) and title.principals, newest first. Seven queries whatever
+    the career's length (five for a cached one). Raises ``Person.DoesNotExist`` for an unknown id."""
     person = Person.objects.get(nconst=nconst)
     known_for = list(Title.objects.filter(tconst__in=person.known_for_titles or []).order_by("-num_votes", "tconst"))
-    titles = _person_credit_titles(nconst).order_by(F("start_year").desc(nulls_last=True), "primary_title", "tconst")
-    page = Paginator(titles, page_size).get_page(page_number)
-    page.object_list = list(page.object_list)
-    shown = [title.tconst for title in page.object_list]
+    tconsts, credit_counts = _person_filmography(nconst)
+    page = Paginator(tconsts, page_size or FILMOGRAPHY_PAGE_SIZE).get_page(page_number)
+    titles = title_in_bulk(page.object_list)
+    page.object_list = titles  # type: ignore[assignment]  # the page's titles in place of their ids
+    shown = [title.tconst for title in titles]
     credits: dict[str, list[Credit]] = {tconst: [] for tconst in shown}
     for tconst, role in (
         Crew.objects.filter(person_id=nconst, title_id__in=shown, removed_at__isnull=True)
@@ -422,14 +594,9 @@ def person_detail(*, nconst: str, page_number=1, page_size: int = FILMOGRAPHY_PA
         if any(credit.label == label for credit in credits[tconst]):
             continue
         credits[tconst].append(Credit(label=label, characters=characters or [], job=job))
-    for title in page.object_list:
+    for title in titles:
         title.credits = credits[title.tconst]  # type: ignore[attr-defined]  # shown by the template
-    return PersonDetail(
-        person=person,
-        known_for=known_for,
-        filmography=page,
-        credit_counts=_person_credit_counts(nconst),
-    )
+    return PersonDetail(person=person, known_for=known_for, filmography=page, credit_counts=credit_counts)
 
 
 def _credit_label(category: str) -> str:

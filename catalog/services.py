@@ -26,6 +26,7 @@ from catalog.importing.indexes import indexes_build_deferred
 from catalog.importing.loader import FileResult, LoadOptions, load_file
 from catalog.importing.reader import FileProblem
 from catalog.models import ImportRun
+from catalog.search_table import title_search_table_rebuild
 from imdbrec.queueing import is_database_outage
 from imdbrec.runs import RunKind, RunProgress, run_active, run_execute, run_finish, run_queue, run_running
 
@@ -303,6 +304,8 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
             run.counts[tables[table]]["indexes_seconds"] = seconds
             run.counts[tables[table]]["index_seconds"] = index_seconds.get(table, {})
 
+    _search_table_refresh(run, progress)
+
     failed = [name for name, result in run.counts.items() if result.get("error")]
     if not failed:
         status = ImportRun.Status.SUCCEEDED
@@ -318,6 +321,29 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
         current_file="",
         progress=1.0,
     )
+
+
+# The files the search table (``catalog.search_table``) is made from: names, akas and votes.
+SEARCH_SOURCES = ("title.basics", "title.akas", "title.ratings")
+
+
+def _search_table_refresh(run: ImportRun, progress: _RunProgress) -> None:
+    """Rebuild the search's first tier after a run that changed any of its sources; its time
+    goes into the title.basics counts (``search_table_seconds``)."""
+    changed = [
+        name
+        for name in SEARCH_SOURCES
+        if any(run.counts.get(name, {}).get(key) for key in ("inserted", "updated", "removed"))
+    ]
+    if not changed:
+        return
+    progress.index_started("catalog_titlesearch", "catalog_titlesearch")
+    started = time.monotonic()
+    result = title_search_table_rebuild()
+    seconds = round(time.monotonic() - started, 1)
+    logger.info("import run %s: search table rebuilt, %s names in %.1f s", run.pk, result["rows"], seconds)
+    target = run.counts.get("title.basics") or run.counts[changed[0]]
+    target["search_table_seconds"] = seconds
 
 
 __all__ = [

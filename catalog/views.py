@@ -13,9 +13,9 @@ from catalog import selectors
 from catalog.extensions import title_annotations, title_page_context, title_page_sections
 from catalog.forms import SORT_CHOICES, TitleFilterForm
 from catalog.models import Person, Title, title_type_label
-from catalog.search import SEARCH_MAX_QUERY_LENGTH, SEARCH_RESULT_LIMIT, person_search, title_search
+from catalog.search import SEARCH_MAX_QUERY_LENGTH, SEARCH_RESULT_LIMIT, search_run
 from imdbrec.extensions import stylesheets_of
-from imdbrec.parsing import page_number
+from imdbrec.parsing import ascii_int, page_number
 from imdbrec.ratelimits import rate_limited
 
 HOME_LIST_SIZE = 12
@@ -53,7 +53,7 @@ def title_list(request):
     facets = selectors.browse_facets()
     form = TitleFilterForm(request.GET, genres=facets.genres)
     filters = form.filters()
-    paginator = Paginator(selectors.title_browse(**filters), BROWSE_PAGE_SIZE)
+    paginator = selectors.CappedPaginator(selectors.title_browse(**filters), BROWSE_PAGE_SIZE)
     page = paginator.get_page(page_number(request.GET.get("page")))
     page.object_list = _with_user_scores(request, page.object_list)
     return render(
@@ -75,10 +75,13 @@ def title_list(request):
 @rate_limited("search")
 def search(request):
     query = " ".join(request.GET.get("q", "").split())[:SEARCH_MAX_QUERY_LENGTH]
-    hits = title_search(query=query) if query else []
     # People on the first page only: a handful of names above the titles, as IMDb's own search.
+    # They are searched on every page: a query that names a person well skips the long tail of
+    # the title search (``search_run``), and every page must come from the same list of titles.
+    outcome, people = search_run(query=query) if query else (None, [])
+    hits = outcome.hits if outcome else []
     requested_page = page_number(request.GET.get("page"))
-    people = person_search(query=query) if query and requested_page == 1 else []
+    people = people if requested_page == 1 else []
     paginator = Paginator(hits, SEARCH_PAGE_SIZE)
     page = paginator.get_page(requested_page)
     titles = _with_user_scores(request, selectors.title_in_bulk(hit.tconst for hit in page.object_list))
@@ -105,7 +108,7 @@ def search(request):
 
 def title_detail(request, tconst: str):
     try:
-        detail = selectors.title_detail(tconst=tconst)
+        detail = selectors.title_detail(tconst=tconst, season=ascii_int(request.GET.get("season"), max_digits=4))
     except Title.DoesNotExist:
         raise Http404(f"No title {tconst}")
     title = detail.title

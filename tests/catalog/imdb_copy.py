@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from catalog.search_table import title_search_table_rebuild
+
 # Tab-separated, "\N" for NULL, and a quote character that never occurs so raw " survive.
 _COPY = "COPY {table} FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t', QUOTE E'\\x01', NULL '\\N', HEADER true)"
 
@@ -56,4 +58,5 @@ def load_titles_for_search(directory: Path) -> dict[str, int]:
         )
         akas = cursor.rowcount
         cursor.execute("ANALYZE catalog_title; ANALYZE catalog_titleaka")
+    title_search_table_rebuild()  # as the importer does after a load
     return {"titles": titles, "akas": akas}

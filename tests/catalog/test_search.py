@@ -1,11 +1,13 @@
 """Search: trigram similarity over unaccented primary, original and alternative titles, exact
-primary title first, then relevance and popularity; the trigram indexes in the query plan."""
+primary title first, then relevance and popularity; the tiers (rated titles in the search table,
+exact titles, the long tail) and their indexes in the query plans."""
 
 import pytest
 from django.db import connection
 from django.urls import reverse
 
-from catalog.search import title_search, title_search_sql
+from catalog.search import title_search, title_search_sql, title_search_tail_sql
+from catalog.search_table import title_search_table_rebuild
 from ratings.models import Rating
 from tests.catalog.imdb_copy import load_titles_for_search
 from tests.catalog.test_views import tconsts_in
@@ -18,10 +20,14 @@ TRIGRAM_INDEXES = ("catalog_title_primary_trgm", "catalog_title_original_trgm", 
 
 @pytest.fixture
 def catalog():
-    return make_small_catalog()
+    titles = make_small_catalog()
+    title_search_table_rebuild()
+    return titles
 
 
 def ranked(query: str) -> list[str]:
+    # The importer rebuilds the search table after each load; tests add titles by hand.
+    title_search_table_rebuild()
     return [hit.tconst for hit in title_search(query=query)]
 
 
@@ -95,11 +101,12 @@ def test_odd_queries_are_harmless(catalog, query):
     assert ranked("casablanca")[0] == "tt0034583"
 
 
-# The search is one statement after one set_config; in tests its transaction is a savepoint (two
-# more statements), then one query for the titles of the page.
-SEARCH_QUERIES = 5
+# Each tier of the search is one statement after one set_config; in tests its transaction is a
+# savepoint (two more statements) and the settings are read before and put back after (two more).
+# Three tiers at most, then one query for the titles of the page.
+SEARCH_QUERIES = 3 * 6 + 1
 # The first page searches people too: one more statement after its set_config, in a savepoint.
-PEOPLE_SEARCH_QUERIES = 4
+PEOPLE_SEARCH_QUERIES = 6
 
 
 def test_search_page(client, catalog, django_assert_max_num_queries):
@@ -122,12 +129,14 @@ def test_search_page_empty_and_no_results(client, catalog):
 
 def test_search_page_paginates_and_shows_member_ratings(client, user_factory, django_assert_max_num_queries):
     titles = [make_title(primary_title=f"Casablanca {n}", num_votes=1000 - n) for n in range(25)]
+    title_search_table_rebuild()
     member = user_factory()
     Rating.objects.create(user=member, title=titles[21], score=3)
     client.force_login(member)
     first = client.get(reverse("catalog:search"), {"q": "casablanca"}).content.decode()
-    # + session, user, the member's ratings, the active run (predicted stars)
-    with django_assert_max_num_queries(SEARCH_QUERIES + 4):
+    # + the people (searched on every page, shown on the first) + session, user, the member's
+    # ratings, the active run (predicted stars)
+    with django_assert_max_num_queries(SEARCH_QUERIES + PEOPLE_SEARCH_QUERIES + 4):
         second = client.get(reverse("catalog:search"), {"q": "casablanca", "page": 2}).content.decode()
     assert 'href="?q=casablanca&amp;page=2"' in first
     assert len(tconsts_in(first)) == 20 and len(tconsts_in(second)) == 5
@@ -135,39 +144,50 @@ def test_search_page_paginates_and_shows_member_ratings(client, user_factory, dj
     assert f"Your rating of {titles[21].primary_title}: 3 of 5" in second
 
 
-def _plan(query: str) -> str:
-    sql, params = title_search_sql(query=query)
+def _plan(query: str, statement=title_search_sql, **kwargs) -> str:
+    sql, params = statement(query=query, **kwargs)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
         cursor.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-@pytest.mark.parametrize("query", ["casablanca", "wizard of oz", "love"])
-def test_the_search_uses_the_trigram_indexes(catalog, query):
-    # A handful of rows makes a sequential scan cheaper; forbid it to see the plan a big table gets.
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-    plan = _plan(query)
-    for index in TRIGRAM_INDEXES:
-        assert f"Bitmap Index Scan on {index}" in plan, plan
+EXACT_INDEXES = ("catalog_title_primary_exact", "catalog_title_original_exact", "catalog_titleaka_title_exact")
+
+
+@pytest.mark.parametrize("query", ["casablanca", "wizard of oz", "love", "m"])
+def test_each_tier_uses_its_indexes(catalog, query):
+    # A handful of rows makes a sequential scan cheaper; the search forbids it, as here.
+    plan = _plan(query)  # tier 1a (popular titles) and tier 2 (exact titles)
+    assert "Bitmap Index Scan on catalog_titlesearch_name_trgm " in plan, plan
+    for index in EXACT_INDEXES:  # a plain or a bitmap index scan, as the estimates say
+        assert index in plan, plan
     assert "Seq Scan" not in plan, plan
-    operator = "%" if query == "love" else "%>"
-    assert f"(imdbrec_unaccent(primary_title) {operator} 'love'" in plan or query != "love", plan
+    plan = _plan(query, tier="rated")  # tier 1b: the other rated titles
+    assert "Bitmap Index Scan on catalog_titlesearch_name_trgm_rated" in plan, plan
+    assert "catalog_title_primary_exact" not in plan, plan
+    if query != "m":
+        plan = _plan(query, title_search_tail_sql)  # tier 3: every title and aka
+        for index in TRIGRAM_INDEXES:
+            assert f"Bitmap Index Scan on {index}" in plan, plan
+        operator = "%" if query == "love" else "%>"
+        assert f"(imdbrec_unaccent(primary_title) {operator} 'love'" in plan or query != "love", plan
 
 
 @pytest.mark.parametrize("query", ["m", "Up", "RAN"])
-def test_short_queries_match_exact_titles_through_btree_indexes(catalog, query):
-    make_title(primary_title="M", num_votes=178_604)
-    make_title(primary_title="Mo", num_votes=10)
-    make_title(primary_title="Up", num_votes=1_100_000)
-    make_title(primary_title="Ran", original_title="乱", num_votes=140_000)
-    hits = title_search(query=query)
-    assert len(hits) == 1 and hits[0].exact_rank == 2
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-    plan = _plan(query)
-    for index in ("catalog_title_primary_exact", "catalog_title_original_exact", "catalog_titleaka_title_exact"):
-        assert index in plan, plan
+def test_short_queries_put_the_exact_title_first_then_popular_titles_starting_with_it(catalog, query):
+    exact = {
+        "m": make_title(primary_title="M", num_votes=178_604),
+        "up": make_title(primary_title="Up", num_votes=1_100_000),
+        "ran": make_title(primary_title="Ran", original_title="乱", num_votes=140_000),
+    }[query.lower()]
+    famous = make_title(primary_title=f"{query.lower()}xyz Returns", num_votes=2_000_000)
+    obscure = make_title(primary_title=f"{query.lower()}xyz Again", num_votes=7)
+    unrated = make_title(primary_title=f"{query.lower()}xyz Forever", num_votes=0)
+    hits = ranked(query)
+    assert hits[0] == exact.tconst
+    assert hits.index(famous.tconst) < hits.index(obscure.tconst)
+    assert unrated.tconst not in hits  # only rated titles are matched by their start
 
 
 def test_a_search_past_its_time_budget_answers_with_exact_titles(catalog, monkeypatch, caplog):
@@ -199,11 +219,9 @@ def test_search_on_the_real_imdb_sample(shared_data, client):
     assert ranked("seven samurai")[0] == "tt0047478"
     assert ranked("la regle du jeu")[0] == "tt0031885"  # The Rules of the Game, by its French aka
     assert ranked("wizard of oz")[0] == "tt0032138"  # the 1939 film, not the 1925 or 1933 ones
-    # With 50,000 titles and akas the planner picks the trigram indexes by itself.
     plan = _plan("casablanca")
     print("\nEXPLAIN of the search for 'casablanca' on the IMDb sample:\n" + plan)
-    for index in TRIGRAM_INDEXES:
-        assert f"Bitmap Index Scan on {index}" in plan, plan
+    assert "Bitmap Index Scan on catalog_titlesearch_name_trgm" in plan, plan
     html = client.get(reverse("catalog:search"), {"q": "casablanca"}).content.decode()
     assert tconsts_in(html)[0] == "tt0034583"
 
