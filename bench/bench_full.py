@@ -71,6 +71,10 @@ TARGETS = {  # at --scale 1.0, seconds
 # --- measuring ---------------------------------------------------------------------------------
 
 
+# The server imdbrec/settings/base.py connects to when DATABASE_URL is not set.
+DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/imdbrec"
+
+
 def _proc_cpu_seconds(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -575,9 +579,9 @@ def main() -> None:
         parser.error(f"unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS)}")
     if not 0 < args.scale <= 1.0:
         parser.error("--scale is between 0 and 1.0")
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        parser.error("DATABASE_URL names the Postgres server (its database part is replaced by --database)")
+    # DATABASE_URL names the Postgres server (its database part is replaced by --database); without
+    # it, the settings' default server.
+    server_url = os.environ.get("DATABASE_URL") or DEFAULT_SERVER_URL
     args.server_url = server_url
     args.work.mkdir(parents=True, exist_ok=True)
     env = {
