@@ -64,7 +64,11 @@ def test_home_lists_popular_titles_for_anonymous_visitors(client, catalog, djang
 
 def test_home_shows_the_members_own_ratings(member_client, member, catalog, django_assert_max_num_queries):
     Rating.objects.create(user=member, title=catalog["casablanca"], score=4)
-    with django_assert_max_num_queries(8):  # +1: the catalogue's size (once a minute)
+    # The catalogue's size, the home's vote cut-off and the facets are cached for a minute or more:
+    # a first request fills what earlier tests left empty (9 queries from a cold cache), so the
+    # count measured is a page's steady one, whatever ran before.
+    member_client.get(reverse("home"))
+    with django_assert_max_num_queries(8):
         response = member_client.get(reverse("home"))
     html = response.content.decode()
     card = html[html.index('data-tconst="tt0034583"') :]
@@ -83,7 +87,8 @@ def test_home_query_count_does_not_grow_with_titles(member_client, member, djang
     for title in titles[:10]:
         Rating.objects.create(user=member, title=title, score=3)
     # session + user + 2 lists + 2 rating look-ups (one per list) + the catalogue's size (once a
-    # minute), whatever the number of cards
+    # minute), whatever the number of cards; after a first request has filled the cached facts
+    member_client.get(reverse("home"))
     with django_assert_max_num_queries(8):
         response = member_client.get(reverse("home"))
     assert len(tconsts_in(response.content.decode())) == 24
