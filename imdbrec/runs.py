@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -205,6 +206,8 @@ class RunProgress:
     The work usually holds a transaction open on the main connection, and the staff page must see
     progress meanwhile; a write never waits long behind that transaction (``lock_timeout``), and
     one that fails is logged, never raised: progress is best effort, the work goes on.
+    Work that reports from several threads (the import's index builds) shares the one writer: its
+    connection is marked for thread sharing and the writes are serialised by a lock.
     """
 
     def __init__(self, run: BackgroundRun, *, every_seconds: float = 0.0, lock_timeout: str = "2s"):
@@ -213,6 +216,7 @@ class RunProgress:
         self.lock_timeout = lock_timeout
         self.connection: BaseDatabaseWrapper | None = None
         self.last_write = 0.0
+        self.lock = threading.Lock()
 
     def write(
         self, *, progress: float | None = None, message: str | None = None, force: bool = False, **fields
@@ -225,15 +229,20 @@ class RunProgress:
             columns["progress"] = self.run.progress = min(max(progress, 0.0), 1.0)
         if message is not None:
             columns["progress_message"] = self.run.progress_message = message[:200]
-        now = time.monotonic()
-        if not force and now - self.last_write < self.every_seconds:
-            return False
-        self.last_write = now
+        with self.lock:
+            now = time.monotonic()
+            if not force and now - self.last_write < self.every_seconds:
+                return False
+            self.last_write = now
+            return self._update(columns)
+
+    def _update(self, columns: dict) -> bool:
         assignments = "".join(f", {name} = %s" for name in columns)
         table = self.run._meta.db_table
         try:
             if self.connection is None:
                 self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+                self.connection.inc_thread_sharing()  # writes come from any thread, one at a time
             with self.connection.cursor() as cursor:
                 cursor.execute("BEGIN")
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [self.lock_timeout])
