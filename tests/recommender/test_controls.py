@@ -66,6 +66,8 @@ def test_variety_order_starts_with_the_best_and_is_a_prefix_of_longer_lists():
     assert variety_order(scores, vectors, 10, tradeoff=0.0).tolist() == list(range(10))
     # The n-th pick comes from the best n + window candidates.
     assert all(position < n + 1 + VARIETY_WINDOW for n, position in enumerate(order))
+    narrow = variety_order(scores, vectors, 30, tradeoff=0.9, window=3)
+    assert all(position < n + 1 + 3 for n, position in enumerate(narrow)) and narrow.tolist() != list(range(30))
 
 
 def test_variety_lowers_the_same_similarity_the_diversity_measure_reports():
