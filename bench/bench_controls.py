@@ -1,29 +1,33 @@
 """The members' controls on MovieLens: what "hidden gems" and "more variety" do to the top 10.
 
     python bench/bench_controls.py [--movielens ../shared/data/movielens-latest-small]
-        [--seeds 42 43 44] [--cross-validate]
+        [--seeds 1 2 3] [--cross-validate] [--reuse DIR]
 
 For each split seed, trains the production Spark job on the training part of a MovieLens split (as
 ``evaluate_recommender`` does: test fraction 0.2), keeps the job's output, and ranks every test
 user's top 10 from their folded-in vectors with each discovery step, with and without "more
 variety", through the functions the live list uses (``recommender.serving.ranking_controls``).
 Prints precision@10, the median support (training ratings) of the recommended titles, and the
-intra-list diversity (mean pairwise cosine distance of the ranking vectors; and of the genres'
-Jaccard distance, from ``movies.csv``), per seed and the mean over seeds, then the two checks of
-issue 19: "hidden gems" median support <= 1/10 of "crowd pleasers"; "variety" diversity +30 % for
-at most 10 % precision lost.
+intra-list diversity — the figure ``evaluate_recommender`` reports (mean pairwise cosine distance
+of the titles' rating vectors, by the same function), beside it the same over the ranking vectors
+and the genres' Jaccard distance (from ``movies.csv``) — per seed and the mean over seeds, then
+the two checks of issue 19: "hidden gems" median support <= 1/10 of "crowd pleasers"; "variety"
+diversity +30 % for at most 10 % precision lost.
 
-``--cross-validate`` chooses variety's λ without looking at the test parts: for each seed the
-training part is split again (test fraction 0.2, seed + 1000), the job trained on the inner
-training part, and λ scored on the inner validation part; the λ with the largest mean diversity
-gain whose mean precision@10 loss stays within 10 % is reported (and measured on the test parts
-beside the served ``VARIETY_TRADEOFF``). Needs no database.
+``--cross-validate`` chooses variety's λ and window without looking at the test parts: for each
+seed the training part is split again (test fraction 0.2, seed + 1000), the job trained on the
+inner training part, and every (λ, window) scored on the inner validation part; the pair with the
+largest mean diversity gain (evaluate_recommender's figure) whose mean precision@10 loss stays
+within 10 % is reported (and measured on the test parts beside the served ``VARIETY_TRADEOFF`` and
+``VARIETY_WINDOW``). ``--reuse DIR`` keeps each trained split in DIR and reads it back on the next
+run (the Spark fits are most of the time). Needs no database.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -47,13 +51,26 @@ from recommender.quality.controls import (  # noqa: E402
     genres_attach,
 )
 from recommender.quality.evaluation import movielens_evaluate, movielens_read, ratings_split  # noqa: E402
-from recommender.serving.ranking_controls import DISCOVERY_STEPS, VARIETY_TRADEOFF, RankingControls  # noqa: E402
+from recommender.serving.ranking_controls import (  # noqa: E402
+    DISCOVERY_STEPS,
+    VARIETY_TRADEOFF,
+    VARIETY_WINDOW,
+    RankingControls,
+)
 
-LAMBDAS = [round(0.25 + 0.05 * step, 2) for step in range(10)]  # 0.25 .. 0.70
+LAMBDAS = [round(0.30 + 0.05 * step, 2) for step in range(7)]  # 0.30 .. 0.60
+# The n-th pick among the best n + window: a pool of about 40, 100 or 200 titles for the top 10.
+WINDOWS = [30, 90, 190]
+PLAIN, VARIED = RankingControls(discovery=3), RankingControls(discovery=3, variety=True)
 
 
-def _trained(ratings, *, seed: int, test_fraction: float):
-    """The job trained on ``ratings``' training part: (title side, user ids, user vectors, train, test)."""
+def _trained(ratings, *, seed: int, test_fraction: float, reuse: Path | None = None, name: str = ""):
+    """The job trained on ``ratings``' training part: (title side, user ids, user vectors, train, test);
+    kept in ``reuse``/``name``.pickle when given (read back when there)."""
+    kept = reuse / f"{name}.pickle" if reuse is not None else None
+    if kept is not None and kept.is_file():
+        with open(kept, "rb") as handle:
+            return pickle.load(handle)  # noqa: S301 - a file this bench wrote itself
     exchange = Path(tempfile.mkdtemp(prefix="bench-controls-"))
     try:
         report = movielens_evaluate(
@@ -71,10 +88,15 @@ def _trained(ratings, *, seed: int, test_fraction: float):
     finally:
         shutil.rmtree(exchange, ignore_errors=True)
     train, test = ratings_split(ratings, test_fraction=test_fraction, seed=seed)
-    return side, user_ids, user_factors, train, test
+    trained = side, user_ids, user_factors, train, test
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        with open(kept, "wb") as handle:
+            pickle.dump(trained, handle)
+    return trained
 
 
-def _measure(trained, settings, *, tradeoff=None):
+def _measure(trained, settings, *, tradeoff=None, window=None):
     side, user_ids, user_factors, train, test = trained
     return controls_measure(
         side,
@@ -86,66 +108,94 @@ def _measure(trained, settings, *, tradeoff=None):
         test["item"].to_numpy().astype(np.int64),
         settings,
         tradeoff=tradeoff,
+        window=window,
     )
 
 
-def _variety_change(results) -> tuple[float, float]:
-    """(diversity gain, precision@10 loss) of "balanced" with variety over "balanced" without."""
+def _change(plain, varied) -> tuple[float, float, float]:
+    """(diversity gain, precision@10 loss, ranking-vector diversity gain) of ``varied`` over ``plain``."""
+    return (
+        varied.diversity / plain.diversity - 1,
+        1 - varied.precision_at_10 / plain.precision_at_10,
+        varied.vector_diversity / plain.vector_diversity - 1,
+    )
+
+
+def _variety_change(results) -> tuple[float, float, float]:
+    """_change of "balanced" with variety over "balanced" without."""
     by_setting = {(result.controls.discovery, result.controls.variety): result for result in results}
-    plain, varied = by_setting[(3, False)], by_setting[(3, True)]
-    return varied.diversity / plain.diversity - 1, 1 - varied.precision_at_10 / plain.precision_at_10
+    return _change(by_setting[(3, False)], by_setting[(3, True)])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(os.environ.get("IMDBREC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "movielens-latest-small"
     parser.add_argument("--movielens", default=str(default))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--cross-validate", action="store_true", help="choose variety's λ on the training parts")
+    parser.add_argument(
+        "--cross-validate", action="store_true", help="choose variety's λ and window on the training parts"
+    )
+    parser.add_argument("--reuse", type=Path, default=None, help="keep the trained splits here and reuse them")
     args = parser.parse_args()
 
     ratings = movielens_read(args.movielens)
     movies = Path(args.movielens) / "movies.csv"
     started = time.monotonic()
+    served = (VARIETY_TRADEOFF, VARIETY_WINDOW)
     chosen = None
     if args.cross_validate:
-        curves = {tradeoff: [] for tradeoff in LAMBDAS}
-        pair = [RankingControls(discovery=3), RankingControls(discovery=3, variety=True)]
+        grid = [(tradeoff, window) for window in WINDOWS for tradeoff in LAMBDAS]
+        curves: dict[tuple, list] = {pair: [] for pair in grid}
         for seed in args.seeds:
             outer_train, _ = ratings_split(ratings, test_fraction=args.test_fraction, seed=seed)
-            inner = _trained(outer_train, seed=seed + 1000, test_fraction=args.test_fraction)
-            for tradeoff in LAMBDAS:
-                curves[tradeoff].append(_variety_change(_measure(inner, pair, tradeoff=tradeoff)))
+            inner = _trained(
+                outer_train,
+                seed=seed + 1000,
+                test_fraction=args.test_fraction,
+                reuse=args.reuse,
+                name=f"inner-{seed}-{args.test_fraction}",
+            )
+            (plain,) = _measure(inner, [PLAIN])
+            for tradeoff, window in grid:
+                (varied,) = _measure(inner, [VARIED], tradeoff=tradeoff, window=window)
+                curves[(tradeoff, window)].append(_change(plain, varied))
             print(f"cross-validation: seed {seed} trained and scored ({time.monotonic() - started:.0f} s)", flush=True)
-        print("\nvariety's λ on the validation parts (training data only), mean over seeds:")
-        print(f"{'λ':>6}{'diversity':>12}{'p@10 loss':>12}")
+        print("\nvariety on the validation parts (training data only), mean over seeds:")
+        print(f"{'λ':>6}{'window':>8}{'diversity':>12}{'p@10':>10}{'vector div.':>13}")
         admissible = []
-        for tradeoff, changes in curves.items():
-            gain, loss = float(np.mean([c[0] for c in changes])), float(np.mean([c[1] for c in changes]))
-            print(f"{tradeoff:>6.2f}{gain:>+12.1%}{-loss:>+12.1%}")
+        for (tradeoff, window), changes in curves.items():
+            gain, loss, vector = (float(np.mean([change[n] for change in changes])) for n in range(3))
+            print(f"{tradeoff:>6.2f}{window:>8}{gain:>+12.1%}{-loss:>+10.1%}{vector:>+13.1%}")
             if loss <= 0.10:
-                admissible.append((gain, tradeoff))
-        chosen = max(admissible)[1] if admissible else None
+                admissible.append((gain, tradeoff, window))
+        chosen = max(admissible)[1:] if admissible else None
         print(
-            f"chosen: λ = {chosen} (largest mean gain with mean loss <= 10 %); served VARIETY_TRADEOFF = {VARIETY_TRADEOFF}"
+            f"chosen: λ, window = {chosen} (largest mean diversity gain with mean p@10 loss <= 10 %); "
+            f"served VARIETY_TRADEOFF, VARIETY_WINDOW = {served}"
         )
 
-    tradeoffs = [VARIETY_TRADEOFF] + ([chosen] if chosen is not None and chosen != VARIETY_TRADEOFF else [])
+    variants = [served] + ([chosen] if chosen is not None and chosen != served else [])
     rows: dict[tuple, list] = {}
-    changes: dict[float, list] = {tradeoff: [] for tradeoff in tradeoffs}
+    changes: dict[tuple, list] = {variant: [] for variant in variants}
     users = []
     for seed in args.seeds:
-        outer = _trained(ratings, seed=seed, test_fraction=args.test_fraction)
+        outer = _trained(
+            ratings,
+            seed=seed,
+            test_fraction=args.test_fraction,
+            reuse=args.reuse,
+            name=f"outer-{seed}-{args.test_fraction}",
+        )
         if movies.is_file():
             genres_attach(outer[0], movies)
-        for tradeoff in tradeoffs:
-            results = _measure(outer, default_settings(), tradeoff=tradeoff)
+        for variant in variants:
+            results = _measure(outer, default_settings(), tradeoff=variant[0], window=variant[1])
             users.append(results[0].users)
-            changes[tradeoff].append(_variety_change(results))
+            changes[variant].append(_variety_change(results))
             for result in results:
-                if tradeoff == VARIETY_TRADEOFF or result.controls.variety:
-                    rows.setdefault((result.controls.discovery, result.controls.variety, tradeoff), []).append(result)
+                if variant == served or result.controls.variety:
+                    rows.setdefault((result.controls.discovery, result.controls.variety, variant), []).append(result)
         print(f"test: seed {seed} trained and scored ({time.monotonic() - started:.0f} s)", flush=True)
 
     print(
@@ -153,19 +203,22 @@ def main() -> int:
         f"{args.test_fraction}; {min(users)}–{max(users)} test users; {time.monotonic() - started:.0f} s; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    print("means over the seeds (test parts):")
-    print(f"{'discovery':<16}{'variety':>12}{'p@10':>9}{'median support':>16}{'diversity':>11}{'genre div.':>12}")
-    for (step, variety, tradeoff), results in sorted(
+    print("means over the seeds (test parts); diversity = evaluate_recommender's (rating vectors):")
+    print(
+        f"{'discovery':<16}{'variety':>20}{'p@10':>9}{'median support':>16}{'diversity':>11}{'vector div.':>13}{'genre div.':>12}"
+    )
+    for (step, variety, variant), results in sorted(
         rows.items(), key=lambda item: (item[0][1], item[0][2], item[0][0])
     ):
         genre_values = [result.genre_diversity for result in results if result.genre_diversity is not None]
         genre = f"{np.mean(genre_values):.3f}" if genre_values else "—"
-        label = f"on λ={tradeoff}" if variety else "off"
+        label = f"on λ={variant[0]} w={variant[1]}" if variety else "off"
         print(
-            f"{DISCOVERY_STEPS[step]:<16}{label:>12}{np.mean([r.precision_at_10 for r in results]):>9.4f}"
-            f"{np.mean([r.median_support for r in results]):>16.0f}{np.mean([r.diversity for r in results]):>11.3f}{genre:>12}"
+            f"{DISCOVERY_STEPS[step]:<16}{label:>20}{np.mean([r.precision_at_10 for r in results]):>9.4f}"
+            f"{np.mean([r.median_support for r in results]):>16.0f}{np.mean([r.diversity for r in results]):>11.3f}"
+            f"{np.mean([r.vector_diversity for r in results]):>13.3f}{genre:>12}"
         )
-    crowd, gems = rows[(1, False, VARIETY_TRADEOFF)], rows[(5, False, VARIETY_TRADEOFF)]
+    crowd, gems = rows[(1, False, served)], rows[(5, False, served)]
     crowd_support = float(np.mean([r.median_support for r in crowd]))
     gems_support = float(np.mean([r.median_support for r in gems]))
     ratio = gems_support / crowd_support if crowd_support else float("nan")
@@ -174,14 +227,18 @@ def main() -> int:
         f"hidden gems / crowd pleasers median support: {gems_support:.0f} / {crowd_support:.0f} "
         f"= {ratio:.3f} (target <= 0.1): {'PASS' if ratio <= 0.1 else 'FAIL'}"
     )
-    for tradeoff in tradeoffs:
-        gain = float(np.mean([change[0] for change in changes[tradeoff]]))
-        loss = float(np.mean([change[1] for change in changes[tradeoff]]))
-        per_seed = ", ".join(f"{change[0]:+.1%}/{-change[1]:+.1%}" for change in changes[tradeoff])
-        served = "served" if tradeoff == VARIETY_TRADEOFF else "cross-validated"
+    for variant in variants:
         print(
-            f"more variety (balanced, λ={tradeoff}, {served}): diversity {gain:+.1%} (target >= +30 %), precision@10 "
-            f"{-loss:+.1%} (target >= -10 %), mean of seeds [{per_seed}]: {'PASS' if gain >= 0.3 and loss <= 0.1 else 'FAIL'}"
+            f"more variety (balanced, λ={variant[0]}, window {variant[1]}, {'served' if variant == served else 'cross-validated'}):"
+        )
+        for seed, change in zip(args.seeds, changes[variant], strict=True):
+            print(
+                f"  seed {seed}: diversity {change[0]:+.1%}, precision@10 {-change[1]:+.1%} (vector div. {change[2]:+.1%})"
+            )
+        gain, loss, vector = (float(np.mean([change[n] for change in changes[variant]])) for n in range(3))
+        print(
+            f"  mean: diversity {gain:+.1%} (target >= +30 %), precision@10 {-loss:+.1%} (target >= -10 %), "
+            f"vector div. {vector:+.1%}: {'PASS' if gain >= 0.3 and loss <= 0.1 else 'FAIL'}"
         )
     assert RankingControls().neutral
     return 0

@@ -7,8 +7,10 @@ uses — reporting per setting:
 
 * precision@10 — held-out titles among the 10 (any star value), averaged over users;
 * median support — the median training-rating count of every title in every user's top 10;
-* intra-list diversity — the mean pairwise cosine distance of the 10 titles' ranking vectors,
-  averaged over users; and the same with the genres' Jaccard distance when genres are given.
+* intra-list diversity — the figure ``evaluate_recommender`` reports (``quality.beyond``, the same
+  function): the mean pairwise cosine distance of the 10 titles' **rating vectors** (which training
+  users rated them), averaged over users; beside it the same distance of the titles' ranking vectors
+  (what "more variety" penalises), and of the genres' Jaccard distance when genres are given.
 
 ``controls_from_output`` reads what the Spark job wrote (``titles.parquet``, ``users.parquet``)
 for ``bench/bench_controls.py``. No Django and no pyspark here.
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from recommender.quality.beyond import beyond_accuracy
 from recommender.serving.ranking_controls import (
     DISCOVERY_STEPS,
     VARIETY_WINDOW,
@@ -55,7 +58,8 @@ class ControlsResult:
     controls: RankingControls
     precision_at_10: float
     median_support: float
-    diversity: float
+    diversity: float  # evaluate_recommender's intra-list diversity (rating vectors)
+    vector_diversity: float  # the same over the ranking vectors
     genre_diversity: float | None
     users: int
 
@@ -68,8 +72,10 @@ def top_for(
     count: int = TOP,
     *,
     tradeoff: float | None = None,
+    window: int | None = None,
 ) -> np.ndarray:
     """One user's top ``count`` title rows under ``controls``, as the live list ranks them."""
+    window = VARIETY_WINDOW if window is None else window
     scores = side.factors @ user_vector + side.popularity_weight * side.popularity
     scores = discovery_adjust(scores, side.popularity, controls.discovery)
     allowed = np.ones(len(scores), dtype=bool)
@@ -78,14 +84,19 @@ def top_for(
         allowed &= mask
     allowed[seen] = False
     candidates = np.flatnonzero(allowed)
-    pool = count + VARIETY_WINDOW if controls.variety else count
+    pool = count + window if controls.variety else count
     if candidates.size > pool:
         candidates = candidates[np.argpartition(-scores[candidates], pool - 1)[:pool]]
     candidates = candidates[np.lexsort((candidates, -scores[candidates]))]
     if controls.variety:
         return candidates[
             variety_order(
-                scores[candidates], side.factors[candidates], count, user_vector=user_vector, tradeoff=tradeoff
+                scores[candidates],
+                side.factors[candidates],
+                count,
+                user_vector=user_vector,
+                tradeoff=tradeoff,
+                window=window,
             )
         ]
     return candidates[:count]
@@ -102,9 +113,11 @@ def controls_measure(
     settings: list[RankingControls],
     *,
     tradeoff: float | None = None,
+    window: int | None = None,
 ) -> list[ControlsResult]:
     """Each setting's figures over the users with held-out titles (``user_ids`` sorted, one row of
-    ``user_factors`` each); ``tradeoff``: variety's λ (default: the served ``VARIETY_TRADEOFF``)."""
+    ``user_factors`` each); ``tradeoff`` and ``window``: variety's λ and window (default: the served
+    ``VARIETY_TRADEOFF`` and ``VARIETY_WINDOW``)."""
     train_rows = side.positions(train_items)
     test_rows = side.positions(test_items)
     seen_by_user = _grouped(train_users, train_rows)
@@ -113,13 +126,15 @@ def controls_measure(
     user_row = {int(user): n for n, user in enumerate(user_ids)}
     results = []
     for controls in settings:
-        precision, supports, diversity, genre_div = [], [], [], []
+        precision, supports, diversity, genre_div, lists, listed = [], [], [], [], [], []
         for user in evaluated:
             row = user_row.get(int(user))
             if row is None:
                 continue
             seen = seen_by_user.get(int(user), np.zeros(0, dtype=np.int64))
-            top = top_for(controls, side, user_factors[row], seen[seen >= 0], tradeoff=tradeoff)
+            top = top_for(controls, side, user_factors[row], seen[seen >= 0], tradeoff=tradeoff, window=window)
+            lists.append(np.pad(top, (0, TOP - len(top)), constant_values=-1))
+            listed.append(int(user))
             relevant = relevant_by_user.get(int(user), np.zeros(0, dtype=np.int64))
             precision.append(np.isin(top, relevant[relevant >= 0]).sum() / TOP)
             supports.append(side.support[top])
@@ -131,7 +146,8 @@ def controls_measure(
                 controls=controls,
                 precision_at_10=float(np.mean(precision)) if precision else 0.0,
                 median_support=float(np.median(np.concatenate(supports))) if supports else 0.0,
-                diversity=float(np.mean(diversity)) if diversity else 0.0,
+                diversity=_rating_vector_diversity(lists, listed, seen_by_user, train_users, train_rows, len(side.ids)),
+                vector_diversity=float(np.mean(diversity)) if diversity else 0.0,
                 genre_diversity=float(np.mean(genre_div)) if genre_div else None,
                 users=len(precision),
             )
@@ -144,6 +160,30 @@ def default_settings() -> list[RankingControls]:
     settings = [RankingControls(discovery=step) for step in DISCOVERY_STEPS]
     settings += [RankingControls(discovery=step, variety=True) for step in DISCOVERY_STEPS]
     return settings
+
+
+def _rating_vector_diversity(
+    lists: list[np.ndarray],
+    listed: list[int],
+    seen_by_user: dict[int, np.ndarray],
+    train_users: np.ndarray,
+    train_rows: np.ndarray,
+    titles: int,
+) -> float:
+    """evaluate_recommender's intra-list diversity of ``lists`` (one per user of ``listed``), by
+    the function it uses, so the two figures cannot drift apart."""
+    if not lists:
+        return 0.0
+    seen = [seen_by_user.get(user, np.zeros(0, dtype=np.int64)) for user in listed]
+    figures = beyond_accuracy(
+        np.vstack(lists),
+        seen_segment=np.repeat(np.arange(len(listed)), [len(rows) for rows in seen]),
+        seen_rows=np.concatenate(seen) if seen else np.zeros(0, dtype=np.int64),
+        train_user=train_users,
+        train_rows=train_rows,
+        titles=titles,
+    )
+    return float(figures["intra_list_diversity"] or 0.0)
 
 
 def _grouped(users: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:

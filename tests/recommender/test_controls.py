@@ -16,9 +16,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
+from ratings.services import rating_set
 from recommender.models import Recommendation, RecommendationControls, TitleFactor
 from recommender.quality.controls import ControlsSide, controls_measure
-from recommender.serving.foldin import user_ratings_and_exclusions, user_vectors_solve
+from recommender.serving.foldin import user_ratings_and_exclusions, user_state_get, user_vectors_solve
 from recommender.serving.member_controls import controls_for_user, controls_save
 from recommender.serving.ranking import ranked_titles
 from recommender.serving.ranking_controls import (
@@ -65,6 +66,8 @@ def test_variety_order_starts_with_the_best_and_is_a_prefix_of_longer_lists():
     assert variety_order(scores, vectors, 10, tradeoff=0.0).tolist() == list(range(10))
     # The n-th pick comes from the best n + window candidates.
     assert all(position < n + 1 + VARIETY_WINDOW for n, position in enumerate(order))
+    narrow = variety_order(scores, vectors, 30, tradeoff=0.9, window=3)
+    assert all(position < n + 1 + 3 for n, position in enumerate(narrow)) and narrow.tolist() != list(range(30))
 
 
 def test_variety_lowers_the_same_similarity_the_diversity_measure_reports():
@@ -136,8 +139,36 @@ def test_the_measurement_ranks_what_the_steps_say():
         ],
     )
     assert gems.median_support < crowd.median_support / 2
-    assert varied.diversity > plain.diversity
+    assert varied.vector_diversity > plain.vector_diversity
     assert crowd.users == 20
+
+
+def test_the_measured_diversity_is_evaluate_recommenders_over_rating_vectors():
+    """The bench's diversity is the figure evaluate_recommender reports: 1 − co-raters / √(n_i n_j)
+    of the titles' training raters, averaged over a list's pairs (worked out by hand here)."""
+    side = ControlsSide(
+        ids=np.arange(4),
+        factors=np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.7, 0.3]]),
+        support=np.array([2, 2, 2, 1]),
+        popularity=np.zeros(4),
+        popularity_weight=0.0,
+    )
+    # Raters: titles 0 and 1 by users 0 and 1 (cosine 1), title 2 by users 2 and 3, title 3 by user 3
+    # (cosine 1/√2); no other pair shares a rater.
+    train_users, train_items = np.array([0, 1, 0, 1, 2, 3, 3]), np.array([0, 0, 1, 1, 2, 2, 3])
+    (plain,) = controls_measure(
+        side,
+        np.array([10]),
+        np.array([[1.0, 0.0]]),
+        train_users,
+        train_items,
+        np.array([10]),
+        np.array([0]),
+        [RankingControls()],
+    )
+    assert plain.users == 1 and plain.precision_at_10 == pytest.approx(0.1)
+    assert plain.diversity == pytest.approx((0 + 1 + 1 + 1 + 1 + (1 - 1 / np.sqrt(2))) / 6)
+    assert plain.vector_diversity == pytest.approx(intra_list_diversity(side.factors))
 
 
 # --- saved settings -----------------------------------------------------------------------------
@@ -190,6 +221,36 @@ def test_variety_reorders_the_list_for_more_diverse_titles(world, member, client
         return intra_list_diversity(model.factors[[model.index[tconst] for tconst in tconsts]])
 
     assert diversity(varied) > diversity(plain)
+    # The switch re-ranks the member's own best titles: the n-th shown is among the plain list's
+    # first n + VARIETY_WINDOW, and it is the greedy order of that list.
+    state = user_state_get(user=member, run=active_run(), model=model)
+    ranking = [item.tconst for item in ranked_titles(model=model, vectors=state.vectors, excluded=state.excluded)]
+    assert all(ranking.index(tconst) < n + 1 + VARIETY_WINDOW for n, tconst in enumerate(varied))
+    head = ranking[: len(varied) + VARIETY_WINDOW]
+    rows = [model.index[tconst] for tconst in head]
+    scores = model.factors[rows] @ state.vectors.factors + model.popularity[rows]
+    if state.vectors.content is not None:
+        scores = scores + state.vectors.content[rows]
+    assert [head[n] for n in variety_order(scores, model.factors[rows], len(varied))] == varied
+
+
+def test_variety_after_a_rating_is_the_live_fold_ins_list(world, member, client):
+    """Just after a rating the page folds the member in: with variety on it shows the varied list of
+    the new vectors, not the run's."""
+    client.force_login(member)
+    before = _ranked(client.get(URL, {"discovery": 3, "variety": 1}).content.decode())
+    rating_set(user=member, title=world["by_tconst"][before[0]], score=1)
+    shown = _ranked(client.get(URL, {"discovery": 3, "variety": 1}).content.decode())
+    run = active_run()
+    model = run_model_get(run=run)
+    state = user_state_get(user=member, run=run, model=model)
+    assert state.vectors.source != "run" and before[0] not in shown
+    live = ranked_titles(
+        model=model, vectors=state.vectors, excluded=state.excluded, controls=RankingControls(variety=True)
+    )
+    assert shown == [item.tconst for item in live][: len(shown)]
+    plain = ranked_titles(model=model, vectors=state.vectors, excluded=state.excluded)
+    assert shown != [item.tconst for item in plain][: len(shown)]
 
 
 def test_controls_are_kept_by_post_shown_in_the_url_and_the_profile(world, member, client):
@@ -278,8 +339,6 @@ def test_controls_apply_identically_to_the_runs_vectors_and_a_fold_in(world, mem
     (the Spark job's fold-in) or one made now from the same ratings."""
     run = active_run()
     model = run_model_get(run=run)
-    from recommender.serving.foldin import user_state_get
-
     state = user_state_get(user=member, run=run, model=model)
     assert state.vectors.source == "run"
     ratings, excluded = user_ratings_and_exclusions(user=member)
