@@ -6,6 +6,7 @@ and pages treat the missing side as unknown. Rows that disappear from a newer du
 with ``removed_at`` rather than deleted, because users' ratings point at titles.
 """
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -73,6 +74,11 @@ class Genre(models.TextChoices):
 # Genres offered for browsing and as favourites: everything but adult titles, which lists leave out.
 BROWSE_GENRES = tuple(genre.value for genre in Genre if genre != Genre.ADULT)
 
+# ``m`` of the weighted rating (``Title.weighted_rating``). IMDb's own Top 250 uses m = 25,000
+# votes: below that a title's mean is pulled towards the catalogue mean, so a 10/10 with 5 votes
+# scores almost exactly the catalogue mean.
+WEIGHTED_RATING_MIN_VOTES = getattr(settings, "CATALOG_WEIGHTED_RATING_MIN_VOTES", 25_000)
+
 
 class Title(models.Model):
     """title.basics, with the aggregate rating of title.ratings copied in for fast filters."""
@@ -89,6 +95,13 @@ class Title(models.Model):
     # Denormalised from title.ratings by the importer (set-based UPDATE), NULL when unrated.
     average_rating = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
     num_votes = models.IntegerField(default=0)
+    # The Bayesian average ``v/(v+m)·R + m/(v+m)·C`` of the IMDb rating R with v votes, NULL when
+    # unrated: the key of the "highest rated" sort, with its own index (migration 0010). Written
+    # by the database, never by Python: a trigger computes it whenever a row's rating or votes
+    # are written (by the importer's ratings sync or anything else), from m and C kept in
+    # ``catalog_weightedrating``; the ratings sync refreshes C after each import
+    # (``catalog.importing.weighted_rating``).
+    weighted_rating = models.FloatField(null=True, blank=True, editable=False)
     removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -21,23 +21,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import groupby
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
-    Avg,
-    Case,
-    ExpressionWrapper,
     F,
-    FloatField,
     OuterRef,
     QuerySet,
     Subquery,
-    Value,
-    When,
 )
-from django.db.models.functions import Cast
 
 from catalog.importing.datasets import DATASETS
 from catalog.models import BROWSE_GENRES, Crew, ImportRun, Person, Principal, Title, TitleAka, TitleType
@@ -45,9 +37,6 @@ from catalog.regions import region_name
 
 logger = logging.getLogger(__name__)
 
-# IMDb's own Top 250 uses m = 25,000 votes: below that a title's mean is pulled towards the
-# catalogue mean, so a 10/10 with 5 votes scores almost exactly the catalogue mean.
-WEIGHTED_RATING_MIN_VOTES = getattr(settings, "CATALOG_WEIGHTED_RATING_MIN_VOTES", 25_000)
 # A long-running series can have thousands of episodes; the title page lists this many.
 EPISODE_LIMIT = 1000
 # Browsing counts and pages at most this many titles: counting the 12 M titles of a full dump
@@ -64,10 +53,9 @@ def title_list() -> QuerySet[Title]:
     return Title.objects.filter(removed_at__isnull=True, is_adult=False)
 
 
-# Above this many titles (Postgres' estimate) a "big catalogue": what a page derives from the whole
-# catalogue (the mean rating of 1.6 M rated titles, which genres have titles) is read from the
-# cache instead of computed on every request, a few hundred ms each at full size. Both move only
-# when an import changes titles or votes; CATALOGUE_CACHE_SECONDS late is invisible.
+# Above this many titles (Postgres' estimate) a "big catalogue": which genres have titles is read
+# from the cache instead of computed on every request (a few hundred ms at full size). It moves
+# only when an import changes titles; CATALOGUE_CACHE_SECONDS late is invisible.
 CATALOGUE_BIG_MIN_TITLES = 1_000_000
 CATALOGUE_CACHE_SECONDS = 600
 _catalogue_size: dict[str, float] = {}
@@ -86,88 +74,14 @@ def catalogue_is_big() -> bool:
     return _catalogue_size["titles"] >= CATALOGUE_BIG_MIN_TITLES
 
 
-def _catalogue_mean_query() -> QuerySet:
-    return (
-        Title.objects.filter(num_votes__gt=0, average_rating__isnull=False)
-        .order_by()
-        .annotate(one=Value(1))
-        .values("one")
-        .annotate(mean=Avg("average_rating"))
-        .values("mean")
-    )
+def _by_weighted_rating(titles: QuerySet[Title]) -> QuerySet[Title]:
+    """``titles`` best first by weighted rating (``Title.weighted_rating``, the Bayesian average
+    the database stores), then votes; unrated titles last. The partial index
+    ``catalog_title_browse_rating`` holds exactly this order, so a page reads its rows off it."""
+    return titles.order_by(F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst")
 
 
-def catalogue_mean_rating() -> float | None:
-    """The mean IMDb rating of all rated titles (``C`` of the weighted rating)."""
-
-    def compute() -> float | None:
-        rows = list(_catalogue_mean_query()[:1])
-        return float(rows[0]["mean"]) if rows and rows[0]["mean"] is not None else None
-
-    if catalogue_is_big():
-        return cache.get_or_set("catalog:catalogue-mean-rating", compute, CATALOGUE_CACHE_SECONDS)
-    return compute()
-
-
-def title_weighted_rating(*, min_votes: int = WEIGHTED_RATING_MIN_VOTES) -> ExpressionWrapper:
-    """The Bayesian average ``v/(v+m)·R + m/(v+m)·C`` as an ORM expression.
-
-    ``R`` is the title's IMDb average, ``v`` its votes, ``m`` = ``min_votes`` and ``C`` the mean
-    IMDb rating of all rated titles (``catalogue_mean_rating``, cached for a big catalogue).
-    Unrated titles get NULL and sort last.
-    """
-    catalogue_mean: Value | Subquery
-    if catalogue_is_big():
-        catalogue_mean = Value(catalogue_mean_rating() or 0.0, output_field=FloatField())
-    else:  # a scalar subquery Postgres runs once per statement
-        catalogue_mean = Subquery(_catalogue_mean_query()[:1], output_field=FloatField())
-    votes = Cast("num_votes", FloatField())
-    rating = Cast("average_rating", FloatField())
-    m = Value(float(min_votes))
-    return ExpressionWrapper(
-        Case(
-            When(
-                num_votes__gt=0,
-                average_rating__isnull=False,
-                then=(votes / (votes + m)) * rating + (m / (votes + m)) * catalogue_mean,
-            ),
-            default=None,
-        ),
-        output_field=FloatField(),
-    )
-
-
-# "Highest rated" ranks the most voted titles that match, as many (and ties) as the pages can
-# show, by weighted rating: sorting all 12 M titles of a full dump by an expression on every
-# request is not possible in time. A title outside them has fewer votes than all of them, so its
-# weighted rating stays near the mean (with m = 25,000, a 10/10 with 5,000 votes weighs in at
-# C + 0.5): it could only appear on pages far from the first.
-RATING_SORT_CANDIDATES = BROWSE_MAX_RESULTS
-
-
-def _by_weighted_rating(
-    titles: QuerySet[Title], *, min_votes: int = WEIGHTED_RATING_MIN_VOTES, candidates: int | None = None
-) -> QuerySet[Title]:
-    """``titles`` by weighted rating, among the RATING_SORT_CANDIDATES most voted when there are
-    more: those with at least as many votes as the last of them (one query finds that number
-    along the votes index), so the sort reads a votes range, not the catalogue."""
-    floor = list(
-        titles.filter(num_votes__gt=0)
-        .order_by("-num_votes")
-        .values_list("num_votes", flat=True)[
-            (candidates or RATING_SORT_CANDIDATES) - 1 : candidates or RATING_SORT_CANDIDATES
-        ]
-    )
-    if floor:
-        titles = titles.filter(num_votes__gte=floor[0])
-    return titles.annotate(weighted_rating=title_weighted_rating(min_votes=min_votes)).order_by(
-        F("weighted_rating").desc(nulls_last=True), "-num_votes", "tconst"
-    )
-
-
-def title_popular_list(
-    *, by: str = "rating", limit: int = 12, min_votes: int = WEIGHTED_RATING_MIN_VOTES, exclude: Iterable[str] = ()
-):
+def title_popular_list(*, by: str = "rating", limit: int = 12, exclude: Iterable[str] = ()):
     """The home page's lists: ``by="rating"`` (weighted rating) or ``by="votes"``, without the
     titles of ``exclude`` (the other shelf's: two shelves showing the same films say nothing)."""
     titles = title_list().exclude(title_type__in=HOME_EXCLUDED_TYPES).filter(num_votes__gt=0)
@@ -176,10 +90,7 @@ def title_popular_list(
         titles = titles.exclude(tconst__in=exclude)
     if by == "votes":
         return titles.order_by("-num_votes", "tconst")[:limit]
-    # The home page's dozen: the 100 most voted per title shown are plenty. With m = 25,000 a
-    # title needs tens of thousands of votes to come near the top dozen, and at full size the
-    # 1,200th most voted title has more than that.
-    return _by_weighted_rating(titles, min_votes=min_votes, candidates=100 * limit)[:limit]
+    return _by_weighted_rating(titles)[:limit]
 
 
 @dataclass(frozen=True)

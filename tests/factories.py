@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import itertools
 
+from django.db import connection
+
+from catalog.importing.loader import title_weighted_rating_rewrite
 from catalog.models import Crew, Episode, Person, Principal, Title, TitleAka
 from catalog.search_table import title_search_table_rebuild
 
@@ -92,6 +95,18 @@ def make_episode(parent: Title | str, season: int | None, number: int | None, **
     episode = make_title(**fields)
     Episode.objects.create(title_id=episode.tconst, parent_id=parent_id, season_number=season, episode_number=number)
     return episode
+
+
+def weighted_rating_refresh() -> None:
+    """What an import's ratings sync does for the weighted rating (``Title.weighted_rating``): C
+    set to the mean rating of the titles made so far, every key rewritten. The table holding C
+    has no model, so a flush between live-server tests does not reset it either."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE catalog_weightedrating SET mean = (SELECT round(avg(average_rating), 2) FROM catalog_title"
+            " WHERE num_votes > 0 AND average_rating IS NOT NULL)"
+        )
+        title_weighted_rating_rewrite(cursor)
 
 
 def make_small_catalog() -> dict:
@@ -198,6 +213,7 @@ def make_small_catalog() -> dict:
     # The search table is derived data with no model, so a flush between live-server tests leaves
     # whatever an earlier test committed in it: rebuilt here, as an import would.
     title_search_table_rebuild()
+    weighted_rating_refresh()
     return {
         "casablanca": casablanca,
         "casablanca_tv": casablanca_tv,

@@ -38,6 +38,7 @@ from catalog.importing.indexes import indexes_defer
 from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem, TsvReader
 from catalog.importing.rejects import RejectSpool, duplicates_reject
 from catalog.importing.session import IMPORT_SESSION_SETTINGS
+from catalog.models import WEIGHTED_RATING_MIN_VOTES
 
 # One import at a time, whoever starts it (command, worker, another worker).
 IMPORT_LOCK_KEY = 0x1DB0_1A9E
@@ -281,10 +282,17 @@ def _first_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, 
     context = Context(spool.add, numbered=dataset.line_is_id)
     columns = ("id", *dataset.columns) if dataset.line_is_id else dataset.columns
     copy_options = COPY_OPTIONS + (", FREEZE" if freeze else "")
+    # A row trigger makes COPY insert row by row instead of in batches. The only one is the
+    # weighted rating's (migration 0010), and the rows of a file carry no rating (title.basics:
+    # the ratings sync below sets them, and the trigger fires then); a small file keeps it.
+    if defer_indexes:
+        cursor.execute(f"ALTER TABLE {dataset.table} DISABLE TRIGGER USER")
     with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
         source = _CopySource(reader, dataset, context, spool, on_progress)
         _copy(cursor, f"COPY {dataset.table} ({', '.join(columns)}) FROM STDIN ({copy_options})", source)
         result.lines = reader.lines_read
+    if defer_indexes:
+        cursor.execute(f"ALTER TABLE {dataset.table} ENABLE TRIGGER USER")
     if dataset.line_is_id:  # rows added later by updates take ids after the last line
         cursor.execute(
             f"SELECT setval(pg_get_serial_sequence(%s, 'id'), coalesce(max(id), 0) + 1, false) FROM {dataset.table}",
@@ -427,7 +435,11 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
 
 
 def title_ratings_sync(cursor) -> int:
-    """Copy title.ratings into Title.average_rating/num_votes, set-based; returns titles changed."""
+    """Copy title.ratings into Title.average_rating/num_votes, set-based; returns titles changed.
+
+    The weighted rating's ``C`` is set first, from the ratings about to be copied, so that the
+    trigger computes each changed title's ``weighted_rating`` with it (migration 0010)."""
+    mean_moved = title_weighted_rating_constants_refresh(cursor)
     cursor.execute(
         """
         UPDATE catalog_title t SET average_rating = r.average_rating, num_votes = r.num_votes
@@ -446,7 +458,43 @@ def title_ratings_sync(cursor) -> int:
           )
         """
     )
-    return changed + cursor.rowcount
+    changed += cursor.rowcount
+    if mean_moved:
+        title_weighted_rating_rewrite(cursor)
+    return changed
+
+
+def title_weighted_rating_constants_refresh(cursor) -> bool:
+    """Set ``C`` of the weighted rating to the mean IMDb rating (to two decimals) of the titles
+    rated once the ratings are synced, and ``m`` to the setting; True when either moved.
+
+    Two decimals: a daily refresh moves the mean of 1.6 M ratings by far less than 0.005, and
+    each move of ``C`` rewrites every rated title's key (1.6 M rows at full size), so it is
+    rewritten only when the rounded mean moves (a title's key by at most 0.005)."""
+    cursor.execute(
+        """
+        UPDATE catalog_weightedrating w SET mean = c.mean, min_votes = %(m)s, updated_at = now()
+          FROM (SELECT round(avg(r.average_rating), 2) AS mean
+                  FROM catalog_titlerating r JOIN catalog_title t ON t.tconst = r.title_id
+                 WHERE r.removed_at IS NULL AND r.num_votes > 0) c
+         WHERE w.mean IS DISTINCT FROM c.mean OR w.min_votes <> %(m)s
+        """,
+        {"m": WEIGHTED_RATING_MIN_VOTES},
+    )
+    return cursor.rowcount > 0
+
+
+def title_weighted_rating_rewrite(cursor) -> int:
+    """Recompute every rated title's ``weighted_rating`` (after ``C`` or ``m`` moved); returns
+    the titles rewritten."""
+    cursor.execute(
+        """
+        UPDATE catalog_title SET weighted_rating = catalog_title_weighted_rating(average_rating, num_votes)
+         WHERE num_votes > 0
+           AND weighted_rating IS DISTINCT FROM catalog_title_weighted_rating(average_rating, num_votes)
+        """
+    )
+    return cursor.rowcount
 
 
 def check_file(

@@ -312,6 +312,6 @@ def popular_in_genres(*, user: User, genres: list[str] | None = None, limit: int
         title = titles.get(tconst)
         if title is None:
             continue
-        title.weighted_rating = weighted  # type: ignore[attr-defined]  # shown by the template
+        title.weighted_rating = weighted  # its own m and C: shown by the template
         result.append(title)
     return result

@@ -1,6 +1,6 @@
-"""Pages that hold at full size: browse counts capped, the rating sort over the most voted titles,
-the catalogue mean cached for a big catalogue, a long series one season at a time, the sort
-indexes in the plans."""
+"""Pages that hold at full size: browse counts capped, the facets cached for a big catalogue, a
+long series one season at a time, the sort indexes in the plans (the rating sort's:
+test_weighted_rating)."""
 
 from decimal import Decimal
 
@@ -32,33 +32,17 @@ def test_browse_counts_at_most_the_cap_and_pages_stop_there(client, monkeypatch)
     assert "<strong>11</strong> titles" in html
 
 
-def test_the_rating_sort_ranks_the_most_voted_titles(client, monkeypatch):
-    monkeypatch.setattr(selectors, "RATING_SORT_CANDIDATES", 3)
-    good = make_title(average_rating=Decimal("8.0"), num_votes=90_000)
-    better = make_title(average_rating=Decimal("9.0"), num_votes=80_000)
-    fair = make_title(average_rating=Decimal("6.0"), num_votes=70_000)
-    few_votes = make_title(average_rating=Decimal("10.0"), num_votes=5)  # not among the 3 most voted
-    assert browse(client, "sort=rating") == [better.tconst, good.tconst, fair.tconst]
-    assert few_votes.tconst in browse(client, "sort=popularity")
-
-
-def test_a_big_catalogue_reads_its_mean_and_facets_from_the_cache(monkeypatch):
+def test_a_big_catalogue_reads_its_facets_from_the_cache(monkeypatch):
     make_title(average_rating=Decimal("6.0"), num_votes=10, genres=["Drama"])
-    make_title(average_rating=Decimal("8.0"), num_votes=10, genres=["Drama"])
-    assert selectors.catalogue_mean_rating() == pytest.approx(7.0)
     monkeypatch.setattr(selectors, "CATALOGUE_BIG_MIN_TITLES", -1)  # every catalogue is "big"
-    keys = ("catalog:catalogue-mean-rating", "catalog:browse-facets")
-    cache.delete_many(keys)
+    cache.delete("catalog:browse-facets")
     try:
-        assert selectors.catalogue_mean_rating() == pytest.approx(7.0)  # computed, then cached
-        assert selectors.browse_facets().genres == ["Drama"]
+        assert selectors.browse_facets().genres == ["Drama"]  # computed, then cached
         make_title(average_rating=Decimal("1.0"), num_votes=10, genres=["Western"])
-        assert selectors.catalogue_mean_rating() == pytest.approx(7.0)  # the cached values
-        assert selectors.browse_facets().genres == ["Drama"]
+        assert selectors.browse_facets().genres == ["Drama"]  # the cached values
     finally:
-        cache.delete_many(keys)
+        cache.delete("catalog:browse-facets")
     monkeypatch.setattr(selectors, "CATALOGUE_BIG_MIN_TITLES", 1_000_000)
-    assert selectors.catalogue_mean_rating() == pytest.approx(5.0)
     assert selectors.browse_facets().genres == ["Drama", "Western"]
 
 
