@@ -103,6 +103,7 @@ _POPULAR_PREFIX = """
      LIMIT %(candidates)s
 """
 _EXACT = """
+    -- the original-title and aka branches state the predicates of their partial indexes (migration 0011)
     (SELECT t.tconst, 2, t.primary_title
        FROM catalog_title t
       WHERE lower(public.imdbrec_unaccent(t.primary_title)) = {needle}
@@ -110,12 +111,14 @@ _EXACT = """
     UNION ALL
     (SELECT t.tconst, 1, t.original_title
        FROM catalog_title t
-      WHERE t.original_title <> t.primary_title AND lower(public.imdbrec_unaccent(t.original_title)) = {needle}
+      WHERE t.original_title <> t.primary_title AND t.original_title <> ''
+        AND lower(public.imdbrec_unaccent(t.original_title)) = {needle}
       LIMIT %(candidates)s)
     UNION ALL
     (SELECT a.title_id, 1, a.aka_title
        FROM catalog_titleaka a
-      WHERE a.name_first AND a.removed_at IS NULL AND lower(public.imdbrec_unaccent(a.aka_title)) = {needle}
+      WHERE a.name_first AND a.removed_at IS NULL AND a.aka_title <> ''
+        AND lower(public.imdbrec_unaccent(a.aka_title)) = {needle}
       LIMIT %(candidates)s)
 """
 _NO_POPULAR = "SELECT NULL::text, NULL::text, 0, NULL::text WHERE false"

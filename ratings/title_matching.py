@@ -124,11 +124,11 @@ WITH wanted AS (
     UNION ALL
     SELECT w.key, t.tconst, false
       FROM wanted w JOIN catalog_title t ON lower(public.imdbrec_unaccent(t.original_title)) = w.name
-     WHERE t.original_title <> t.primary_title
+     WHERE t.original_title <> t.primary_title AND t.original_title <> ''
     UNION ALL
     SELECT w.key, a.title_id, true
       FROM wanted w JOIN catalog_titleaka a ON lower(public.imdbrec_unaccent(a.aka_title)) = w.name
-     WHERE a.name_first AND a.removed_at IS NULL
+     WHERE a.name_first AND a.removed_at IS NULL AND a.aka_title <> ''
 )
 SELECT h.key, t.tconst, t.primary_title, t.start_year, t.title_type, t.num_votes, bool_and(h.via_alternative)
   FROM hits h

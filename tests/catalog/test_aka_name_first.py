@@ -55,9 +55,7 @@ def import_akas(directory, akas, **options) -> ImportRun:
 
 
 @pytest.mark.parametrize("defer_indexes_min_bytes", [None, 0], ids=["indexes-kept", "indexes-deferred"])
-def test_a_refresh_that_removes_or_renames_the_first_copy_makes_the_next_one_first(
-    tmp_path, defer_indexes_min_bytes
-):
+def test_a_refresh_that_removes_or_renames_the_first_copy_makes_the_next_one_first(tmp_path, defer_indexes_min_bytes):
     options = {} if defer_indexes_min_bytes is None else {"defer_indexes_min_bytes": defer_indexes_min_bytes}
     import_akas(tmp_path / "first", AKAS, **options)
     assert flags() == {1: True, 2: True, 3: False, 4: False, 5: True}
