@@ -175,6 +175,10 @@ class TitleAka(models.Model):
     types = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     attributes = ArrayField(models.TextField(), default=list, blank=True)
     is_original_title = models.BooleanField(null=True)
+    # No earlier line of this title in IMDb's file has the same aka_title, byte for byte (a third
+    # of akas repeat one in another region). The search indexes of aka titles hold only these
+    # rows (migration 0011); the importer keeps the flag exact on every refresh.
+    name_first = models.BooleanField(default=True, db_default=True)
     removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

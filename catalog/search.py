@@ -103,6 +103,7 @@ _POPULAR_PREFIX = """
      LIMIT %(candidates)s
 """
 _EXACT = """
+    -- the original-title and aka branches state the predicates of their partial indexes (migration 0011)
     (SELECT t.tconst, 2, t.primary_title
        FROM catalog_title t
       WHERE lower(public.imdbrec_unaccent(t.primary_title)) = {needle}
@@ -110,12 +111,14 @@ _EXACT = """
     UNION ALL
     (SELECT t.tconst, 1, t.original_title
        FROM catalog_title t
-      WHERE lower(public.imdbrec_unaccent(t.original_title)) = {needle}
+      WHERE t.original_title <> t.primary_title AND t.original_title <> ''
+        AND lower(public.imdbrec_unaccent(t.original_title)) = {needle}
       LIMIT %(candidates)s)
     UNION ALL
     (SELECT a.title_id, 1, a.aka_title
        FROM catalog_titleaka a
-      WHERE a.removed_at IS NULL AND lower(public.imdbrec_unaccent(a.aka_title)) = {needle}
+      WHERE a.name_first AND a.removed_at IS NULL AND a.aka_title <> ''
+        AND lower(public.imdbrec_unaccent(a.aka_title)) = {needle}
       LIMIT %(candidates)s)
 """
 _NO_POPULAR = "SELECT NULL::text, NULL::text, 0, NULL::text WHERE false"
@@ -152,7 +155,10 @@ SELECT t.tconst, best.exact_rank, best.relevance,
 # Tier 3, the long tail: the trigram indexes of the catalog tables (migrations 0002), every title
 # and aka whatever its votes, each branch stopped at SEARCH_CANDIDATES matches. Queries of four
 # letters use ``column % needle`` (whole-string similarity) here: as a word, "love" is in too
-# many titles. Every column expression is exactly the indexed ``imdbrec_unaccent(column)``.
+# many titles. Every column expression is exactly the indexed ``imdbrec_unaccent(column)``, and
+# every branch repeats its index's predicate (migration 0011): an original title equal to the
+# primary one, or an aka equal to an earlier aka of its title, is found through that other row,
+# with the same relevance and an exact rank as high, so the partial indexes lose no title.
 _TAIL_SQL = """
 WITH hits AS (
     (SELECT t.tconst,
@@ -170,7 +176,7 @@ WITH hits AS (
            CASE WHEN lower(public.imdbrec_unaccent(t.original_title)) = lower({needle}) THEN 1 ELSE 0 END,
            t.original_title
       FROM catalog_title t
-     WHERE public.imdbrec_unaccent(t.original_title) {operator} {needle}
+     WHERE t.original_title <> t.primary_title AND public.imdbrec_unaccent(t.original_title) {operator} {needle}
      LIMIT %(candidates)s)
     UNION ALL
     (SELECT a.title_id,
@@ -179,7 +185,7 @@ WITH hits AS (
            CASE WHEN lower(public.imdbrec_unaccent(a.aka_title)) = lower({needle}) THEN 1 ELSE 0 END,
            a.aka_title
       FROM catalog_titleaka a
-     WHERE a.removed_at IS NULL AND public.imdbrec_unaccent(a.aka_title) {operator} {needle}
+     WHERE a.name_first AND a.removed_at IS NULL AND public.imdbrec_unaccent(a.aka_title) {operator} {needle}
      LIMIT %(candidates)s)
 ), best AS (
     SELECT tconst,

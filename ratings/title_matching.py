@@ -111,6 +111,9 @@ def match_choose(candidates: list[Candidate], year: int | None) -> Match:
 
 
 # Names compared as the btree indexes store them; the year window and the types cut candidates.
+# The original-title and aka branches repeat their partial indexes' predicates (catalog migration
+# 0011): a title whose original title is its primary one, or whose aka repeats an earlier one, is
+# still found, through that other row.
 _EXACT_SQL = """
 WITH wanted AS (
     SELECT w.key, w.year, lower(public.imdbrec_unaccent(w.name)) AS name
@@ -121,10 +124,11 @@ WITH wanted AS (
     UNION ALL
     SELECT w.key, t.tconst, false
       FROM wanted w JOIN catalog_title t ON lower(public.imdbrec_unaccent(t.original_title)) = w.name
+     WHERE t.original_title <> t.primary_title AND t.original_title <> ''
     UNION ALL
     SELECT w.key, a.title_id, true
       FROM wanted w JOIN catalog_titleaka a ON lower(public.imdbrec_unaccent(a.aka_title)) = w.name
-     WHERE a.removed_at IS NULL
+     WHERE a.name_first AND a.removed_at IS NULL AND a.aka_title <> ''
 )
 SELECT h.key, t.tconst, t.primary_title, t.start_year, t.title_type, t.num_votes, bool_and(h.via_alternative)
   FROM hits h
@@ -144,11 +148,14 @@ SELECT w.key, t.tconst, t.primary_title, t.start_year, t.title_type, t.num_votes
         FROM catalog_title t WHERE public.imdbrec_unaccent(t.primary_title) %% public.imdbrec_unaccent(w.name)
       UNION ALL
       SELECT t.tconst, t.original_title, false
-        FROM catalog_title t WHERE public.imdbrec_unaccent(t.original_title) %% public.imdbrec_unaccent(w.name)
+        FROM catalog_title t
+       WHERE t.original_title <> t.primary_title
+         AND public.imdbrec_unaccent(t.original_title) %% public.imdbrec_unaccent(w.name)
       UNION ALL
       SELECT a.title_id, a.aka_title, true
         FROM catalog_titleaka a
-       WHERE a.removed_at IS NULL AND public.imdbrec_unaccent(a.aka_title) %% public.imdbrec_unaccent(w.name)
+       WHERE a.name_first AND a.removed_at IS NULL
+         AND public.imdbrec_unaccent(a.aka_title) %% public.imdbrec_unaccent(w.name)
   ) AS c
   JOIN catalog_title t ON t.tconst = c.tconst
  WHERE t.removed_at IS NULL AND NOT t.is_adult AND NOT (t.title_type = ANY(%(excluded)s))

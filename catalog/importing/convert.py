@@ -34,6 +34,9 @@ class Context:
         self.previous_key: bytes = b""
         self.ascending_text = True
         self.ascending_numeric = True
+        # title.akas: the title whose run of lines is being read and the aka titles seen in it
+        self.aka_title_id: bytes = b""
+        self.aka_seen: set[bytes] = set()
 
     def note_key(self, key: bytes) -> None:
         previous = self.previous_key
@@ -220,6 +223,7 @@ def convert_title_akas(lines: list[bytes], line_no: int, ctx: Context) -> list[b
     numbered = ctx.numbered
     join = b"\t".join
     types: bytes | None  # list_literal's None (a rejected list) is checked before use
+    seen = ctx.aka_seen
     for line in lines:
         line_no += 1
         fields = line.split(b"\t")
@@ -252,7 +256,20 @@ def convert_title_akas(lines: list[bytes], line_no: int, ctx: Context) -> list[b
             reject(line_no, line, "types has a type longer than 32 characters")
             continue
         attributes = EMPTY_ARRAY if attributes == NULL else list_literal(attributes, None, b"\x02")
-        row = join((title_id, ordering, _text(title), region, language, types, attributes, is_original))
+        title = _text(title)
+        # name_first: no earlier line of this title's run has the same aka title, byte for byte.
+        # A title's lines are contiguous in IMDb's file; one that comes back later starts a new
+        # run, whose first rows are marked first again (a superset: never a name without one).
+        if title_id != ctx.aka_title_id:
+            ctx.aka_title_id = title_id
+            seen = ctx.aka_seen = {title}
+            first = b"t"
+        elif title in seen:
+            first = b"f"
+        else:
+            seen.add(title)
+            first = b"t"
+        row = join((title_id, ordering, title, region, language, types, attributes, is_original, first))
         append(b"%d\t%s" % (line_no, row) if numbered else row)
     return out
 

@@ -30,6 +30,10 @@ class Dataset:
     # One row per line and a surrogate ``id``: a first load uses the line numbers as ids
     # (unique, and cheaper than a sequence call per row).
     line_is_id: bool = False
+    # (flag, group, value): the converter sets ``flag`` on the first line of each ``group`` with
+    # this ``value`` (TitleAka.name_first); lines dropped as repeated keys make the loader
+    # recompute it for their group.
+    first_flag: tuple[str, str, str] | tuple[()] = ()
 
     @property
     def keys_of_line(self) -> tuple[str, ...]:
@@ -109,12 +113,24 @@ DATASETS: tuple[Dataset, ...] = (
         name="title.akas",
         header=("titleId", "ordering", "title", "region", "language", "types", "attributes", "isOriginalTitle"),
         table="catalog_titleaka",
-        columns=("title_id", "ordering", "aka_title", "region", "language", "types", "attributes", "is_original_title"),
+        columns=(
+            "title_id",
+            "ordering",
+            "aka_title",
+            "region",
+            "language",
+            "types",
+            "attributes",
+            "is_original_title",
+            "name_first",
+        ),
         key=("title_id", "ordering"),
-        compare=("aka_title", "region", "language", "types", "attributes", "is_original_title"),
+        # name_first is compared too: when the first of two equal akas goes, the second becomes first
+        compare=("aka_title", "region", "language", "types", "attributes", "is_original_title", "name_first"),
         convert=convert.convert_title_akas,
         checks_key_order=False,
         line_is_id=True,
+        first_flag=("name_first", "title_id", "aka_title"),
     ),
     Dataset(
         name="title.crew",

@@ -372,7 +372,9 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
     mark = time.monotonic()
     if not (dataset.checks_key_order and context.keys_ascending):  # ascending keys cannot repeat
         step("looking for repeated keys")
-        duplicates_reject(cursor, dataset, path, spool, chunk_bytes)
+        groups = duplicates_reject(cursor, dataset, path, spool, chunk_bytes)
+        if groups and dataset.first_flag:
+            _first_flag_recompute(cursor, dataset, groups)
     result.phases["duplicates_s"] = round(time.monotonic() - mark, 3)
 
     # What will be written, found with hash joins (not a million index probes): the new and
@@ -432,6 +434,21 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
         result.removed = cursor.rowcount
     result.phases["removed_s"] = round(time.monotonic() - mark, 3)
     cursor.execute("DROP TABLE import_stage; DROP TABLE import_changes; DROP TABLE import_gone")
+
+
+def _first_flag_recompute(cursor, dataset, groups: set) -> None:
+    """The converter flagged the first line of each (group, value) before repeated keys were
+    dropped: in the groups that lost lines, the first line that is left is first."""
+    flag, group, value = dataset.first_flag
+    cursor.execute(
+        f"""
+        UPDATE import_stage s SET {flag} = (s.line = f.line)
+          FROM (SELECT {group}, {value}, min(line) AS line FROM import_stage
+                 WHERE {group} = ANY(%s) GROUP BY {group}, {value}) f
+         WHERE s.{group} = f.{group} AND s.{value} = f.{value}
+        """,
+        [sorted(groups)],
+    )
 
 
 def title_ratings_sync(cursor) -> int:

@@ -54,8 +54,9 @@ class RejectSpool:
         self.file.close()
 
 
-def duplicates_reject(cursor, dataset: Dataset, path: Path, spool: RejectSpool, chunk_bytes: int) -> None:
-    """A key that repeats inside the file: the first line wins, each later one is a reject."""
+def duplicates_reject(cursor, dataset: Dataset, path: Path, spool: RejectSpool, chunk_bytes: int) -> set:
+    """A key that repeats inside the file: the first line wins, each later one is a reject.
+    Returns the first key column's values of the rejected lines."""
     keys = dataset.keys_of_line
     key_list = ", ".join(keys)
     matches = " AND ".join(f"s.{column} = d.{column}" for column in keys)
@@ -72,10 +73,11 @@ def duplicates_reject(cursor, dataset: Dataset, path: Path, spool: RejectSpool, 
     )
     duplicates = {row[0]: row[1:] for row in cursor.fetchall()}  # crew: several rows per line
     if not duplicates:
-        return
+        return set()
     raw = raw_lines(path, set(duplicates), chunk_bytes=chunk_bytes)
     label = ", ".join(dataset.header[: len(keys)])
     for line in sorted(duplicates):
         first_line, *values = duplicates[line]
         shown = ", ".join(str(value) for value in values)
         spool.add(line, raw.get(line, b""), f"duplicate {label} {shown} (first on line {first_line})")
+    return {values[0] for _first_line, *values in duplicates.values()}
