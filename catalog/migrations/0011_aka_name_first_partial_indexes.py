@@ -72,7 +72,7 @@ def _index_sql(*, partial: bool) -> list[str]:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0009_browse_sort_indexes"),
+        ("catalog", "0010_title_weighted_rating"),
     ]
 
     operations = [
