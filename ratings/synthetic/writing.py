@@ -162,6 +162,8 @@ def synthetic_users_generate(
         rebuild_indexes = _rebuild_worthwhile(ratings=int(pending_users * config.mean_ratings))
     if pending and rebuild_indexes:
         report.indexes_rebuilt = _write_rebuilding_indexes(writer, pending, account, progress)
+        if report.indexes_rebuilt and progress:  # the last word is the count, as in the chunked writing
+            progress(done, users, f"{done:,} of {users:,} users; {report.ratings_created:,} ratings written")
     if pending and not report.indexes_rebuilt:
         if writers == 1 or len(pending) == 1 or connection.in_atomic_block:
             for chunk in pending:
