@@ -1,6 +1,13 @@
 """Writing the synthetic crowd: ``synthetic_users_generate`` reads the title pool, generates the
-users block by block (``generation``) and writes each chunk in one transaction, users through a
-staging table and their ratings with COPY, ``writers`` chunks at once on their own connections."""
+users block by block (``generation``) and writes them, users through a staging table and their
+ratings with COPY.
+
+Two ways to write, chosen by size. A crowd at least as large as the rating table there already (a
+fresh site, the benchmark's 100,000 users) is written in one transaction with the rating table's
+secondary B-trees dropped and rebuilt at the end: COPY into a bare heap and one sorted build
+each cost about a third of 4 million insertions into three B-trees (measured, docs/synthetic-crowd.md).
+A smaller crowd next to many ratings goes chunk by chunk, one transaction each, ``writers`` at
+once on their own connections, the indexes kept."""
 
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ class GenerationReport:
     titles_in_pool: int = 0
     seconds: float = 0.0
     fast_path: bool = False
+    indexes_rebuilt: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +107,7 @@ def synthetic_users_generate(
     skip_row_triggers: bool = True,
     chunk_blocks: int = CHUNK_BLOCKS,
     progress: ProgressCallback | None = None,
+    rebuild_indexes: bool | None = None,
 ) -> GenerationReport:
     """Create synthetic users ``seed:0 .. seed:users-1`` that do not exist yet, with their ratings.
 
@@ -107,6 +116,13 @@ def synthetic_users_generate(
     chunks are generated and written at once, each on its own database connection (Postgres
     maintains the rating table's indexes on one core per connection); inside a caller's
     transaction everything runs on the caller's connection instead, which alone sees its rows.
+
+    ``rebuild_indexes`` (None: when the crowd is at least as large as the rating table, see
+    ``_rebuild_worthwhile``) writes everything in one transaction instead, the rating table's
+    secondary indexes dropped first and rebuilt before the commit. The table is locked meanwhile
+    (site pages reading ratings wait), so it is for a fresh site or a crowd that dwarfs it; an
+    interrupted run then keeps nothing and the next one starts over. A role that may not drop
+    the indexes (not the table's owner) gets the chunked writing.
     """
     started = time.monotonic()
     config = synthetic_users_validate(users=users, seed=seed, min_votes=min_votes, config=config, writers=writers)
@@ -136,19 +152,32 @@ def synthetic_users_generate(
         if progress:
             progress(done, users, f"{done:,} of {users:,} users; {report.ratings_created:,} ratings written")
 
-    if writers == 1 or len(chunks) == 1 or connection.in_atomic_block:
-        for chunk in chunks:
-            account(chunk, *writer.write(chunk))
-    else:
-        with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="synthetic-writer") as executor:
-            futures = {executor.submit(writer.write_on_own_connection, chunk): chunk for chunk in chunks}
-            try:
-                for future in as_completed(futures):
-                    account(futures[future], *future.result())
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+    # A second run finds every user there (each written with all their ratings): nothing to do.
+    pending = [chunk for chunk in chunks if not writer.chunk_complete(chunk)]
+    for chunk in chunks:
+        if chunk not in pending:
+            account(chunk, 0, 0, False)
+    pending_users = sum(min(users, chunk.stop * BLOCK_SIZE) - chunk.start * BLOCK_SIZE for chunk in pending)
+    if pending and rebuild_indexes is None:
+        rebuild_indexes = _rebuild_worthwhile(ratings=int(pending_users * config.mean_ratings))
+    if pending and rebuild_indexes:
+        report.indexes_rebuilt = _write_rebuilding_indexes(writer, pending, account, progress)
+        if report.indexes_rebuilt and progress:  # the last word is the count, as in the chunked writing
+            progress(done, users, f"{done:,} of {users:,} users; {report.ratings_created:,} ratings written")
+    if pending and not report.indexes_rebuilt:
+        if writers == 1 or len(pending) == 1 or connection.in_atomic_block:
+            for chunk in pending:
+                account(chunk, *writer.write(chunk))
+        else:
+            with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="synthetic-writer") as executor:
+                futures = {executor.submit(writer.write_on_own_connection, chunk): chunk for chunk in pending}
+                try:
+                    for future in as_completed(futures):
+                        account(futures[future], *future.result())
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
     if report.users_created:
         with connection.cursor() as cursor:
             # Fresh statistics: plans over the rating table (foreign-key checks, the recommender's
@@ -165,8 +194,12 @@ class _ChunkWriter:
     def __init__(self, *, seed: int, users: int, pool: TitlePool, config: GeneratorConfig, skip_row_triggers: bool):
         self.seed, self.users, self.pool, self.config = seed, users, pool, config
         self.skip_row_triggers = skip_row_triggers
-        # Each title's COPY tail for each star, built once: "tt0000001\t4\n".
-        self.tails = np.array([f"{tconst}\t{star}\n" for tconst in pool.tconst for star in STARS], dtype=object)
+        # Ratings in title order keep the title index's insertions page after page (chunked writing).
+        self.title_order = True
+        # Each title's COPY tail for each star, built once ("tt0000001\t4\n"), as a row of bytes
+        # padded with NULs: a chunk's COPY text is then one gather and one mask, no Python per row.
+        tails = [f"{tconst}\t{star}\n".encode() for tconst in pool.tconst.tolist() for star in STARS]
+        self.tails = _padded_bytes(tails)
 
     def write_on_own_connection(self, chunk: range) -> tuple[int, int, bool]:
         try:
@@ -175,8 +208,6 @@ class _ChunkWriter:
             connection.close()  # this thread's connection; the thread may be reused or end
 
     def write(self, chunk: range) -> tuple[int, int, bool]:
-        if self._chunk_complete(chunk):
-            return 0, 0, False  # a second run: every user is there (with all their ratings)
         blocks = [block_generate(seed=self.seed, block=b, pool=self.pool, config=self.config) for b in chunk]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")  # small statements: JIT would only add compile time
@@ -197,14 +228,21 @@ class _ChunkWriter:
             title = np.concatenate([block.rating_title for block in blocks])
             stars = np.concatenate([block.rating_stars for block in blocks])
             rows = np.flatnonzero(user_ids[user] > 0)
-            # In title order the three title indexes are updated page after page, not all over.
-            rows = rows[np.argsort(title[rows], kind="stable")]
+            if self.title_order:
+                # In title order the three title indexes are updated page after page, not all over.
+                rows = rows[np.argsort(title[rows], kind="stable")]
             # created_at and updated_at as "now": the transaction's time, like auto_now_add, and
-            # Postgres reads that word twice as fast as a written-out timestamp.
-            prefixes = np.array([f"now\tnow\t{user_id}\t" for user_id in user_ids.tolist()], dtype=object)
-            lines = prefixes[user[rows]] + self.tails[title[rows] * len(STARS) + stars[rows] - 1]
-            # Bytes, not a StringIO: that would hold the text at 4 bytes a character.
-            body = io.BytesIO("".join(lines.tolist()).encode())
+            # Postgres reads that word twice as fast as a written-out timestamp. The user id is
+            # zero-padded to a fixed width (Postgres reads "000123" as 123), so every prefix is
+            # one row of bytes; the NULs padding the tails are dropped by the mask.
+            width = len(str(int(user_ids.max())))
+            prefixes = np.frombuffer(
+                "".join(f"now\tnow\t{user_id:0{width}d}\t" for user_id in user_ids.tolist()).encode(), dtype=np.uint8
+            ).reshape(len(user_ids), -1)
+            lines = np.concatenate(
+                [prefixes[user[rows]], self.tails[title[rows] * len(STARS) + stars[rows] - 1]], axis=1
+            )
+            body = io.BytesIO(lines[lines != 0].tobytes())
             del lines
             cursor.copy_expert(
                 "COPY ratings_rating (created_at, updated_at, user_id, title_id, score) FROM STDIN", body, 1 << 20
@@ -227,7 +265,7 @@ class _ChunkWriter:
                     )
         return len(new_users), int(ratings), fast
 
-    def _chunk_complete(self, chunk: range) -> bool:
+    def chunk_complete(self, chunk: range) -> bool:
         """Do all the chunk's users exist already? Then there is nothing to generate: a user is
         written in one transaction with all their ratings."""
         first, stop = chunk.start * BLOCK_SIZE, min(self.users, chunk.stop * BLOCK_SIZE)
@@ -281,3 +319,96 @@ def _triggers_skip(cursor) -> bool:
         return False
     cursor.execute("RELEASE SAVEPOINT synthetic_replica")
     return True
+
+
+def _padded_bytes(values: list[bytes]) -> np.ndarray:
+    """(len(values), longest) uint8: each value's bytes, then NULs (which no COPY text contains)."""
+    width = max((len(value) for value in values), default=1)
+    return np.frombuffer(b"".join(value.ljust(width, b"\0") for value in values), dtype=np.uint8).reshape(
+        len(values), width
+    )
+
+
+def _write_rebuilding_indexes(
+    writer: _ChunkWriter, chunks: list[range], account: Callable, progress: ProgressCallback | None
+) -> bool:
+    """Write ``chunks`` in one transaction with the rating table's secondary indexes dropped, then
+    rebuilt; False, nothing written, when the role may not drop them."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        dropped = _rating_indexes_drop(cursor)
+        if dropped is None:
+            return False
+        # Nothing to keep in order without the B-trees: each user's ratings stay together.
+        writer.title_order = False
+        for chunk in chunks:
+            account(chunk, *writer.write(chunk))
+        if progress:
+            progress(writer.users, writer.users, "rebuilding the rating table's indexes")
+        _rating_indexes_restore(cursor, dropped)
+    return True
+
+
+def _rebuild_worthwhile(*, ratings: int) -> bool:
+    """Are ``ratings`` at least as many as the rating table holds? Then one sorted build of each
+    index after the load costs less than keeping them up to date row by row. Counted up to that
+    many rows only, and not at all when the planner's estimate is ten times as many: a site with
+    200 million ratings is not scanned to find out. (The estimate alone can be stale: ANALYZE
+    writes it even in a transaction that is rolled back.)"""
+    expected = ratings
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'ratings_rating'::regclass")
+        if cursor.fetchone()[0] >= 10 * expected:
+            return False
+        cursor.execute("SELECT count(*) FROM (SELECT 1 FROM ratings_rating LIMIT %s) AS existing", [expected])
+        return cursor.fetchone()[0] < expected
+
+
+# The rating table's B-trees besides its primary key (an identity: it only ever appends). Those
+# backing a constraint come back as that constraint.
+_RATING_INDEXES = """
+    SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), c.conname, pg_get_constraintdef(c.oid)
+    FROM pg_index i
+    LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('u', 'x')
+    WHERE i.indrelid = 'ratings_rating'::regclass AND NOT i.indisprimary
+    ORDER BY 1"""
+
+
+def _rating_indexes_drop(cursor) -> list[tuple[str, str, str | None, str | None]] | None:
+    """Drop the rating table's secondary indexes in this transaction (which then holds the table
+    locked until it ends); (index, definition, constraint, its definition) of each, to restore.
+    None, nothing dropped, when the role may not (not the table's owner)."""
+    cursor.execute("SAVEPOINT synthetic_indexes")
+    try:
+        cursor.execute("LOCK TABLE ratings_rating IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(_RATING_INDEXES)
+        indexes = cursor.fetchall()
+        for index, _definition, constraint, _constraint_definition in indexes:
+            if constraint:
+                cursor.execute(f"ALTER TABLE ratings_rating DROP CONSTRAINT {connection.ops.quote_name(constraint)}")
+            else:
+                cursor.execute(f"DROP INDEX {index}")
+    except DatabaseError:  # must be owner: back to the savepoint, the chunked writing keeps them
+        cursor.execute("ROLLBACK TO SAVEPOINT synthetic_indexes")
+        return None
+    cursor.execute("RELEASE SAVEPOINT synthetic_indexes")
+    return indexes
+
+
+def _rating_indexes_restore(cursor, indexes: list[tuple[str, str, str | None, str | None]]) -> None:
+    """Build the dropped indexes again, exactly as they were; a unique constraint is checked as it is built."""
+    # Row triggers that ran (a role that may not skip them) left deferred foreign-key checks, and
+    # no index can be built over pending trigger events: check them now, then defer them again.
+    cursor.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'ratings_rating'::regclass AND condeferred")
+    deferred = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
+    if deferred:
+        cursor.execute(f"SET CONSTRAINTS {deferred} IMMEDIATE")
+        cursor.execute(f"SET CONSTRAINTS {deferred} DEFERRED")
+    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")  # the sort of 4 million keys in memory
+    for _index, definition, constraint, constraint_definition in indexes:
+        if constraint:
+            cursor.execute(
+                f"ALTER TABLE ratings_rating ADD CONSTRAINT {connection.ops.quote_name(constraint)} "
+                f"{constraint_definition}"
+            )
+        else:
+            cursor.execute(definition)

@@ -52,6 +52,8 @@ MODEL_DEFAULTS = {
     "bias_reg_title": 5.0,
     "confidence_user_prior": 10.0,
     "confidence_title_prior": 10.0,
+    # runs before issue 18 part 6 took the cube root (DESIGN.md §3): their stored confidence stays theirs
+    "confidence_exponent": 1 / 3,
     # a run without a content side (older runs): no content term
     "content_weight": 0.0,
     "content_prior": 5.0,

@@ -71,6 +71,7 @@ MODEL_KEYS = (
     "rating_scale_prior",
     "confidence_user_prior",
     "confidence_title_prior",
+    "confidence_exponent",
     "content_weight",
     "content_prior",
 )

@@ -36,8 +36,10 @@ DEFAULT_PARAMS: dict = {
     "top_n": 50,
     "similar_n": 20,
     "similar_min_support": 2,
-    "confidence_user_prior": 10.0,
+    # confidence (DESIGN.md §3): (preference · user evidence · title evidence) ^ confidence_exponent
+    "confidence_user_prior": 30.0,
     "confidence_title_prior": 10.0,
+    "confidence_exponent": 0.5,
     # the hybrid's content side (DESIGN.md §11): the content term's weight in the ranking score and
     # its shrinkage (ratings), each title's content neighbours kept, and which catalog titles
     # beyond the rated ones take part (IMDb votes at least; the most-voted first, at most)
@@ -133,6 +135,7 @@ _RANGES = {
     "content_min_votes": (0, 10**9),
     "content_max_titles": (0, 10**8),
     "confidence_title_prior": (0.0, 1e9),
+    "confidence_exponent": (0.05, 1.0),
     "scale_min": (-1e9, 1e9),
     "scale_max": (-1e9, 1e9),
 }

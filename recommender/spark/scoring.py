@@ -293,11 +293,15 @@ def stars_predict(user_vectors: np.ndarray | None, user_bias, rows, side: ItemSi
 
 
 def confidence(preference: np.ndarray, user_count, title_support: np.ndarray, model: dict) -> np.ndarray:
-    """(clip(x·y, 0, 1) · n_u/(n_u + prior_u) · n_i/(n_i + prior_i)) ^ (1/3), in [0, 1]."""
+    """(clip(x·y, 0, 1) · n_u/(n_u + prior_u) · n_i/(n_i + prior_i)) ^ confidence_exponent, in [0, 1]
+    (DESIGN.md §3). A run without ``confidence_exponent`` took the cube root."""
     user_evidence = np.asarray(user_count, dtype=np.float64) / (user_count + model["confidence_user_prior"] + 1e-12)
     title_evidence = title_support / (title_support + model["confidence_title_prior"] + 1e-12)
     product = np.clip(preference, 0.0, 1.0) * user_evidence * title_evidence
-    return np.clip(np.cbrt(product), 0.0, 1.0)
+    exponent = model.get("confidence_exponent")
+    if exponent is None or exponent == 1 / 3:
+        return np.clip(np.cbrt(product), 0.0, 1.0)  # bit for bit what those runs stored
+    return np.clip(product ** float(exponent), 0.0, 1.0)
 
 
 def content_leaning(ratings: np.ndarray, model: dict) -> np.ndarray:

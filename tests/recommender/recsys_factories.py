@@ -44,6 +44,7 @@ DEFAULT_MODEL = {
     "bias_sweeps": 3,
     "confidence_user_prior": 5.0,
     "confidence_title_prior": 5.0,
+    "confidence_exponent": 0.5,
 }
 
 
@@ -215,13 +216,14 @@ def numpy_run_train(*, model: dict | None = None, iterations: int = 12, seed: in
                 predicted = float(np.clip(mean + user_bias[u] + title_bias[i] + P[u] @ Q[i], 1, 5))
                 n_u = len(by_user[u][0])
                 confidence = float(
-                    np.cbrt(
+                    (
                         np.clip(Y[i] @ X[u], 0, 1)
                         * n_u
                         / (n_u + params["confidence_user_prior"])
                         * support[i]
                         / (support[i] + params["confidence_title_prior"])
                     )
+                    ** params["confidence_exponent"]
                 )
                 recommendations.append(
                     Recommendation(

@@ -89,6 +89,15 @@ def test_confidence_is_in_the_unit_interval_and_grows_with_evidence():
     )
 
 
+def test_confidence_takes_the_runs_exponent_and_older_runs_keep_the_cube_root():
+    preference, support = np.array([0.0, 0.3, 0.8, 1.4]), np.array([40, 40, 3, 400])
+    product = np.clip(preference, 0, 1) * 30 / (30 + 10.0) * support / (support + 10.0)
+    np.testing.assert_allclose(scoring.confidence(preference, 30, support, MODEL), np.cbrt(product), rtol=1e-9)
+    square_root = scoring.confidence(preference, 30, support, {**MODEL, "confidence_exponent": 0.5})
+    np.testing.assert_allclose(square_root, np.sqrt(product), rtol=1e-12)
+    assert (square_root[1:] < np.cbrt(product)[1:]).all()  # a weaker root spreads the values down
+
+
 def test_top_k_orders_and_leaves_out_excluded_titles():
     scores = np.array([[0.1, 0.9, 0.5, 0.7, 0.3], [1.0, 0.0, 0.2, 0.4, 0.6]], dtype=np.float32)
     scores[0, 1] = scores[1, 0] = scores[1, 4] = -np.inf  # excluded

@@ -6,10 +6,10 @@ from django.urls import reverse
 from recommender.models import ModelRun
 
 
-def _buckets(low, medium, high):
+def _buckets(low, medium, high, counts=(10, 10, 10)):
     return [
-        {"confidence": name, "hit_rate": rate, "recommendations": 10, "pairs": 5, "mae": 0.7}
-        for name, rate in (("low", low), ("medium", medium), ("high", high))
+        {"confidence": name, "hit_rate": rate, "recommendations": count, "pairs": 5, "mae": 0.7}
+        for name, rate, count in zip(("low", "medium", "high"), (low, medium, high), counts, strict=True)
     ]
 
 
@@ -24,7 +24,7 @@ def test_the_models_page_shows_every_runs_beyond_accuracy_and_confidence(db, sta
             "novelty_bits": 2.71,
             "intra_list_diversity": 0.6234,
             "already_rated_share": 0.0,
-            "confidence_buckets": _buckets(0.12, 0.27, 0.41),
+            "confidence_buckets": _buckets(0.12, 0.27, 0.41, counts=(404, 4888, 1798)),
             "confidence_rises": True,
         },
     )
@@ -37,7 +37,7 @@ def test_the_models_page_shows_every_runs_beyond_accuracy_and_confidence(db, sta
     page = client.get(reverse("system:models")).content.decode()
 
     assert "Every run on its holdout" in page
-    cells = ("0.312", "0.371", "0.843", "9.3%", "2.71 bits", "0.623", "0%", "12% / 27% / 41%")
+    cells = ("0.312", "0.371", "0.843", "9.3%", "2.71 bits", "0.623", "0%", "12% / 27% / 41%", "404 / 4,888 / 1,798")
     for text in cells:
         assert f'<td class="num">{text}</td>' in page, text
     assert f"#{measured.pk}" in page and f"#{flat.pk}" in page
