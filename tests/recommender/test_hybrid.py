@@ -77,6 +77,25 @@ def test_a_rare_genre_shared_says_more_than_a_common_one():
     )
 
 
+def test_more_like_this_needs_something_shared_where_content_can_say():
+    """Between two titles with content, the same viewers alone do not make them alike (famous
+    classics share most viewers); a title without content still gets neighbours by the cosine."""
+    catalog = _catalog()
+    side = scoring.ItemSide.build(
+        ids=[1, 2, 3, 4, 5, 6],
+        factors=np.ones((6, 2)),
+        rating_factors=np.ones((6, 2)),
+        bias=np.zeros(6),
+        support=[50] * 6,
+    )
+    unit = side.factors / np.linalg.norm(side.factors, axis=1, keepdims=True)
+    candidates = np.arange(6)
+    best, _, valid = scoring.similar_titles(side.positions([5, 1, 6]), side, unit, candidates, 5, catalog=catalog)
+    assert list(side.ids[best[0][valid[0]]]) == [6]  # the series shares nothing: only the title without content
+    assert {2, 3, 4} <= set(side.ids[best[1][valid[1]]]) and 5 not in side.ids[best[1][valid[1]]]
+    assert set(side.ids[best[2][valid[2]]]) == {1, 2, 3, 4, 5}  # no content: the viewers speak
+
+
 def test_the_content_term_is_the_shrunk_mean_of_the_ratings_leanings():
     catalog = _catalog()
     offsets, rows, values = content.neighbours_of(catalog, np.arange(5), 3)
