@@ -79,8 +79,6 @@ def similar_items_for_member(*, user, items: list[SimilarItem]) -> dict[str, int
     titles_predict(user=user, titles=[item.title for item in items if item.title.tconst not in scores])
     for item in items:
         item.member_score = scores.get(item.title.tconst)
-        if item.member_score is not None:
-            item.title.predicted_rating = None
     return scores
 
 
