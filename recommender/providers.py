@@ -11,7 +11,7 @@ from recommender.serving.onboarding import onboarding_progress
 from recommender.serving.predictions import titles_predict
 from recommender.serving.ranking_controls import DISCOVERY_STEPS
 from recommender.serving.run_model import active_run, run_model_get
-from recommender.serving.similar import similar_title_list
+from recommender.serving.similar import similar_items_for_member, similar_title_list
 
 STYLESHEETS = ("css/recommender.css",)
 SIMILAR_TITLES_SHOWN = 12
@@ -29,7 +29,7 @@ def similar_titles_section(*, request, title) -> Section | None:
     similar = similar_title_list(title=title, limit=SIMILAR_TITLES_SHOWN)
     if not similar:
         return None
-    titles_predict(user=getattr(request, "user", None), titles=[item.title for item in similar])
+    similar_items_for_member(user=getattr(request, "user", None), items=similar)
     context = {"title": title, "similar": similar}
     return Section("recommender/_similar_titles.html", request, context, stylesheets=STYLESHEETS)
 

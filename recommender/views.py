@@ -33,7 +33,6 @@ from recommender.serving import onboarding
 from recommender.serving.cards import card_actions_render
 from recommender.serving.member_controls import controls_for_user, controls_in_query, controls_save, controls_summary
 from recommender.serving.page import CACHED_PAGES, PAGE_SIZE, page_cache_key, page_fingerprint, recommendation_page_get
-from recommender.serving.predictions import titles_predict
 from recommender.serving.ranking import LIVE_LIST_LIMIT, LiveFilters, live_state_get
 from recommender.serving.ranking_controls import (
     DISCOVERY_STEPS,
@@ -44,7 +43,7 @@ from recommender.serving.ranking_controls import (
     sort_parse,
 )
 from recommender.serving.run_model import active_run, run_model_get
-from recommender.serving.similar import similar_title_list
+from recommender.serving.similar import similar_items_for_member, similar_title_list
 
 
 def _run_admin_url(run: ModelRun | None) -> str | None:
@@ -421,6 +420,5 @@ def similar_titles(request, tconst: str):
     """ "More like this" as a page of its own (the title page shows the same list in a section)."""
     title = get_object_or_404(Title, tconst=tconst)
     similar = similar_title_list(title=title, limit=24)
-    titles_predict(user=request.user, titles=[item.title for item in similar])
-    scores = rating_scores_for_user(user=request.user, tconsts=[item.title.tconst for item in similar])
+    scores = similar_items_for_member(user=request.user, items=similar)
     return render(request, "recommender/similar_page.html", {"title": title, "similar": similar, "scores": scores})

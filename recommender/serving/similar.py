@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from django.db import connection
 
 from catalog.models import Person, Title
+from ratings.selectors import rating_scores_for_user
 from recommender.models import ModelRun, SimilarTitle
+from recommender.serving.predictions import titles_predict
 
 CAST_CATEGORIES = ("actor", "actress", "self")
 # A shared director says more about a film's feel than a shared actor, and both more than a genre.
@@ -35,6 +37,9 @@ class SimilarItem:
     score: float
     source: str  # "model" or "content"
     reason: str
+    # The signed-in member's own stars when they rated the title (``similar_items_for_member``):
+    # shown instead of a prediction, which would only guess what they already said.
+    member_score: int | None = None
 
 
 def similar_title_list(*, title: Title, limit: int = 12, run: ModelRun | None = None) -> list[SimilarItem]:
@@ -64,6 +69,17 @@ def similar_title_list(*, title: Title, limit: int = 12, run: ModelRun | None = 
             if len(items) >= limit:
                 break
     return items
+
+
+def similar_items_for_member(*, user, items: list[SimilarItem]) -> dict[str, int]:
+    """Each item gets the member's own stars when they rated its title, else the predicted stars
+    (``title.predicted_rating``; none for a visitor or a member without a model): two reads for the
+    whole list. Returns the member's scores ({tconst: stars}) for the cards' rating controls."""
+    scores = rating_scores_for_user(user=user, tconsts=[item.title.tconst for item in items])
+    titles_predict(user=user, titles=[item.title for item in items if item.title.tconst not in scores])
+    for item in items:
+        item.member_score = scores.get(item.title.tconst)
+    return scores
 
 
 def similar_title_list_by_content(*, title: Title, limit: int = 12) -> list[SimilarItem]:

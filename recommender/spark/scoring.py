@@ -488,7 +488,8 @@ def recommend(
 
 # "More like this" (DESIGN.md §11): content similarity s(i, j), lifted by up to SIMILAR_LIFT times
 # by how alike the same viewers find the two titles (cosine of the ranking vectors, shrunk by the
-# support), plus a little of that cosine alone, so a title without content still has neighbours.
+# support), plus a little of that cosine alone where a title has no content, so it still has
+# neighbours.
 SIMILAR_LIFT = 1.0
 SIMILAR_COSINE_ALONE = 0.02
 SIMILAR_SUPPORT_PRIOR = 20.0
@@ -523,7 +524,11 @@ def similar_titles(
             scored = content_side.similarity_block(catalog, own_rows[rows_in])
             scored *= content_side.standing(catalog.votes, own_rows[rows_in], np.arange(len(catalog)))
             alike[np.ix_(rows_in, columns_in)] = scored[:, other_rows[columns_in]]
-        similarity = alike * (1.0 + SIMILAR_LIFT * cosine) + SIMILAR_COSINE_ALONE * cosine
+        # The cosine alone only where content cannot speak (either title not in the catalog's
+        # facts): between two titles with content, sharing nothing means not alike, however many
+        # viewers they share (famous classics share most of them).
+        without_content = (own_rows < 0)[:, None] | (other_rows < 0)[None, :]
+        similarity = alike * (1.0 + SIMILAR_LIFT * cosine) + SIMILAR_COSINE_ALONE * cosine * without_content
         similarity[similarity <= 0] = -np.inf
     own = np.minimum(np.searchsorted(candidates, block), max(len(candidates) - 1, 0))
     is_candidate = candidates[own] == block if len(candidates) else np.zeros(len(block), bool)

@@ -50,8 +50,50 @@ def test_titles_are_alike_through_what_they_share():
     assert similarity[2] > 0  # the director alone
     assert similarity[4] == 0  # nothing shared
     offsets, rows, _ = content.neighbours_of(catalog, np.arange(5), 2)
-    assert list(rows[offsets[0] : offsets[1]]) == [1, 3]
+    # The director's other film comes before the film sharing only the genres: a shared person is a
+    # link of its own, which era, length and rating temper less than a genre link.
+    assert list(rows[offsets[0] : offsets[1]]) == [1, 2]
+    assert similarity[2] > similarity[3]
     assert offsets[5] - offsets[4] == 0  # the series has no neighbour
+
+
+def test_a_rare_genre_shared_says_more_than_a_common_one():
+    """Genres weigh by how specific they are: sharing Film-Noir (two titles of six) makes two films
+    more alike than sharing Drama (five of six), although a plain Jaccard says the opposite."""
+    genres = [["Drama", "Film-Noir"], ["Drama"], ["Drama"], ["Drama"], ["Crime", "Film-Noir"], ["Comedy", "Drama"]]
+    catalog = content.content_build(
+        ids=range(1, 7),
+        kind=["movie"] * 6,
+        year=[1950] * 6,
+        runtime=[100] * 6,
+        rating=[7.0] * 6,
+        votes=[1000] * 6,
+        genres=genres,
+    )
+    similarity = content.similarity_block(catalog, np.array([0]))[0]
+    assert similarity[4] > similarity[1] > similarity[5] > 0
+    assert similarity[4] == pytest.approx(
+        content.GENRE_SHARE * (np.log(3) / (np.log(6 / 5) + np.log(3) + np.log(6))) ** 2, rel=1e-5
+    )
+
+
+def test_more_like_this_needs_something_shared_where_content_can_say():
+    """Between two titles with content, the same viewers alone do not make them alike (famous
+    classics share most viewers); a title without content still gets neighbours by the cosine."""
+    catalog = _catalog()
+    side = scoring.ItemSide.build(
+        ids=[1, 2, 3, 4, 5, 6],
+        factors=np.ones((6, 2)),
+        rating_factors=np.ones((6, 2)),
+        bias=np.zeros(6),
+        support=[50] * 6,
+    )
+    unit = side.factors / np.linalg.norm(side.factors, axis=1, keepdims=True)
+    candidates = np.arange(6)
+    best, _, valid = scoring.similar_titles(side.positions([5, 1, 6]), side, unit, candidates, 5, catalog=catalog)
+    assert list(side.ids[best[0][valid[0]]]) == [6]  # the series shares nothing: only the title without content
+    assert {2, 3, 4} <= set(side.ids[best[1][valid[1]]]) and 5 not in side.ids[best[1][valid[1]]]
+    assert set(side.ids[best[2][valid[2]]]) == {1, 2, 3, 4, 5}  # no content: the viewers speak
 
 
 def test_the_content_term_is_the_shrunk_mean_of_the_ratings_leanings():
@@ -96,7 +138,17 @@ def test_titles_with_few_ratings_borrow_their_neighbours_vectors():
 # --- the bundled sample -------------------------------------------------------------------------------
 
 SAMPLE_PARAMS = {"rank": 16, "iterations": 5, "rating_rank": 8, "rating_iterations": 5, "holdout_fraction": 0.1}
-DIRECTORS = ("Alfred Hitchcock", "John Ford", "Fritz Lang", "Billy Wilder")
+# Directors with at least eight films in the sample, from 45 (Ford) to 11 (Welles): the probe rates
+# the five most voted, and the fewer and less known the others, the harder they are to bring up.
+DIRECTORS = (
+    "Alfred Hitchcock",
+    "John Ford",
+    "Fritz Lang",
+    "Billy Wilder",
+    "Akira Kurosawa",
+    "Charles Chaplin",
+    "Orson Welles",
+)
 
 
 @pytest.fixture(scope="module")
@@ -155,15 +207,18 @@ def test_five_films_of_a_director_bring_three_more_of_theirs(sample_run):
         TitleFactor.objects.filter(run=sample_run).count()
         > TitleFactor.objects.filter(run=sample_run, support__gt=0).count()
     ), "titles no one rated are in the run, through their content"
+    short = {}
     for director in DIRECTORS:
         films = _directed_by(director)
-        assert len(films) >= 9, director
+        assert len(films) >= 11, director
         user = _probe(f"probe-{director.split()[-1].lower()}", films[:5])
         assert not UserFactor.objects.filter(run=sample_run, user=user).exists()  # not in the trained model
         live = ranking.recommendation_list_live(user=user, limit=10)
         assert live.state.folded  # the live fold-in served them
         others = [item.tconst for item in live.items if item.tconst in films[5:]]
-        assert len(others) >= 3, (director, [Title.objects.get(pk=item.tconst).primary_title for item in live.items])
+        if len(others) < 3:
+            short[director] = [Title.objects.get(pk=item.tconst).primary_title for item in live.items]
+    assert not short, short
 
 
 @pytest.mark.spark
@@ -196,7 +251,10 @@ def _people(tconst: str) -> set[str]:
 @pytest.mark.spark
 @pytest.mark.django_db
 def test_more_like_this_shares_people_or_genres_and_is_not_obscure(sample_run):
-    shares, ratios = [], []
+    """For each of the sample's 20 most-voted titles (issue 17): at least 70 % of its first 12
+    share a director, writer or principal, or two genres, with it, and their median IMDb votes is
+    at least a tenth of its own."""
+    failing = {}
     for title in Title.objects.order_by("-num_votes", "tconst")[:20]:
         items = similar_title_list(title=title, limit=12, run=sample_run)
         assert len(items) == 12 and all(item.source == "model" for item in items)
@@ -206,11 +264,12 @@ def test_more_like_this_shares_people_or_genres_and_is_not_obscure(sample_run):
             for item in items
             if _people(item.title.tconst) & people or len(set(item.title.genres) & set(title.genres)) >= 2
         ]
-        shares.append(len(related) / len(items))
-        ratios.append(statistics.median(item.title.num_votes for item in items) / title.num_votes)
+        share = len(related) / len(items)
+        ratio = statistics.median(item.title.num_votes for item in items) / title.num_votes
+        if share < 0.7 or ratio < 0.1:
+            failing[title.primary_title] = (round(share, 2), round(ratio, 3))
         assert all(item.reason != "Similar" for item in items)
-    assert statistics.mean(shares) >= 0.7, shares
-    assert min(ratios) >= 0.1, ratios
+    assert not failing, failing
 
 
 @pytest.mark.spark

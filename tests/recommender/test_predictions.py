@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
+from catalog.models import Title
 from ratings.models import Rating
 from ratings.selectors import MEMBER_RATINGS_MIN, title_member_ratings
 from ratings.services import rating_set
@@ -169,3 +170,34 @@ def test_members_ratings_count_only_site_members_and_need_enough_of_them(world, 
     body = client.get(title.get_absolute_url()).content.decode()
     box = body.split('class="member-ratings"', 1)[1].split("</table>", 1)[0]
     assert "<strong>4.0</strong>" in box and "Members, 5 ratings" in box and "5★" in box
+
+
+def _similar_entries(html: str) -> dict[str, str]:
+    """{tconst: the entry's markup} of a "More like this" list."""
+    return {
+        tconst: entry
+        for entry in re.findall(r'<li data-source="[a-z]+">(.*?)</li>', html, flags=re.S)
+        for tconst in re.findall(r'href="/titles/(tt\d+)/"', entry)[:1]
+    }
+
+
+def test_more_like_this_shows_the_members_own_stars_on_titles_they_rated(world, member, client):
+    """A prediction guesses what the member would say: on a title they rated, they already said it."""
+    client.force_login(member)
+    model = run_model_get(run=active_run())
+    title = next(title for title in world["titles"] if title.tconst in model.index)
+    entries = _similar_entries(client.get(title.get_absolute_url()).content.decode().split('id="h-similar"', 1)[1])
+    unrated = [tconst for tconst in entries if not Rating.objects.filter(user=member, title_id=tconst).exists()]
+    assert len(unrated) >= 5
+    for tconst, stars in ((unrated[0], 2), (unrated[2], 5)):
+        rating_set(user=member, title=Title.objects.get(pk=tconst), score=stars)
+    for url, marker in ((title.get_absolute_url(), 'id="h-similar"'), (f"/titles/{title.tconst}/similar/", "<h1>")):
+        entries = _similar_entries(client.get(url).content.decode().split(marker, 1)[1])
+        scores = dict(Rating.objects.filter(user=member, title_id__in=entries).values_list("title_id", "score"))
+        assert {unrated[0]: 2, unrated[2]: 5}.items() <= scores.items()
+        for tconst, entry in entries.items():
+            if tconst in scores:
+                assert f"You rated {scores[tconst]} ★" in entry and "Predicted for you" not in entry, (url, tconst)
+            else:
+                assert "You rated" not in entry, (url, tconst)
+        assert sum("Predicted for you" in entries[tconst] for tconst in entries if tconst not in scores) >= 3, url
