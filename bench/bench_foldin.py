@@ -20,7 +20,10 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -149,6 +152,46 @@ def run_remove(run: ModelRun, *, previous: ModelRun | None, created_titles: int)
         path.unlink()
 
 
+class BenchMember(NamedTuple):
+    """What ``bench_member`` made: the active run, its titles and a signed-in member."""
+
+    run: ModelRun
+    tconsts: list[str]
+    user: User
+    client: Client
+    rng: np.random.Generator
+    # Title positions in ``tconsts``, all different: the first ``ratings`` are rated, the rest are
+    # left for the benchmark to rate.
+    chosen: np.ndarray
+
+
+@contextmanager
+def bench_member(
+    *, titles: int, ratings: int, rounds: int, seed: int, username: str, rank: int = 48, rating_rank: int = 20
+) -> Iterator[BenchMember]:
+    """A run of ``titles`` titles built (``build``) and served (``run_serve``), a member named
+    ``username``-<run id> with ``ratings`` ratings and ``rounds`` more titles chosen to rate, and a
+    test client signed in as them. All removed at the end and the previous run serves again."""
+    print(f"building a run of {titles:,} titles (rank {rank} + {rating_rank}) ...", flush=True)
+    started = time.perf_counter()
+    run, tconsts, created_titles = build(titles=titles, rank=rank, rating_rank=rating_rank, seed=seed)
+    print(f"  built in {time.perf_counter() - started:.1f} s")
+    user = User.objects.create_user(username=f"{username}-{run.pk}")  # logged in by force_login
+    previous = run_serve(run)
+    try:
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(len(tconsts), size=ratings + rounds, replace=False)
+        Rating.objects.bulk_create(
+            Rating(user=user, title_id=tconsts[i], score=int(rng.integers(1, 6))) for i in chosen[:ratings]
+        )
+        client = Client()
+        client.force_login(user)
+        yield BenchMember(run=run, tconsts=tconsts, user=user, client=client, rng=rng, chosen=chosen)
+    finally:
+        user.delete()
+        run_remove(run, previous=previous, created_titles=created_titles)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--titles", type=int, default=50_000)
@@ -160,23 +203,15 @@ def main() -> None:
     args = parser.parse_args()
     settings.ALLOWED_HOSTS = ["*"]
 
-    print(f"building a run of {args.titles:,} titles (rank {args.rank} + {args.rating_rank}) ...", flush=True)
-    started = time.perf_counter()
-    run, tconsts, created_titles = build(
-        titles=args.titles, rank=args.rank, rating_rank=args.rating_rank, seed=args.seed
-    )
-    print(f"  built in {time.perf_counter() - started:.1f} s")
-    user = User.objects.create_user(username=f"bench-foldin-{run.pk}")  # logged in by force_login
-    previous = run_serve(run)
-    try:
-        rng = np.random.default_rng(args.seed)
-        chosen = rng.choice(len(tconsts), size=args.ratings + args.rounds, replace=False)
-        Rating.objects.bulk_create(
-            Rating(user=user, title_id=tconsts[i], score=int(rng.integers(1, 6))) for i in chosen[: args.ratings]
-        )
-        client = Client()
-        client.force_login(user)
-
+    with bench_member(
+        titles=args.titles,
+        ratings=args.ratings,
+        rounds=args.rounds,
+        seed=args.seed,
+        username="bench-foldin",
+        rank=args.rank,
+        rating_rank=args.rating_rank,
+    ) as (run, tconsts, user, client, rng, chosen):
         started = time.perf_counter()
         model = run_model.run_model_get(run=ModelRun.objects.get(pk=run.pk))
         cold_load = time.perf_counter() - started
@@ -254,9 +289,6 @@ def main() -> None:
         )
         verdict = "PASS" if percentile(page_times, 95) < 50 else "FAIL"
         print(f"target p95 < 50 ms after a rating (wall clock): {verdict}")
-    finally:
-        user.delete()
-        run_remove(run, previous=previous, created_titles=created_titles)
 
 
 if __name__ == "__main__":

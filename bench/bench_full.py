@@ -47,19 +47,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from benchdb import database_create, database_drop  # noqa: E402
 from imdb_refresh import EXPECTED_FILE  # noqa: E402
+from imdbgen.realdata import FILES as IMPORT_FILES  # noqa: E402  (the seven files the generator writes)
 
 STEPS = ("generate", "import", "refresh", "crowd", "train", "load")
 DEFAULT_STEPS = ("generate", "import", "refresh", "crowd", "train", "load")
 FULL_USERS = 200_000
-IMPORT_FILES = (
-    "name.basics",
-    "title.basics",
-    "title.akas",
-    "title.crew",
-    "title.episode",
-    "title.principals",
-    "title.ratings",
-)
 TARGETS = {  # at --scale 1.0, seconds
     "import": 30 * 60,
     "refresh": 10 * 60,

@@ -22,10 +22,10 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imdbrec.settings.dev")
 os.environ["DEBUG"] = "false"  # as in production: no query log, cached templates
 os.environ.setdefault("RATELIMIT_ENABLE", "false")  # 200 requests a page from one address
@@ -36,14 +36,14 @@ import django.conf  # noqa: E402
 
 django.setup()
 
+from catalog_pages import member_create, plain_static_storages, timed_requests  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from catalog.selectors import BROWSE_MAX_RESULTS, FILMOGRAPHY_PAGE_SIZE  # noqa: E402
 from catalog.views import BROWSE_PAGE_SIZE  # noqa: E402
-from ratings.models import Rating  # noqa: E402
 
 P95_TARGET_MS = 150
 DEEPEST_BROWSE_PAGE = BROWSE_MAX_RESULTS // BROWSE_PAGE_SIZE
@@ -111,23 +111,14 @@ BROWSE = [
 
 
 def measure(client: Client, url: str, requests: int) -> dict:
-    response = client.get(url)  # warm caches and templates
-    assert response.status_code == 200, (url, response.status_code)
-    timings = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    with CaptureQueriesContext(connection) as queries:
-        client.get(url)
+    timings, queries = timed_requests(client, url, requests)
     timings.sort()
     return {
         "p50_ms": statistics.median(timings),
         "p95_ms": timings[max(0, int(round(0.95 * len(timings))) - 1)],
         "max_ms": timings[-1],
         "queries": len(queries),
-        "slowest_query_ms": max((float(query["time"]) * 1000 for query in queries.captured_queries), default=0.0),
+        "slowest_query_ms": max((float(query["time"]) * 1000 for query in queries), default=0.0),
     }
 
 
@@ -146,22 +137,10 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"catalogue: ~{titles:,} titles; {args.requests} requests per page; load average {load_before[0]:.1f}\n")
     print(f"{'page':52} {'p50':>7} {'p95':>7} {'max':>7} {'SQL':>4} {'slowest SQL':>11}")
-    plain_static = {
-        **django.conf.settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     results, failures = [], []
-    with override_settings(STORAGES=plain_static), transaction.atomic():
-        member = User.objects.create_user(username="bench-member-pages-full")
+    with override_settings(STORAGES=plain_static_storages()), transaction.atomic():
+        member = member_create("bench-member-pages-full")
         staff = User.objects.create_user(username="bench-staff-pages-full", is_staff=True)
-        popular = (
-            django.apps.apps.get_model("catalog", "Title")
-            .objects.order_by("-num_votes")
-            .values_list("tconst", flat=True)[:200]
-        )
-        Rating.objects.bulk_create(
-            Rating(user=member, title_id=tconst, score=1 + n % 5) for n, tconst in enumerate(popular)
-        )
         anonymous, signed_in, staff_client = (Client(HTTP_HOST="localhost") for _ in range(3))
         signed_in.force_login(member)
         staff_client.force_login(staff)

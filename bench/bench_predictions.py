@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -39,15 +37,13 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench_foldin import build, percentile, run_remove, run_serve  # noqa: E402
+from bench_foldin import bench_member, percentile  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.test import Client  # noqa: E402
 
 import catalog.views  # noqa: E402
 from accounts.models import User  # noqa: E402
 from catalog.extensions import title_annotations  # noqa: E402
 from catalog.models import Title  # noqa: E402
-from ratings.models import Rating  # noqa: E402
 from ratings.services import rating_set  # noqa: E402
 from recommender import providers  # noqa: E402
 
@@ -72,112 +68,104 @@ def main() -> None:
     settings.ALLOWED_HOSTS = ["*"]
     catalog.views.BROWSE_PAGE_SIZE = CARDS  # a page of 50 cards
 
-    print(f"building a run of {args.titles:,} titles ...", flush=True)
-    run, tconsts, created_titles = build(titles=args.titles, rank=48, rating_rank=20, seed=args.seed)
-    previous = run_serve(run)
-    user = User.objects.create_user(username=f"bench-predictions-{run.pk}")
-    try:
-        rng = np.random.default_rng(args.seed)
-        chosen = rng.choice(len(tconsts), size=args.ratings + args.rounds, replace=False)
-        Rating.objects.bulk_create(
-            Rating(user=user, title_id=tconsts[i], score=int(rng.integers(1, 6))) for i in chosen[: args.ratings]
-        )
-        client = Client()
-        client.force_login(user)
-        url = "/titles/?sort=popularity&page=3"
-        _predictions(True)
-        first = client.get(url)  # warm; folds the member in and saves it
-        shown = first.content.count(b"Predicted for you")
-        assert shown == CARDS, f"{shown} predictions on the page, expected {CARDS}"
-        _predictions(False)
-        assert b"Predicted for you" not in client.get(url).content
+    with bench_member(
+        titles=args.titles, ratings=args.ratings, rounds=args.rounds, seed=args.seed, username="bench-predictions"
+    ) as (_run, tconsts, user, client, rng, chosen):
+        try:
+            url = "/titles/?sort=popularity&page=3"
+            _predictions(True)
+            first = client.get(url)  # warm; folds the member in and saves it
+            shown = first.content.count(b"Predicted for you")
+            assert shown == CARDS, f"{shown} predictions on the page, expected {CARDS}"
+            _predictions(False)
+            assert b"Predicted for you" not in client.get(url).content
 
-        times: dict[tuple[str, bool], list[float]] = {}
-        cpu: dict[tuple[str, bool], list[float]] = {}
-        load_before = os.getloadavg()[0]
-        for round_number in range(args.rounds):
-            for on in (round_number % 2 == 0, round_number % 2 == 1):  # alternate which goes first
+            times: dict[tuple[str, bool], list[float]] = {}
+            cpu: dict[tuple[str, bool], list[float]] = {}
+            load_before = os.getloadavg()[0]
+            for round_number in range(args.rounds):
+                for on in (round_number % 2 == 0, round_number % 2 == 1):  # alternate which goes first
+                    _predictions(on)
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    response = client.get(url)
+                    times.setdefault(("steady", on), []).append((time.perf_counter() - started) * 1000)
+                    cpu.setdefault(("steady", on), []).append((time.process_time() - cpu_started) * 1000)
+                    assert response.status_code == 200
+            for round_number in range(args.rounds):
+                on = round_number % 2 == 0
                 _predictions(on)
+                rating_set(user=user, title=Title.objects.get(pk=tconsts[chosen[args.ratings + round_number]]), score=3)
                 started, cpu_started = time.perf_counter(), time.process_time()
-                response = client.get(url)
-                times.setdefault(("steady", on), []).append((time.perf_counter() - started) * 1000)
-                cpu.setdefault(("steady", on), []).append((time.process_time() - cpu_started) * 1000)
-                assert response.status_code == 200
-        for round_number in range(args.rounds):
-            on = round_number % 2 == 0
-            _predictions(on)
-            rating_set(user=user, title=Title.objects.get(pk=tconsts[chosen[args.ratings + round_number]]), score=3)
-            started, cpu_started = time.perf_counter(), time.process_time()
-            client.get(url)
-            times.setdefault(("after a rating", on), []).append((time.perf_counter() - started) * 1000)
-            cpu.setdefault(("after a rating", on), []).append((time.process_time() - cpu_started) * 1000)
-        _predictions(True)
+                client.get(url)
+                times.setdefault(("after a rating", on), []).append((time.perf_counter() - started) * 1000)
+                cpu.setdefault(("after a rating", on), []).append((time.process_time() - cpu_started) * 1000)
+            _predictions(True)
 
-        print(f"\nbrowse page of {CARDS} cards; run of {args.titles:,} titles; member with {args.ratings}+ ratings")
-        for case in ("steady", "after a rating"):
-            with_, without = times[(case, True)], times[(case, False)]
-            added = statistics.median(with_) - statistics.median(without)
-            print(
-                f"{case:<15} without predictions: median {statistics.median(without):6.2f} ms p95 "
-                f"{percentile(without, 95):6.2f} ms | with: median {statistics.median(with_):6.2f} ms p95 "
-                f"{percentile(with_, 95):6.2f} ms | added: median {added:+.2f} ms, p95 "
-                f"{percentile(with_, 95) - percentile(without, 95):+.2f} ms "
-                f"({'PASS' if added <= 10 else 'FAIL'} <= 10 ms)"
-            )
-            cpu_added = statistics.median(cpu[(case, True)]) - statistics.median(cpu[(case, False)])
-            print(
-                f"{'':<15} CPU time of the request: without {statistics.median(cpu[(case, False)]):6.2f} ms, "
-                f"with {statistics.median(cpu[(case, True)]):6.2f} ms, added {cpu_added:+.2f} ms "
-                f"({'PASS' if cpu_added <= 10 else 'FAIL'} <= 10 ms)"
-            )
-        # The predictions alone: the provider for the page's 50 titles, a fresh user object each time
-        # (so each call finds the member's vectors, as one request does).
-        titles = list(Title.objects.filter(pk__in=tconsts[:CARDS]))
-        alone = []
-        for _ in range(args.rounds):
-            member = User.objects.get(pk=user.pk)
-            started = time.perf_counter()
-            providers.title_predictions_annotate(user=member, titles=titles)
-            alone.append((time.perf_counter() - started) * 1000)
-        assert all(title.predicted_rating is not None for title in titles)
-        print(
-            f"the predictions provider alone for {CARDS} titles: median {statistics.median(alone):.2f} ms, "
-            f"p95 {percentile(alone, 95):.2f} ms (its queries: the active run; the saved fold-in with the rating count)"
-        )
-        # Just after a rating, the provider alone: the in-memory fold-in from the row's query (served)
-        # against folding in through user_state_get and saving it (the path before), interleaved.
-        from recommender.serving import predictions as prediction_module
-
-        served_path = prediction_module._saved_vectors
-
-        def saving_path(*, user, run, model=None):
-            return served_path(user=user, run=run, model=None)  # stale -> None -> user_state_get saves
-
-        after: dict[str, list[float]] = {"in memory": [], "fold in and save": []}
-        extra = rng.choice(len(tconsts), size=2 * args.rounds, replace=False)
-        for round_number in range(2 * args.rounds):
-            case = "in memory" if round_number % 2 == 0 else "fold in and save"
-            prediction_module._saved_vectors = served_path if case == "in memory" else saving_path
-            try:
-                rating_set(user=user, title=Title.objects.get(pk=tconsts[extra[round_number]]), score=4)
+            print(f"\nbrowse page of {CARDS} cards; run of {args.titles:,} titles; member with {args.ratings}+ ratings")
+            for case in ("steady", "after a rating"):
+                with_, without = times[(case, True)], times[(case, False)]
+                added = statistics.median(with_) - statistics.median(without)
+                print(
+                    f"{case:<15} without predictions: median {statistics.median(without):6.2f} ms p95 "
+                    f"{percentile(without, 95):6.2f} ms | with: median {statistics.median(with_):6.2f} ms p95 "
+                    f"{percentile(with_, 95):6.2f} ms | added: median {added:+.2f} ms, p95 "
+                    f"{percentile(with_, 95) - percentile(without, 95):+.2f} ms "
+                    f"({'PASS' if added <= 10 else 'FAIL'} <= 10 ms)"
+                )
+                cpu_added = statistics.median(cpu[(case, True)]) - statistics.median(cpu[(case, False)])
+                print(
+                    f"{'':<15} CPU time of the request: without {statistics.median(cpu[(case, False)]):6.2f} ms, "
+                    f"with {statistics.median(cpu[(case, True)]):6.2f} ms, added {cpu_added:+.2f} ms "
+                    f"({'PASS' if cpu_added <= 10 else 'FAIL'} <= 10 ms)"
+                )
+            # The predictions alone: the provider for the page's 50 titles, a fresh user object each time
+            # (so each call finds the member's vectors, as one request does).
+            titles = list(Title.objects.filter(pk__in=tconsts[:CARDS]))
+            alone = []
+            for _ in range(args.rounds):
                 member = User.objects.get(pk=user.pk)
                 started = time.perf_counter()
                 providers.title_predictions_annotate(user=member, titles=titles)
-                after[case].append((time.perf_counter() - started) * 1000)
-            finally:
-                prediction_module._saved_vectors = served_path
-        print(
-            "the provider alone just after a rating: "
-            + "; ".join(
-                f"{case}: median {statistics.median(values):.2f} ms, p95 {percentile(values, 95):.2f} ms"
-                for case, values in after.items()
+                alone.append((time.perf_counter() - started) * 1000)
+            assert all(title.predicted_rating is not None for title in titles)
+            print(
+                f"the predictions provider alone for {CARDS} titles: median {statistics.median(alone):.2f} ms, "
+                f"p95 {percentile(alone, 95):.2f} ms (its queries: the active run; the saved fold-in with the rating count)"
             )
-        )
-        print(f"load average during the run: {load_before:.2f} -> {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    finally:
-        _predictions(True)
-        user.delete()
-        run_remove(run, previous=previous, created_titles=created_titles)
+            # Just after a rating, the provider alone: the in-memory fold-in from the row's query (served)
+            # against folding in through user_state_get and saving it (the path before), interleaved.
+            from recommender.serving import predictions as prediction_module
+
+            served_path = prediction_module._saved_vectors
+
+            def saving_path(*, user, run, model=None):
+                return served_path(user=user, run=run, model=None)  # stale -> None -> user_state_get saves
+
+            after: dict[str, list[float]] = {"in memory": [], "fold in and save": []}
+            extra = rng.choice(len(tconsts), size=2 * args.rounds, replace=False)
+            for round_number in range(2 * args.rounds):
+                case = "in memory" if round_number % 2 == 0 else "fold in and save"
+                prediction_module._saved_vectors = served_path if case == "in memory" else saving_path
+                try:
+                    rating_set(user=user, title=Title.objects.get(pk=tconsts[extra[round_number]]), score=4)
+                    member = User.objects.get(pk=user.pk)
+                    started = time.perf_counter()
+                    providers.title_predictions_annotate(user=member, titles=titles)
+                    after[case].append((time.perf_counter() - started) * 1000)
+                finally:
+                    prediction_module._saved_vectors = served_path
+            print(
+                "the provider alone just after a rating: "
+                + "; ".join(
+                    f"{case}: median {statistics.median(values):.2f} ms, p95 {percentile(values, 95):.2f} ms"
+                    for case, values in after.items()
+                )
+            )
+            print(
+                f"load average during the run: {load_before:.2f} -> {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+            )
+        finally:
+            _predictions(True)
 
 
 if __name__ == "__main__":

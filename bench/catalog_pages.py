@@ -53,8 +53,11 @@ PAGES = [
 ]
 
 
-def measure(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
-    client.get(url)  # warm caches and templates
+def timed_requests(client: Client, url: str, repeat: int) -> tuple[list[float], list[dict]]:
+    """``url`` requested once to warm caches and templates, then ``repeat`` times: the wall time
+    of each in milliseconds (each must answer 200), and the SQL queries of one more request."""
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
     timings = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -63,7 +66,31 @@ def measure(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
         assert response.status_code == 200, (url, response.status_code)
     with CaptureQueriesContext(connection) as queries:
         client.get(url)
+    return timings, queries.captured_queries
+
+
+def measure(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
+    timings, queries = timed_requests(client, url, repeat)
     return statistics.median(timings), max(timings), len(queries)
+
+
+def plain_static_storages() -> dict:
+    """The project's storages with plain static files: the benchmark needs no collectstatic manifest."""
+    return {
+        **django.conf.settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def member_create(username: str, *, ratings: int = 200) -> User:
+    """A member who rated the ``ratings`` most voted titles (1 to 5 stars in turn); signed in with
+    ``force_login``, so no password."""
+    member = User.objects.create_user(username=username)
+    popular = Title.objects.order_by("-num_votes").values_list("tconst", flat=True)[:ratings]
+    Rating.objects.bulk_create(
+        Rating(user=member, title_id=tconst, score=1 + n % 5) for n, tconst in enumerate(popular)
+    )
+    return member
 
 
 def main() -> None:
@@ -75,17 +102,8 @@ def main() -> None:
         sys.exit(f"import the IMDb sample first ({titles} titles in the catalogue)")
     print(f"catalogue: {titles:,} titles; {args.repeat} runs per page\n")
     print(f"{'page':48} {'visitor':>8} {'median ms':>10} {'worst ms':>9} {'queries':>8}")
-    # Plain static storage: the benchmark needs no collectstatic manifest.
-    plain_static = {
-        **django.conf.settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    with override_settings(STORAGES=plain_static), transaction.atomic():
-        member = User.objects.create_user(username="bench-member-catalog")  # force_login: no password needed
-        popular = Title.objects.order_by("-num_votes").values_list("tconst", flat=True)[:200]
-        Rating.objects.bulk_create(
-            Rating(user=member, title_id=tconst, score=1 + n % 5) for n, tconst in enumerate(popular)
-        )
+    with override_settings(STORAGES=plain_static_storages()), transaction.atomic():
+        member = member_create("bench-member-catalog")
         anonymous, signed_in = Client(HTTP_HOST="localhost"), Client(HTTP_HOST="localhost")
         signed_in.force_login(member)
         for name, url in PAGES:

@@ -10,9 +10,12 @@ recommendations once (warm-up: the first visit folds the user in), then alternat
 recommendations page (pages 1-2, sometimes a genre filter) and a search for a word of a title.
 
 The busy phase starts a training (staff "Train now", Spark on ``local[1]``) and an import (the
-350,000-line IMDb slice from ../shared/data when present, else the bundled sample again), waits
-until both are running, and repeats the load; it reports how many requests ran while both jobs
-were running.
+IMDb slice from ../shared/data when present, else the bundled sample again), waits until both are
+running, and repeats the load. Each job is started again as soon as it finishes, until the load is
+done: one import of the slice takes a second or so and a training under a minute, far less than
+the load, so one of each would leave most requests without them. It reports how many requests ran
+while both jobs were running (the rest fell in the moments between one run's end and the next
+one's start) and how many trainings and imports ran.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import random
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,6 +36,7 @@ PASSWORD = "load-Pass-2024"  # noqa: S105 - a throwaway user of a throwaway data
 STAFF_PASSWORD = "load-Staff-2024"  # noqa: S105
 SHARED_SLICE = ROOT.parent / "shared" / "data" / "imdb-sample"
 GENRES = ["Drama", "Comedy", "Romance", "Crime", "Adventure"]
+ACTIVE = {"queued", "running"}  # a job in either state is not started again
 
 
 def main() -> int:
@@ -80,24 +85,20 @@ def main() -> int:
 
         staff = Browser(server.url, timeout=120)
         staff.login("loadstaff", STAFF_PASSWORD)
-        shown = page_messages(
-            staff.get(staff.post("/system/recommender/train/", {"rank": "8", "iterations": "5"}).location).body
-        )
         source = (
             {"source": "directory", "directory": str(SHARED_SLICE)} if SHARED_SLICE.is_dir() else {"source": "sample"}
         )
-        shown += page_messages(staff.get(staff.post("/system/catalog/import/", source).location).body)
-        jobs = Jobs(site)
-        jobs.wait_both_running()
+        jobs = Jobs(site, staff, source)
+        jobs.start()
         busy = load_phase(clients, words, args, random.Random(args.seed + 1), busy=jobs)
-        jobs.wait_finished()
+        jobs.stop()
         result = {
             "clients": args.clients,
             "requests_per_client": args.requests,
             "quiet": quiet,
             "busy": busy,
             "background": {
-                "messages": shown,
+                "messages": list(dict.fromkeys(jobs.messages)),  # each job's message once
                 "import_source": source.get("directory", "bundled sample"),
                 **jobs.summary(),
             },
@@ -110,49 +111,84 @@ def main() -> int:
 
 
 class Jobs:
-    """Polls the training and the import started for the busy phase."""
+    """The busy phase's background work: a training and an import, started through the staff pages
+    and each started again as soon as it finishes, until ``stop``."""
 
-    def __init__(self, site: PrivateSite):
-        self.site = site
-        self.train_id = int(site.sql("SELECT max(id) FROM recommender_modelrun"))
-        self.import_id = int(site.sql("SELECT max(id) FROM catalog_importrun"))
+    def __init__(self, site: PrivateSite, staff: Browser, source: dict):
+        self.site, self.staff, self.source = site, staff, source
+        self.train_ids: list[int] = []
+        self.import_ids: list[int] = []
+        self.messages: list[str] = []
+        self._stopping = threading.Event()
+        self._keeper = threading.Thread(target=self._keep_running, daemon=True)
+
+    def _post(self, path: str, data: dict, table: str, ids: list[int]) -> None:
+        self.messages += page_messages(self.staff.get(self.staff.post(path, data).location).body)
+        ids.append(int(self.site.sql(f"SELECT max(id) FROM {table}")))
+
+    def _train(self) -> None:
+        self._post(
+            "/system/recommender/train/", {"rank": "8", "iterations": "5"}, "recommender_modelrun", self.train_ids
+        )
+
+    def _import(self) -> None:
+        self._post("/system/catalog/import/", self.source, "catalog_importrun", self.import_ids)
 
     def states(self) -> tuple[str, str]:
+        """The status of the latest training and the latest import."""
         return (
-            self.site.sql(f"SELECT status FROM recommender_modelrun WHERE id = {self.train_id}"),
-            self.site.sql(f"SELECT status FROM catalog_importrun WHERE id = {self.import_id}"),
+            self.site.sql(f"SELECT status FROM recommender_modelrun WHERE id = {self.train_ids[-1]}"),
+            self.site.sql(f"SELECT status FROM catalog_importrun WHERE id = {self.import_ids[-1]}"),
         )
 
     def both_running(self) -> bool:
         return self.states() == ("running", "running")
 
-    def wait_both_running(self, timeout: float = 120) -> None:
+    def _keep_running(self) -> None:
+        while not self._stopping.wait(0.5):
+            training, importing = self.states()
+            if training not in ACTIVE:
+                self._train()
+            if importing not in ACTIVE:
+                self._import()
+
+    def start(self, timeout: float = 120) -> None:
+        """Start both jobs and keep them going; return once both run (or after ``timeout``)."""
+        self._train()
+        self._import()
+        self._keeper.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.both_running():
             time.sleep(0.2)
 
-    def wait_finished(self, timeout: float = 900) -> None:
+    def stop(self, timeout: float = 900) -> None:
+        """Start no more jobs and wait for the last ones to finish."""
+        self._stopping.set()
+        self._keeper.join()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and {"queued", "running"} & set(self.states()):
+        while time.monotonic() < deadline and ACTIVE & set(self.states()):
             time.sleep(1)
 
+    def _runs(self, table: str, ids: list[int], extra: tuple[str, str] | None = None) -> dict:
+        """The runs ``ids`` of ``table``: how many and their statuses, with the first one's id,
+        status, seconds and ``extra`` (figure, column) as when each job ran once."""
+        columns = "status || '|' || coalesce(extract(epoch FROM finished_at - started_at)::int, -1)"
+        if extra:
+            columns += f" || '|' || {extra[1]}"
+        listed = ",".join(map(str, ids))
+        rows = [
+            line.split("|")
+            for line in self.site.sql(f"SELECT {columns} FROM {table} WHERE id IN ({listed}) ORDER BY id").splitlines()
+        ]
+        first = {"run": ids[0], "status": rows[0][0], "seconds": int(rows[0][1])}
+        if extra:
+            first[extra[0]] = int(rows[0][2])
+        return {**first, "runs": len(rows), "statuses": dict(Counter(row[0] for row in rows))}
+
     def summary(self) -> dict:
-        train = self.site.sql(
-            f"SELECT status || '|' || coalesce(extract(epoch FROM finished_at - started_at)::int, -1) "
-            f"FROM recommender_modelrun WHERE id = {self.train_id}"
-        ).split("|")
-        imported = self.site.sql(
-            f"SELECT status || '|' || coalesce(extract(epoch FROM finished_at - started_at)::int, "
-            f"-1) || '|' || rows_done FROM catalog_importrun WHERE id = {self.import_id}"
-        ).split("|")
         return {
-            "training": {"run": self.train_id, "status": train[0], "seconds": int(train[1])},
-            "import": {
-                "run": self.import_id,
-                "status": imported[0],
-                "seconds": int(imported[1]),
-                "lines": int(imported[2]),
-            },
+            "training": self._runs("recommender_modelrun", self.train_ids),
+            "import": self._runs("catalog_importrun", self.import_ids, ("lines", "rows_done")),
         }
 
 
@@ -227,12 +263,17 @@ def report(result: dict) -> None:
                 f"max {latency['max_ms']:>7} ms"
             )
     background = result["background"]
+    training, imported = background["training"], background["import"]
     print(
-        f"background: training run #{background['training']['run']} {background['training']['status']} in "
-        f"{background['training']['seconds']} s; import #{background['import']['run']} of "
-        f"{background['import_source']} {background['import']['status']} in {background['import']['seconds']} s "
-        f"({background['import']['lines']:,} lines)"
+        f"background: {training['runs']} trainings ({_statuses(training['statuses'])}), the first run "
+        f"#{training['run']} {training['status']} in {training['seconds']} s; {imported['runs']} imports of "
+        f"{background['import_source']} ({_statuses(imported['statuses'])}), the first #{imported['run']} "
+        f"{imported['status']} in {imported['seconds']} s ({imported['lines']:,} lines)"
     )
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {status}" for status, count in counts.items())
 
 
 if __name__ == "__main__":

@@ -152,6 +152,7 @@ SELECT t.tconst, best.exact_rank, best.relevance,
  LIMIT %(limit)s
 """
 
+
 # Tier 3, the long tail: the trigram indexes of the catalog tables (migrations 0002), every title
 # and aka whatever its votes, each branch stopped at SEARCH_CANDIDATES matches. Queries of four
 # letters use ``column % needle`` (whole-string similarity) here: as a word, "love" is in too
@@ -159,34 +160,44 @@ SELECT t.tconst, best.exact_rank, best.relevance,
 # every branch repeats its index's predicate (migration 0011): an original title equal to the
 # primary one, or an aka equal to an earlier aka of its title, is found through that other row,
 # with the same relevance and an exact rank as high, so the partial indexes lose no title.
-_TAIL_SQL = """
-WITH hits AS (
-    (SELECT t.tconst,
-           (similarity(public.imdbrec_unaccent(t.primary_title), {needle})
-            + word_similarity({needle}, public.imdbrec_unaccent(t.primary_title))) / 2 AS relevance,
-           CASE WHEN lower(public.imdbrec_unaccent(t.primary_title)) = lower({needle}) THEN 2 ELSE 0 END AS exact_rank,
-           t.primary_title AS matched_title
-      FROM catalog_title t
-     WHERE public.imdbrec_unaccent(t.primary_title) {operator} {needle}
-     LIMIT %(candidates)s)
-    UNION ALL
-    (SELECT t.tconst,
-           (similarity(public.imdbrec_unaccent(t.original_title), {needle})
-            + word_similarity({needle}, public.imdbrec_unaccent(t.original_title))) / 2,
-           CASE WHEN lower(public.imdbrec_unaccent(t.original_title)) = lower({needle}) THEN 1 ELSE 0 END,
-           t.original_title
-      FROM catalog_title t
-     WHERE t.original_title <> t.primary_title AND public.imdbrec_unaccent(t.original_title) {operator} {needle}
-     LIMIT %(candidates)s)
-    UNION ALL
-    (SELECT a.title_id,
-           (similarity(public.imdbrec_unaccent(a.aka_title), {needle})
-            + word_similarity({needle}, public.imdbrec_unaccent(a.aka_title))) / 2,
-           CASE WHEN lower(public.imdbrec_unaccent(a.aka_title)) = lower({needle}) THEN 1 ELSE 0 END,
-           a.aka_title
-      FROM catalog_titleaka a
-     WHERE a.name_first AND a.removed_at IS NULL AND public.imdbrec_unaccent(a.aka_title) {operator} {needle}
-     LIMIT %(candidates)s)
+def _tail_branch(*, table: str, key: str, column: str, exact_rank: int, condition: str = "") -> str:
+    """One branch of the tail: the rows of ``table`` whose ``column`` looks like the needle, keyed
+    by ``key`` (a tconst), with ``exact_rank`` when the column is the query. ``condition``, if
+    any, is ANDed before the trigram match. ``{needle}`` and ``{operator}`` stay to be filled."""
+    unaccented = f"public.imdbrec_unaccent({column})"
+    where = f"{condition} AND " if condition else ""
+    return f"""
+    (SELECT {key},
+           (similarity({unaccented}, {{needle}})
+            + word_similarity({{needle}}, {unaccented})) / 2,
+           CASE WHEN lower({unaccented}) = lower({{needle}}) THEN {exact_rank} ELSE 0 END,
+           {column}
+      FROM {table}
+     WHERE {where}{unaccented} {{operator}} {{needle}}
+     LIMIT %(candidates)s)"""
+
+
+_TAIL_BRANCHES = "\n    UNION ALL".join(
+    (
+        _tail_branch(table="catalog_title t", key="t.tconst", column="t.primary_title", exact_rank=2),
+        _tail_branch(
+            table="catalog_title t",
+            key="t.tconst",
+            column="t.original_title",
+            exact_rank=1,
+            condition="t.original_title <> t.primary_title",
+        ),
+        _tail_branch(
+            table="catalog_titleaka a",
+            key="a.title_id",
+            column="a.aka_title",
+            exact_rank=1,
+            condition="a.name_first AND a.removed_at IS NULL",
+        ),
+    )
+)
+_TAIL_SQL = f"""
+WITH hits (tconst, relevance, exact_rank, matched_title) AS ({_TAIL_BRANCHES}
 ), best AS (
     SELECT tconst,
            max(exact_rank) AS exact_rank,

@@ -393,8 +393,9 @@ def render(results: dict) -> str:
             f"| search, same load | quiet: p50 {quiet['search']['p50_ms']} ms, p99 {quiet['search']['p99_ms']} ms"
             f" — busy: p50 {busy['search']['p50_ms']} ms, p99 {busy['search']['p99_ms']} ms |",
             f"| background work during the busy phase | {busy['requests_while_both_jobs_ran']} of "
-            f"{busy['requests']} requests while both ran; training {jobs['training']['status']} in "
-            f"{jobs['training']['seconds']} s, import of {jobs['import']['lines']:,} lines "
+            f"{busy['requests']} requests while both ran; {jobs['training'].get('runs', 1)} training(s), the "
+            f"first {jobs['training']['status']} in {jobs['training']['seconds']} s; "
+            f"{jobs['import'].get('runs', 1)} import(s) of {jobs['import']['lines']:,} lines, the first "
             f"{jobs['import']['status']} in {jobs['import']['seconds']} s; errors: quiet {len(quiet['errors'])}, "
             f"busy {len(busy['errors'])} |",
         ]

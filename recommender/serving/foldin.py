@@ -79,10 +79,13 @@ def fitted_known(model: RunModel, positions: np.ndarray) -> np.ndarray:
     return model.support[positions] > 0
 
 
-def content_term(*, model: RunModel, ratings: dict[str, int]) -> np.ndarray | None:
+def content_term(
+    *, model: RunModel, ratings: dict[str, int], rated: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray | None:
     """The content term of DESIGN.md §11 for every title of ``model``, from ``ratings``: the
-    training's own ``scoring.content_scores``; None when the run has no content side."""
-    positions, scores = rated_known(model, ratings)
+    training's own ``scoring.content_scores``; None when the run has no content side. ``rated``:
+    ``rated_known(model, ratings)``, when the caller has it already."""
+    positions, scores = rated if rated is not None else rated_known(model, ratings)
     if not len(positions):
         return None
     content = scoring.content_scores(
@@ -103,12 +106,12 @@ def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVecto
     """Fold a user with ``ratings`` ({tconst: stars}) into ``model`` with the training's own
     equations (``scoring.fold_in``; the collaborative part over the titles the fit knows, the
     content term over every rated title of the run); ``None`` when the model knows none of them."""
-    positions, scores = rated_known(model, ratings)
-    if not len(positions):
+    rated = rated_known(model, ratings)  # the content term reads it too
+    known_positions, known_scores = rated
+    if not len(known_positions):
         return None
-    known_count = len(positions)
-    fitted = fitted_known(model, positions)
-    positions, scores = positions[fitted], scores[fitted]
+    fitted = fitted_known(model, known_positions)
+    positions, scores = known_positions[fitted], known_scores[fitted]
     folded = scoring.fold_in(
         np.zeros(len(positions), dtype=np.int64),
         positions,
@@ -124,9 +127,9 @@ def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVecto
         factors=folded.factors[0],
         rating_factors=folded.rating_factors[0] if folded.rating_factors is not None else None,
         bias=float(folded.bias[0]),
-        known_ratings=known_count,
+        known_ratings=len(known_positions),
         source="fold-in",
-        content=content_term(model=model, ratings=ratings),
+        content=content_term(model=model, ratings=ratings, rated=rated),
     )
 
 

@@ -15,15 +15,10 @@ from django.conf import settings
 from tests.catalog.importing_helpers import SAMPLE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = {
-    "name.basics",
-    "title.basics",
-    "title.akas",
-    "title.crew",
-    "title.episode",
-    "title.principals",
-    "title.ratings",
-}
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_full import IMPORT_FILES  # noqa: E402
+
+FILES = set(IMPORT_FILES)
 
 
 def database_exists(name: str) -> bool:

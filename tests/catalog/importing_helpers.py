@@ -75,3 +75,32 @@ def snapshot() -> dict[str, list[tuple]]:
 
 def split(line: bytes) -> list[str]:
     return line.decode("utf-8").split("\t")
+
+
+def data_lines(path: Path) -> list[bytes]:
+    """The lines of an IMDb file, gzipped or not, without its header."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        return stream.read().split(b"\n")[1:-1]
+
+
+# The tables that get one row per line of their file (title.crew gives a row per person named).
+MODELS_BY_FILE = (
+    (Title, "title.basics"),
+    (Person, "name.basics"),
+    (TitleAka, "title.akas"),
+    (Episode, "title.episode"),
+    (Principal, "title.principals"),
+    (TitleRating, "title.ratings"),
+)
+
+
+def crew_relations(path: Path) -> set[tuple[str, str, str]]:
+    """(tconst, nconst, "director" or "writer") for each person a title.crew file names: the rows
+    of catalog_crew it must give."""
+    relations = set()
+    for line in data_lines(path):
+        tconst, directors, writers = split(line)
+        for role, people in (("director", directors), ("writer", writers)):
+            relations.update((tconst, person, role) for person in people.split(",") if person != r"\N")
+    return relations

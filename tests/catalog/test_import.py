@@ -1,6 +1,5 @@
 """The importer on real IMDb files: the tiny cross-linked fixtures, their traps, the 50,001-row slice."""
 
-import gzip
 import json
 import shutil
 
@@ -9,7 +8,7 @@ from django.db import connection
 
 from catalog.importing.indexes import indexes_deferred
 from catalog.models import Crew, Episode, ImportReject, ImportRun, Person, Principal, Title, TitleAka, TitleRating
-from tests.catalog.importing_helpers import run_import, snapshot, split
+from tests.catalog.importing_helpers import MODELS_BY_FILE, crew_relations, data_lines, run_import, snapshot, split
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_data]
 
@@ -17,12 +16,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.shared_data]
 @pytest.fixture
 def fixtures_dir(shared_data):
     return shared_data / "imdb-fixtures"
-
-
-def _data_lines(path):
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        return stream.read().split(b"\n")[1:-1]
 
 
 @pytest.mark.parametrize("defer_indexes_min_bytes", [None, 0], ids=["indexes-kept", "indexes-deferred"])
@@ -66,7 +59,7 @@ def _indexes():
 def test_fixture_rows_are_stored_exactly(fixtures_dir):
     run_import(fixtures_dir)
 
-    for line in _data_lines(fixtures_dir / "title.basics.tsv"):
+    for line in data_lines(fixtures_dir / "title.basics.tsv"):
         tconst, title_type, primary, original, adult, start, end, runtime, genres = split(line)
         title = Title.objects.get(tconst=tconst)
         assert (title.title_type, title.primary_title, title.original_title) == (title_type, primary, original)
@@ -75,14 +68,14 @@ def test_fixture_rows_are_stored_exactly(fixtures_dir):
         assert title.end_year == (None if end == r"\N" else int(end))
         assert title.runtime_minutes == (None if runtime == r"\N" else int(runtime))
         assert title.genres == ([] if genres == r"\N" else genres.split(","))
-    for line in _data_lines(fixtures_dir / "title.principals.tsv"):
+    for line in data_lines(fixtures_dir / "title.principals.tsv"):
         tconst, ordering, nconst, category, job, characters = split(line)
         principal = Principal.objects.get(title_id=tconst, ordering=int(ordering))
         assert (principal.person_id, principal.category) == (nconst, category)
         assert principal.job == ("" if job == r"\N" else job)
         assert principal.characters == ([] if characters == r"\N" else json.loads(characters))
     # the denormalised rating is the one title.ratings published
-    for line in _data_lines(fixtures_dir / "title.ratings.tsv"):
+    for line in data_lines(fixtures_dir / "title.ratings.tsv"):
         tconst, average, votes = split(line)
         rating = TitleRating.objects.get(title_id=tconst)
         assert (str(rating.average_rating), rating.num_votes) == (average, int(votes))
@@ -100,7 +93,7 @@ def test_raw_quotes_in_titles_are_stored_exactly(fixtures_dir, tmp_path):
     run = run_import(tmp_path)
 
     assert run.status == ImportRun.Status.SUCCEEDED, run.error
-    lines = _data_lines(tmp_path / "title.basics.tsv")
+    lines = data_lines(tmp_path / "title.basics.tsv")
     assert Title.objects.count() == len(lines) == 2
     for line in lines:
         fields = split(line)
@@ -124,7 +117,7 @@ def test_duplicate_key_file_is_reported_not_fatal(fixtures_dir, tmp_path, table_
     reject = ImportReject.objects.get(run=run)
     assert (reject.file, reject.line) == ("name.basics.tsv", 3)
     assert reject.reason == "duplicate nconst nm0000647 (first on line 2)"
-    assert reject.raw == _data_lines(tmp_path / "name.basics.tsv")[1].decode()
+    assert reject.raw == data_lines(tmp_path / "name.basics.tsv")[1].decode()
     assert str(reject) == "name.basics.tsv:3: duplicate nconst nm0000647 (first on line 2)"
     assert Person.objects.get(nconst="nm0000647").primary_name == "Alan Smithee"
     if table_already_loaded:
@@ -158,22 +151,9 @@ def test_whole_slice_every_line_accounted_for(shared_data):
         assert result["lines"] == 50_001, name
         assert result["loaded"] + result["rejected"] == result["lines"], name
         assert ImportReject.objects.filter(run=run, file=result["file"]).count() == result["rejected"], name
-    for model, name in (
-        (Title, "title.basics"),
-        (Person, "name.basics"),
-        (TitleAka, "title.akas"),
-        (Episode, "title.episode"),
-        (Principal, "title.principals"),
-        (TitleRating, "title.ratings"),
-    ):
+    for model, name in MODELS_BY_FILE:
         assert model.objects.count() == run.counts[name]["loaded"], name
-    relations = set()
-    for line in _data_lines(slice_dir / "title.crew.tsv.gz"):
-        tconst, directors, writers = split(line)
-        for role, people in (("director", directors), ("writer", writers)):
-            if people != r"\N":
-                relations.update((tconst, person, role) for person in people.split(","))
-    assert Crew.objects.count() == len(relations)
+    assert Crew.objects.count() == len(crew_relations(slice_dir / "title.crew.tsv.gz"))
     # cross-file references dangle in a partial dump and are kept, not dropped
     assert Principal.objects.exclude(person_id__in=Person.objects.values("nconst")).exists()
     assert Episode.objects.exclude(parent_id__in=Title.objects.values("tconst")).exists()

@@ -18,14 +18,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import path
 
+from tests.helpers import COMPOSE_SECRETS
+
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_ENV = {
-    "SECRET_KEY": "compose-test-secret",
-    "POSTGRES_PASSWORD": "compose-test-postgres",
-    "IMDBREC_OWNER_PASSWORD": "compose-test-owner",
-    "IMDBREC_SITE_PASSWORD": "compose-test-site",
-    "IMDBREC_WORKER_PASSWORD": "compose-test-worker",
-}
+COMPOSE_ENV = COMPOSE_SECRETS
 needs_compose = pytest.mark.skipif(
     shutil.which("docker-compose") is None, reason="docker-compose is installed by `make test-deps`"
 )

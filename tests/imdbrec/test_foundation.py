@@ -10,16 +10,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.helpers import COMPOSE_SECRETS
+
 ROOT = Path(__file__).resolve().parents[2]
-# docker-compose.yml has no default secrets: the rendering needs them (tests/imdbrec/test_deployment.py).
-COMPOSE_ENV = {
-    **os.environ,
-    "SECRET_KEY": "compose-test-secret",
-    "POSTGRES_PASSWORD": "compose-test-postgres",
-    "IMDBREC_OWNER_PASSWORD": "compose-test-owner",
-    "IMDBREC_SITE_PASSWORD": "compose-test-site",
-    "IMDBREC_WORKER_PASSWORD": "compose-test-worker",
-}
+# docker-compose.yml has no default secrets: the rendering needs them.
+COMPOSE_ENV = {**os.environ, **COMPOSE_SECRETS}
 
 
 def test_database_is_postgres(db):
