@@ -597,8 +597,9 @@ def recommend(
         stop = min(start + USER_CHUNK, users)
         content = chunk_rated = None
         if rated_columns is not None:
-            chunk_rated = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
-            content = side_content_scores(*chunk_rated, stop - start, side, model)
+            segment, rows, ratings = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
+            chunk_rated = (segment, rows, ratings)
+            content = side_content_scores(segment, rows, ratings, stop - start, side, model)
         scores = scores_for(folded.factors[start:stop], side, model, content)
         low, high = np.searchsorted(excluded_segment, [start, stop])
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
