@@ -219,3 +219,19 @@ def test_the_job_writes_the_lists_and_the_sites_stars_equal_the_jobs(recommender
             bare = ranking.stars_for(model=model, vectors=vectors, positions=positions)
             assert np.abs(bare - live).max() > 1e-4
     assert checked
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"star_neighbour_weight": -1}, "star_neighbour_weight must be between"),
+        ({"star_neighbour_n": 2.5}, "star_neighbour_n must be a whole number"),
+        ({"star_neighbour_min_support": 0}, "star_neighbour_min_support must be between"),
+        ({"star_neighbour_reg": "1"}, "star_neighbour_reg must be a number"),
+    ],
+)
+def test_bad_neighbourhood_parameters_are_refused(override, message):
+    from recommender.spark.params import ParamsError
+
+    with pytest.raises(ParamsError, match=message):
+        params_resolve(override)
