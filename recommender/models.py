@@ -145,6 +145,10 @@ class TitleFactor(models.Model):
     # as item ids (tconst digits), best first, with their similarity.
     neighbours = ArrayField(models.IntegerField(), null=True, blank=True)
     neighbour_scores = ArrayField(models.FloatField(), null=True, blank=True)
+    # The star model's neighbourhood (recommender/DESIGN.md §2): the titles whose rating residuals
+    # move with this one's, as item ids, best first, with their shrunk correlation.
+    star_neighbours = ArrayField(models.IntegerField(), null=True, blank=True)
+    star_neighbour_scores = ArrayField(models.FloatField(), null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "title"], name="recommender_titlefactor_unique")]

@@ -45,6 +45,11 @@ class UserVectors:
     # The content term of every title of the run (DESIGN.md §11), from the user's ratings; None
     # when the run has no content side.
     content: np.ndarray | None = None
+    # The user's rated titles the run knows (positions) and what the star model misses of each
+    # rating (``scoring.rating_residuals``): the star neighbourhood term reads them (DESIGN.md §2).
+    # None when the run has no star neighbours.
+    rated_positions: np.ndarray | None = None
+    rated_residuals: np.ndarray | None = None
 
 
 def _fold_in_model(model: RunModel, scores: np.ndarray) -> dict:
@@ -102,6 +107,47 @@ def content_term(
     return None if content is None else content[0]
 
 
+def ratings_attach(
+    *,
+    model: RunModel,
+    vectors: UserVectors,
+    ratings: dict[str, int],
+    rated: tuple[np.ndarray, np.ndarray] | None = None,
+) -> UserVectors:
+    """``vectors`` with what the user's ``ratings`` add beside them: the content term (DESIGN.md
+    §11) and the star model's residuals of each rating (§2), the training's own equations.
+    ``rated``: ``rated_known(model, ratings)``, when the caller has it already."""
+    rated = rated if rated is not None else rated_known(model, ratings)
+    vectors.content = content_term(model=model, ratings=ratings, rated=rated)
+    return star_residuals_attach(model=model, vectors=vectors, ratings=ratings, rated=rated)
+
+
+def star_residuals_attach(
+    *,
+    model: RunModel,
+    vectors: UserVectors,
+    ratings: dict[str, int],
+    rated: tuple[np.ndarray, np.ndarray] | None = None,
+) -> UserVectors:
+    """``vectors`` with the star model's residual of each of the user's ``ratings`` (DESIGN.md §2:
+    the neighbourhood term of predicted stars reads them); unchanged when the run has no star
+    neighbours."""
+    positions, scores = rated if rated is not None else rated_known(model, ratings)
+    if len(positions) and scoring.star_neighbours_used(model.star_rows, model.params):
+        vectors.rated_positions = positions
+        vectors.rated_residuals = scoring.rating_residuals(
+            np.zeros(len(positions), dtype=np.int64),
+            positions,
+            scores,
+            None if vectors.rating_factors is None else vectors.rating_factors[None, :],
+            np.array([vectors.bias]),
+            title_bias=model.title_bias,
+            rating_factors=model.rating_factors,
+            model=_fold_in_model(model, scores),
+        )
+    return vectors
+
+
 def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVectors | None:
     """Fold a user with ``ratings`` ({tconst: stars}) into ``model`` with the training's own
     equations (``scoring.fold_in``; the collaborative part over the titles the fit knows, the
@@ -123,14 +169,14 @@ def user_vectors_solve(*, model: RunModel, ratings: dict[str, int]) -> UserVecto
         title_bias=model.title_bias,
         model=_fold_in_model(model, scores if len(scores) else np.array([3.0])),
     )
-    return UserVectors(
+    vectors = UserVectors(
         factors=folded.factors[0],
         rating_factors=folded.rating_factors[0] if folded.rating_factors is not None else None,
         bias=float(folded.bias[0]),
         known_ratings=len(known_positions),
         source="fold-in",
-        content=content_term(model=model, ratings=ratings, rated=rated),
     )
+    return ratings_attach(model=model, vectors=vectors, ratings=ratings, rated=rated)
 
 
 def user_ratings(*, user: User) -> dict[str, int]:
@@ -196,7 +242,7 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
     known = sum(1 for tconst in ratings if tconst in model.index)
     if not force and fold_in is not None and fold_in.run_id == run.pk and not fold_in.stale and fold_in.factors:
         vectors = _vectors_from_arrays(fold_in.factors, fold_in.rating_factors, fold_in.bias, known, "fold-in (saved)")
-        vectors.content = content_term(model=model, ratings=ratings)
+        vectors = ratings_attach(model=model, vectors=vectors, ratings=ratings)
         return UserState(
             vectors=vectors,
             ratings=ratings,
@@ -211,7 +257,7 @@ def user_state_get(*, user: User, run: ModelRun, model: RunModel, force: bool = 
         row = UserFactor.objects.filter(run=run, user=user).values_list("factors", "rating_factors", "bias").first()
         if row is not None:
             vectors = _vectors_from_arrays(row[0], row[1], row[2], known, "run")
-            vectors.content = content_term(model=model, ratings=ratings)
+            vectors = ratings_attach(model=model, vectors=vectors, ratings=ratings)
             if fold_in is not None and (fold_in.stale or fold_in.run_id != run.pk):
                 # A new run marked every fold-in stale, but this user changed nothing since its
                 # export: its vectors are theirs. Recorded, so the flag stops sending them here.

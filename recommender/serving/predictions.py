@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.db import connection
 
-from recommender.serving.foldin import UserVectors, user_state_get, user_vectors_solve
+from recommender.serving.foldin import UserVectors, star_residuals_attach, user_state_get, user_vectors_solve
 from recommender.serving.onboarding import unlock_threshold
 from recommender.serving.ranking import stars_for
 from recommender.serving.run_model import RunModel, active_run, run_model_get
+from recommender.spark import scoring
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -87,16 +88,22 @@ def _saved_vectors(*, user: User, run: ModelRun, model: RunModel | None = None) 
                    (SELECT count(*) FROM ratings_rating WHERE user_id = %(user)s),
                    f.run_id = %(run)s AND NOT f.stale AND f.factors IS NOT NULL,
                    f.stale AND (%(started)s::timestamptz IS NULL OR f.updated_at >= %(started)s::timestamptz),
-                   CASE WHEN f.stale THEN
+                   CASE WHEN f.stale OR %(ratings)s THEN
                        (SELECT array_agg(title_id ORDER BY title_id) FROM ratings_rating WHERE user_id = %(user)s)
                    END,
-                   CASE WHEN f.stale THEN
+                   CASE WHEN f.stale OR %(ratings)s THEN
                        (SELECT array_agg(score ORDER BY title_id) FROM ratings_rating WHERE user_id = %(user)s)
                    END
             FROM recommender_userfoldin f
             WHERE f.user_id = %(user)s
             """,
-            {"user": user.pk, "run": run.pk, "started": run.started_at},
+            {
+                "user": user.pk,
+                "run": run.pk,
+                "started": run.started_at,
+                # the star neighbourhood term reads the member's ratings even with a fresh fold-in
+                "ratings": model is not None and scoring.star_neighbours_used(model.star_rows, model.params),
+            },
         )
         row = cursor.fetchone()
     if row is None or row[3] < unlock_threshold():
@@ -106,13 +113,16 @@ def _saved_vectors(*, user: User, run: ModelRun, model: RunModel | None = None) 
         if not rated_since or model is None or not tconsts:
             return None
         return user_vectors_solve(model=model, ratings=dict(zip(tconsts, scores, strict=True)))
-    return UserVectors(
+    vectors = UserVectors(
         factors=np.fromstring(factors[1:-1], sep=","),
         rating_factors=np.fromstring(rating_factors[1:-1], sep=",") if rating_factors else None,
         bias=float(bias or 0.0),
         known_ratings=int(count),
         source="fold-in (saved)",
     )
+    if model is not None and tconsts:
+        vectors = star_residuals_attach(model=model, vectors=vectors, ratings=dict(zip(tconsts, scores, strict=True)))
+    return vectors
 
 
 def predicted_stars(*, user: User | None, tconsts: Iterable[str]) -> dict[str, float]:

@@ -79,6 +79,21 @@ def stars_for(*, model: RunModel, vectors: UserVectors, positions: np.ndarray) -
     predicted = mean + vectors.bias + model.title_bias[positions]
     if model.rating_factors is not None and vectors.rating_factors is not None:
         predicted = predicted + model.rating_factors[positions] @ vectors.rating_factors
+    if vectors.rated_positions is not None and vectors.rated_residuals is not None:
+        positions = np.asarray(positions, dtype=np.int64)
+        predicted = predicted + scoring.neighbour_stars(
+            np.zeros(positions.size, dtype=np.int64),
+            positions.ravel(),
+            np.zeros(len(vectors.rated_positions), dtype=np.int64),
+            vectors.rated_positions,
+            vectors.rated_residuals,
+            1,
+            offsets=model.star_offsets,
+            neighbour_rows=model.star_rows,
+            neighbour_scores=model.star_scores,
+            titles=model.size,
+            model=params,
+        ).reshape(positions.shape)
     return np.clip(predicted, float(params["scale_min"]), float(params["scale_max"]))
 
 

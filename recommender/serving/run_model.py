@@ -96,6 +96,10 @@ class RunModel:
     neighbour_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     neighbour_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     neighbour_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # The star model's neighbours (DESIGN.md §2) as CSR over positions; empty when the run has none.
+    star_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    star_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    star_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     loaded_seconds: float = 0.0
     # float32 copies for the scan over every title (half the memory traffic); the short list is
     # then re-scored in float64, so the final order is exact.
@@ -192,7 +196,7 @@ def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
         cursor.execute(
             """
             SELECT title_id, factors::text, rating_factors::text, bias, support,
-                   neighbours::text, neighbour_scores::text
+                   neighbours::text, neighbour_scores::text, star_neighbours::text, star_neighbour_scores::text
             FROM recommender_titlefactor WHERE run_id = %s ORDER BY title_id
             """,
             [run.pk],
@@ -211,6 +215,10 @@ def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
         rating_rank = rows[0][2].count(",") + 1
         arrays["rating_factors"] = np.nan_to_num(_parse_float_arrays([row[2] for row in rows], rating_rank))
     arrays.update(_neighbours_parse(arrays["tconsts"], [row[5] for row in rows], [row[6] for row in rows]))
+    star = _neighbours_parse(arrays["tconsts"], [row[7] for row in rows], [row[8] for row in rows])
+    arrays.update(
+        star_offsets=star["neighbour_offsets"], star_rows=star["neighbour_rows"], star_scores=star["neighbour_scores"]
+    )
     return arrays
 
 
@@ -336,6 +344,10 @@ def _run_model_load(run: ModelRun) -> RunModel | None:
         model.neighbour_offsets = arrays["neighbour_offsets"]
         model.neighbour_rows = arrays["neighbour_rows"]
         model.neighbour_scores = arrays["neighbour_scores"].astype(np.float32)
+    if "star_offsets" in arrays:
+        model.star_offsets = arrays["star_offsets"]
+        model.star_rows = arrays["star_rows"]
+        model.star_scores = arrays["star_scores"].astype(np.float32)
     model.loaded_seconds = time.perf_counter() - started
     logger.info("Loaded run %s: %d titles, rank %d, in %.2f s", run.pk, model.size, model.rank, model.loaded_seconds)
     return model

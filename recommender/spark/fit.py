@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from recommender.spark import scoring
 from recommender.spark.inputs import Ratings, local_path, parquet_path, ratings_load
+from recommender.spark.neighbours import Neighbours, star_neighbours
 from recommender.spark.progress import Reporter
 
 
@@ -41,6 +42,8 @@ class Prepared:
     item_bias: np.ndarray  # b_i
     path: str  # the Parquet file of the observations below
     frame: DataFrame | None = None  # user, item, strength (ranking model), target (star model)
+    # the star model's neighbour lists (DESIGN.md §2), from the biases' residuals
+    neighbours: Neighbours = field(default_factory=Neighbours.empty)
 
 
 @dataclass
@@ -74,12 +77,18 @@ MODEL_KEYS = (
     "confidence_exponent",
     "content_weight",
     "content_prior",
+    "star_neighbour_weight",
+    "star_neighbour_reg",
+    "star_neighbour_n",
+    "star_neighbour_min_support",
+    "star_neighbour_max_titles",
+    "star_neighbour_shrink",
 )
 
 
-def prepare(spark: SparkSession, train: Ratings, params: dict, *, work_dir: str) -> Prepared:
+def prepare(spark: SparkSession, train: Ratings, params: dict, *, work_dir: str, neighbours: bool = True) -> Prepared:
     """``prepare_arrays``, then the DataFrame both fits read."""
-    prepared = prepare_arrays(train, params, work_dir=work_dir)
+    prepared = prepare_arrays(train, params, work_dir=work_dir, neighbours=neighbours)
     prepared.frame = observations_read(spark, prepared.path)
     return prepared
 
@@ -92,10 +101,10 @@ def observations_read(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.schema(OBSERVATIONS_SCHEMA).parquet(path)
 
 
-def prepare_arrays(train: Ratings, params: dict, *, work_dir: str) -> Prepared:
+def prepare_arrays(train: Ratings, params: dict, *, work_dir: str, neighbours: bool = True) -> Prepared:
     """Counts, biases, the users' spreads and both models' observations, in numpy; then one Parquet
-    file in the exchange location that both fits read (executors elsewhere read it there too).
-    No Spark: runs while the JVM starts."""
+    file in the exchange location that both fits read (executors elsewhere read it there too);
+    with ``neighbours``, the star model's neighbour lists. No Spark: runs while the JVM starts."""
     user_ids, user_index = np.unique(train.user, return_inverse=True)
     item_ids, item_index = np.unique(train.item, return_inverse=True)
     ratings = train.rating.astype(np.float64)
@@ -143,7 +152,14 @@ def prepare_arrays(train: Ratings, params: dict, *, work_dir: str) -> Prepared:
         path,
         row_group_size=1 << 18,
     )
-    return Prepared(constants, user_ids, user_counts, user_bias, user_scale, item_ids, item_support, item_bias, path)
+    prepared = Prepared(
+        constants, user_ids, user_counts, user_bias, user_scale, item_ids, item_support, item_bias, path
+    )
+    if neighbours:
+        prepared.neighbours = star_neighbours(
+            user_index, item_index, residual, item_ids=item_ids, users=len(user_ids), params=params
+        )
+    return prepared
 
 
 def als_create(*, implicit: bool, params: dict, blocks: int) -> ALS:
@@ -224,10 +240,11 @@ def models_fit(
         rating = base.rating
         for key in ("rating_rank", "rating_reg", "bias_reg_user", "bias_reg_title", "rating_scale_prior"):
             prepared.constants[key] = base.constants[key]
-        prepared.user_bias, prepared.item_bias, prepared.user_scale = (
+        prepared.user_bias, prepared.item_bias, prepared.user_scale, prepared.neighbours = (
             base.prepared.user_bias,
             base.prepared.item_bias,
             base.prepared.user_scale,
+            base.prepared.neighbours,
         )
     if ranking is None:
         assert base is not None, "without a base both models are fitted above"
@@ -269,13 +286,14 @@ def user_factors_collect(model: ALSModel, users: np.ndarray, model_users: int) -
 def item_side_collect(fitted: Fitted) -> scoring.ItemSide:
     """Every title of the run as numpy arrays on the driver (broadcast to the passes)."""
     prepared = fitted.prepared
+    neighbours = prepared.neighbours
     return scoring.ItemSide.build(
         ids=prepared.item_ids,
         factors=factors_collect(fitted.ranking.itemFactors, prepared.item_ids, fitted.ranking.rank),
         rating_factors=factors_collect(fitted.rating.itemFactors, prepared.item_ids, fitted.rating.rank),
         bias=prepared.item_bias,
         support=prepared.item_support,
-    )
+    ).with_star_neighbours(neighbours.owners, neighbours.offsets, neighbours.neighbours, neighbours.scores)
 
 
 def als_blocks(spark: SparkSession) -> int:
@@ -290,7 +308,9 @@ def bare_fit(spark: SparkSession, *, input_dir: str, params: dict, reporter: Rep
     blocks = als_blocks(spark)
     work_dir = tempfile.mkdtemp(prefix="bare-fit-", dir=local_path(input_dir))
     with reporter.timed("bare_prepare"):
-        prepared = prepare(spark, ratings_load(f"{input_dir}/ratings.parquet"), params, work_dir=work_dir)
+        prepared = prepare(
+            spark, ratings_load(f"{input_dir}/ratings.parquet"), params, work_dir=work_dir, neighbours=False
+        )
         assert prepared.frame is not None, "prepare reads the observations"
         prepared.frame.count()
     with reporter.timed("bare_fit_ranking"):

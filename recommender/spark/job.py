@@ -201,6 +201,9 @@ def run(
         offsets = side.neighbour_offsets.astype(np.int32)
         if len(offsets) != len(side.ids) + 1:  # no content side: every list empty
             offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
+        star_offsets = side.star_offsets.astype(np.int32)
+        if len(star_offsets) != len(side.ids) + 1:  # no star neighbours: every list empty
+            star_offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
         titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
         titles_path.mkdir(parents=True, exist_ok=True)
         pq.write_table(
@@ -219,6 +222,12 @@ def run(
                         pa.array(offsets), pa.array(side.ids[side.neighbour_rows].astype(np.int32))
                     ),
                     "neighbour_scores": pa.ListArray.from_arrays(pa.array(offsets), pa.array(side.neighbour_scores)),
+                    "star_neighbours": pa.ListArray.from_arrays(
+                        pa.array(star_offsets), pa.array(side.ids[side.star_rows].astype(np.int32))
+                    ),
+                    "star_neighbour_scores": pa.ListArray.from_arrays(
+                        pa.array(star_offsets), pa.array(side.star_scores.astype(np.float32))
+                    ),
                 }
             ),
             titles_path / "part-0.parquet",

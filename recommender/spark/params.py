@@ -29,6 +29,15 @@ DEFAULT_PARAMS: dict = {
     "bias_reg_title": 5.0,
     "bias_sweeps": 3,
     "rating_scale_prior": 10.0,
+    # the star model's neighbourhood term (DESIGN.md §2): its weight and shrinkage, each title's
+    # neighbours kept, who may be one (training ratings at least; the most rated first, at most)
+    # and the similarity's shrinkage by common raters
+    "star_neighbour_weight": 1.5,
+    "star_neighbour_reg": 1.0,
+    "star_neighbour_n": 50,
+    "star_neighbour_min_support": 5,
+    "star_neighbour_max_titles": 20_000,
+    "star_neighbour_shrink": 100.0,
     # scale of the ratings (the site's stars; MovieLens uses 0.5-5)
     "scale_min": 1.0,
     "scale_max": 5.0,
@@ -101,6 +110,9 @@ _INTEGER = {
     "content_n",
     "content_min_votes",
     "content_max_titles",
+    "star_neighbour_n",
+    "star_neighbour_min_support",
+    "star_neighbour_max_titles",
 }
 _RANGES = {
     "rank": (1, 500),
@@ -134,6 +146,12 @@ _RANGES = {
     "content_n": (0, 1000),
     "content_min_votes": (0, 10**9),
     "content_max_titles": (0, 10**8),
+    "star_neighbour_weight": (0.0, 100.0),
+    "star_neighbour_reg": (0.0, 1e9),
+    "star_neighbour_n": (0, 1000),
+    "star_neighbour_min_support": (1, 10**9),
+    "star_neighbour_max_titles": (0, 10**8),
+    "star_neighbour_shrink": (0.0, 1e9),
     "confidence_title_prior": (0.0, 1e9),
     "confidence_exponent": (0.05, 1.0),
     "scale_min": (-1e9, 1e9),

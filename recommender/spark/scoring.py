@@ -29,6 +29,12 @@ class ItemSide:
     neighbour_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     neighbour_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     neighbour_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # The star model's neighbours (DESIGN.md §2): title row i's most alike titles by the shrunk
+    # correlation of their rating residuals, star_rows[star_offsets[i]:star_offsets[i + 1]] with
+    # s_ij in star_scores; empty lists for titles with too few ratings.
+    star_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    star_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    star_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @classmethod
     def build(cls, *, ids, factors, rating_factors, bias, support) -> ItemSide:
@@ -69,6 +75,11 @@ class ItemSide:
             gram=self.gram,
             popularity=spread(self.popularity),
         )
+        if len(self.star_offsets) == len(self.ids) + 1:  # the star model's lists, on the new rows
+            star_counts = np.zeros(len(ids), dtype=np.int64)
+            star_counts[old] = np.diff(self.star_offsets)
+            side.star_offsets = np.concatenate([[0], np.cumsum(star_counts)]).astype(np.int64)
+            side.star_rows, side.star_scores = old[self.star_rows], self.star_scores
         owner_rows = side.positions(np.repeat(np.asarray(items, dtype=np.int64), np.diff(offsets)))
         neighbour_rows = side.positions(neighbours)
         counts = np.bincount(owner_rows, minlength=len(ids))
@@ -77,6 +88,15 @@ class ItemSide:
         side.neighbour_rows = neighbour_rows[order].astype(np.int64)
         side.neighbour_scores = np.asarray(scores, dtype=np.float32)[order]
         return side
+
+    def with_star_neighbours(self, owners: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray, scores) -> ItemSide:
+        """This side with the star model's neighbour lists: CSR over the item ids ``owners``
+        (``offsets``), neighbour item ids ``neighbours``, similarities ``scores``; lists of titles
+        or neighbours the side does not know are dropped."""
+        self.star_offsets, self.star_rows, self.star_scores = neighbour_lists_index(
+            self.positions, len(self.ids), owners, offsets, neighbours, scores
+        )
+        return self
 
     def with_borrowed_vectors(self, prior: float) -> ItemSide:
         """Titles with few ratings borrow their content neighbours' collaborative vectors
@@ -115,6 +135,24 @@ class ItemSide:
         pos = np.searchsorted(self.ids, items)
         pos = np.minimum(pos, len(self.ids) - 1)
         return np.where(self.ids[pos] == items, pos, -1)
+
+
+def neighbour_lists_index(
+    positions, size: int, owners: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray, scores
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbour lists given by item ids (CSR over ``owners``) as CSR over the rows of a side of
+    ``size`` titles, ``positions`` mapping ids to rows (-1 unknown); each list keeps its order."""
+    owner_rows = positions(np.repeat(np.asarray(owners, dtype=np.int64), np.diff(offsets)))
+    neighbour_rows = positions(neighbours)
+    keep = (owner_rows >= 0) & (neighbour_rows >= 0)
+    owner_rows, neighbour_rows = owner_rows[keep], neighbour_rows[keep]
+    order = np.argsort(owner_rows, kind="stable")
+    counts = np.bincount(owner_rows, minlength=size)
+    return (
+        np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        neighbour_rows[order].astype(np.int64),
+        np.asarray(scores, dtype=np.float32)[keep][order],
+    )
 
 
 def strength(ratings: np.ndarray, count: int | np.ndarray, model: dict) -> np.ndarray:
@@ -278,10 +316,12 @@ def rating_fold_in(rows: np.ndarray, ratings: np.ndarray, side: ItemSide, model:
     return folded.rating_factors[0], float(folded.bias[0])
 
 
-def stars_predict(user_vectors: np.ndarray | None, user_bias, rows, side: ItemSide, model: dict) -> np.ndarray:
-    """r̂ = clip(mu + b_u + b_i + p_u·q_i) for the title rows ``rows`` (any shape; ``user_vectors``
-    (..., rating_rank) and ``user_bias`` broadcast against it); row -1, a title the run does not
-    know, gets mu + b_u."""
+def stars_predict(
+    user_vectors: np.ndarray | None, user_bias, rows, side: ItemSide, model: dict, neighbour=None
+) -> np.ndarray:
+    """r̂ = clip(mu + b_u + b_i + p_u·q_i + neighbour) for the title rows ``rows`` (any shape;
+    ``user_vectors`` (..., rating_rank), ``user_bias`` and ``neighbour``, the ``neighbour_stars``
+    term, broadcast against it); row -1, a title the run does not know, gets mu + b_u."""
     rows = np.asarray(rows)
     known = rows >= 0
     safe = np.where(known, rows, 0)
@@ -289,7 +329,76 @@ def stars_predict(user_vectors: np.ndarray | None, user_bias, rows, side: ItemSi
     if user_vectors is not None:
         item_part = item_part + (side.rating_factors[safe] * np.asarray(user_vectors, dtype=np.float64)).sum(axis=-1)
     value = model["global_mean"] + np.asarray(user_bias, dtype=np.float64) + np.where(known, item_part, 0.0)
+    if neighbour is not None:
+        value = value + neighbour
     return np.clip(value, model["scale_min"], model["scale_max"])
+
+
+def star_neighbours_used(neighbour_rows: np.ndarray, model: dict) -> bool:
+    """Whether predicted stars take the neighbourhood term (a weight and some neighbour lists)."""
+    return bool(model.get("star_neighbour_weight")) and len(neighbour_rows) > 0
+
+
+def rating_residuals(
+    segment, rows, ratings, vectors, bias, *, title_bias: np.ndarray, rating_factors: np.ndarray | None, model: dict
+) -> np.ndarray:
+    """e_uj = r_uj − (mu + b_u + b_j + p_u·q_j), not clipped: what the star model misses of each
+    rating (user ``segment[j]`` with vectors ``vectors[segment]``, bias ``bias[segment]``, title
+    row ``rows[j]``)."""
+    segment, rows = np.asarray(segment, dtype=np.int64), np.asarray(rows, dtype=np.int64)
+    predicted = float(model["global_mean"]) + np.asarray(bias, dtype=np.float64)[segment] + title_bias[rows]
+    if vectors is not None and rating_factors is not None:
+        predicted = predicted + np.einsum(
+            "ij,ij->i", rating_factors[rows].astype(np.float64), np.asarray(vectors, dtype=np.float64)[segment]
+        )
+    return np.asarray(ratings, dtype=np.float64) - predicted
+
+
+def neighbour_stars(
+    pair_user: np.ndarray,
+    pair_rows: np.ndarray,
+    rated_segment: np.ndarray,
+    rated_rows: np.ndarray,
+    residuals: np.ndarray,
+    users: int,
+    *,
+    offsets: np.ndarray,
+    neighbour_rows: np.ndarray,
+    neighbour_scores: np.ndarray,
+    titles: int,
+    model: dict,
+) -> np.ndarray:
+    """The neighbourhood term of DESIGN.md §2 for each (user, title row) pair, users 0 .. users-1
+    with ratings (``rated_segment``, ``rated_rows``, their ``rating_residuals``) and the star
+    model's neighbour lists (CSR over the ``titles`` rows):
+
+        star_neighbour_weight · Σ_{j∈N(i)∩I_u} s_ij e_uj / (Σ_{j∈N(i)∩I_u} s_ij + star_neighbour_reg)
+
+    0 for a title row -1, a title without neighbours or a user who rated none of them. The users'
+    residuals are laid out as a (users, titles) grid, so each pair reads its title's list in one
+    gather: no Python per user or pair. The Spark job's passes and the site (serving/ranking.py)
+    both call this."""
+    pair_user, pair_rows = np.asarray(pair_user, dtype=np.int64), np.asarray(pair_rows, dtype=np.int64)
+    out = np.zeros(len(pair_rows))
+    if not star_neighbours_used(neighbour_rows, model) or not len(pair_rows):
+        return out
+    grid = np.zeros(users * titles, dtype=np.float64)
+    rated = np.zeros(users * titles, dtype=bool)
+    keys = np.asarray(rated_segment, dtype=np.int64) * titles + np.asarray(rated_rows, dtype=np.int64)
+    grid[keys], rated[keys] = residuals, True
+    safe = np.maximum(pair_rows, 0)
+    low, high = offsets[safe], offsets[safe + 1]
+    lengths = np.where(pair_rows >= 0, high - low, 0)
+    total = int(lengths.sum())
+    if not total:
+        return out
+    owner = np.repeat(np.arange(len(pair_rows)), lengths)
+    entry = np.repeat(low - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(total)
+    where = pair_user[owner] * titles + neighbour_rows[entry]
+    similarity = neighbour_scores[entry].astype(np.float64) * rated[where]
+    numerator = np.bincount(owner, similarity * grid[where], len(pair_rows))
+    denominator = np.bincount(owner, similarity, len(pair_rows))
+    return float(model["star_neighbour_weight"]) * numerator / (denominator + float(model["star_neighbour_reg"]))
 
 
 def confidence(preference: np.ndarray, user_count, title_support: np.ndarray, model: dict) -> np.ndarray:
@@ -415,6 +524,42 @@ def top_k(scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return best, values, np.isfinite(values)
 
 
+def folded_neighbour_stars(
+    folded: FoldIn, start: int, stop: int, rated, pair_user: np.ndarray, pair_rows: np.ndarray, side: ItemSide, model
+) -> np.ndarray:
+    """``neighbour_stars`` of pairs of the folded users ``start``..``stop`` (``pair_user`` local to
+    them), from their ratings ``rated`` = (local segment, title rows, stars); zeros without."""
+    if rated is None or not star_neighbours_used(side.star_rows, model):
+        return np.zeros(len(pair_rows))
+    segment, rows, ratings = rated
+    known = rows >= 0
+    segment, rows, ratings = segment[known], rows[known], ratings[known]
+    vectors = None if folded.rating_factors is None else folded.rating_factors[start:stop]
+    residuals = rating_residuals(
+        segment,
+        rows,
+        ratings,
+        vectors,
+        folded.bias[start:stop],
+        title_bias=side.bias,
+        rating_factors=side.rating_factors,
+        model=model,
+    )
+    return neighbour_stars(
+        pair_user,
+        pair_rows,
+        segment,
+        rows,
+        residuals,
+        stop - start,
+        offsets=side.star_offsets,
+        neighbour_rows=side.star_rows,
+        neighbour_scores=side.star_scores,
+        titles=len(side.ids),
+        model=model,
+    )
+
+
 def _rated_sorted(rated) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     if rated is None:
         return None
@@ -454,9 +599,10 @@ def recommend(
     parts: list[tuple] = []
     for start in range(0, users, USER_CHUNK):
         stop = min(start + USER_CHUNK, users)
-        content = None
+        content = chunk_rated = None
         if rated_columns is not None:
             segment, rows, ratings = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
+            chunk_rated = (segment, rows, ratings)
             content = side_content_scores(segment, rows, ratings, stop - start, side, model)
         scores = scores_for(folded.factors[start:stop], side, model, content)
         low, high = np.searchsorted(excluded_segment, [start, stop])
@@ -469,6 +615,16 @@ def recommend(
             best,
             side,
             model,
+            neighbour=folded_neighbour_stars(
+                folded,
+                start,
+                stop,
+                chunk_rated,
+                np.repeat(np.arange(stop - start), best.shape[1]),
+                best.ravel(),
+                side,
+                model,
+            ).reshape(best.shape),
         )
         trust = confidence(preference, folded.counts[start:stop, None], side.support[best], model)
         parts.append((valid.sum(axis=1), best[valid], values[valid], predicted[valid], trust[valid]))
@@ -620,12 +776,30 @@ def holdout_score(
 
     precision, ndcg = metrics("model")
     pop_precision, pop_ndcg = metrics("popular")
+    neighbour = np.zeros(len(test_segment))
+    if train_ratings is not None and star_neighbours_used(side.star_rows, model):
+        sorted_test = test_segment[test_order]
+        for start in range(0, users, USER_CHUNK):
+            stop = min(start + USER_CHUNK, users)
+            low, high = np.searchsorted(train_segment, [start, stop])
+            pairs = test_order[slice(*np.searchsorted(sorted_test, [start, stop]))]
+            neighbour[pairs] = folded_neighbour_stars(
+                folded,
+                start,
+                stop,
+                (train_segment[low:high] - start, train_rows[low:high], train_ratings[low:high]),
+                test_segment[pairs] - start,
+                test_rows[pairs],
+                side,
+                model,
+            )
     predicted = stars_predict(
         None if folded.rating_factors is None else folded.rating_factors[test_segment],
         folded.bias[test_segment],
         test_rows,
         side,
         model,
+        neighbour=neighbour,
     )
     known = test_rows >= 0
     safe = np.where(known, test_rows, 0)

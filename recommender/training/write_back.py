@@ -82,6 +82,8 @@ TABLE_COLUMNS = {
         "y",
         "neighbours",
         "neighbour_scores",
+        "star_neighbours",
+        "star_neighbour_scores",
     ],
     UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias", "community_id", "x", "y"],
     Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
@@ -122,15 +124,18 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
         users, users_xy, communities = pa.array([], pa.int64()), np.zeros((0, 2)), np.zeros(0, np.int64)
     titles_path = output_dir / "titles.parquet"
     # A job without a content side (older output, a test's own file) writes no neighbour lists.
-    with_neighbours = titles_path.exists() and "neighbours" in pds.dataset(str(titles_path)).schema.names
+    names = pds.dataset(str(titles_path)).schema.names if titles_path.exists() else []
+    with_neighbours, with_star = "neighbours" in names, "star_neighbours" in names
     columns = ["item", "factors", "rating_factors", "bias", "support"]
-    for batch in _batches(
-        titles_path, columns + (["neighbours", "neighbour_scores"] if with_neighbours else []), _by_tconst
-    ):
+    columns += ["neighbours", "neighbour_scores"] if with_neighbours else []
+    columns += ["star_neighbours", "star_neighbour_scores"] if with_star else []
+    for batch in _batches(titles_path, columns, _by_tconst):
         tconsts = tconsts_from_items(batch["item"])
+        nothing = pa.nulls(batch.num_rows, pa.string())
         if not with_neighbours:
-            nothing = pa.nulls(batch.num_rows, pa.string())
             batch = batch.append_column("neighbours", nothing).append_column("neighbour_scores", nothing)
+        if not with_star:
+            batch = batch.append_column("star_neighbours", nothing).append_column("star_neighbour_scores", nothing)
         x, y = _placed(tconsts, titles, [titles_xy[:, 0], titles_xy[:, 1]])
         yield (
             TitleFactor,
@@ -146,6 +151,8 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
                     y,
                     _pg_arrays(batch["neighbours"]) if with_neighbours else batch["neighbours"],
                     _pg_arrays(batch["neighbour_scores"]) if with_neighbours else batch["neighbour_scores"],
+                    _pg_arrays(batch["star_neighbours"]) if with_star else batch["star_neighbours"],
+                    _pg_arrays(batch["star_neighbour_scores"]) if with_star else batch["star_neighbour_scores"],
                 ],
                 names=TABLE_COLUMNS[TitleFactor],
             ),
