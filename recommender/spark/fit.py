@@ -73,6 +73,11 @@ MODEL_KEYS = (
     "confidence_title_prior",
     "content_weight",
     "content_prior",
+    "item_weight",
+    "item_activity_exponent",
+    "item_lambda",
+    "item_n",
+    "item_max_titles",
 )
 
 

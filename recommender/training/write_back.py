@@ -82,6 +82,8 @@ TABLE_COLUMNS = {
         "y",
         "neighbours",
         "neighbour_scores",
+        "item_neighbours",
+        "item_neighbour_weights",
     ],
     UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias", "community_id", "x", "y"],
     Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
@@ -122,15 +124,20 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
         users, users_xy, communities = pa.array([], pa.int64()), np.zeros((0, 2)), np.zeros(0, np.int64)
     titles_path = output_dir / "titles.parquet"
     # A job without a content side (older output, a test's own file) writes no neighbour lists.
-    with_neighbours = titles_path.exists() and "neighbours" in pds.dataset(str(titles_path)).schema.names
+    names = pds.dataset(str(titles_path)).schema.names if titles_path.exists() else []
+    with_neighbours = "neighbours" in names
+    with_items = "item_neighbours" in names  # the item-item lists (DESIGN.md §1)
     columns = ["item", "factors", "rating_factors", "bias", "support"]
-    for batch in _batches(
-        titles_path, columns + (["neighbours", "neighbour_scores"] if with_neighbours else []), _by_tconst
-    ):
+    columns += ["neighbours", "neighbour_scores"] if with_neighbours else []
+    columns += ["item_neighbours", "item_neighbour_weights"] if with_items else []
+    for batch in _batches(titles_path, columns, _by_tconst):
         tconsts = tconsts_from_items(batch["item"])
         if not with_neighbours:
             nothing = pa.nulls(batch.num_rows, pa.string())
             batch = batch.append_column("neighbours", nothing).append_column("neighbour_scores", nothing)
+        if not with_items:
+            nothing = pa.nulls(batch.num_rows, pa.string())
+            batch = batch.append_column("item_neighbours", nothing).append_column("item_neighbour_weights", nothing)
         x, y = _placed(tconsts, titles, [titles_xy[:, 0], titles_xy[:, 1]])
         yield (
             TitleFactor,
@@ -146,6 +153,8 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
                     y,
                     _pg_arrays(batch["neighbours"]) if with_neighbours else batch["neighbours"],
                     _pg_arrays(batch["neighbour_scores"]) if with_neighbours else batch["neighbour_scores"],
+                    _pg_arrays(batch["item_neighbours"]) if with_items else batch["item_neighbours"],
+                    _pg_arrays(batch["item_neighbour_weights"]) if with_items else batch["item_neighbour_weights"],
                 ],
                 names=TABLE_COLUMNS[TitleFactor],
             ),
