@@ -218,7 +218,9 @@ def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
     arrays.update(_neighbours_parse(arrays["tconsts"], [row[5] for row in rows], [row[6] for row in rows]))
     items = _neighbours_parse(arrays["tconsts"], [row[7] for row in rows], [row[8] for row in rows])
     arrays.update(
-        item_offsets=items["neighbour_offsets"], item_rows=items["neighbour_rows"], item_weights=items["neighbour_scores"]
+        item_offsets=items["neighbour_offsets"],
+        item_rows=items["neighbour_rows"],
+        item_weights=items["neighbour_scores"],
     )
     return arrays
 

@@ -44,7 +44,9 @@ def item_neighbours_fit(
     """The pruned EASE weights of the (user, item) training pairs (module docstring)."""
     if not max_titles or not count or not len(items):
         return ItemNeighbours.empty()
-    item_ids, item_index, support = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True, return_counts=True)
+    item_ids, item_index, support = np.unique(
+        np.asarray(items, dtype=np.int64), return_inverse=True, return_counts=True
+    )
     eligible = np.flatnonzero(support >= ITEM_MIN_SUPPORT)
     chosen = np.sort(eligible[np.lexsort((item_ids[eligible], -support[eligible]))[:max_titles]])
     if len(chosen) < 2:

@@ -162,7 +162,9 @@ def run(
             side = side.with_content(*neighbours).with_borrowed_vectors(params["content_vector_prior"])
         if inputs.item_neighbours is not None:
             item_lists = inputs.item_neighbours
-            side = side.with_item_neighbours(item_lists.sources, item_lists.offsets, item_lists.targets, item_lists.weights)
+            side = side.with_item_neighbours(
+                item_lists.sources, item_lists.offsets, item_lists.targets, item_lists.weights
+            )
         holdout_users = evaluation_users(fitted, test, params) if test is not None and len(test) else None
 
     broadcast = spark.sparkContext.broadcast(side_value(side))

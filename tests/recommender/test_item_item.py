@@ -91,8 +91,19 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
     # The job's sum of neighbour terms is this term when there is no content side.
     both = scoring.neighbour_terms(segment, rows, np.full(5, 4.0), 2, side, model)
     np.testing.assert_array_equal(both, term)
-    assert scoring.item_scores(segment, rows, 2, offsets=side.item_offsets, item_rows=side.item_rows,
-                               item_weights=side.item_weights, titles=len(side.ids), model={**model, "item_weight": 0}) is None
+    assert (
+        scoring.item_scores(
+            segment,
+            rows,
+            2,
+            offsets=side.item_offsets,
+            item_rows=side.item_rows,
+            item_weights=side.item_weights,
+            titles=len(side.ids),
+            model={**model, "item_weight": 0},
+        )
+        is None
+    )
 
 
 @pytest.mark.spark
@@ -136,8 +147,9 @@ def test_the_job_stores_the_lists_and_the_live_list_and_explanations_read_them_e
         live = ranking.recommendation_list_live(user=user, limit=10)
         rows = list(Recommendation.objects.filter(run=run, user=user).order_by("rank").values_list("title_id", "score"))
         assert [item.tconst for item in live.items] == [tconst for tconst, _ in rows][: len(live.items)]
-        np.testing.assert_allclose([item.score for item in live.items], [score for _, score in rows][: len(live.items)],
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            [item.score for item in live.items], [score for _, score in rows][: len(live.items)], rtol=1e-4, atol=1e-5
+        )
         ratings = foldin.user_ratings(user=user)
         positions = [item.position for item in live.items]
         item_only = foldin.content_term(model=model, ratings=ratings)
@@ -161,6 +173,9 @@ def test_the_job_stores_the_lists_and_the_live_list_and_explanations_read_them_e
                 cited = [reason.tconst for reason in explanation.reasons]
                 uncited = [value for tconst, value in zip(tconsts, row, strict=True) if tconst not in cited]
                 named_floor = min(row[tconsts.index(tconst)] for tconst in cited)
-                assert all(value <= named_floor or ratings[t] < explanations.NAMED_MIN_STARS
-                           for t, value in zip(tconsts, row, strict=True) if t not in cited), uncited
+                assert all(
+                    value <= named_floor or ratings[t] < explanations.NAMED_MIN_STARS
+                    for t, value in zip(tconsts, row, strict=True)
+                    if t not in cited
+                ), uncited
     assert lifted >= len(world["users"]) // 2  # the term moved most members' scores
