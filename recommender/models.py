@@ -149,6 +149,10 @@ class TitleFactor(models.Model):
     # move with this one's, as item ids, best first, with their shrunk correlation.
     star_neighbours = ArrayField(models.IntegerField(), null=True, blank=True)
     star_neighbour_scores = ArrayField(models.FloatField(), null=True, blank=True)
+    # The ranking score's item-item part (recommender/DESIGN.md §1): the pruned EASE weights from
+    # this title to others, as item ids, largest first; null for titles outside the capped set.
+    item_neighbours = ArrayField(models.IntegerField(), null=True, blank=True)
+    item_neighbour_weights = ArrayField(models.FloatField(), null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "title"], name="recommender_titlefactor_unique")]

@@ -6,7 +6,7 @@ class Migration(migrations.Migration):
 
     # 0008 (the ranking model's) lands beside this one; the lead merges the two.
     dependencies = [
-        ('recommender', '0007_titlefactor_content_neighbours'),
+        ('recommender', '0008_titlefactor_item_neighbours'),
     ]
 
     operations = [

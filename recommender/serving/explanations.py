@@ -7,9 +7,10 @@ least-squares system (the fold-in): ``x_u = A⁻¹ Σ_j c_uj y_j`` with
 
     x_u·y_i = Σ_j  c_uj · y_iᵀ A⁻¹ y_j                   (Hu, Koren & Volinsky 2008, §5)
 
-and the content term is ``Σ_j content_weight · v_uj · s(i, j) / (n_u + content_prior)``. So
+the content term is ``Σ_j content_weight · v_uj · s(i, j) / (n_u + content_prior)`` and the
+item-item term ``Σ_j g_u B[j, i]`` (§1, pruned EASE weights). So
 
-    score_ui = Σ_j [ c_uj y_iᵀ A⁻¹ y_j  +  content_weight v_uj s(i, j) / (n_u + content_prior) ]
+    score_ui = Σ_j [ c_uj y_iᵀ A⁻¹ y_j  +  content_weight v_uj s(i, j) / (n_u + content_prior)  +  g_u B[j, i] ]
                + popularity_weight · pop_i
 
 Each bracket is how much rating ``j`` raised title ``i``: the explanation names the rated titles
@@ -141,6 +142,22 @@ def contributions(
                 if row is not None:
                     content[row, column] = weight[column] * float(similarity)
         matrix = matrix + content
+    if model.params.get("item_weight") and len(model.item_rows):
+        # the item-item term (DESIGN.md §1): g_u · B[j, r] from j's list, for each rated title j
+        item_weight = float(scoring.item_rating_weight(len(known), model.params))
+        row_at = np.full(model.size, -1, dtype=np.int64)
+        row_at[positions] = np.arange(len(positions))
+        low, high = model.item_offsets[rated_positions], model.item_offsets[rated_positions + 1]
+        lengths = high - low
+        entries = np.repeat(low - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+        columns = np.repeat(np.arange(len(rated_positions)), lengths)
+        rows = row_at[model.item_rows[entries]]
+        wanted = rows >= 0
+        np.add.at(
+            matrix,
+            (rows[wanted], columns[wanted]),
+            item_weight * model.item_weights[entries[wanted]].astype(np.float64),
+        )
     tconsts, stars = [tconst for tconst, _ in known], [int(score) for _, score in known]
     return (matrix, tconsts, stars, content) if with_content else (matrix, tconsts, stars)
 

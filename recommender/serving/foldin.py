@@ -42,8 +42,8 @@ class UserVectors:
     bias: float
     known_ratings: int  # n_u: the user's ratings of titles the run knows
     source: str  # "run", "fold-in" or "fold-in (saved)"
-    # The content term of every title of the run (DESIGN.md §11), from the user's ratings; None
-    # when the run has no content side.
+    # The content term (DESIGN.md §11) plus the item-item term (§1) of every title of the run, from
+    # the user's ratings; None when the run has neither.
     content: np.ndarray | None = None
     # The user's rated titles the run knows (positions) and what the star model misses of each
     # rating (``scoring.rating_residuals``): the star neighbourhood term reads them (DESIGN.md §2).
@@ -87,12 +87,23 @@ def fitted_known(model: RunModel, positions: np.ndarray) -> np.ndarray:
 def content_term(
     *, model: RunModel, ratings: dict[str, int], rated: tuple[np.ndarray, np.ndarray] | None = None
 ) -> np.ndarray | None:
-    """The content term of DESIGN.md §11 for every title of ``model``, from ``ratings``: the
-    training's own ``scoring.content_scores``; None when the run has no content side. ``rated``:
-    ``rated_known(model, ratings)``, when the caller has it already."""
+    """The content term of DESIGN.md §11 plus the item-item term of §1 for every title of ``model``,
+    from ``ratings``: the training's own ``scoring.content_scores`` and ``scoring.item_scores`` (the
+    job adds them the same way, ``scoring.neighbour_terms``); None when the run has neither.
+    ``rated``: ``rated_known(model, ratings)``, when the caller has it already."""
     positions, scores = rated if rated is not None else rated_known(model, ratings)
     if not len(positions):
         return None
+    item = scoring.item_scores(
+        np.zeros(len(positions), dtype=np.int64),
+        positions,
+        1,
+        offsets=model.item_offsets,
+        item_rows=model.item_rows,
+        item_weights=model.item_weights,
+        titles=model.size,
+        model=model.params,
+    )
     content = scoring.content_scores(
         np.zeros(len(positions), dtype=np.int64),
         positions,
@@ -104,7 +115,10 @@ def content_term(
         titles=model.size,
         model=model.params,
     )
-    return None if content is None else content[0]
+    if content is None or item is None:
+        either = content if item is None else item
+        return None if either is None else either[0]
+    return (content + item)[0]
 
 
 def ratings_attach(

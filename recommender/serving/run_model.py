@@ -57,6 +57,9 @@ MODEL_DEFAULTS = {
     # a run without a content side (older runs): no content term
     "content_weight": 0.0,
     "content_prior": 5.0,
+    # a run without item-item lists (older runs): no item-item term
+    "item_weight": 0.0,
+    "item_activity_exponent": 0.0,
 }
 
 
@@ -100,6 +103,10 @@ class RunModel:
     star_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     star_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     star_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # The item-item lists (DESIGN.md §1) as CSR over positions, largest weight first; empty without.
+    item_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     loaded_seconds: float = 0.0
     # float32 copies for the scan over every title (half the memory traffic); the short list is
     # then re-scored in float64, so the final order is exact.
@@ -196,7 +203,8 @@ def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
         cursor.execute(
             """
             SELECT title_id, factors::text, rating_factors::text, bias, support,
-                   neighbours::text, neighbour_scores::text, star_neighbours::text, star_neighbour_scores::text
+                   neighbours::text, neighbour_scores::text, star_neighbours::text, star_neighbour_scores::text,
+                   item_neighbours::text, item_neighbour_weights::text
             FROM recommender_titlefactor WHERE run_id = %s ORDER BY title_id
             """,
             [run.pk],
@@ -219,6 +227,12 @@ def _factors_from_database(run: ModelRun) -> dict[str, np.ndarray] | None:
     arrays.update(
         star_offsets=star["neighbour_offsets"], star_rows=star["neighbour_rows"], star_scores=star["neighbour_scores"]
     )
+    items = _neighbours_parse(arrays["tconsts"], [row[9] for row in rows], [row[10] for row in rows])
+    arrays.update(
+        item_offsets=items["neighbour_offsets"],
+        item_rows=items["neighbour_rows"],
+        item_weights=items["neighbour_scores"],
+    )
     return arrays
 
 
@@ -230,7 +244,7 @@ def _ragged(texts: list[str | None]) -> tuple[np.ndarray, str]:
 
 
 def _neighbours_parse(tconsts: np.ndarray, neighbours: list[str | None], scores: list[str | None]) -> dict:
-    """The titles' content neighbour lists (item ids) as CSR over the run's positions."""
+    """The titles' neighbour lists (item ids; content or item-item) as CSR over the run's positions."""
     lengths, joined = _ragged(neighbours)
     items = np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.zeros(0, np.int64)
     _, joined_scores = _ragged(scores)
@@ -348,6 +362,10 @@ def _run_model_load(run: ModelRun) -> RunModel | None:
         model.star_offsets = arrays["star_offsets"]
         model.star_rows = arrays["star_rows"]
         model.star_scores = arrays["star_scores"].astype(np.float32)
+    if "item_offsets" in arrays:
+        model.item_offsets = arrays["item_offsets"]
+        model.item_rows = arrays["item_rows"]
+        model.item_weights = arrays["item_weights"].astype(np.float32)
     model.loaded_seconds = time.perf_counter() - started
     logger.info("Loaded run %s: %d titles, rank %d, in %.2f s", run.pk, model.size, model.rank, model.loaded_seconds)
     return model

@@ -83,6 +83,11 @@ MODEL_KEYS = (
     "star_neighbour_min_support",
     "star_neighbour_max_titles",
     "star_neighbour_shrink",
+    "item_weight",
+    "item_activity_exponent",
+    "item_lambda",
+    "item_n",
+    "item_max_titles",
 )
 
 

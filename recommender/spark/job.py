@@ -24,6 +24,7 @@ from recommender.spark.evaluation import evaluate, evaluation_users
 from recommender.spark.fit import Prepared, als_blocks, item_side_collect, models_fit, prepare_arrays
 from recommender.spark.grid import grid_search
 from recommender.spark.inputs import Ratings, local_path, ratings_load
+from recommender.spark.item_item import ItemNeighbours, item_neighbours_fit
 from recommender.spark.passes import (
     code_ship,
     content_value,
@@ -46,6 +47,7 @@ class Inputs:
     served: Ratings
     prepared: Prepared | None  # of ``train`` with the run's parameters (not with a grid search)
     content: Content | None = None  # the catalog's facts (DESIGN.md §11), when the input has them
+    item_neighbours: ItemNeighbours | None = None  # the ranking score's item-item lists (DESIGN.md §1)
 
 
 def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Reporter) -> Inputs:
@@ -75,11 +77,24 @@ def inputs_load(*, input_dir: str, output_dir: str, params: dict, reporter: Repo
             train, test, served = ratings, None, ratings
     with reporter.timed("content_load"):
         catalog = content_load(input_dir)
+    with reporter.timed("item_item"):
+        # Pruned EASE on the training part (the holdout never enters), while the JVM starts.
+        item_neighbours = (
+            item_neighbours_fit(
+                train.user,
+                train.item,
+                max_titles=params["item_max_titles"],
+                lam=params["item_lambda"],
+                count=params["item_n"],
+            )
+            if params["item_weight"]
+            else ItemNeighbours.empty()
+        )
     prepared = None
     if not params["grid"]:  # a grid search picks the parameters first
         with reporter.timed("prepare_arrays"):
             prepared = prepare_arrays(train, params, work_dir=f"{output_dir}/work")
-    return Inputs(ratings, exclusions, train, test, served, prepared, catalog)
+    return Inputs(ratings, exclusions, train, test, served, prepared, catalog, item_neighbours)
 
 
 def run(
@@ -145,6 +160,11 @@ def run(
         side = item_side_collect(fitted)
         if neighbours is not None:
             side = side.with_content(*neighbours).with_borrowed_vectors(params["content_vector_prior"])
+        if inputs.item_neighbours is not None:
+            item_lists = inputs.item_neighbours
+            side = side.with_item_neighbours(
+                item_lists.sources, item_lists.offsets, item_lists.targets, item_lists.weights
+            )
         holdout_users = evaluation_users(fitted, test, params) if test is not None and len(test) else None
 
     broadcast = spark.sparkContext.broadcast(side_value(side))
@@ -204,6 +224,9 @@ def run(
         star_offsets = side.star_offsets.astype(np.int32)
         if len(star_offsets) != len(side.ids) + 1:  # no star neighbours: every list empty
             star_offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
+        item_offsets = side.item_offsets.astype(np.int32)
+        if len(item_offsets) != len(side.ids) + 1:  # no item-item lists: every list empty
+            item_offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
         titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
         titles_path.mkdir(parents=True, exist_ok=True)
         pq.write_table(
@@ -228,6 +251,12 @@ def run(
                     "star_neighbour_scores": pa.ListArray.from_arrays(
                         pa.array(star_offsets), pa.array(side.star_scores.astype(np.float32))
                     ),
+                    "item_neighbours": pa.ListArray.from_arrays(
+                        pa.array(item_offsets), pa.array(side.ids[side.item_rows].astype(np.int32))
+                    ),
+                    "item_neighbour_weights": pa.ListArray.from_arrays(
+                        pa.array(item_offsets), pa.array(side.item_weights.astype(np.float32))
+                    ),
                 }
             ),
             titles_path / "part-0.parquet",
@@ -248,6 +277,8 @@ def run(
             "model_titles": len(side.ids),
             "content_titles": len(inputs.content) if inputs.content is not None else 0,
             "rated_titles": int((side.support > 0).sum()),
+            "item_item_titles": int((np.diff(side.item_offsets) > 0).sum()),
+            "item_item_pairs": len(side.item_rows),
         },
         "metrics": metrics,
         "candidates": candidates,

@@ -58,6 +58,15 @@ DEFAULT_PARAMS: dict = {
     "content_n": 50,
     "content_min_votes": 10,
     "content_max_titles": 30_000,
+    # the ranking score's item-item part (DESIGN.md §1): pruned EASE on the most-rated titles, its
+    # weight in the score, how much heavy raters' ratings are damped, EASE's regularisation, the
+    # neighbours kept per title and the titles it covers (chosen by cross-validation inside the
+    # training part over five split seeds: DESIGN.md §9)
+    "item_weight": 2.0,
+    "item_activity_exponent": 0.5,
+    "item_lambda": 300.0,
+    "item_n": 200,
+    "item_max_titles": 3000,
     # evaluation
     "holdout_fraction": 0.1,
     "holdout_min_user_ratings": 5,
@@ -113,6 +122,8 @@ _INTEGER = {
     "star_neighbour_n",
     "star_neighbour_min_support",
     "star_neighbour_max_titles",
+    "item_n",
+    "item_max_titles",
 }
 _RANGES = {
     "rank": (1, 500),
@@ -154,6 +165,12 @@ _RANGES = {
     "star_neighbour_shrink": (0.0, 1e9),
     "confidence_title_prior": (0.0, 1e9),
     "confidence_exponent": (0.05, 1.0),
+    "item_weight": (0.0, 1e6),
+    "item_activity_exponent": (0.0, 4.0),
+    "item_lambda": (0.001, 1e9),
+    "item_n": (0, 5000),
+    # the dense Gram matrix is item_max_titles² doubles: 20,000 titles is 3.2 GB
+    "item_max_titles": (0, 20_000),
     "scale_min": (-1e9, 1e9),
     "scale_max": (-1e9, 1e9),
 }

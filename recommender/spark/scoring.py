@@ -35,6 +35,11 @@ class ItemSide:
     star_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     star_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     star_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # The item-item part of the ranking score (DESIGN.md §1, ``item_item.py``) as CSR over rows:
+    # row j's pruned EASE weights B[j, i] to ``item_rows[item_offsets[j]:item_offsets[j + 1]]``.
+    item_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @classmethod
     def build(cls, *, ids, factors, rating_factors, bias, support) -> ItemSide:
@@ -93,7 +98,7 @@ class ItemSide:
         """This side with the star model's neighbour lists: CSR over the item ids ``owners``
         (``offsets``), neighbour item ids ``neighbours``, similarities ``scores``; lists of titles
         or neighbours the side does not know are dropped."""
-        self.star_offsets, self.star_rows, self.star_scores = neighbour_lists_index(
+        self.star_offsets, self.star_rows, self.star_scores = neighbour_csr(
             self.positions, len(self.ids), owners, offsets, neighbours, scores
         )
         return self
@@ -127,6 +132,13 @@ class ItemSide:
         self.gram = factors.astype(np.float64).T @ factors.astype(np.float64)
         return self
 
+    def with_item_neighbours(self, sources, offsets, targets, weights) -> ItemSide:
+        """This side with the item-item neighbour lists of ``item_item.ItemNeighbours`` (item ids),
+        re-indexed to its rows; a pair with a title the side does not know is left out."""
+        csr = neighbour_csr(self.positions, len(self.ids), sources, offsets, targets, weights)
+        self.item_offsets, self.item_rows, self.item_weights = csr
+        return self
+
     def positions(self, items) -> np.ndarray:
         """Row of each item id, -1 for items the run does not know."""
         items = np.asarray(items, dtype=np.int64)
@@ -137,21 +149,21 @@ class ItemSide:
         return np.where(self.ids[pos] == items, pos, -1)
 
 
-def neighbour_lists_index(
-    positions, size: int, owners: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray, scores
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Neighbour lists given by item ids (CSR over ``owners``) as CSR over the rows of a side of
-    ``size`` titles, ``positions`` mapping ids to rows (-1 unknown); each list keeps its order."""
-    owner_rows = positions(np.repeat(np.asarray(owners, dtype=np.int64), np.diff(offsets)))
-    neighbour_rows = positions(neighbours)
-    keep = (owner_rows >= 0) & (neighbour_rows >= 0)
-    owner_rows, neighbour_rows = owner_rows[keep], neighbour_rows[keep]
-    order = np.argsort(owner_rows, kind="stable")
-    counts = np.bincount(owner_rows, minlength=size)
+def neighbour_csr(positions, size: int, sources, offsets, targets, weights):
+    """Neighbour lists given by item ids (CSR over ``sources``) as CSR over ``size`` rows, ``positions``
+    mapping item ids to rows (-1 unknown; such pairs are left out); each list keeps its order."""
+    sources, offsets, targets = (np.asarray(column, dtype=np.int64) for column in (sources, offsets, targets))
+    weights = np.asarray(weights, dtype=np.float32)
+    owner = positions(np.repeat(sources, np.diff(offsets)))
+    target = positions(targets)
+    keep = (owner >= 0) & (target >= 0)
+    owner, target, weights = owner[keep], target[keep], weights[keep]
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner, minlength=size)
     return (
         np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        neighbour_rows[order].astype(np.int64),
-        np.asarray(scores, dtype=np.float32)[keep][order],
+        target[order].astype(np.int64),
+        weights[order],
     )
 
 
@@ -450,6 +462,12 @@ def content_scores(
     rows = np.asarray(rows, dtype=np.int64)
     counts = np.bincount(segment, minlength=users)
     weight = content_leaning(ratings, model) * content_scale(counts, model)[segment]
+    return _spread(segment, rows, weight, users, offsets, neighbour_rows, neighbour_scores, titles)
+
+
+def _spread(segment, rows, weight, users: int, offsets, neighbour_rows, neighbour_scores, titles: int) -> np.ndarray:
+    """Σ_j weight_j · score(j → i) over each user's ratings j, read from the neighbour list (CSR) of
+    each rated title: (users, titles) float32, every rating spread in one scatter."""
     low, high = offsets[rows], offsets[rows + 1]
     spread = high - low
     out = np.zeros(users * titles, dtype=np.float64)
@@ -458,6 +476,58 @@ def content_scores(
         owner = np.repeat(segment, spread)
         np.add.at(out, owner * titles + neighbour_rows[entry], np.repeat(weight, spread) * neighbour_scores[entry])
     return out.reshape(users, titles).astype(np.float32)
+
+
+def item_rating_weight(counts, model: dict) -> np.ndarray:
+    """g_u = item_weight · (activity_reference / n_u) ^ item_activity_exponent: the weight of each of
+    user u's ratings in the item-item term (DESIGN.md §1), damped for heavy raters like w_ui."""
+    counts = np.maximum(np.asarray(counts, dtype=np.float64), 1.0)
+    reference = float(model.get("activity_reference") or 1.0)
+    return float(model.get("item_weight") or 0.0) * (reference / counts) ** float(
+        model.get("item_activity_exponent") or 0.0
+    )
+
+
+def item_scores(
+    segment: np.ndarray,
+    rows: np.ndarray,
+    users: int,
+    *,
+    offsets: np.ndarray,
+    item_rows: np.ndarray,
+    item_weights: np.ndarray,
+    titles: int,
+    model: dict,
+) -> np.ndarray | None:
+    """The item-item term of DESIGN.md §1 for ``users`` users (rating ``j`` of user ``segment[j]`` on
+    title row ``rows[j]``): item_ui = g_u · Σ_{j ∈ I_u} B[j, i], B[j, i] read from j's pruned EASE
+    list. (users, titles) float32, or None when the run has no item-item lists or no weight. The
+    stars do not enter (EASE's matrix is binary); n_u is the number of ratings given."""
+    if not model.get("item_weight") or not len(item_rows):
+        return None
+    segment = np.asarray(segment, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    counts = np.bincount(segment, minlength=users)
+    weight = item_rating_weight(counts, model)[segment]
+    return _spread(segment, rows, weight, users, offsets, item_rows, item_weights, titles)
+
+
+def neighbour_terms(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
+    """The content term plus the item-item term against a run's ``ItemSide`` (None when neither)."""
+    content = side_content_scores(segment, rows, ratings, users, side, model)
+    item = item_scores(
+        segment,
+        rows,
+        users,
+        offsets=side.item_offsets,
+        item_rows=side.item_rows,
+        item_weights=side.item_weights,
+        titles=len(side.ids),
+        model=model,
+    )
+    if content is None or item is None:
+        return content if item is None else item
+    return content + item
 
 
 def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
@@ -476,7 +546,7 @@ def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, mode
 
 
 def scores_for(user_vectors: np.ndarray, side: ItemSide, model: dict, content: np.ndarray | None = None) -> np.ndarray:
-    """score_ui = x_u·y_i + popularity_weight * pop_i (+ the content term) for a block of users (float32)."""
+    """score_ui = x_u·y_i + popularity_weight * pop_i (+ the content and item-item terms) for a block of users (float32)."""
     scores = np.asarray(user_vectors, dtype=np.float32) @ side.factors.T
     if model["popularity_weight"]:
         scores += np.float32(model["popularity_weight"]) * side.popularity
@@ -574,7 +644,7 @@ class Recommended:
 
     offsets: np.ndarray  # int64 (users + 1)
     rows: np.ndarray  # title rows, best first per user
-    scores: np.ndarray  # float32: the ranking score x_u·y_i + popularity_weight·pop_i
+    scores: np.ndarray  # float32: the ranking score x_u·y_i + popularity_weight·pop_i (+ neighbour terms)
     predicted: np.ndarray  # float32: stars
     confidence: np.ndarray  # float32 in [0, 1]
 
@@ -590,7 +660,7 @@ def recommend(
 ) -> Recommended:
     """The top ``top_n`` titles of each folded-in user, leaving out the (user, title row) pairs in
     ``excluded_*`` (their rated titles, watchlist and "not interested"), with predicted stars and
-    confidence; ``rated`` (segment, title rows, stars) gives the content term; users scored
+    confidence; ``rated`` (segment, title rows, stars) gives the content and item-item terms; users scored
     ``USER_CHUNK`` at a time, no per-user Python."""
     users = len(folded.factors)
     order = np.argsort(excluded_segment, kind="stable")
@@ -603,7 +673,7 @@ def recommend(
         if rated_columns is not None:
             segment, rows, ratings = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
             chunk_rated = (segment, rows, ratings)
-            content = side_content_scores(segment, rows, ratings, stop - start, side, model)
+            content = neighbour_terms(segment, rows, ratings, stop - start, side, model)
         scores = scores_for(folded.factors[start:stop], side, model, content)
         low, high = np.searchsorted(excluded_segment, [start, stop])
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
@@ -746,7 +816,7 @@ def holdout_score(
         content = None
         if train_ratings is not None:
             known = seen[1] >= 0
-            content = side_content_scores(
+            content = neighbour_terms(
                 seen[0][known], seen[1][known], train_ratings[low:high][known], stop - start, side, model
             )
         low, high = np.searchsorted(test_segment_known, [start, stop])

@@ -84,6 +84,8 @@ TABLE_COLUMNS = {
         "neighbour_scores",
         "star_neighbours",
         "star_neighbour_scores",
+        "item_neighbours",
+        "item_neighbour_weights",
     ],
     UserFactor: ["run_id", "user_id", "factors", "rating_factors", "bias", "community_id", "x", "y"],
     Recommendation: ["run_id", "user_id", "title_id", "rank", "score", "predicted_rating", "confidence"],
@@ -126,9 +128,11 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
     # A job without a content side (older output, a test's own file) writes no neighbour lists.
     names = pds.dataset(str(titles_path)).schema.names if titles_path.exists() else []
     with_neighbours, with_star = "neighbours" in names, "star_neighbours" in names
+    with_items = "item_neighbours" in names  # the item-item lists (DESIGN.md §1)
     columns = ["item", "factors", "rating_factors", "bias", "support"]
     columns += ["neighbours", "neighbour_scores"] if with_neighbours else []
     columns += ["star_neighbours", "star_neighbour_scores"] if with_star else []
+    columns += ["item_neighbours", "item_neighbour_weights"] if with_items else []
     for batch in _batches(titles_path, columns, _by_tconst):
         tconsts = tconsts_from_items(batch["item"])
         nothing = pa.nulls(batch.num_rows, pa.string())
@@ -136,6 +140,8 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
             batch = batch.append_column("neighbours", nothing).append_column("neighbour_scores", nothing)
         if not with_star:
             batch = batch.append_column("star_neighbours", nothing).append_column("star_neighbour_scores", nothing)
+        if not with_items:
+            batch = batch.append_column("item_neighbours", nothing).append_column("item_neighbour_weights", nothing)
         x, y = _placed(tconsts, titles, [titles_xy[:, 0], titles_xy[:, 1]])
         yield (
             TitleFactor,
@@ -153,6 +159,8 @@ def _factor_pieces(run_id: int, output_dir: Path, placement=None):
                     _pg_arrays(batch["neighbour_scores"]) if with_neighbours else batch["neighbour_scores"],
                     _pg_arrays(batch["star_neighbours"]) if with_star else batch["star_neighbours"],
                     _pg_arrays(batch["star_neighbour_scores"]) if with_star else batch["star_neighbour_scores"],
+                    _pg_arrays(batch["item_neighbours"]) if with_items else batch["item_neighbours"],
+                    _pg_arrays(batch["item_neighbour_weights"]) if with_items else batch["item_neighbour_weights"],
                 ],
                 names=TABLE_COLUMNS[TitleFactor],
             ),
