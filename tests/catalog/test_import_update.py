@@ -18,9 +18,17 @@ def _write_sample(directory, name, lines):
     write_file(directory, name, lines, gz=True)
 
 
-@pytest.mark.parametrize("defer_indexes_min_rows", [None, 0], ids=["indexes-kept", "indexes-deferred"])
-def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
-    options = {} if defer_indexes_min_rows is None else {"defer_indexes_min_rows": defer_indexes_min_rows}
+@pytest.mark.parametrize(
+    ("options", "deferred"),
+    [
+        ({}, False),
+        ({"defer_indexes_min_rows": 0, "defer_indexes_min_share": 0.0}, True),
+        # no row minimum, but three written rows are a small share of the table: kept
+        ({"defer_indexes_min_rows": 0}, False),
+    ],
+    ids=["indexes-kept", "indexes-deferred", "small-share-kept"],
+)
+def test_newer_dump_is_applied_as_an_update(tmp_path, options, deferred):
     old_dir, new_dir = tmp_path / "old", tmp_path / "new"
     old_dir.mkdir(), new_dir.mkdir()
     basics, ratings, principals = (sample_lines(name) for name in ("title.basics", "title.ratings", "title.principals"))
@@ -48,7 +56,7 @@ def test_newer_dump_is_applied_as_an_update(tmp_path, defer_indexes_min_rows):
     run = run_import(new_dir, **options)
 
     assert run.status == ImportRun.Status.SUCCEEDED, run.error
-    assert ("indexes_deferred" in run.counts["title.basics"]["phases"]) == (defer_indexes_min_rows == 0)
+    assert ("indexes_deferred" in run.counts["title.basics"]["phases"]) == deferred
     counts = run.counts
     assert {key: counts["title.basics"][key] for key in ("inserted", "updated", "removed", "rejected")} == {
         "inserted": 1,
