@@ -21,9 +21,10 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 
 from catalog.importing.datasets import DATASET_NAMES, Dataset, datasets_named
+from catalog.importing.delta import file_keep, file_sha256, kept_path
 from catalog.importing.download import DownloadError, dataset_files_download
 from catalog.importing.indexes import indexes_build_deferred
-from catalog.importing.loader import FileResult, LoadOptions, load_file
+from catalog.importing.loader import DeltaSource, FileResult, LoadOptions, load_file
 from catalog.importing.reader import FileProblem
 from catalog.models import ImportRun
 from catalog.search_table import title_search_table_rebuild
@@ -271,6 +272,7 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
             ).as_dict()
         else:
             progress.file_started(dataset, path)
+            delta, refresh = _delta_source(run, dataset, path, options)
             try:
                 result = load_file(
                     dataset=dataset,
@@ -279,7 +281,11 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
                     on_progress=progress.file_progress,
                     on_step=progress.file_step,
                     options=options,
+                    delta=delta,
                 ).as_dict()
+                result["refresh"] = refresh
+                if options.flag_missing:
+                    _file_keep(run, path, result)
             except FileProblem as error:
                 result = FileResult(dataset=dataset.name, file=path.name, error=str(error)).as_dict()
             except (DatabaseError, psycopg2.Error) as error:
@@ -321,6 +327,42 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
         current_file="",
         progress=1.0,
     )
+
+
+def _delta_source(run: ImportRun, dataset: Dataset, path: Path, options: LoadOptions) -> tuple[DeltaSource | None, str]:
+    """The kept copy of the file imported last, when it is the one the last successful import of
+    ``dataset`` recorded (then an update reads only the lines that differ), and why not otherwise."""
+    if not options.flag_missing:
+        return None, "full: a partial file"
+    kept = kept_path(Path(settings.IMDB_LAST_IMPORTED_DIR), path)
+    if not kept.is_file():
+        return None, "full: no kept copy of the file imported last"
+    recorded = ""
+    for counts in (
+        ImportRun.objects.exclude(pk=run.pk)
+        .filter(counts__has_key=dataset.name)
+        .order_by("-pk")
+        .values_list("counts", flat=True)
+    ):
+        if not counts[dataset.name].get("error"):
+            recorded = counts[dataset.name].get("sha256", "")
+            break
+    if not recorded:
+        return None, "full: the last successful import recorded no checksum"
+    if file_sha256(kept) != recorded:
+        return None, "full: the kept file is not the one imported last (checksum differs)"
+    return DeltaSource(kept=kept), "delta"
+
+
+def _file_keep(run: ImportRun, path: Path, result: dict) -> None:
+    """Keep the file just imported for the next delta refresh and record its sha256."""
+    try:
+        checksum = file_sha256(path)
+        file_keep(path=path, directory=Path(settings.IMDB_LAST_IMPORTED_DIR))
+    except OSError as error:
+        logger.warning("import run %s: could not keep %s for the next delta refresh: %s", run.pk, path, error)
+        return
+    result["sha256"] = checksum
 
 
 # The files the search table (``catalog.search_table``) is made from: names, akas and votes.

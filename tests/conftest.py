@@ -196,3 +196,9 @@ def _own_rate_limit_counters(settings):
     Redis database)."""
     settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
     settings.IN_FLIGHT_CACHE_PREFIX = f"inflight:test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture(autouse=True)
+def _own_last_imported_dir(settings, tmp_path_factory):
+    """Files kept for the importer's delta refresh go to the test's own directory."""
+    settings.IMDB_LAST_IMPORTED_DIR = str(tmp_path_factory.mktemp("last-imported"))

@@ -23,6 +23,7 @@ temporary file (constant memory) and COPYed into ``ImportReject`` at the end
 from __future__ import annotations
 
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection, tran
 
 from catalog.importing.convert import Context
 from catalog.importing.datasets import Dataset
+from catalog.importing.delta import DeltaNotPossible, DeltaReader
 from catalog.importing.indexes import indexes_defer
 from catalog.importing.reader import DEFAULT_CHUNK_BYTES, FileProblem, TsvReader
 from catalog.importing.rejects import RejectSpool, duplicates_reject
@@ -63,6 +65,14 @@ class LoadOptions:
     defer_indexes_min_share: float = 0.25
     # Flag rows missing from the file as removed (a newer full dump); off to add a partial file.
     flag_missing: bool = True
+
+
+@dataclass(frozen=True)
+class DeltaSource:
+    """The file imported last (kept, checksum checked by the caller): an update then reads only
+    the lines that differ from it (``catalog.importing.delta``)."""
+
+    kept: Path
 
 
 @dataclass
@@ -100,7 +110,7 @@ class _CopySource:
 
     def __init__(
         self,
-        reader: TsvReader,
+        reader: TsvReader | DeltaReader,
         dataset: Dataset,
         context: Context,
         spool: RejectSpool,
@@ -186,10 +196,13 @@ def load_file(
     on_progress: ProgressCallback | None = None,
     on_step: Callable[[str], None] | None = None,
     options: LoadOptions | None = None,
+    delta: DeltaSource | None = None,
 ) -> FileResult:
     """Load one file in one transaction and return its counts; raises FileProblem for a bad file.
 
     ``on_progress`` hears about rows as they are read, ``on_step`` about the SQL steps after.
+    With ``delta`` (the file imported last into the non-empty table) an update reads only the
+    lines that differ from it, falling back to the whole file when either is out of key order.
     """
     path = Path(path)
     result = FileResult(dataset=dataset.name, file=path.name)
@@ -217,7 +230,38 @@ def load_file(
                 except (IntegrityError, psycopg2.IntegrityError, _KeysNotOrdered):
                     spool.reset()
                     result.phases = {}
-            if not loaded_first:
+            delta_done = False
+            problems = []
+            kept = delta.kept if delta is not None else None
+            # ids in numeric order (tt9999999 before tt10000000) first, else in text order
+            for numeric in (True, False) if not loaded_first and kept is not None and options.flag_missing else ():
+                try:
+                    with transaction.atomic():
+                        _staged_load(
+                            cursor,
+                            dataset,
+                            path,
+                            result,
+                            spool,
+                            on_progress,
+                            chunk_bytes,
+                            step,
+                            options,
+                            kept=kept,
+                            numeric=numeric,
+                        )
+                    delta_done = True
+                    break
+                except DeltaNotPossible as error:
+                    spool.reset()
+                    problems.append(str(error))
+                    result.phases = {}
+                    result.inserted = result.updated = result.removed = result.lines = 0
+            if problems:
+                result.phases["delta_fallback" if not delta_done else "delta_retried"] = "; ".join(problems) + (
+                    "" if delta_done else "; compared the whole file"
+                )
+            if not loaded_first and not delta_done:
                 _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step, options)
             mark = time.monotonic()
             step("recording rejects")
@@ -355,26 +399,32 @@ def _column_types(cursor, table: str, columns: tuple[str, ...]) -> list[str]:
     return [f"{column} {types[column]}" for column in columns]
 
 
-def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes, step, options) -> None:
-    result.mode = "update"
+def _staged_load(
+    cursor, dataset, path, result, spool, on_progress, chunk_bytes, step, options, kept=None, numeric=True
+) -> None:
+    result.mode = "update" if kept is None else "delta update"
     mark = time.monotonic()
     columns = ", ".join(dataset.columns)
-    cursor.execute("DROP TABLE IF EXISTS import_stage")
-    cursor.execute(
-        f"CREATE TEMP TABLE import_stage (line bigint, {', '.join(_column_types(cursor, dataset.table, dataset.columns))})"
-        " ON COMMIT DROP"
-    )
+    column_types = ", ".join(_column_types(cursor, dataset.table, dataset.columns))
+    cursor.execute("DROP TABLE IF EXISTS import_stage; DROP TABLE IF EXISTS import_old")
+    cursor.execute(f"CREATE TEMP TABLE import_stage (line bigint, {column_types}) ON COMMIT DROP")
     context = Context(spool.add, numbered=True)
-    with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
-        source = _CopySource(reader, dataset, context, spool, on_progress)
-        _copy(cursor, f"COPY import_stage (line, {columns}) FROM STDIN ({COPY_OPTIONS})", source)
-        result.lines = reader.lines_read
+    if kept is None:
+        with open_checked(dataset, path, chunk_bytes=chunk_bytes) as reader:
+            source = _CopySource(reader, dataset, context, spool, on_progress)
+            _copy(cursor, f"COPY import_stage (line, {columns}) FROM STDIN ({COPY_OPTIONS})", source)
+            result.lines = reader.lines_read
+    else:
+        _delta_stage(
+            cursor, dataset, path, Path(kept), result, spool, context, on_progress, chunk_bytes, column_types, numeric
+        )
     step("comparing with the catalog")
     cursor.execute("ANALYZE import_stage")
     result.phases["copy_s"] = round(time.monotonic() - mark, 3)
 
     mark = time.monotonic()
-    if not (dataset.checks_key_order and context.keys_ascending):  # ascending keys cannot repeat
+    # ascending keys cannot repeat (a delta read checks that both files ascend)
+    if kept is None and not (dataset.checks_key_order and context.keys_ascending):
         step("looking for repeated keys")
         groups = duplicates_reject(cursor, dataset, path, spool, chunk_bytes)
         if groups and dataset.first_flag:
@@ -398,11 +448,22 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
         """
     )
     changes = cursor.rowcount
+    # A delta read looks for gone rows only under the line keys it touched: those of the new and
+    # changed lines (a changed crew line may have lost people) and of the lines gone.
+    touched = ""
+    if kept is not None:
+        line_keys = ", ".join(dataset.keys_of_line)
+        same_line = " AND ".join(f"present.{column} = k.{column}" for column in dataset.keys_of_line)
+        touched = (
+            f"AND EXISTS (SELECT 1 FROM (SELECT {line_keys} FROM import_stage UNION SELECT {line_keys} FROM import_old)"
+            f" k WHERE {same_line})"
+        )
     cursor.execute(
         f"""
         CREATE TEMP TABLE import_gone ON COMMIT DROP AS
         SELECT {", ".join(f"present.{column}" for column in dataset.key)} FROM {dataset.table} present
         WHERE present.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE {same_key})
+        {touched}
         {"" if options.flag_missing else "AND false"}
         """
     )
@@ -440,6 +501,44 @@ def _staged_load(cursor, dataset, path, result, spool, on_progress, chunk_bytes,
         result.removed = cursor.rowcount
     result.phases["removed_s"] = round(time.monotonic() - mark, 3)
     cursor.execute("DROP TABLE import_stage; DROP TABLE import_changes; DROP TABLE import_gone")
+    cursor.execute("DROP TABLE IF EXISTS import_old")
+
+
+def _delta_stage(
+    cursor, dataset, path, kept, result, spool, context, on_progress, chunk_bytes, column_types, numeric
+) -> None:
+    """Stage only the lines of ``path`` that differ from ``kept``; the old versions of changed
+    and gone lines go into ``import_old`` (their keys: rows there may be gone)."""
+    columns = ", ".join(dataset.columns)
+    with tempfile.TemporaryDirectory(prefix="imdb-delta-") as scratch:
+        old_spool = Path(scratch) / f"{dataset.name}.old.tsv"
+        old_reader = open_checked(dataset, kept, chunk_bytes=chunk_bytes)
+        try:
+            new_reader = open_checked(dataset, path, chunk_bytes=chunk_bytes)
+        except BaseException:
+            old_reader.close()
+            raise
+        with DeltaReader(
+            old_reader, new_reader, key_fields=len(dataset.keys_of_line), old_spool=old_spool, numeric=numeric
+        ) as reader:
+            source = _CopySource(reader, dataset, context, spool, on_progress)
+            _copy(cursor, f"COPY import_stage (line, {columns}) FROM STDIN ({COPY_OPTIONS})", source)
+            result.lines = reader.lines_read
+            result.phases["delta"] = {
+                "changed_lines": reader.changed,
+                "added_lines": reader.added,
+                "gone_lines": reader.gone,
+            }
+        cursor.execute(f"CREATE TEMP TABLE import_old (line bigint, {column_types}) ON COMMIT DROP")
+        # the old lines were imported (or rejected) before: their rejects are not reported again
+        ignored = RejectSpool(run_id=0, file_name=old_spool.name)
+        try:
+            with open_checked(dataset, old_spool, chunk_bytes=chunk_bytes) as old_lines:
+                old_source = _CopySource(old_lines, dataset, Context(ignored.add, numbered=True), ignored, None)
+                _copy(cursor, f"COPY import_old (line, {columns}) FROM STDIN ({COPY_OPTIONS})", old_source)
+        finally:
+            ignored.close()
+        cursor.execute("ANALYZE import_old")
 
 
 def _first_flag_recompute(cursor, dataset, groups: set) -> None:

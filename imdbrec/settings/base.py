@@ -317,6 +317,9 @@ RECOMMENDER_RETRAIN_AFTER_RATINGS = env.int("RECOMMENDER_RETRAIN_AFTER_RATINGS",
 IMDB_DOWNLOAD_BASE_URL = env("IMDB_DOWNLOAD_BASE_URL", default="https://datasets.imdbws.com/")
 IMDB_DATA_DIR = env("IMDB_DATA_DIR", default=str(BASE_DIR / "var" / "imdb"))
 IMDB_SAMPLE_DIR = BASE_DIR / "catalog" / "sample"
+# A copy (hard link when on the same filesystem) of each file imported last: the next import of a
+# newer dump reads only the lines that differ from it (a delta refresh, catalog.importing.delta).
+IMDB_LAST_IMPORTED_DIR = env("IMDB_LAST_IMPORTED_DIR", default=str(BASE_DIR / "var" / "imdb-last-imported"))
 
 # Everything to stderr (gunicorn's --capture-output and the workers' --logfile put it where an
 # operator reads it; compose shows it in `docker compose logs`), and to LOG_FILE when set.
