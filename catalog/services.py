@@ -329,11 +329,19 @@ def _execute(run: ImportRun, progress: _RunProgress, options: LoadOptions, downl
     )
 
 
+# Files whose rows take a value from other lines of the file, which a delta does not read.
+DELTA_WHOLE_FILE = {
+    "title.akas": "an aka's name_first flag depends on the other lines of its title",
+}
+
+
 def _delta_source(run: ImportRun, dataset: Dataset, path: Path, options: LoadOptions) -> tuple[DeltaSource | None, str]:
     """The kept copy of the file imported last, when it is the one the last successful import of
     ``dataset`` recorded (then an update reads only the lines that differ), and why not otherwise."""
     if not options.flag_missing:
         return None, "full: a partial file"
+    if dataset.name in DELTA_WHOLE_FILE:
+        return None, f"full: {DELTA_WHOLE_FILE[dataset.name]}"
     kept = kept_path(Path(settings.IMDB_LAST_IMPORTED_DIR), path)
     if not kept.is_file():
         return None, "full: no kept copy of the file imported last"
