@@ -147,6 +147,25 @@ def test_bad_shares_and_unknown_files_are_refused(tmp_path):
     assert done.returncode != 0 and "holds none of the IMDb files" in done.stderr
 
 
+def _akas() -> dict:
+    """{(title, ordering): (the row's fields from the file, its name_first flag)}."""
+    return {
+        (row[0], row[1]): (row[2:-1], row[-1])
+        for row in TitleAka.objects.values_list(
+            "title_id",
+            "ordering",
+            "aka_title",
+            "region",
+            "language",
+            "types",
+            "attributes",
+            "is_original_title",
+            "removed_at",
+            "name_first",
+        )
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_import_of_the_refresh_changes_exactly_the_rows_it_made(dump, tomorrow):
@@ -156,14 +175,24 @@ def test_import_of_the_refresh_changes_exactly_the_rows_it_made(dump, tomorrow):
     titles_before = {title.tconst: title.runtime_minutes for title in Title.objects.all()}
     ratings_before = dict(TitleRating.objects.values_list("title_id", "num_votes"))
 
+    akas_before = _akas()
+
     second = run_import(out)
 
     assert second.status == ImportRun.Status.SUCCEEDED, second.error
+    # An aka whose earlier namesake changed or went now carries the title's name in the search
+    # indexes (its name_first flag flips: migration 0011): a row updated beyond the refresh's own.
+    akas_after = _akas()
+    flips = sum(
+        1
+        for key, (fields, first) in akas_before.items()
+        if key in akas_after and akas_after[key][0] == fields and akas_after[key][1] != first
+    )
     for name, counts in expected.items():
         got = second.counts[name]
         assert (got["inserted"], got["updated"], got["removed"], got["rejected"]) == (
             counts["inserted"],
-            counts["updated"],
+            counts["updated"] + (flips if name == "title.akas" else 0),
             counts["removed"],
             0,
         ), name
