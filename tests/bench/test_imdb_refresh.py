@@ -148,21 +148,11 @@ def test_bad_shares_and_unknown_files_are_refused(tmp_path):
 
 
 def _akas() -> dict:
-    """{(title, ordering): (the row's fields from the file, its name_first flag)}."""
+    """{(title, ordering): (the row's fields from the file and removed_at, its name_first flag)}."""
+    fields = [column for column in DATASETS_BY_NAME["title.akas"].columns if column != "name_first"]
     return {
         (row[0], row[1]): (row[2:-1], row[-1])
-        for row in TitleAka.objects.values_list(
-            "title_id",
-            "ordering",
-            "aka_title",
-            "region",
-            "language",
-            "types",
-            "attributes",
-            "is_original_title",
-            "removed_at",
-            "name_first",
-        )
+        for row in TitleAka.objects.values_list(*fields, "removed_at", "name_first")
     }
 
 
