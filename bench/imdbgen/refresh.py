@@ -16,7 +16,10 @@ Per data line, one draw of a seeded generator decides (so the same seed gives th
   ``ordering``, right after the title's last line (the files stay sorted).
 
 The counts are table rows as the importer counts them: a title.crew line is one row per
-(person, role), so reversing a list of three directors changes two rows' ``ordering``.
+(person, role), so reversing a list of three directors changes two rows' ``ordering``. An aka
+row's ``name_first`` flag (no earlier line of its title has the same text) is stored too, so when
+the first of two equal akas changes or goes, the second is an updated row although its line is
+unchanged: those flips are counted in ``updated`` and reported as ``name_first_flips``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class RefreshCounts:
     updated: int = 0
     inserted: int = 0
     removed: int = 0
+    # title.akas: unchanged rows whose name_first flag flips (counted in ``updated`` too)
+    name_first_flips: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -140,6 +145,7 @@ def refresh_file(
     added = shares.added
     crew = name == "title.crew"
     grouped = name in GROUPED_FILES
+    akas = name == "title.akas"
     field = GROUPED_FILES.get(name) if grouped else KEYED_FILES[name]
     opener = gzip.open if str(source).endswith(".gz") else open
     temporary = target.with_name(target.name + ".part")
@@ -160,6 +166,9 @@ def refresh_file(
         group_largest = 0
         pending: list[bytes] = []
         grouped_done: set[bytes] = set()
+        # title.akas: the texts already seen in the current title, in the old file and the new
+        seen_before: set[bytes] = set()
+        seen_after: set[bytes] = set()
 
         def flush_group() -> None:
             nonlocal pending
@@ -186,7 +195,13 @@ def refresh_file(
                     if key in grouped_done:
                         raise ValueError(f"{name}: {key.decode()} appears in two places; the file is not sorted")
                     group, group_largest = key, 0
+                    seen_before.clear()
+                    seen_after.clear()
                 group_largest = max(group_largest, int(ordering))
+                if akas:
+                    text = _rest.split(b"\t", 1)[0]
+                    first_before = text not in seen_before
+                    seen_before.add(text)
             else:
                 key = body.split(b"\t", 1)[0]
                 number = int(key[2:])
@@ -198,6 +213,7 @@ def refresh_file(
             if roll < gone:
                 counts.removed += len(crew_rows(body)) if crew else 1
                 continue
+            after_text = None  # title.akas: the changed line's new text
             if roll < changed_below:
                 fields = body.split(b"\t")
                 new_fields = _crew_change(fields) if crew else _field_change(name, fields, field)
@@ -208,6 +224,14 @@ def refresh_file(
                     else:
                         counts.updated += 1
                     body = b"\t".join(new_fields)
+                    if akas:
+                        after_text = new_fields[2]
+            if akas:
+                if after_text is None and (text not in seen_after) != first_before:
+                    # an unchanged line whose flag differs from yesterday's is one more updated row
+                    counts.updated += 1
+                    counts.name_first_flips += 1
+                seen_after.add(text if after_text is None else after_text)
             write(body + b"\n")
             counts.lines_out += 1
         if grouped and group is not None:
