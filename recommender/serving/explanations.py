@@ -142,8 +142,8 @@ def contributions(
             ):
                 row = row_of.get(int(neighbour))
                 if row is not None:
-                    content[row, column] = weight[column] * float(similarity) * (
-                        1.0 if lift is None else float(lift[neighbour])
+                    content[row, column] = (
+                        weight[column] * float(similarity) * (1.0 if lift is None else float(lift[neighbour]))
                     )
         matrix = matrix + content
     if model.params.get("item_weight") and len(model.item_rows):

@@ -88,9 +88,7 @@ def evaluate(
     listed = scored.top_rows >= 0
     thin_slots = listed & (side.support[np.where(listed, scored.top_rows, 0)] < 5)
     with_lists = listed.any(axis=1)
-    metrics["few_ratings_users"] = (
-        float(thin_slots.any(axis=1)[with_lists].mean()) if with_lists.any() else 0.0
-    )
+    metrics["few_ratings_users"] = float(thin_slots.any(axis=1)[with_lists].mean()) if with_lists.any() else 0.0
     buckets = confidence_buckets(scored.top_confidence, scored.top_hit, scored.pair_confidence, np.abs(errors))
     metrics["confidence_buckets"] = buckets
     metrics["confidence_rises"] = confidence_rises(buckets)

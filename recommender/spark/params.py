@@ -56,8 +56,9 @@ DEFAULT_PARAMS: dict = {
     "content_prior": 5.0,
     "content_vector_prior": 2.0,
     # how much more the content term counts for a title with few ratings (DESIGN.md §11:
-    # l_i = 1 + content_few_weight · content_vector_prior / (n_i + content_vector_prior))
-    "content_few_weight": 0.0,
+    # l_i = 1 + content_few_weight · content_vector_prior / (n_i + content_vector_prior); chosen by
+    # cross-validation inside the training part, bench/bench_content_lift_cv.py)
+    "content_few_weight": 4.0,
     "content_n": 50,
     "content_min_votes": 10,
     "content_max_titles": 30_000,

@@ -37,9 +37,19 @@ def test_the_content_term_of_a_title_with_few_ratings_is_lifted_and_nothing_else
     )
     offsets, rows, values = content.neighbours_of(catalog, np.arange(4), 3)
     side = scoring.ItemSide.build(
-        ids=[1, 2, 3, 4], factors=np.ones((4, 2)), rating_factors=np.ones((4, 2)), bias=np.zeros(4), support=[90, 90, 90, 1]
+        ids=[1, 2, 3, 4],
+        factors=np.ones((4, 2)),
+        rating_factors=np.ones((4, 2)),
+        bias=np.zeros(4),
+        support=[90, 90, 90, 1],
     ).with_content(catalog.ids, offsets, catalog.ids[rows], values)
-    model = {"scale_min": 1.0, "scale_max": 5.0, "content_weight": 4.0, "content_prior": 5.0, "content_vector_prior": 2.0}
+    model = {
+        "scale_min": 1.0,
+        "scale_max": 5.0,
+        "content_weight": 4.0,
+        "content_prior": 5.0,
+        "content_vector_prior": 2.0,
+    }
     rated = side.positions([1])
     plain = scoring.side_content_scores(np.zeros(1, np.int64), rated, np.array([5.0]), 1, side, model)[0]
     lifted = scoring.side_content_scores(
@@ -90,11 +100,15 @@ def test_a_title_rated_once_reaches_its_genres_fans_and_the_live_list_is_the_job
         newcomer = newcomers[genre].tconst
         assert model.support[model.index[newcomer]] == 1
         for user in fans[genre][1:]:
-            stored = list(Recommendation.objects.filter(run=run, user=user).order_by("rank").values_list("title_id", "score"))
+            stored = list(
+                Recommendation.objects.filter(run=run, user=user).order_by("rank").values_list("title_id", "score")
+            )
             live = ranking.recommendation_list_live(user=user, limit=5)
             # The member's live list is what the job stored: the lift is in both, by the same function.
             assert [item.tconst for item in live.items] == [tconst for tconst, _ in stored]
-            np.testing.assert_allclose([item.score for item in live.items], [s for _, s in stored], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                [item.score for item in live.items], [s for _, s in stored], rtol=1e-4, atol=1e-5
+            )
             reached += newcomer in [tconst for tconst, _ in stored]
 
             # The explanation's brackets add up to the lifted score.
@@ -102,7 +116,10 @@ def test_a_title_rated_once_reaches_its_genres_fans_and_the_live_list_is_the_job
             positions = [item.position for item in live.items]
             matrix, _, _ = explanations.contributions(model=model, ratings=ratings, positions=positions)
             np.testing.assert_allclose(
-                matrix.sum(axis=1) + model.popularity[positions], [item.score for item in live.items], rtol=1e-4, atol=1e-5
+                matrix.sum(axis=1) + model.popularity[positions],
+                [item.score for item in live.items],
+                rtol=1e-4,
+                atol=1e-5,
             )
 
             # Without the lift the newcomer ranks lower among the titles the member has not rated.
