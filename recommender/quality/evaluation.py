@@ -167,6 +167,7 @@ COLUMNS = (
 SUMMARY_KEYS = tuple(dict.fromkeys(key for _, *keys in COLUMNS for key in keys if key)) + (
     "few_ratings_share",
     "few_ratings_titles",
+    "few_ratings_users",
 )
 
 
@@ -220,7 +221,13 @@ class EvaluationReport:
         if "few_ratings_share" in metrics:
             lines.append(
                 f"titles with fewer than 5 training ratings: {metrics['few_ratings_share']:.2%} of the model's "
-                f"top-10 slots, {metrics['few_ratings_titles']:,} distinct titles (DESIGN.md §11)"
+                f"top-10 slots, {metrics['few_ratings_titles']:,} distinct titles"
+                + (
+                    f", in the top 10 of {metrics['few_ratings_users']:.1%} of the test users"
+                    if "few_ratings_users" in metrics
+                    else ""
+                )
+                + " (DESIGN.md §11)"
             )
         buckets = metrics.get("confidence_buckets") or []
         if buckets:
@@ -420,6 +427,19 @@ class SeedsReport:
                 lines.append(
                     f"  {split:<7}{label:<24}{_number(mean.get(key)):>8} {_number(mean.get('ease_' + key)):>8} "
                     f"{_number(mean.get('popularity_' + key)):>8}"
+                )
+        lines += ["", "titles with fewer than 5 training ratings in the model's top 10s (mean over the runs above):"]
+        for split, reports in self.by_split().items():
+            mean, _ = self.spread(reports)
+            if mean.get("few_ratings_share") is not None:
+                lines.append(
+                    f"  {split:<7}{mean['few_ratings_share']:.2%} of the slots, "
+                    f"{mean['few_ratings_titles']:.1f} distinct titles"
+                    + (
+                        f", {mean['few_ratings_users']:.1%} of the test users"
+                        if mean.get("few_ratings_users") is not None
+                        else ""
+                    )
                 )
         return "\n".join(lines)
 

@@ -7,10 +7,11 @@ least-squares system (the fold-in): ``x_u = A⁻¹ Σ_j c_uj y_j`` with
 
     x_u·y_i = Σ_j  c_uj · y_iᵀ A⁻¹ y_j                   (Hu, Koren & Volinsky 2008, §5)
 
-the content term is ``Σ_j content_weight · v_uj · s(i, j) / (n_u + content_prior)`` and the
+the content term is ``Σ_j l_i · content_weight · v_uj · s(i, j) / (n_u + content_prior)`` (l_i: the lift of
+a title with few ratings, ``scoring.content_lift``) and the
 item-item term ``Σ_j g_u B[j, i]`` (§1, pruned EASE weights). So
 
-    score_ui = Σ_j [ c_uj y_iᵀ A⁻¹ y_j  +  content_weight v_uj s(i, j) / (n_u + content_prior)  +  g_u B[j, i] ]
+    score_ui = Σ_j [ c_uj y_iᵀ A⁻¹ y_j  +  l_i content_weight v_uj s(i, j) / (n_u + content_prior)  +  g_u B[j, i] ]
                + popularity_weight · pop_i
 
 Each bracket is how much rating ``j`` raised title ``i``: the explanation names the rated titles
@@ -132,6 +133,7 @@ def contributions(
     if model.params.get("content_weight") and len(model.neighbour_rows):
         # s(r, j) from j's neighbour list, for each rated title j
         weight = scoring.content_leaning(scores, model.params) * scoring.content_scale(len(known), model.params)
+        lift = scoring.content_lift(model.support, model.params)  # titles with few ratings: l_r
         row_of = {int(position): row for row, position in enumerate(positions)}
         for column, rated in enumerate(rated_positions):
             low, high = model.neighbour_offsets[rated], model.neighbour_offsets[rated + 1]
@@ -140,7 +142,9 @@ def contributions(
             ):
                 row = row_of.get(int(neighbour))
                 if row is not None:
-                    content[row, column] = weight[column] * float(similarity)
+                    content[row, column] = (
+                        weight[column] * float(similarity) * (1.0 if lift is None else float(lift[neighbour]))
+                    )
         matrix = matrix + content
     if model.params.get("item_weight") and len(model.item_rows):
         # the item-item term (DESIGN.md §1): g_u · B[j, r] from j's list, for each rated title j

@@ -114,6 +114,7 @@ def content_term(
         neighbour_scores=model.neighbour_scores,
         titles=model.size,
         model=model.params,
+        support=model.support,
     )
     if content is None or item is None:
         either = content if item is None else item

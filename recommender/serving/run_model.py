@@ -57,6 +57,9 @@ MODEL_DEFAULTS = {
     # a run without a content side (older runs): no content term
     "content_weight": 0.0,
     "content_prior": 5.0,
+    # a run before the lift of titles with few ratings (DESIGN.md §11): none
+    "content_few_weight": 0.0,
+    "content_vector_prior": 0.0,
     # a run without item-item lists (older runs): no item-item term
     "item_weight": 0.0,
     "item_activity_exponent": 0.0,

@@ -85,6 +85,11 @@ def evaluate(
     thin = recommended[side.support[recommended] < 5]
     metrics["few_ratings_share"] = float(len(thin) / len(recommended)) if len(recommended) else 0.0
     metrics["few_ratings_titles"] = int(len(np.unique(thin)))
+    listed: np.ndarray = scored.top_rows >= 0
+    thin_slots: np.ndarray = listed & (side.support[np.where(listed, scored.top_rows, 0)] < 5)
+    with_lists = np.flatnonzero(listed.any(axis=1))  # users with a list at all
+    users_thin = np.asarray(thin_slots.any(axis=1))[with_lists]
+    metrics["few_ratings_users"] = float(users_thin.mean()) if len(users_thin) else 0.0
     buckets = confidence_buckets(scored.top_confidence, scored.top_hit, scored.pair_confidence, np.abs(errors))
     metrics["confidence_buckets"] = buckets
     metrics["confidence_rises"] = confidence_rises(buckets)

@@ -77,6 +77,8 @@ MODEL_KEYS = (
     "confidence_exponent",
     "content_weight",
     "content_prior",
+    "content_vector_prior",
+    "content_few_weight",
     "star_neighbour_weight",
     "star_neighbour_reg",
     "star_neighbour_n",

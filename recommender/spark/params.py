@@ -55,6 +55,10 @@ DEFAULT_PARAMS: dict = {
     "content_weight": 4.0,
     "content_prior": 5.0,
     "content_vector_prior": 2.0,
+    # how much more the content term counts for a title with few ratings (DESIGN.md §11:
+    # l_i = 1 + content_few_weight · content_vector_prior / (n_i + content_vector_prior); chosen by
+    # cross-validation inside the training part, bench/bench_content_lift_cv.py)
+    "content_few_weight": 4.0,
     "content_n": 50,
     "content_min_votes": 10,
     "content_max_titles": 30_000,
@@ -154,6 +158,7 @@ _RANGES = {
     "content_weight": (0.0, 1e6),
     "content_prior": (0.0, 1e9),
     "content_vector_prior": (0.0, 1e9),
+    "content_few_weight": (0.0, 1e6),
     "content_n": (0, 1000),
     "content_min_votes": (0, 10**9),
     "content_max_titles": (0, 10**8),

@@ -439,6 +439,17 @@ def content_scale(counts, model: dict) -> np.ndarray:
     )
 
 
+def content_lift(support, model: dict) -> np.ndarray | None:
+    """l_i = 1 + content_few_weight · content_vector_prior / (n_i + content_vector_prior): how much
+    more the content term counts for a title with few training ratings ``support`` (DESIGN.md §11).
+    A title no one rated takes the whole lift, one rated 100 times about 2 % of it: where ratings
+    say little, what the title is says more. None when there is no lift (older runs)."""
+    weight, prior = float(model.get("content_few_weight") or 0.0), float(model.get("content_vector_prior") or 0.0)
+    if not weight or not prior:
+        return None
+    return (1.0 + weight * prior / (np.asarray(support, dtype=np.float64) + prior)).astype(np.float32)
+
+
 def content_scores(
     segment: np.ndarray,
     rows: np.ndarray,
@@ -450,19 +461,25 @@ def content_scores(
     neighbour_scores: np.ndarray,
     titles: int,
     model: dict,
+    support: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """The content term of DESIGN.md §11 for ``users`` users (rating ``j`` of user ``segment[j]``
-    on title row ``rows[j]``): content_ui = content_weight · Σ_j v_uj s(i, j) / (n_u + content_prior),
-    s(i, j) read from the neighbour list of each rated title j. (users, titles) float32, or None
-    when the run has no content or no weight. Each rating is spread over its title's neighbours
-    in one scatter: no Python per user."""
+    on title row ``rows[j]``): content_ui = l_i · content_weight · Σ_j v_uj s(i, j) / (n_u + content_prior),
+    s(i, j) read from the neighbour list of each rated title j, l_i the ``content_lift`` of the
+    titles' training ratings ``support`` (1 without). (users, titles) float32, or None when the run
+    has no content or no weight. Each rating is spread over its title's neighbours in one scatter:
+    no Python per user."""
     if not model.get("content_weight") or not len(neighbour_rows):
         return None
     segment = np.asarray(segment, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     counts = np.bincount(segment, minlength=users)
     weight = content_leaning(ratings, model) * content_scale(counts, model)[segment]
-    return _spread(segment, rows, weight, users, offsets, neighbour_rows, neighbour_scores, titles)
+    scores = _spread(segment, rows, weight, users, offsets, neighbour_rows, neighbour_scores, titles)
+    lift = content_lift(support, model) if support is not None else None
+    if lift is not None:
+        scores *= lift[None, :]
+    return scores
 
 
 def _spread(segment, rows, weight, users: int, offsets, neighbour_rows, neighbour_scores, titles: int) -> np.ndarray:
@@ -542,6 +559,7 @@ def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, mode
         neighbour_scores=side.neighbour_scores,
         titles=len(side.ids),
         model=model,
+        support=side.support,
     )
 
 

@@ -138,8 +138,9 @@ def test_seeds_report_gives_each_seed_and_mean_and_deviation():
 
     def report(seed, precision, split="random"):
         counts = {"seed": seed, "split": split}
+        few = {"few_ratings_share": precision / 10, "few_ratings_titles": seed, "few_ratings_users": precision}
         return EvaluationReport(
-            {"precision_at_10": precision, "rmse": 0.8},
+            {"precision_at_10": precision, "rmse": 0.8, **few},
             counts,
             {},
             {},
@@ -154,8 +155,12 @@ def test_seeds_report_gives_each_seed_and_mean_and_deviation():
     assert summary["ease_precision_at_10"] == pytest.approx(0.3)
     assert summary["splits"]["random"]["seeds"] == [1, 2]
     assert summary["splits"]["time"]["mean"]["precision_at_10"] == pytest.approx(0.1)
+    # the titles with few ratings in the top 10s: share of slots and of users, per split
+    assert summary["few_ratings_share"] == pytest.approx(0.032)
+    assert summary["few_ratings_users"] == pytest.approx(0.32)
     table = combined.table()
     assert "mean" in table and "± sd" in table and "time" in table
+    assert "3.20% of the slots, 1.5 distinct titles, 32.0% of the test users" in table
 
 
 def test_confidence_rises_is_judged_over_the_buckets_holding_recommendations():
