@@ -98,9 +98,9 @@ def content_term(
         np.zeros(len(positions), dtype=np.int64),
         positions,
         1,
-        offsets=model.item_offsets,
-        item_rows=model.item_rows,
-        item_weights=model.item_weights,
+        offsets=model.item_neighbours.offsets,
+        item_rows=model.item_neighbours.rows,
+        item_weights=model.item_neighbours.scores,
         titles=model.size,
         model=model.params,
     )
@@ -109,9 +109,9 @@ def content_term(
         positions,
         scores,
         1,
-        offsets=model.neighbour_offsets,
-        neighbour_rows=model.neighbour_rows,
-        neighbour_scores=model.neighbour_scores,
+        offsets=model.content_neighbours.offsets,
+        neighbour_rows=model.content_neighbours.rows,
+        neighbour_scores=model.content_neighbours.scores,
         titles=model.size,
         model=model.params,
     )
@@ -147,7 +147,7 @@ def star_residuals_attach(
     the neighbourhood term of predicted stars reads them); unchanged when the run has no star
     neighbours."""
     positions, scores = rated if rated is not None else rated_known(model, ratings)
-    if len(positions) and scoring.star_neighbours_used(model.star_rows, model.params):
+    if len(positions) and scoring.star_neighbours_used(model.star_neighbours.rows, model.params):
         vectors.rated_positions = positions
         vectors.rated_residuals = scoring.rating_residuals(
             np.zeros(len(positions), dtype=np.int64),

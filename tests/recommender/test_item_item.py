@@ -72,9 +72,9 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
         segment,
         rows,
         2,
-        offsets=side.item_offsets,
-        item_rows=side.item_rows,
-        item_weights=side.item_weights,
+        offsets=side.item_neighbours.offsets,
+        item_rows=side.item_neighbours.rows,
+        item_weights=side.item_neighbours.scores,
         titles=len(side.ids),
         model=model,
     )
@@ -96,9 +96,9 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
             segment,
             rows,
             2,
-            offsets=side.item_offsets,
-            item_rows=side.item_rows,
-            item_weights=side.item_weights,
+            offsets=side.item_neighbours.offsets,
+            item_rows=side.item_neighbours.rows,
+            item_weights=side.item_neighbours.scores,
             titles=len(side.ids),
             model={**model, "item_weight": 0},
         )
@@ -141,7 +141,7 @@ def test_the_job_stores_the_lists_and_the_live_list_and_explanations_read_them_e
     # Every member's live list (their fold-in and item-item term from their ratings) is the list the
     # job stored, with the same scores: the term is in both, computed by the same function.
     model = run_model.run_model_get(run=run)
-    assert len(model.item_rows) == sum(len(targets) for targets, _ in stored.values())
+    assert len(model.item_neighbours.rows) == sum(len(targets) for targets, _ in stored.values())
     lifted = 0
     for user in world["users"]:
         live = ranking.recommendation_list_live(user=user, limit=10)
