@@ -88,37 +88,22 @@ def content_term(
     *, model: RunModel, ratings: dict[str, int], rated: tuple[np.ndarray, np.ndarray] | None = None
 ) -> np.ndarray | None:
     """The content term of DESIGN.md §11 plus the item-item term of §1 for every title of ``model``,
-    from ``ratings``: the training's own ``scoring.content_scores`` and ``scoring.item_scores`` (the
-    job adds them the same way, ``scoring.neighbour_terms``); None when the run has neither.
+    from ``ratings``: the training's own ``scoring.neighbour_terms``; None when the run has neither.
     ``rated``: ``rated_known(model, ratings)``, when the caller has it already."""
     positions, scores = rated if rated is not None else rated_known(model, ratings)
     if not len(positions):
         return None
-    item = scoring.item_scores(
-        np.zeros(len(positions), dtype=np.int64),
-        positions,
-        1,
-        offsets=model.item_neighbours.offsets,
-        item_rows=model.item_neighbours.rows,
-        item_weights=model.item_neighbours.scores,
-        titles=model.size,
-        model=model.params,
-    )
-    content = scoring.content_scores(
+    terms = scoring.neighbour_terms(
         np.zeros(len(positions), dtype=np.int64),
         positions,
         scores,
         1,
-        offsets=model.content_neighbours.offsets,
-        neighbour_rows=model.content_neighbours.rows,
-        neighbour_scores=model.content_neighbours.scores,
+        content=model.content_neighbours,
+        items=model.item_neighbours,
         titles=model.size,
         model=model.params,
     )
-    if content is None or item is None:
-        either = content if item is None else item
-        return None if either is None else either[0]
-    return (content + item)[0]
+    return None if terms is None else terms[0]
 
 
 def ratings_attach(

@@ -508,22 +508,36 @@ def item_scores(
     return _spread(segment, rows, weight, users, offsets, item_rows, item_weights, titles)
 
 
-def neighbour_terms(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
-    """The content term plus the item-item term against a run's ``ItemSide`` (None when neither)."""
-    content = side_content_scores(segment, rows, ratings, users, side, model)
-    item = item_scores(
+def neighbour_terms(
+    segment, rows, ratings, users: int, *, content: NeighbourLists, items: NeighbourLists, titles: int, model: dict
+) -> np.ndarray | None:
+    """The content term plus the item-item term from the content lists ``content`` and the
+    item-item lists ``items`` over ``titles`` rows (None when neither): the job's passes (an
+    ``ItemSide``'s lists) and the site's fold-in (a ``RunModel``'s) both call this."""
+    content_part = content_scores(
+        segment,
+        rows,
+        ratings,
+        users,
+        offsets=content.offsets,
+        neighbour_rows=content.rows,
+        neighbour_scores=content.scores,
+        titles=titles,
+        model=model,
+    )
+    item_part = item_scores(
         segment,
         rows,
         users,
-        offsets=side.item_neighbours.offsets,
-        item_rows=side.item_neighbours.rows,
-        item_weights=side.item_neighbours.scores,
-        titles=len(side.ids),
+        offsets=items.offsets,
+        item_rows=items.rows,
+        item_weights=items.scores,
+        titles=titles,
         model=model,
     )
-    if content is None or item is None:
-        return content if item is None else item
-    return content + item
+    if content_part is None or item_part is None:
+        return content_part if item_part is None else item_part
+    return content_part + item_part
 
 
 def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
@@ -669,7 +683,16 @@ def recommend(
         if rated_columns is not None:
             segment, rows, ratings = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
             chunk_rated = (segment, rows, ratings)
-            content = neighbour_terms(segment, rows, ratings, stop - start, side, model)
+            content = neighbour_terms(
+                segment,
+                rows,
+                ratings,
+                stop - start,
+                content=side.content_neighbours,
+                items=side.item_neighbours,
+                titles=len(side.ids),
+                model=model,
+            )
         scores = scores_for(folded.factors[start:stop], side, model, content)
         low, high = np.searchsorted(excluded_segment, [start, stop])
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
@@ -813,7 +836,14 @@ def holdout_score(
         if train_ratings is not None:
             known = seen[1] >= 0
             content = neighbour_terms(
-                seen[0][known], seen[1][known], train_ratings[low:high][known], stop - start, side, model
+                seen[0][known],
+                seen[1][known],
+                train_ratings[low:high][known],
+                stop - start,
+                content=side.content_neighbours,
+                items=side.item_neighbours,
+                titles=len(side.ids),
+                model=model,
             )
         low, high = np.searchsorted(test_segment_known, [start, stop])
         relevant = np.zeros((stop - start, len(side.ids)), dtype=bool)

@@ -89,7 +89,16 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
     np.testing.assert_allclose(term, expected, rtol=1e-5, atol=1e-7)
     assert np.abs(expected).sum() > 0
     # The job's sum of neighbour terms is this term when there is no content side.
-    both = scoring.neighbour_terms(segment, rows, np.full(5, 4.0), 2, side, model)
+    both = scoring.neighbour_terms(
+        segment,
+        rows,
+        np.full(5, 4.0),
+        2,
+        content=side.content_neighbours,
+        items=side.item_neighbours,
+        titles=len(side.ids),
+        model=model,
+    )
     np.testing.assert_array_equal(both, term)
     assert (
         scoring.item_scores(
