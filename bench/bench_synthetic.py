@@ -29,9 +29,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from benchdb import database_create, database_drop
+from shareddata import IMDB_SLICE as SLICE
 
 ROOT = Path(__file__).resolve().parent.parent
-SLICE = Path(os.environ.get("IMDBREC_SHARED_DATA") or ROOT.parent / "shared" / "data") / "imdb-sample"
 sys.path.insert(0, str(ROOT))
 
 
