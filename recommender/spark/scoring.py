@@ -441,9 +441,7 @@ def content_scores(
     ratings: np.ndarray,
     users: int,
     *,
-    offsets: np.ndarray,
-    neighbour_rows: np.ndarray,
-    neighbour_scores: np.ndarray,
+    neighbours: NeighbourLists,
     titles: int,
     model: dict,
 ) -> np.ndarray | None:
@@ -452,25 +450,25 @@ def content_scores(
     s(i, j) read from the neighbour list of each rated title j. (users, titles) float32, or None
     when the run has no content or no weight. Each rating is spread over its title's neighbours
     in one scatter: no Python per user."""
-    if not model.get("content_weight") or not len(neighbour_rows):
+    if not model.get("content_weight") or not len(neighbours.rows):
         return None
     segment = np.asarray(segment, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     counts = np.bincount(segment, minlength=users)
     weight = content_leaning(ratings, model) * content_scale(counts, model)[segment]
-    return _spread(segment, rows, weight, users, offsets, neighbour_rows, neighbour_scores, titles)
+    return _spread(segment, rows, weight, users, neighbours, titles)
 
 
-def _spread(segment, rows, weight, users: int, offsets, neighbour_rows, neighbour_scores, titles: int) -> np.ndarray:
+def _spread(segment, rows, weight, users: int, neighbours: NeighbourLists, titles: int) -> np.ndarray:
     """Σ_j weight_j · score(j → i) over each user's ratings j, read from the neighbour list (CSR) of
     each rated title: (users, titles) float32, every rating spread in one scatter."""
-    low, high = offsets[rows], offsets[rows + 1]
+    low, high = neighbours.offsets[rows], neighbours.offsets[rows + 1]
     spread = high - low
     out = np.zeros(users * titles, dtype=np.float64)
     if spread.sum():
         entry = np.repeat(low - np.concatenate([[0], np.cumsum(spread)[:-1]]), spread) + np.arange(spread.sum())
         owner = np.repeat(segment, spread)
-        np.add.at(out, owner * titles + neighbour_rows[entry], np.repeat(weight, spread) * neighbour_scores[entry])
+        np.add.at(out, owner * titles + neighbours.rows[entry], np.repeat(weight, spread) * neighbours.scores[entry])
     return out.reshape(users, titles).astype(np.float32)
 
 
@@ -489,9 +487,7 @@ def item_scores(
     rows: np.ndarray,
     users: int,
     *,
-    offsets: np.ndarray,
-    item_rows: np.ndarray,
-    item_weights: np.ndarray,
+    neighbours: NeighbourLists,
     titles: int,
     model: dict,
 ) -> np.ndarray | None:
@@ -499,13 +495,13 @@ def item_scores(
     title row ``rows[j]``): item_ui = g_u · Σ_{j ∈ I_u} B[j, i], B[j, i] read from j's pruned EASE
     list. (users, titles) float32, or None when the run has no item-item lists or no weight. The
     stars do not enter (EASE's matrix is binary); n_u is the number of ratings given."""
-    if not model.get("item_weight") or not len(item_rows):
+    if not model.get("item_weight") or not len(neighbours.rows):
         return None
     segment = np.asarray(segment, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     counts = np.bincount(segment, minlength=users)
     weight = item_rating_weight(counts, model)[segment]
-    return _spread(segment, rows, weight, users, offsets, item_rows, item_weights, titles)
+    return _spread(segment, rows, weight, users, neighbours, titles)
 
 
 def neighbour_terms(
@@ -514,27 +510,8 @@ def neighbour_terms(
     """The content term plus the item-item term from the content lists ``content`` and the
     item-item lists ``items`` over ``titles`` rows (None when neither): the job's passes (an
     ``ItemSide``'s lists) and the site's fold-in (a ``RunModel``'s) both call this."""
-    content_part = content_scores(
-        segment,
-        rows,
-        ratings,
-        users,
-        offsets=content.offsets,
-        neighbour_rows=content.rows,
-        neighbour_scores=content.scores,
-        titles=titles,
-        model=model,
-    )
-    item_part = item_scores(
-        segment,
-        rows,
-        users,
-        offsets=items.offsets,
-        item_rows=items.rows,
-        item_weights=items.scores,
-        titles=titles,
-        model=model,
-    )
+    content_part = content_scores(segment, rows, ratings, users, neighbours=content, titles=titles, model=model)
+    item_part = item_scores(segment, rows, users, neighbours=items, titles=titles, model=model)
     if content_part is None or item_part is None:
         return content_part if item_part is None else item_part
     return content_part + item_part
@@ -543,15 +520,7 @@ def neighbour_terms(
 def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
     """``content_scores`` against a run's ``ItemSide``."""
     return content_scores(
-        segment,
-        rows,
-        ratings,
-        users,
-        offsets=side.content_neighbours.offsets,
-        neighbour_rows=side.content_neighbours.rows,
-        neighbour_scores=side.content_neighbours.scores,
-        titles=len(side.ids),
-        model=model,
+        segment, rows, ratings, users, neighbours=side.content_neighbours, titles=len(side.ids), model=model
     )
 
 

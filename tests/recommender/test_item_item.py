@@ -72,9 +72,7 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
         segment,
         rows,
         2,
-        offsets=side.item_neighbours.offsets,
-        item_rows=side.item_neighbours.rows,
-        item_weights=side.item_neighbours.scores,
+        neighbours=side.item_neighbours,
         titles=len(side.ids),
         model=model,
     )
@@ -105,9 +103,7 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
             segment,
             rows,
             2,
-            offsets=side.item_neighbours.offsets,
-            item_rows=side.item_neighbours.rows,
-            item_weights=side.item_neighbours.scores,
+            neighbours=side.item_neighbours,
             titles=len(side.ids),
             model={**model, "item_weight": 0},
         )
