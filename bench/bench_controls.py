@@ -44,6 +44,8 @@ import django  # noqa: E402
 
 django.setup()
 
+from shareddata import MOVIELENS_SMALL  # noqa: E402
+
 from recommender.quality.controls import (  # noqa: E402
     controls_from_output,
     controls_measure,
@@ -129,8 +131,7 @@ def _variety_change(results) -> tuple[float, float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(os.environ.get("IMDBREC_SHARED_DATA", ROOT.parent / "shared" / "data")) / "movielens-latest-small"
-    parser.add_argument("--movielens", default=str(default))
+    parser.add_argument("--movielens", default=str(MOVIELENS_SMALL))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument(

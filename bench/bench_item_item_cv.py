@@ -18,7 +18,6 @@ One JSON line per seed.
 """
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -28,9 +27,11 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from shareddata import MOVIELENS_SMALL  # noqa: E402
+
 from recommender.spark import scoring  # noqa: E402
 
-MOVIELENS = Path(os.environ.get("IMDBREC_SHARED_DATA", "../shared/data")) / "movielens-latest-small/ratings.csv"
+MOVIELENS = MOVIELENS_SMALL / "ratings.csv"
 
 
 def ials(users, items, weights, user_count, item_count, rank=48, reg=0.1, alpha=1.0, iterations=7, seed=0):

@@ -29,9 +29,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from benchdb import database_create, database_drop
+from shareddata import IMDB_NULL, IMDB_TSV, imdb_titles_frame
+from shareddata import IMDB_SLICE as SLICE
 
 ROOT = Path(__file__).resolve().parent.parent
-SLICE = Path(os.environ.get("IMDBREC_SHARED_DATA") or ROOT.parent / "shared" / "data") / "imdb-sample"
 sys.path.insert(0, str(ROOT))
 
 
@@ -42,25 +43,7 @@ def titles_load() -> tuple[int, str]:
     from django.db import connection
 
     if (SLICE / "title.basics.tsv.gz").exists():
-        read = {"sep": "\t", "quoting": 3, "dtype": str, "keep_default_na": False}
-        basics = pd.read_csv(SLICE / "title.basics.tsv.gz", **read)
-        ratings = pd.read_csv(SLICE / "title.ratings.tsv.gz", **read)
-        titles = basics.merge(ratings, on="tconst", how="left")
-        null = "\\N"
-        frame = pd.DataFrame(
-            {
-                "tconst": titles.tconst,
-                "title_type": titles.titleType,
-                "primary_title": titles.primaryTitle,
-                "original_title": titles.originalTitle,
-                "is_adult": titles.isAdult.eq("1"),
-                "start_year": titles.startYear.replace(null, ""),
-                "runtime_minutes": titles.runtimeMinutes.replace(null, ""),
-                "genres": "{" + titles.genres.replace(null, "") + "}",
-                "average_rating": titles.averageRating.fillna(""),
-                "num_votes": titles.numVotes.fillna("0"),
-            }
-        )
+        frame = imdb_titles_frame(SLICE)
         source = f"the real IMDb slice ({SLICE})"
     else:
         rng = np.random.default_rng(0)
@@ -122,21 +105,21 @@ def titles_load() -> tuple[int, str]:
         )
         source = "30,000 made-up titles"
     if (SLICE / "title.crew.tsv.gz").exists() and source != "30,000 made-up titles":
-        crew_file = pd.read_csv(SLICE / "title.crew.tsv.gz", **read)
+        crew_file = pd.read_csv(SLICE / "title.crew.tsv.gz", **IMDB_TSV)
         parts = []
         for role, column in (("director", "directors"), ("writer", "writers")):
-            people = crew_file[["tconst", column]][crew_file[column] != null]
+            people = crew_file[["tconst", column]][crew_file[column] != IMDB_NULL]
             people = people.assign(person_id=people[column].str.split(",")).explode("person_id")
             parts.append(pd.DataFrame({"title_id": people.tconst, "person_id": people.person_id, "role": role}))
         crew = pd.concat(parts).drop_duplicates(["title_id", "person_id", "role"]).assign(ordering=0)
-        principal_file = pd.read_csv(SLICE / "title.principals.tsv.gz", **read)
+        principal_file = pd.read_csv(SLICE / "title.principals.tsv.gz", **IMDB_TSV)
         principals = pd.DataFrame(
             {
                 "title_id": principal_file.tconst,
                 "ordering": principal_file.ordering,
                 "person_id": principal_file.nconst,
                 "category": principal_file.category,
-                "job": principal_file.job.replace(null, ""),
+                "job": principal_file.job.replace(IMDB_NULL, ""),
                 "characters": "{}",
             }
         )

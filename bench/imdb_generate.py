@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -61,16 +60,16 @@ from imdbgen.plan import FULL_ROWS, Plan  # noqa: E402
 from imdbgen.realdata import FILES, real_slice_read  # noqa: E402
 from imdbgen.rows import WRITERS  # noqa: E402
 from imdbgen.text import Words  # noqa: E402
+from shareddata import IMDB_SLICE  # noqa: E402
 
 from catalog.importing.datasets import DATASETS_BY_NAME  # noqa: E402
 
-SHARED_SLICE = Path(os.environ.get("IMDBREC_SHARED_DATA") or ROOT.parent / "shared" / "data") / "imdb-sample"
 BUNDLED_SAMPLE = ROOT / "catalog" / "sample"
 COPY_BYTES = 1 << 20
 
 
 def default_real() -> Path:
-    return SHARED_SLICE if SHARED_SLICE.is_dir() else BUNDLED_SAMPLE
+    return IMDB_SLICE if IMDB_SLICE.is_dir() else BUNDLED_SAMPLE
 
 
 def _real_lines(path: Path):

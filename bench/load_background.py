@@ -10,8 +10,8 @@ recommendations once (warm-up: the first visit folds the user in), then alternat
 recommendations page (pages 1-2, sometimes a genre filter) and a search for a word of a title.
 
 The busy phase starts a training (staff "Train now", Spark on ``local[1]``) and an import (the
-IMDb slice from ../shared/data when present, else the bundled sample again), waits until both are
-running, and repeats the load. Each job is started again as soon as it finishes, until the load is
+IMDb slice of the shared data folder, ``bench/shareddata.py``, when present, else the bundled
+sample again), waits until both are running, and repeats the load. Each job is started again as soon as it finishes, until the load is
 done: one import of the slice takes a second or so and a training under a minute, far less than
 the load, so one of each would leave most requests without them. It reports how many requests ran
 while both jobs were running (the rest fell in the moments between one run's end and the next
@@ -28,13 +28,13 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from loadkit import ROOT, PrivateSite, latency_summary, load_parser, threads_run, write_json
+from loadkit import PrivateSite, latency_summary, load_parser, threads_run, write_json
+from shareddata import IMDB_SLICE
 
 from tests.reliability.http import Browser, page_messages
 
 PASSWORD = "load-Pass-2024"  # noqa: S105 - a throwaway user of a throwaway database
 STAFF_PASSWORD = "load-Staff-2024"  # noqa: S105
-SHARED_SLICE = ROOT.parent / "shared" / "data" / "imdb-sample"
 GENRES = ["Drama", "Comedy", "Romance", "Crime", "Adventure"]
 ACTIVE = {"queued", "running"}  # a job in either state is not started again
 
@@ -85,9 +85,7 @@ def main() -> int:
 
         staff = Browser(server.url, timeout=120)
         staff.login("loadstaff", STAFF_PASSWORD)
-        source = (
-            {"source": "directory", "directory": str(SHARED_SLICE)} if SHARED_SLICE.is_dir() else {"source": "sample"}
-        )
+        source = {"source": "directory", "directory": str(IMDB_SLICE)} if IMDB_SLICE.is_dir() else {"source": "sample"}
         jobs = Jobs(site, staff, source)
         jobs.start()
         busy = load_phase(clients, words, args, random.Random(args.seed + 1), busy=jobs)

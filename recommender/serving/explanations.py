@@ -130,37 +130,37 @@ def contributions(
         solved = np.linalg.solve(system, model.factors[rated_positions[fitted]].T)  # A⁻¹ y_j as columns
         matrix[:, fitted] = (model.factors[positions] @ solved) * confidence
     content = np.zeros_like(matrix)
-    if model.params.get("content_weight") and len(model.neighbour_rows):
+    if model.params.get("content_weight") and len(model.content_neighbours.rows):
         # s(r, j) from j's neighbour list, for each rated title j
         weight = scoring.content_leaning(scores, model.params) * scoring.content_scale(len(known), model.params)
         lift = scoring.content_lift(model.support, model.params)  # titles with few ratings: l_r
+        neighbours = model.content_neighbours
         row_of = {int(position): row for row, position in enumerate(positions)}
         for column, rated in enumerate(rated_positions):
-            low, high = model.neighbour_offsets[rated], model.neighbour_offsets[rated + 1]
-            for neighbour, similarity in zip(
-                model.neighbour_rows[low:high], model.neighbour_scores[low:high], strict=True
-            ):
+            low, high = neighbours.offsets[rated], neighbours.offsets[rated + 1]
+            for neighbour, similarity in zip(neighbours.rows[low:high], neighbours.scores[low:high], strict=True):
                 row = row_of.get(int(neighbour))
                 if row is not None:
                     content[row, column] = (
                         weight[column] * float(similarity) * (1.0 if lift is None else float(lift[neighbour]))
                     )
         matrix = matrix + content
-    if model.params.get("item_weight") and len(model.item_rows):
+    if model.params.get("item_weight") and len(model.item_neighbours.rows):
         # the item-item term (DESIGN.md §1): g_u · B[j, r] from j's list, for each rated title j
         item_weight = float(scoring.item_rating_weight(len(known), model.params))
         row_at = np.full(model.size, -1, dtype=np.int64)
         row_at[positions] = np.arange(len(positions))
-        low, high = model.item_offsets[rated_positions], model.item_offsets[rated_positions + 1]
+        items = model.item_neighbours
+        low, high = items.offsets[rated_positions], items.offsets[rated_positions + 1]
         lengths = high - low
         entries = np.repeat(low - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
         columns = np.repeat(np.arange(len(rated_positions)), lengths)
-        rows = row_at[model.item_rows[entries]]
+        rows = row_at[items.rows[entries]]
         wanted = rows >= 0
         np.add.at(
             matrix,
             (rows[wanted], columns[wanted]),
-            item_weight * model.item_weights[entries[wanted]].astype(np.float64),
+            item_weight * items.scores[entries[wanted]].astype(np.float64),
         )
     tconsts, stars = [tconst for tconst, _ in known], [int(score) for _, score in known]
     return (matrix, tconsts, stars, content) if with_content else (matrix, tconsts, stars)

@@ -88,38 +88,23 @@ def content_term(
     *, model: RunModel, ratings: dict[str, int], rated: tuple[np.ndarray, np.ndarray] | None = None
 ) -> np.ndarray | None:
     """The content term of DESIGN.md §11 plus the item-item term of §1 for every title of ``model``,
-    from ``ratings``: the training's own ``scoring.content_scores`` and ``scoring.item_scores`` (the
-    job adds them the same way, ``scoring.neighbour_terms``); None when the run has neither.
+    from ``ratings``: the training's own ``scoring.neighbour_terms``; None when the run has neither.
     ``rated``: ``rated_known(model, ratings)``, when the caller has it already."""
     positions, scores = rated if rated is not None else rated_known(model, ratings)
     if not len(positions):
         return None
-    item = scoring.item_scores(
-        np.zeros(len(positions), dtype=np.int64),
-        positions,
-        1,
-        offsets=model.item_offsets,
-        item_rows=model.item_rows,
-        item_weights=model.item_weights,
-        titles=model.size,
-        model=model.params,
-    )
-    content = scoring.content_scores(
+    terms = scoring.neighbour_terms(
         np.zeros(len(positions), dtype=np.int64),
         positions,
         scores,
         1,
-        offsets=model.neighbour_offsets,
-        neighbour_rows=model.neighbour_rows,
-        neighbour_scores=model.neighbour_scores,
+        content=model.content_neighbours,
+        items=model.item_neighbours,
         titles=model.size,
         model=model.params,
         support=model.support,
     )
-    if content is None or item is None:
-        either = content if item is None else item
-        return None if either is None else either[0]
-    return (content + item)[0]
+    return None if terms is None else terms[0]
 
 
 def ratings_attach(
@@ -148,7 +133,7 @@ def star_residuals_attach(
     the neighbourhood term of predicted stars reads them); unchanged when the run has no star
     neighbours."""
     positions, scores = rated if rated is not None else rated_known(model, ratings)
-    if len(positions) and scoring.star_neighbours_used(model.star_rows, model.params):
+    if len(positions) and scoring.star_neighbours_used(model.star_neighbours.rows, model.params):
         vectors.rated_positions = positions
         vectors.rated_residuals = scoring.rating_residuals(
             np.zeros(len(positions), dtype=np.int64),

@@ -4,8 +4,8 @@ A new user picks favourite genres (stored in ``User.favourite_genres``) and rate
 shown in small groups by genre and decade, in the spirit of MovieLens' group picks. Each rating is
 folded into the active model at once (``recommender.serving.foldin``); after
 ``RECOMMENDER_UNLOCK_RATINGS`` ratings (default 5) the recommendations page is personal. Until
-then it shows the fallback: titles popular in the picked genres, ordered by a weighted IMDb rating
-that does not let a 10/10 from five votes win.
+then it shows the fallback: titles popular in the picked genres, ordered by the weighted IMDb rating
+the catalog stores (``Title.weighted_rating``), which does not let a 10/10 from five votes win.
 
 Titles offered for rating come, when a model is active, from the titles that model knows: a rating
 of a title the model has never seen cannot move the user's factors.
@@ -42,7 +42,6 @@ POPULAR_GENERATION_KEY = "recommender:popular:generation"
 CACHE_KEYS = (
     "recommender:onboarding:genres:v1",
     "recommender:onboarding:min-votes:v1",
-    "recommender:onboarding:weighted-constants:v1",
 )
 
 
@@ -240,60 +239,36 @@ def _well_known_min_votes() -> int:
     return value
 
 
-def weighted_rating_constants() -> tuple[float, int]:
-    """(C, m) of the weighted rating ``v/(v+m)·R + m/(v+m)·C``: C the mean IMDb rating of titles
-    with enough votes, m the 90th percentile of their votes (cached for an hour)."""
-    key = "recommender:onboarding:weighted-constants:v1"
-    constants = cache.get(key)
-    if constants is None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                SELECT avg(average_rating)::float,
-                       percentile_disc(0.9) WITHIN GROUP (ORDER BY num_votes)
-                FROM catalog_title
-                WHERE average_rating IS NOT NULL AND num_votes >= %s AND removed_at IS NULL
-                """,
-                [FALLBACK_MIN_VOTES],
-            )
-            mean, votes = cursor.fetchone()
-        constants = (float(mean or 6.5), int(votes or 1000))
-        cache.set(key, constants, 3600)
-    return constants
-
-
 POPULAR_POOL = 300  # ranked titles kept per genre set; a user's exclusions are taken out of these
 
 
 def popular_in_genres(*, user: User, genres: list[str] | None = None, limit: int = 24) -> list[Title]:
     """The cold-start fallback: titles in ``genres`` (default: the user's picks; all when none),
-    best first by weighted IMDb rating, without titles the user rated or dismissed.
+    best first by weighted IMDb rating (``Title.weighted_rating``, the catalog's own, as its
+    "highest rated" sort), without titles the user rated or dismissed.
 
     The ranking itself is the same for everyone who picked the same genres: it is computed once
     and cached for ten minutes (a sort over every well-voted title of the catalogue); only the
     user's exclusions are applied per request.
     """
     genres = sorted(set(genres if genres is not None else (user.favourite_genres or [])))
-    key = f"recommender:popular:v1:{cache.get(POPULAR_GENERATION_KEY, 0)}:" + "|".join(genres)
+    key = f"recommender:popular:v2:{cache.get(POPULAR_GENERATION_KEY, 0)}:" + "|".join(genres)
     ranked = cache.get(key)
     if ranked is None:
-        mean, m = weighted_rating_constants()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                SELECT t.tconst,
-                       (t.num_votes::float / (t.num_votes + %(m)s)) * t.average_rating::float
-                       + (%(m)s::float / (t.num_votes + %(m)s)) * %(mean)s AS weighted
+                SELECT t.tconst
                 FROM catalog_title t
-                WHERE t.removed_at IS NULL AND NOT t.is_adult AND t.average_rating IS NOT NULL
+                WHERE t.removed_at IS NULL AND NOT t.is_adult AND t.weighted_rating IS NOT NULL
                   AND t.num_votes >= %(min_votes)s AND t.title_type IN ('movie', 'tvSeries', 'tvMiniSeries')
                   {"AND t.genres && %(genres)s::varchar[]" if genres else ""}
-                ORDER BY weighted DESC, t.num_votes DESC, t.tconst
+                ORDER BY t.weighted_rating DESC, t.num_votes DESC, t.tconst
                 LIMIT %(pool)s
                 """,
-                {"m": m, "mean": mean, "min_votes": min(FALLBACK_MIN_VOTES, m), "genres": genres, "pool": POPULAR_POOL},
+                {"min_votes": FALLBACK_MIN_VOTES, "genres": genres, "pool": POPULAR_POOL},
             )
-            ranked = cursor.fetchall()
+            ranked = [tconst for (tconst,) in cursor.fetchall()]
         cache.set(key, ranked, 600)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -302,16 +277,9 @@ def popular_in_genres(*, user: User, genres: list[str] | None = None, limit: int
             UNION SELECT title_id FROM ratings_watchlistitem WHERE user_id = %(u)s AND title_id = ANY(%(t)s)
             UNION SELECT title_id FROM ratings_notinterested WHERE user_id = %(u)s AND title_id = ANY(%(t)s)
             """,
-            {"u": user.pk, "t": [tconst for tconst, _ in ranked]},
+            {"u": user.pk, "t": ranked},
         )
         excluded = {row[0] for row in cursor.fetchall()}
-    ranked = [(tconst, weighted) for tconst, weighted in ranked if tconst not in excluded][:limit]
-    titles = Title.objects.in_bulk([tconst for tconst, _ in ranked])
-    result = []
-    for tconst, weighted in ranked:
-        title = titles.get(tconst)
-        if title is None:
-            continue
-        title.weighted_rating = weighted  # its own m and C: shown by the template
-        result.append(title)
-    return result
+    ranked = [tconst for tconst in ranked if tconst not in excluded][:limit]
+    titles = Title.objects.in_bulk(ranked)
+    return [titles[tconst] for tconst in ranked if tconst in titles]

@@ -102,7 +102,7 @@ def _saved_vectors(*, user: User, run: ModelRun, model: RunModel | None = None) 
                 "run": run.pk,
                 "started": run.started_at,
                 # the star neighbourhood term reads the member's ratings even with a fresh fold-in
-                "ratings": model is not None and scoring.star_neighbours_used(model.star_rows, model.params),
+                "ratings": model is not None and scoring.star_neighbours_used(model.star_neighbours.rows, model.params),
             },
         )
         row = cursor.fetchone()

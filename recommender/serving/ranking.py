@@ -88,9 +88,9 @@ def stars_for(*, model: RunModel, vectors: UserVectors, positions: np.ndarray) -
             vectors.rated_positions,
             vectors.rated_residuals,
             1,
-            offsets=model.star_offsets,
-            neighbour_rows=model.star_rows,
-            neighbour_scores=model.star_scores,
+            offsets=model.star_neighbours.offsets,
+            neighbour_rows=model.star_neighbours.rows,
+            neighbour_scores=model.star_neighbours.scores,
             titles=model.size,
             model=params,
         ).reshape(positions.shape)

@@ -28,6 +28,7 @@ from django.db import connection
 from threadpoolctl import threadpool_limits
 
 from recommender.models import ModelRun
+from recommender.spark.scoring import NeighbourLists
 
 logger = logging.getLogger(__name__)
 
@@ -98,18 +99,12 @@ class RunModel:
     title_type: np.ndarray
     year: np.ndarray  # float, NaN when unknown
     genre_masks: dict[str, np.ndarray] = field(default_factory=dict)
-    # The content neighbours (DESIGN.md §11) as CSR over positions, best first; empty without content.
-    neighbour_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    neighbour_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    neighbour_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    # The star model's neighbours (DESIGN.md §2) as CSR over positions; empty when the run has none.
-    star_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    star_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    star_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    # The item-item lists (DESIGN.md §1) as CSR over positions, largest weight first; empty without.
-    item_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # The content neighbours (DESIGN.md §11) over positions, best first; empty without content.
+    content_neighbours: NeighbourLists = field(default_factory=NeighbourLists)
+    # The star model's neighbours (DESIGN.md §2) over positions; empty when the run has none.
+    star_neighbours: NeighbourLists = field(default_factory=NeighbourLists)
+    # The item-item lists (DESIGN.md §1) over positions, largest weight first; empty without.
+    item_neighbours: NeighbourLists = field(default_factory=NeighbourLists)
     loaded_seconds: float = 0.0
     # float32 copies for the scan over every title (half the memory traffic); the short list is
     # then re-scored in float64, so the final order is exact.
@@ -357,18 +352,15 @@ def _run_model_load(run: ModelRun) -> RunModel | None:
         year=year,
         genre_masks=genre_masks,
     )
-    if "neighbour_offsets" in arrays:
-        model.neighbour_offsets = arrays["neighbour_offsets"]
-        model.neighbour_rows = arrays["neighbour_rows"]
-        model.neighbour_scores = arrays["neighbour_scores"].astype(np.float32)
-    if "star_offsets" in arrays:
-        model.star_offsets = arrays["star_offsets"]
-        model.star_rows = arrays["star_rows"]
-        model.star_scores = arrays["star_scores"].astype(np.float32)
-    if "item_offsets" in arrays:
-        model.item_offsets = arrays["item_offsets"]
-        model.item_rows = arrays["item_rows"]
-        model.item_weights = arrays["item_weights"].astype(np.float32)
+    # The file cache keeps each triple's arrays under these names (files written before stay valid).
+    for lists, names in (
+        ("content_neighbours", ("neighbour_offsets", "neighbour_rows", "neighbour_scores")),
+        ("star_neighbours", ("star_offsets", "star_rows", "star_scores")),
+        ("item_neighbours", ("item_offsets", "item_rows", "item_weights")),
+    ):
+        if names[0] in arrays:
+            offsets, rows, scores = (arrays[name] for name in names)
+            setattr(model, lists, NeighbourLists(offsets, rows, scores.astype(np.float32)))
     model.loaded_seconds = time.perf_counter() - started
     logger.info("Loaded run %s: %d titles, rank %d, in %.2f s", run.pk, model.size, model.rank, model.loaded_seconds)
     return model

@@ -218,13 +218,13 @@ def run(
         passes.result()
 
     with reporter.timed("titles"):
-        offsets = side.neighbour_offsets.astype(np.int32)
+        offsets = side.content_neighbours.offsets.astype(np.int32)
         if len(offsets) != len(side.ids) + 1:  # no content side: every list empty
             offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
-        star_offsets = side.star_offsets.astype(np.int32)
+        star_offsets = side.star_neighbours.offsets.astype(np.int32)
         if len(star_offsets) != len(side.ids) + 1:  # no star neighbours: every list empty
             star_offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
-        item_offsets = side.item_offsets.astype(np.int32)
+        item_offsets = side.item_neighbours.offsets.astype(np.int32)
         if len(item_offsets) != len(side.ids) + 1:  # no item-item lists: every list empty
             item_offsets = np.zeros(len(side.ids) + 1, dtype=np.int32)
         titles_path = Path(local_path(f"{output_dir}/titles.parquet"))
@@ -242,20 +242,22 @@ def run(
                     "bias": pa.array(side.bias.astype(np.float64)),
                     "support": pa.array(side.support.astype(np.int32)),
                     "neighbours": pa.ListArray.from_arrays(
-                        pa.array(offsets), pa.array(side.ids[side.neighbour_rows].astype(np.int32))
+                        pa.array(offsets), pa.array(side.ids[side.content_neighbours.rows].astype(np.int32))
                     ),
-                    "neighbour_scores": pa.ListArray.from_arrays(pa.array(offsets), pa.array(side.neighbour_scores)),
+                    "neighbour_scores": pa.ListArray.from_arrays(
+                        pa.array(offsets), pa.array(side.content_neighbours.scores)
+                    ),
                     "star_neighbours": pa.ListArray.from_arrays(
-                        pa.array(star_offsets), pa.array(side.ids[side.star_rows].astype(np.int32))
+                        pa.array(star_offsets), pa.array(side.ids[side.star_neighbours.rows].astype(np.int32))
                     ),
                     "star_neighbour_scores": pa.ListArray.from_arrays(
-                        pa.array(star_offsets), pa.array(side.star_scores.astype(np.float32))
+                        pa.array(star_offsets), pa.array(side.star_neighbours.scores.astype(np.float32))
                     ),
                     "item_neighbours": pa.ListArray.from_arrays(
-                        pa.array(item_offsets), pa.array(side.ids[side.item_rows].astype(np.int32))
+                        pa.array(item_offsets), pa.array(side.ids[side.item_neighbours.rows].astype(np.int32))
                     ),
                     "item_neighbour_weights": pa.ListArray.from_arrays(
-                        pa.array(item_offsets), pa.array(side.item_weights.astype(np.float32))
+                        pa.array(item_offsets), pa.array(side.item_neighbours.scores.astype(np.float32))
                     ),
                 }
             ),
@@ -277,8 +279,8 @@ def run(
             "model_titles": len(side.ids),
             "content_titles": len(inputs.content) if inputs.content is not None else 0,
             "rated_titles": int((side.support > 0).sum()),
-            "item_item_titles": int((np.diff(side.item_offsets) > 0).sum()),
-            "item_item_pairs": len(side.item_rows),
+            "item_item_titles": int((np.diff(side.item_neighbours.offsets) > 0).sum()),
+            "item_item_pairs": len(side.item_neighbours.rows),
         },
         "metrics": metrics,
         "candidates": candidates,

@@ -16,6 +16,17 @@ USER_CHUNK = 256
 
 
 @dataclass
+class NeighbourLists:
+    """Each title's neighbour list as CSR over a run's rows: row j's neighbours are
+    ``rows[offsets[j]:offsets[j + 1]]`` with ``scores`` alongside, in the list's order (best
+    first); the defaults are no lists at all."""
+
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+
+@dataclass
 class ItemSide:
     ids: np.ndarray  # int64, sorted
     factors: np.ndarray  # float32 (items, rank): the ranking model's y_i
@@ -24,22 +35,15 @@ class ItemSide:
     support: np.ndarray  # int64 (items,): training ratings n_i
     gram: np.ndarray  # float64 (rank, rank): YᵀY over all titles
     popularity: np.ndarray  # float32 (items,): log(1 + n_i) / log(1 + max n_i)
-    # The content neighbours (DESIGN.md §11) as CSR over rows: row j's most alike titles are
-    # neighbour_rows[neighbour_offsets[j]:neighbour_offsets[j + 1]]; empty without content.
-    neighbour_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    neighbour_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    neighbour_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # The content neighbours (DESIGN.md §11): row j's most alike titles; empty without content.
+    content_neighbours: NeighbourLists = field(default_factory=NeighbourLists)
     # The star model's neighbours (DESIGN.md §2): title row i's most alike titles by the shrunk
-    # correlation of their rating residuals, star_rows[star_offsets[i]:star_offsets[i + 1]] with
-    # s_ij in star_scores; empty lists for titles with too few ratings.
-    star_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    star_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    star_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    # The item-item part of the ranking score (DESIGN.md §1, ``item_item.py``) as CSR over rows:
-    # row j's pruned EASE weights B[j, i] to ``item_rows[item_offsets[j]:item_offsets[j + 1]]``.
-    item_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # correlation of their rating residuals, with s_ij as scores; empty lists for titles with too
+    # few ratings.
+    star_neighbours: NeighbourLists = field(default_factory=NeighbourLists)
+    # The item-item part of the ranking score (DESIGN.md §1, ``item_item.py``): row j's pruned EASE
+    # weights B[j, i] as scores.
+    item_neighbours: NeighbourLists = field(default_factory=NeighbourLists)
 
     @classmethod
     def build(cls, *, ids, factors, rating_factors, bias, support) -> ItemSide:
@@ -80,27 +84,21 @@ class ItemSide:
             gram=self.gram,
             popularity=spread(self.popularity),
         )
-        if len(self.star_offsets) == len(self.ids) + 1:  # the star model's lists, on the new rows
+        star = self.star_neighbours
+        if len(star.offsets) == len(self.ids) + 1:  # the star model's lists, on the new rows
             star_counts = np.zeros(len(ids), dtype=np.int64)
-            star_counts[old] = np.diff(self.star_offsets)
-            side.star_offsets = np.concatenate([[0], np.cumsum(star_counts)]).astype(np.int64)
-            side.star_rows, side.star_scores = old[self.star_rows], self.star_scores
-        owner_rows = side.positions(np.repeat(np.asarray(items, dtype=np.int64), np.diff(offsets)))
-        neighbour_rows = side.positions(neighbours)
-        counts = np.bincount(owner_rows, minlength=len(ids))
-        side.neighbour_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        order = np.argsort(owner_rows, kind="stable")  # each owner's list stays best first
-        side.neighbour_rows = neighbour_rows[order].astype(np.int64)
-        side.neighbour_scores = np.asarray(scores, dtype=np.float32)[order]
+            star_counts[old] = np.diff(star.offsets)
+            side.star_neighbours = NeighbourLists(
+                np.concatenate([[0], np.cumsum(star_counts)]).astype(np.int64), old[star.rows], star.scores
+            )
+        side.content_neighbours = neighbour_csr(side.positions, len(ids), items, offsets, neighbours, scores)
         return side
 
     def with_star_neighbours(self, owners: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray, scores) -> ItemSide:
         """This side with the star model's neighbour lists: CSR over the item ids ``owners``
         (``offsets``), neighbour item ids ``neighbours``, similarities ``scores``; lists of titles
         or neighbours the side does not know are dropped."""
-        self.star_offsets, self.star_rows, self.star_scores = neighbour_csr(
-            self.positions, len(self.ids), owners, offsets, neighbours, scores
-        )
+        self.star_neighbours = neighbour_csr(self.positions, len(self.ids), owners, offsets, neighbours, scores)
         return self
 
     def with_borrowed_vectors(self, prior: float) -> ItemSide:
@@ -109,19 +107,20 @@ class ItemSide:
         similarity-weighted mean vector of i's neighbours that have ratings. A title no one rated
         takes ȳ_i whole; one rated 100 times barely moves. YᵀY is recomputed, so every fold-in
         (the job's and the site's) uses the vectors served."""
-        if not prior or not len(self.neighbour_rows):
+        content = self.content_neighbours
+        if not prior or not len(content.rows):
             return self
-        owner = np.repeat(np.arange(len(self.ids)), np.diff(self.neighbour_offsets))
-        weight = self.neighbour_scores.astype(np.float64) * (self.support[self.neighbour_rows] > 0)
+        owner = np.repeat(np.arange(len(self.ids)), np.diff(content.offsets))
+        weight = content.scores.astype(np.float64) * (self.support[content.rows] > 0)
         total = np.bincount(owner, weight, minlength=len(self.ids))
         borrowed = np.zeros(self.factors.shape, dtype=np.float64)
-        np.add.at(borrowed, owner, weight[:, None] * self.factors[self.neighbour_rows].astype(np.float64))
+        np.add.at(borrowed, owner, weight[:, None] * self.factors[content.rows].astype(np.float64))
         has = total > 0
         borrowed[has] /= total[has, None]
         # A mean of many directions is shorter than any of them: keep the neighbours' typical length,
         # so a borrowed vector predicts a title like them rather than a faint one.
         lengths = np.bincount(
-            owner, weight * np.linalg.norm(self.factors[self.neighbour_rows], axis=1), minlength=len(self.ids)
+            owner, weight * np.linalg.norm(self.factors[content.rows], axis=1), minlength=len(self.ids)
         )
         norms = np.linalg.norm(borrowed, axis=1)
         scale = np.divide(lengths, total * norms, out=np.zeros(len(self.ids)), where=has & (norms > 0))
@@ -135,8 +134,7 @@ class ItemSide:
     def with_item_neighbours(self, sources, offsets, targets, weights) -> ItemSide:
         """This side with the item-item neighbour lists of ``item_item.ItemNeighbours`` (item ids),
         re-indexed to its rows; a pair with a title the side does not know is left out."""
-        csr = neighbour_csr(self.positions, len(self.ids), sources, offsets, targets, weights)
-        self.item_offsets, self.item_rows, self.item_weights = csr
+        self.item_neighbours = neighbour_csr(self.positions, len(self.ids), sources, offsets, targets, weights)
         return self
 
     def positions(self, items) -> np.ndarray:
@@ -149,7 +147,7 @@ class ItemSide:
         return np.where(self.ids[pos] == items, pos, -1)
 
 
-def neighbour_csr(positions, size: int, sources, offsets, targets, weights):
+def neighbour_csr(positions, size: int, sources, offsets, targets, weights) -> NeighbourLists:
     """Neighbour lists given by item ids (CSR over ``sources``) as CSR over ``size`` rows, ``positions``
     mapping item ids to rows (-1 unknown; such pairs are left out); each list keeps its order."""
     sources, offsets, targets = (np.asarray(column, dtype=np.int64) for column in (sources, offsets, targets))
@@ -160,10 +158,8 @@ def neighbour_csr(positions, size: int, sources, offsets, targets, weights):
     owner, target, weights = owner[keep], target[keep], weights[keep]
     order = np.argsort(owner, kind="stable")
     counts = np.bincount(owner, minlength=size)
-    return (
-        np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        target[order].astype(np.int64),
-        weights[order],
+    return NeighbourLists(
+        np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), target[order].astype(np.int64), weights[order]
     )
 
 
@@ -456,9 +452,7 @@ def content_scores(
     ratings: np.ndarray,
     users: int,
     *,
-    offsets: np.ndarray,
-    neighbour_rows: np.ndarray,
-    neighbour_scores: np.ndarray,
+    neighbours: NeighbourLists,
     titles: int,
     model: dict,
     support: np.ndarray | None = None,
@@ -469,29 +463,29 @@ def content_scores(
     titles' training ratings ``support`` (1 without). (users, titles) float32, or None when the run
     has no content or no weight. Each rating is spread over its title's neighbours in one scatter:
     no Python per user."""
-    if not model.get("content_weight") or not len(neighbour_rows):
+    if not model.get("content_weight") or not len(neighbours.rows):
         return None
     segment = np.asarray(segment, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     counts = np.bincount(segment, minlength=users)
     weight = content_leaning(ratings, model) * content_scale(counts, model)[segment]
-    scores = _spread(segment, rows, weight, users, offsets, neighbour_rows, neighbour_scores, titles)
+    scores = _spread(segment, rows, weight, users, neighbours, titles)
     lift = content_lift(support, model) if support is not None else None
     if lift is not None:
         scores *= lift[None, :]
     return scores
 
 
-def _spread(segment, rows, weight, users: int, offsets, neighbour_rows, neighbour_scores, titles: int) -> np.ndarray:
+def _spread(segment, rows, weight, users: int, neighbours: NeighbourLists, titles: int) -> np.ndarray:
     """Σ_j weight_j · score(j → i) over each user's ratings j, read from the neighbour list (CSR) of
     each rated title: (users, titles) float32, every rating spread in one scatter."""
-    low, high = offsets[rows], offsets[rows + 1]
+    low, high = neighbours.offsets[rows], neighbours.offsets[rows + 1]
     spread = high - low
     out = np.zeros(users * titles, dtype=np.float64)
     if spread.sum():
         entry = np.repeat(low - np.concatenate([[0], np.cumsum(spread)[:-1]]), spread) + np.arange(spread.sum())
         owner = np.repeat(segment, spread)
-        np.add.at(out, owner * titles + neighbour_rows[entry], np.repeat(weight, spread) * neighbour_scores[entry])
+        np.add.at(out, owner * titles + neighbours.rows[entry], np.repeat(weight, spread) * neighbours.scores[entry])
     return out.reshape(users, titles).astype(np.float32)
 
 
@@ -510,9 +504,7 @@ def item_scores(
     rows: np.ndarray,
     users: int,
     *,
-    offsets: np.ndarray,
-    item_rows: np.ndarray,
-    item_weights: np.ndarray,
+    neighbours: NeighbourLists,
     titles: int,
     model: dict,
 ) -> np.ndarray | None:
@@ -520,31 +512,38 @@ def item_scores(
     title row ``rows[j]``): item_ui = g_u · Σ_{j ∈ I_u} B[j, i], B[j, i] read from j's pruned EASE
     list. (users, titles) float32, or None when the run has no item-item lists or no weight. The
     stars do not enter (EASE's matrix is binary); n_u is the number of ratings given."""
-    if not model.get("item_weight") or not len(item_rows):
+    if not model.get("item_weight") or not len(neighbours.rows):
         return None
     segment = np.asarray(segment, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     counts = np.bincount(segment, minlength=users)
     weight = item_rating_weight(counts, model)[segment]
-    return _spread(segment, rows, weight, users, offsets, item_rows, item_weights, titles)
+    return _spread(segment, rows, weight, users, neighbours, titles)
 
 
-def neighbour_terms(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
-    """The content term plus the item-item term against a run's ``ItemSide`` (None when neither)."""
-    content = side_content_scores(segment, rows, ratings, users, side, model)
-    item = item_scores(
-        segment,
-        rows,
-        users,
-        offsets=side.item_offsets,
-        item_rows=side.item_rows,
-        item_weights=side.item_weights,
-        titles=len(side.ids),
-        model=model,
+def neighbour_terms(
+    segment,
+    rows,
+    ratings,
+    users: int,
+    *,
+    content: NeighbourLists,
+    items: NeighbourLists,
+    titles: int,
+    model: dict,
+    support: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """The content term plus the item-item term from the content lists ``content`` and the
+    item-item lists ``items`` over ``titles`` rows (None when neither), the content term lifted
+    for titles with few training ratings ``support`` (``content_lift``): the job's passes (an
+    ``ItemSide``'s lists) and the site's fold-in (a ``RunModel``'s) both call this."""
+    content_part = content_scores(
+        segment, rows, ratings, users, neighbours=content, titles=titles, model=model, support=support
     )
-    if content is None or item is None:
-        return content if item is None else item
-    return content + item
+    item_part = item_scores(segment, rows, users, neighbours=items, titles=titles, model=model)
+    if content_part is None or item_part is None:
+        return content_part if item_part is None else item_part
+    return content_part + item_part
 
 
 def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, model: dict) -> np.ndarray | None:
@@ -554,9 +553,7 @@ def side_content_scores(segment, rows, ratings, users: int, side: ItemSide, mode
         rows,
         ratings,
         users,
-        offsets=side.neighbour_offsets,
-        neighbour_rows=side.neighbour_rows,
-        neighbour_scores=side.neighbour_scores,
+        neighbours=side.content_neighbours,
         titles=len(side.ids),
         model=model,
         support=side.support,
@@ -617,7 +614,7 @@ def folded_neighbour_stars(
 ) -> np.ndarray:
     """``neighbour_stars`` of pairs of the folded users ``start``..``stop`` (``pair_user`` local to
     them), from their ratings ``rated`` = (local segment, title rows, stars); zeros without."""
-    if rated is None or not star_neighbours_used(side.star_rows, model):
+    if rated is None or not star_neighbours_used(side.star_neighbours.rows, model):
         return np.zeros(len(pair_rows))
     segment, rows, ratings = rated
     known = rows >= 0
@@ -640,9 +637,9 @@ def folded_neighbour_stars(
         rows,
         residuals,
         stop - start,
-        offsets=side.star_offsets,
-        neighbour_rows=side.star_rows,
-        neighbour_scores=side.star_scores,
+        offsets=side.star_neighbours.offsets,
+        neighbour_rows=side.star_neighbours.rows,
+        neighbour_scores=side.star_neighbours.scores,
         titles=len(side.ids),
         model=model,
     )
@@ -691,7 +688,17 @@ def recommend(
         if rated_columns is not None:
             segment, rows, ratings = _chunk(rated_columns[0], start, stop, *rated_columns[1:])
             chunk_rated = (segment, rows, ratings)
-            content = neighbour_terms(segment, rows, ratings, stop - start, side, model)
+            content = neighbour_terms(
+                segment,
+                rows,
+                ratings,
+                stop - start,
+                content=side.content_neighbours,
+                items=side.item_neighbours,
+                titles=len(side.ids),
+                model=model,
+                support=side.support,
+            )
         scores = scores_for(folded.factors[start:stop], side, model, content)
         low, high = np.searchsorted(excluded_segment, [start, stop])
         scores[excluded_segment[low:high] - start, excluded_rows[low:high]] = -np.inf
@@ -835,7 +842,15 @@ def holdout_score(
         if train_ratings is not None:
             known = seen[1] >= 0
             content = neighbour_terms(
-                seen[0][known], seen[1][known], train_ratings[low:high][known], stop - start, side, model
+                seen[0][known],
+                seen[1][known],
+                train_ratings[low:high][known],
+                stop - start,
+                content=side.content_neighbours,
+                items=side.item_neighbours,
+                titles=len(side.ids),
+                model=model,
+                support=side.support,
             )
         low, high = np.searchsorted(test_segment_known, [start, stop])
         relevant = np.zeros((stop - start, len(side.ids)), dtype=bool)
@@ -865,7 +880,7 @@ def holdout_score(
     precision, ndcg = metrics("model")
     pop_precision, pop_ndcg = metrics("popular")
     neighbour = np.zeros(len(test_segment))
-    if train_ratings is not None and star_neighbours_used(side.star_rows, model):
+    if train_ratings is not None and star_neighbours_used(side.star_neighbours.rows, model):
         sorted_test = test_segment[test_order]
         for start in range(0, users, USER_CHUNK):
             stop = min(start + USER_CHUNK, users)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.db import connection
+from shareddata import imdb_titles_frame  # bench/, on the path from tests/conftest.py
 
 from accounts.models import User
 from ratings.models import Rating
@@ -16,25 +17,7 @@ pytestmark = pytest.mark.shared_data
 
 def imdb_titles_load(directory) -> int:
     """title.basics joined with title.ratings from the slice into catalog_title, with COPY."""
-    read = {"sep": "\t", "quoting": 3, "dtype": str, "keep_default_na": False}
-    basics = pd.read_csv(directory / "title.basics.tsv.gz", **read)
-    ratings = pd.read_csv(directory / "title.ratings.tsv.gz", **read)
-    titles = basics.merge(ratings, on="tconst", how="left")
-    null = "\\N"
-    frame = pd.DataFrame(
-        {
-            "tconst": titles.tconst,
-            "title_type": titles.titleType,
-            "primary_title": titles.primaryTitle,
-            "original_title": titles.originalTitle,
-            "is_adult": titles.isAdult.eq("1"),
-            "start_year": titles.startYear.replace(null, ""),
-            "runtime_minutes": titles.runtimeMinutes.replace(null, ""),
-            "genres": "{" + titles.genres.replace(null, "") + "}",
-            "average_rating": titles.averageRating.fillna(""),
-            "num_votes": titles.numVotes.fillna("0"),
-        }
-    )
+    frame = imdb_titles_frame(directory)
     body = io.StringIO()
     frame.to_csv(body, index=False, header=False)
     body.seek(0)

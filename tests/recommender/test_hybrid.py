@@ -108,8 +108,10 @@ def test_the_content_term_is_the_shrunk_mean_of_the_ratings_leanings():
     term = scoring.side_content_scores(np.zeros(2, np.int64), rows, stars, 1, side, model)[0]
     expected = np.zeros(len(side.ids))
     for row, star in zip(rows, stars, strict=True):
-        low, high = side.neighbour_offsets[row], side.neighbour_offsets[row + 1]
-        for neighbour, value in zip(side.neighbour_rows[low:high], side.neighbour_scores[low:high], strict=True):
+        low, high = side.content_neighbours.offsets[row], side.content_neighbours.offsets[row + 1]
+        for neighbour, value in zip(
+            side.content_neighbours.rows[low:high], side.content_neighbours.scores[low:high], strict=True
+        ):
             expected[neighbour] += 2.0 * ((star - 3.0) / 2.0) * value / (2 + 3.0)
     np.testing.assert_allclose(term, expected, rtol=1e-5)
     assert term[side.positions([2])[0]] > 0  # liked through its director and genres

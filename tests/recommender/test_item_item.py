@@ -72,9 +72,7 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
         segment,
         rows,
         2,
-        offsets=side.item_offsets,
-        item_rows=side.item_rows,
-        item_weights=side.item_weights,
+        neighbours=side.item_neighbours,
         titles=len(side.ids),
         model=model,
     )
@@ -89,16 +87,24 @@ def test_the_item_term_is_each_rating_spread_over_its_titles_list():
     np.testing.assert_allclose(term, expected, rtol=1e-5, atol=1e-7)
     assert np.abs(expected).sum() > 0
     # The job's sum of neighbour terms is this term when there is no content side.
-    both = scoring.neighbour_terms(segment, rows, np.full(5, 4.0), 2, side, model)
+    both = scoring.neighbour_terms(
+        segment,
+        rows,
+        np.full(5, 4.0),
+        2,
+        content=side.content_neighbours,
+        items=side.item_neighbours,
+        titles=len(side.ids),
+        model=model,
+        support=side.support,
+    )
     np.testing.assert_array_equal(both, term)
     assert (
         scoring.item_scores(
             segment,
             rows,
             2,
-            offsets=side.item_offsets,
-            item_rows=side.item_rows,
-            item_weights=side.item_weights,
+            neighbours=side.item_neighbours,
             titles=len(side.ids),
             model={**model, "item_weight": 0},
         )
@@ -141,7 +147,7 @@ def test_the_job_stores_the_lists_and_the_live_list_and_explanations_read_them_e
     # Every member's live list (their fold-in and item-item term from their ratings) is the list the
     # job stored, with the same scores: the term is in both, computed by the same function.
     model = run_model.run_model_get(run=run)
-    assert len(model.item_rows) == sum(len(targets) for targets, _ in stored.values())
+    assert len(model.item_neighbours.rows) == sum(len(targets) for targets, _ in stored.values())
     lifted = 0
     for user in world["users"]:
         live = ranking.recommendation_list_live(user=user, limit=10)

@@ -113,9 +113,9 @@ def test_the_neighbourhood_term_is_the_shrunk_mean_of_the_rated_neighbours_resid
         rows,
         residuals,
         2,
-        offsets=side.star_offsets,
-        neighbour_rows=side.star_rows,
-        neighbour_scores=side.star_scores,
+        offsets=side.star_neighbours.offsets,
+        neighbour_rows=side.star_neighbours.rows,
+        neighbour_scores=side.star_neighbours.scores,
         titles=5,
         model=MODEL,
     )
@@ -134,9 +134,9 @@ def test_the_neighbourhood_term_is_the_shrunk_mean_of_the_rated_neighbours_resid
         rows,
         residuals,
         2,
-        offsets=side.star_offsets,
-        neighbour_rows=side.star_rows,
-        neighbour_scores=side.star_scores,
+        offsets=side.star_neighbours.offsets,
+        neighbour_rows=side.star_neighbours.rows,
+        neighbour_scores=side.star_neighbours.scores,
         titles=5,
         model={**MODEL, "star_neighbour_weight": 0.0},
     )
@@ -148,7 +148,9 @@ def test_the_lists_follow_their_titles_when_the_catalog_joins():
         np.array([99, 100, 105]), np.array([0, 0, 0, 0]), np.zeros(0, np.int64), np.zeros(0, np.float32)
     )
     lists = {
-        int(side.ids[row]): side.ids[side.star_rows[side.star_offsets[row] : side.star_offsets[row + 1]]].tolist()
+        int(side.ids[row]): side.ids[
+            side.star_neighbours.rows[side.star_neighbours.offsets[row] : side.star_neighbours.offsets[row + 1]]
+        ].tolist()
         for row in range(len(side.ids))
     }
     assert lists == {99: [], 100: [101, 102, 103], 101: [100], 102: [], 103: [], 104: [], 105: []}
@@ -201,7 +203,7 @@ def test_the_job_writes_the_lists_and_the_sites_stars_equal_the_jobs(recommender
     assert all(not row.star_neighbours for row in rows.values() if row.support < 3)
 
     model = run_model.run_model_get(run=run)
-    assert len(model.star_rows) == sum(len(row.star_neighbours) for row in with_lists)
+    assert len(model.star_neighbours.rows) == sum(len(row.star_neighbours) for row in with_lists)
     checked = 0
     others = Recommendation.objects.filter(run=run).exclude(user=single).values_list("user_id", flat=True)
     members = list(User.objects.filter(pk__in=others.distinct()).order_by("pk")[:6]) + [single]
