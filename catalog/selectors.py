@@ -252,7 +252,7 @@ class CappedPaginator(Paginator):
         elif rows or number == 1:  # the list ends on this page: now the count is known
             self._count_set(bottom + len(rows))
             self.estimated = False
-        return self._get_page(rows[: self.per_page], number, self)
+        return Page(rows[: self.per_page], number, self)
 
     def _count_set(self, count: int) -> None:
         self.__dict__["count"] = min(count, self.cap)
