@@ -37,16 +37,17 @@ import django.conf  # noqa: E402
 django.setup()
 
 from catalog_pages import member_create, plain_static_storages, timed_requests  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
 from accounts.models import User  # noqa: E402
-from catalog.selectors import BROWSE_MAX_RESULTS, FILMOGRAPHY_PAGE_SIZE  # noqa: E402
+from catalog.selectors import FILMOGRAPHY_PAGE_SIZE  # noqa: E402
 from catalog.views import BROWSE_PAGE_SIZE  # noqa: E402
 
 P95_TARGET_MS = 150
-DEEPEST_BROWSE_PAGE = BROWSE_MAX_RESULTS // BROWSE_PAGE_SIZE
+DEEPEST_BROWSE_PAGE = settings.CATALOG_BROWSE_MAX_RESULTS // BROWSE_PAGE_SIZE
 
 
 def most_common(table: str, column: str, extra: str = "") -> list[str]:

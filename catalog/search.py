@@ -310,12 +310,15 @@ def _run(sql: str, params: dict, *, timeout_ms: int) -> list[tuple] | None:
     """The rows of ``sql`` run within ``timeout_ms``, or None when Postgres cancelled it.
 
     The settings end with the statement's transaction; inside an outer transaction (a savepoint)
-    they would outlive it, so they are put back as they were."""
+    they would outlive it, so they are put back as they were. ``current_setting(name, true)``:
+    pg_trgm's settings exist only once the extension's library is loaded in the session (the
+    first trigram operator loads it), so on a fresh connection they are read as NULL, and
+    ``set_config`` of NULL puts them back to their default."""
     nested = connection.in_atomic_block
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if nested:
-                cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in _SETTINGS), _SETTINGS)
+                cursor.execute("SELECT " + ", ".join("current_setting(%s, true)" for _ in _SETTINGS), _SETTINGS)
                 before = cursor.fetchone()
             title_search_settings(cursor, timeout_ms=timeout_ms)
             cursor.execute(sql, params)

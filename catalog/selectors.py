@@ -14,6 +14,8 @@ instead of ``select_related`` (an INNER JOIN that would silently drop the row).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -21,15 +23,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import groupby
 
+from django.conf import settings
 from django.core.cache import cache
-from django.core.paginator import Page, Paginator
-from django.db import connection
+from django.core.paginator import EmptyPage, Page, Paginator
+from django.db import OperationalError, connection, transaction
 from django.db.models import (
     F,
     OuterRef,
     QuerySet,
     Subquery,
 )
+from psycopg2.errors import QueryCanceled
 
 from catalog.importing.datasets import DATASETS
 from catalog.models import BROWSE_GENRES, Crew, ImportRun, Person, Principal, Title, TitleAka, TitleType
@@ -39,9 +43,7 @@ logger = logging.getLogger(__name__)
 
 # A long-running series can have thousands of episodes; the title page lists this many.
 EPISODE_LIMIT = 1000
-# Browsing counts and pages at most this many titles: counting the 12 M titles of a full dump
-# that match "Drama" on every request is a scan of millions of rows, and nobody pages that far.
-BROWSE_MAX_RESULTS = 10_000
+# Browsing counts and pages at most settings.CATALOG_BROWSE_MAX_RESULTS titles (CappedPaginator).
 
 # Types left out of the home page lists: single episodes and games are not what people browse for.
 HOME_EXCLUDED_TYPES = ("tvEpisode", "videoGame")
@@ -171,27 +173,125 @@ def title_browse(
 
 
 class CappedPaginator(Paginator):
-    """A paginator that counts at most ``cap`` rows (``SELECT count(*) FROM (… LIMIT cap + 1)``):
-    Drama alone is millions of titles at full size, and an exact count of them on each request
-    is a scan of millions of rows. ``capped`` says there are more than ``count``; the pages stop
-    at ``cap``, the deepest one a user can reach."""
+    """A paginator whose count is bounded in rows and in time, whatever the table's size.
 
-    def __init__(self, object_list: QuerySet, per_page: int, *, cap: int | None = None, **kwargs):
+    * **Rows**: it counts at most ``cap`` rows (``SELECT count(*) FROM (… LIMIT cap + 1)``,
+      ``settings.CATALOG_BROWSE_MAX_RESULTS``): Drama alone is millions of titles at full size.
+      ``capped`` says there are more than ``count`` ("10,000+"); the pages stop at ``cap``, the
+      deepest one a user can reach.
+    * **Time**: a selective filter (a genre, a type, a span of years and a minimum of votes) may
+      match only a few thousand titles and still make that count read hundreds of thousands of
+      index entries and rows to find them (1.1 s at full size). So the count runs under a
+      ``statement_timeout`` of ``settings.CATALOG_BROWSE_COUNT_TIMEOUT_MS``; when Postgres
+      cancels it, the count is the planner's estimate of the filtered query (``EXPLAIN``, about
+      a millisecond), ``estimated`` is set and the page says "about 7,400 titles". A page past
+      the real end, which an estimate too high lets a user ask for, is simply empty (the
+      template says the list ended). The filters whose count timed out are remembered for
+      ``CATALOGUE_CACHE_SECONDS`` so that later requests do not spend the budget again.
+
+    Exact counts for small results, a bound for large ones and an estimate when counting would
+    be slow: what big Django sites do for lists of millions of rows (the admin's
+    ``show_full_result_count = False``, timed counts that fall back to Postgres' estimate), instead
+    of a ``count(*)`` on each request."""
+
+    def __init__(
+        self, object_list: QuerySet, per_page: int, *, cap: int | None = None, timeout_ms: int | None = None, **kwargs
+    ):
         super().__init__(object_list, per_page, **kwargs)
         self.queryset = object_list
-        self.cap = BROWSE_MAX_RESULTS if cap is None else cap
+        self.cap = settings.CATALOG_BROWSE_MAX_RESULTS if cap is None else cap
+        self.timeout_ms = settings.CATALOG_BROWSE_COUNT_TIMEOUT_MS if timeout_ms is None else timeout_ms
+        self.estimated = False
+
+    @cached_property
+    def slow_key(self) -> str:
+        """The cache key that remembers these filters' count as too slow to run."""
+        sql, params = self.queryset.order_by().query.sql_with_params()
+        return f"catalog:browse-count-slow:{self.cap}:" + hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()
 
     @cached_property
     def _counted(self) -> int:
-        return self.queryset.order_by()[: self.cap + 1].count()
+        limited = self.queryset.order_by()[: self.cap + 1]
+        if not self.timeout_ms:
+            return limited.count()
+        if cache.get(self.slow_key) is None:
+            counted = _count_within(limited, self.timeout_ms)
+            if counted is not None:
+                return counted
+            cache.set(self.slow_key, True, CATALOGUE_CACHE_SECONDS)
+        self.estimated = True
+        return _rows_estimate(self.queryset.order_by())
 
     @cached_property
     def count(self) -> int:
-        return min(self._counted, self.cap)
+        return max(0, min(self._counted, self.cap))
+
+    def validate_number(self, number) -> int:
+        """As Django's; with an estimated count, any page down to the cap's deepest: the estimate
+        may be low, and the page itself finds where the list ends."""
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            deepest = max(1, -(-self.cap // self.per_page))
+            if self.estimated and 1 < int(number) <= deepest:
+                return int(number)
+            raise
+
+    def page(self, number) -> Page:
+        """A page; with an estimated count, a full page whatever the estimate (one row more is
+        read to know whether another page follows), and the count corrected by what the page
+        shows: past the estimate when more rows follow, exact when the list ends on it."""
+        number = self.validate_number(number)
+        if not self.estimated:
+            return super().page(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if len(rows) > self.per_page:
+            if bottom + self.per_page >= self.count and bottom + self.per_page < self.cap:
+                self._count_set(bottom + self.per_page + 1)
+        elif rows or number == 1:  # the list ends on this page: now the count is known
+            self._count_set(bottom + len(rows))
+            self.estimated = False
+        return Page(rows[: self.per_page], number, self)
+
+    def _count_set(self, count: int) -> None:
+        self.__dict__["count"] = min(count, self.cap)
+        self.__dict__.pop("num_pages", None)
 
     @property
     def capped(self) -> bool:
         return self._counted > self.cap
+
+
+def _count_within(queryset: QuerySet, timeout_ms: int) -> int | None:
+    """``queryset.count()``, or None when it takes more than ``timeout_ms`` (Postgres cancels it).
+    The timeout is set for the count's own transaction; inside an outer one (a savepoint, whose
+    ``SET LOCAL`` would outlive it) it is put back as it was."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
+                [f"{int(timeout_ms)}ms"],
+            )
+            before = cursor.fetchone()[0]
+            counted = queryset.count()
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
+            return counted
+    except OperationalError as error:
+        if isinstance(error.__cause__, QueryCanceled):
+            return None
+        raise
+
+
+def _rows_estimate(queryset: QuerySet) -> int:
+    """The planner's estimate of the rows ``queryset`` returns (``EXPLAIN``, nothing executed)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def title_in_bulk(tconsts: Iterable[str]) -> list[Title]:

@@ -2,7 +2,7 @@
 
 "Newest first" (``start_year DESC NULLS LAST, num_votes DESC, tconst``) and "Title A–Z"
 (``primary_title, start_year, tconst``) sorted every listed title on each request: 12 M rows at
-IMDb's full size. With these indexes a page, down to the deepest one (``BROWSE_MAX_RESULTS``),
+IMDb's full size. With these indexes a page, down to the deepest one (``settings.CATALOG_BROWSE_MAX_RESULTS``),
 reads its rows in order and stops. Partial on what lists show (not adult, not removed), as
 ``catalog.selectors.title_list`` filters. Built CONCURRENTLY, so the site keeps reading meanwhile
 (a few minutes on a full catalogue); raw SQL with no model state, as migration 0002.

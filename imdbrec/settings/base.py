@@ -297,6 +297,13 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Browsing ---------------------------------------------------------------------------------
+# The browse pages count at most this many matching titles ("10,000+") and page no deeper; the
+# count gets this many milliseconds, after which the page shows Postgres' estimate ("about
+# 7,400"). catalog.selectors.CappedPaginator says why.
+CATALOG_BROWSE_MAX_RESULTS = env.int("CATALOG_BROWSE_MAX_RESULTS", default=10_000)
+CATALOG_BROWSE_COUNT_TIMEOUT_MS = env.int("CATALOG_BROWSE_COUNT_TIMEOUT_MS", default=50)
+
 # --- Spark and the recommender ---------------------------------------------------------------
 SPARK_MASTER = env("SPARK_MASTER", default="local[*]")
 SPARK_DRIVER_MEMORY = env("SPARK_DRIVER_MEMORY", default="4g")

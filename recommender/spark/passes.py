@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recommender.spark import content, scoring
+from recommender.spark import content, scoring, similar
 from recommender.spark.inputs import Ratings, local_path, parquet_path
 
 if TYPE_CHECKING:
@@ -112,10 +112,41 @@ def serving_pass(batches, *, side_value, model: dict, top_n: int):
         )
 
 
-def similar_pass(batches, *, side_value, count: int, min_support: int, content_value: dict | None = None):
+def similar_pass(
+    batches,
+    *,
+    side_value,
+    count: int,
+    min_support: int,
+    content_value: dict | None = None,
+    pool: int = similar.SIMILAR_POOL,
+):
     """The ``count`` most similar titles of each title (DESIGN.md §11: content similarity lifted by
-    the cosine of the ranking vectors among titles with at least ``min_support`` training ratings);
-    Arrow record batches in and out."""
+    the cosine of the ranking vectors among titles with at least ``min_support`` training ratings),
+    each title scored against its candidates only (``similar``: its neighbour lists, the titles
+    sharing a person with it and the ``pool`` most-rated titles), so the pass is linear in the
+    titles; Arrow record batches in and out."""
+    side = scoring.ItemSide(**side_value)
+    catalog = content.Content(**content_value) if content_value is not None else None
+    found = similar.Candidates(side, catalog, pool=pool)
+    for batch in batches:
+        rows = side.positions(batch.column("item").to_numpy(zero_copy_only=False))
+        lengths, best, values = similar.similar_rows(rows, side, found, count, min_support=min_support)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(side.ids[rows].astype(np.int32)),
+                _list_array(offsets, side.ids[best].astype(np.int32), pa.int32()),
+                _list_array(offsets, values.astype(np.float32), pa.float32()),
+            ],
+            schema=SIMILAR_SCHEMA,
+        )
+
+
+def similar_pass_quadratic(batches, *, side_value, count: int, min_support: int, content_value: dict | None = None):
+    """``similar_pass`` as it was, every title against every title (``scoring.similar_titles``):
+    O(titles²), kept as the reference the linear pass is measured against (bench/bench_similar.py,
+    tests/recommender/test_similar_linear.py)."""
     side = scoring.ItemSide(**side_value)
     catalog = content.Content(**content_value) if content_value is not None else None
     norms = np.linalg.norm(side.factors, axis=1, keepdims=True)
@@ -125,21 +156,23 @@ def similar_pass(batches, *, side_value, count: int, min_support: int, content_v
         candidates = np.arange(len(side.ids))  # titles no one rated are alike through their content
     for batch in batches:
         rows = side.positions(batch.column("item").to_numpy(zero_copy_only=False))
-        lengths, similar, values = [], [], []
+        lengths, similar_ids, values = [], [], []
         step = 512 if catalog is None else max(1, min(512, content.BLOCK_CELLS // max(len(side.ids), 1)))
         for start in range(0, len(rows), step):
             best, scores, valid = scoring.similar_titles(
                 rows[start : start + step], side, unit, candidates, count, min_support=min_support, catalog=catalog
             )
             lengths.append(valid.sum(axis=1))
-            similar.append(side.ids[candidates[best[valid]]])
+            similar_ids.append(side.ids[candidates[best[valid]]])
             values.append(scores[valid])
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]) if lengths else np.zeros(1, np.int64)
         yield pa.RecordBatch.from_arrays(
             [
                 pa.array(side.ids[rows].astype(np.int32)),
                 _list_array(
-                    offsets, np.concatenate(similar).astype(np.int32) if similar else np.zeros(0, np.int32), pa.int32()
+                    offsets,
+                    np.concatenate(similar_ids).astype(np.int32) if similar_ids else np.zeros(0, np.int32),
+                    pa.int32(),
                 ),
                 _list_array(
                     offsets,

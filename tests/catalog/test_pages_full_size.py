@@ -17,8 +17,8 @@ from tests.factories import make_episode, make_title
 pytestmark = pytest.mark.django_db
 
 
-def test_browse_counts_at_most_the_cap_and_pages_stop_there(client, monkeypatch):
-    monkeypatch.setattr(selectors, "BROWSE_MAX_RESULTS", 30)
+def test_browse_counts_at_most_the_cap_and_pages_stop_there(client, settings):
+    settings.CATALOG_BROWSE_MAX_RESULTS = 30
     titles = [make_title(primary_title=f"Film {n:02}", num_votes=1000 - n) for n in range(40)]
     with CaptureQueriesContext(connection) as queries:
         html = client.get(reverse("catalog:title_list")).content.decode()
@@ -29,7 +29,75 @@ def test_browse_counts_at_most_the_cap_and_pages_stop_there(client, monkeypatch)
     assert browse(client, "page=2") == browse(client, "page=99") == [title.tconst for title in titles[24:30]]
     # Under the cap the count is exact and has no "+".
     html = client.get(reverse("catalog:title_list") + "?min_votes=990").content.decode()
-    assert "<strong>11</strong> titles" in html
+    assert "<strong>11</strong> titles" in html and "about" not in html.split("result-summary")[1][:80]
+
+
+def _slow(titles):
+    """``titles`` with a condition that sleeps 20 ms per row: a count a 10 ms budget cannot finish."""
+    return titles.extra(where=["pg_sleep(0.02) IS NOT NULL"])
+
+
+def test_a_count_over_its_time_budget_becomes_the_planners_estimate_and_is_remembered():
+    for n in range(6):
+        make_title(primary_title=f"Slow {n}", num_votes=100 + n)
+    titles = _slow(selectors.title_browse())
+    paginator = selectors.CappedPaginator(titles, 4, cap=100, timeout_ms=10)
+    cache.delete(paginator.slow_key)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            before = cursor.fetchone()[0]
+        with CaptureQueriesContext(connection) as queries:
+            assert paginator.estimated is False and paginator.count >= 1 and paginator.estimated
+        assert not paginator.capped
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + titles.order_by().query.sql_with_params()[0])
+            planned = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+        assert paginator.count == min(planned, 100)
+        assert any("EXPLAIN" in query["sql"] for query in queries.captured_queries)
+        # A page is full whatever the estimate, and says whether another follows.
+        page = paginator.get_page(1)
+        assert [title.primary_title for title in page.object_list] == ["Slow 5", "Slow 4", "Slow 3", "Slow 2"]
+        assert page.has_next()
+        last = selectors.CappedPaginator(titles, 4, cap=100, timeout_ms=10).get_page(2)
+        assert [title.primary_title for title in last.object_list] == ["Slow 1", "Slow 0"]
+        assert not last.has_next() and last.paginator.count == 6  # the list ended: the count is known
+        with connection.cursor() as cursor:  # the budget ended with the count
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == before
+        # The next request with the same filters goes straight to the estimate.
+        again = selectors.CappedPaginator(titles, 4, cap=100, timeout_ms=10)
+        with CaptureQueriesContext(connection) as queries:
+            assert again.count == min(planned, 100) and again.estimated
+        assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+    finally:
+        cache.delete(paginator.slow_key)
+
+
+def test_a_count_within_its_budget_is_exact():
+    for n in range(6):
+        make_title(primary_title=f"Quick {n}", num_votes=100 + n)
+    paginator = selectors.CappedPaginator(selectors.title_browse(min_votes=103), 4, cap=100, timeout_ms=5000)
+    assert (paginator.count, paginator.estimated, paginator.capped) == (3, False, False)
+
+
+def test_an_estimated_list_says_about_and_a_page_past_its_real_end_says_it_ended(client, settings):
+    titles = [make_title(primary_title=f"Film {n:02}", num_votes=1000 - n) for n in range(30)]
+    settings.CATALOG_BROWSE_MAX_RESULTS = 1000
+    marker = selectors.CappedPaginator(selectors.title_browse(), 24).slow_key
+    cache.set(marker, True)  # these filters' count was too slow once
+    try:
+        html = client.get(reverse("catalog:title_list")).content.decode()
+        assert "about <strong>" in html  # the planner's estimate, never a count
+        # An estimate can run past the real end: such a page is empty and says the list ended.
+        estimated = selectors.CappedPaginator(selectors.title_browse(), 24)
+        if estimated.num_pages >= 3:
+            html = client.get(reverse("catalog:title_list") + "?page=3").content.decode()
+            assert "No more titles" in html and "No title matches" not in html
+        # The deepest page that holds titles lists them.
+        assert browse(client, "page=2") == [title.tconst for title in titles[24:30]]
+    finally:
+        cache.delete(marker)
 
 
 def test_a_big_catalogue_reads_its_facets_from_the_cache(monkeypatch):

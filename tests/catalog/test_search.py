@@ -234,3 +234,22 @@ def test_repeated_words_are_searched_once(db):
     assert len(_search_normalise(" ".join(f"w{n}" for n in range(40))).split()) == SEARCH_MAX_WORDS
     make_title(tconst="tt0000701", primary_title="Casablanca", num_votes=500)
     assert [hit.tconst for hit in title_search(query="casablanca " * 30)] == ["tt0000701"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_inside_a_transaction_on_a_fresh_connection():
+    """pg_trgm's settings are unknown to a session until the extension's library is loaded: the
+    search, which saves and restores them inside an outer transaction, must read them with
+    missing_ok (bench/catalog_pages.py runs every page inside transaction.atomic)."""
+    from django.db import transaction
+
+    title = make_title(primary_title="Casablanca", num_votes=500_000)
+    connection.close()  # the next statement opens a new session, pg_trgm not loaded in it
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            before = cursor.fetchone()[0]
+        assert title.tconst in [hit.tconst for hit in title_search(query="casablanca")]
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == before  # the search's budget did not outlive it
