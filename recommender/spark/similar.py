@@ -46,11 +46,8 @@ class Candidates:
     def __init__(self, side: ItemSide, catalog: content_side.Content | None, pool: int = SIMILAR_POOL):
         titles = len(side.ids)
         sources, targets = [], []
-        for offsets, rows in (
-            (side.neighbour_offsets, side.neighbour_rows),
-            (side.star_offsets, side.star_rows),
-            (side.item_offsets, side.item_rows),
-        ):
+        for lists in (side.content_neighbours, side.star_neighbours, side.item_neighbours):
+            offsets, rows = lists.offsets, lists.rows
             if len(offsets) != titles + 1 or not len(rows):
                 continue
             owner = np.repeat(np.arange(titles, dtype=np.int64), np.diff(offsets))

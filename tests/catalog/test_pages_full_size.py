@@ -49,11 +49,11 @@ def test_a_count_over_its_time_budget_becomes_the_planners_estimate_and_is_remem
             before = cursor.fetchone()[0]
         with CaptureQueriesContext(connection) as queries:
             assert paginator.estimated is False and paginator.count >= 1 and paginator.estimated
-        assert not paginator.capped
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (FORMAT JSON) " + titles.order_by().query.sql_with_params()[0])
             planned = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
-        assert paginator.count == min(planned, 100)
+        # the estimate comes from the table's statistics, which earlier tests' rows may still inflate
+        assert paginator.count == min(planned, 100) and paginator.capped == (planned > 100)
         assert any("EXPLAIN" in query["sql"] for query in queries.captured_queries)
         # A page is full whatever the estimate, and says whether another follows.
         page = paginator.get_page(1)

@@ -84,7 +84,9 @@ def test_candidates_are_bounded_by_the_lists_and_the_pool(inputs):
     linked = np.diff(found.linked_offsets)
     lists = sum(
         np.diff(offsets)
-        for offsets in (side.neighbour_offsets, side.star_offsets, side.item_offsets)
+        for offsets in (
+            lists.offsets for lists in (side.content_neighbours, side.star_neighbours, side.item_neighbours)
+        )
         if len(offsets) == len(side.ids) + 1
     )
     assert (linked >= 1).any() and linked.sum() <= 2 * lists.sum()  # each list both ways, no more
