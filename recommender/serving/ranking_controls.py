@@ -9,7 +9,8 @@ The live list (``recommender.serving.ranking``) and the offline measurement on M
   w_step)·pop_i`` with ``pop_i = log(1 + n_i) / log(1 + max n)``, ``n_i`` the title's training
   ratings (its support in the run);
 * ``year_genre_mask`` — titles older than a year and titles of a genre, hidden;
-* ``variety_order`` — "more variety": maximal marginal relevance over the ranking vectors;
+* ``variety_order`` — "more variety": maximal marginal relevance over the ranking vectors (or a
+  similarity given, e.g. ``genre_similarity``, which the bench measures beside it);
 * ``intra_list_diversity`` — the mean pairwise cosine distance of the ranking vectors, the
   similarity "variety" penalises (evaluate_recommender's figure, over the titles' rating vectors,
   is ``quality.beyond``'s; the bench reports both);
