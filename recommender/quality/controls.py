@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-
 from scipy import sparse
 
 from recommender.quality.beyond import beyond_accuracy
