@@ -12,17 +12,26 @@ uses — reporting per setting:
   users rated them), averaged over users; beside it the same distance of the titles' ranking vectors
   (what "more variety" penalises), and of the genres' Jaccard distance when genres are given.
 
+The re-ranking's similarity (``basis``) is the served one, the ranking vectors' cosine, unless the
+bench asks for another to compare: ``"genres"`` (the genres' Jaccard similarity, servable: the live
+model has every title's genres) or ``"ratings"`` (the rating vectors' cosine, the very similarity
+evaluate_recommender's figure measures; not servable, the live list has no rating matrix: the
+upper bound of re-ranking on that measure). ``tradeoff=1`` gives the most diverse greedy list of the
+pool, which the bench reports as the pool's ceiling.
+
 ``controls_from_output`` reads what the Spark job wrote (``titles.parquet``, ``users.parquet``)
 for ``bench/bench_controls.py``. No Django and no pyspark here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+from scipy import sparse
 
 from recommender.quality.beyond import beyond_accuracy
 from recommender.serving.ranking_controls import (
@@ -31,12 +40,14 @@ from recommender.serving.ranking_controls import (
     RankingControls,
     discovery_adjust,
     genre_diversity,
+    genre_similarity,
     intra_list_diversity,
     variety_order,
     year_genre_mask,
 )
 
 TOP = 10
+BASES = ("vectors", "genres", "ratings")
 
 
 @dataclass
@@ -47,6 +58,7 @@ class ControlsSide:
     popularity: np.ndarray  # pop_i = log(1 + n_i) / log(1 + max n)
     popularity_weight: float  # the run's own weight on pop_i
     genres: list[frozenset] | None = None  # per item, for the model-free diversity
+    genre_matrix: np.ndarray | None = None  # (items, genres) 0/1, for the genre re-ranking
 
     def positions(self, items: np.ndarray) -> np.ndarray:
         pos = np.minimum(np.searchsorted(self.ids, items), len(self.ids) - 1)
@@ -73,8 +85,11 @@ def top_for(
     *,
     tradeoff: float | None = None,
     window: int | None = None,
+    similarity_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """One user's top ``count`` title rows under ``controls``, as the live list ranks them."""
+    """One user's top ``count`` title rows under ``controls``, as the live list ranks them;
+    ``similarity_of(rows)``: the re-ranking's similarity of those title rows (default: the
+    ranking vectors' cosine, as served)."""
     window = VARIETY_WINDOW if window is None else window
     scores = side.factors @ user_vector + side.popularity_weight * side.popularity
     scores = discovery_adjust(scores, side.popularity, controls.discovery)
@@ -97,9 +112,41 @@ def top_for(
                 user_vector=user_vector,
                 tradeoff=tradeoff,
                 window=window,
+                similarity=None if similarity_of is None else similarity_of(candidates),
             )
         ]
     return candidates[:count]
+
+
+def similarity_for(
+    basis: str, side: ControlsSide, train_users: np.ndarray, train_rows: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The re-ranking's similarity of title rows for ``basis`` (``BASES``); None: the served one."""
+    if basis == "vectors":
+        return None
+    if basis == "genres":
+        if side.genre_matrix is None:
+            raise ValueError("the genre re-ranking needs the titles' genres (genres_attach)")
+        matrix = side.genre_matrix
+        return lambda rows: genre_similarity(matrix[rows])
+    if basis == "ratings":
+        keep = train_rows >= 0
+        _, user_index = np.unique(np.asarray(train_users)[keep], return_inverse=True)
+        raters = sparse.csc_matrix(
+            (np.ones(int(keep.sum())), (user_index, np.asarray(train_rows)[keep])),
+            shape=(int(user_index.max(initial=-1)) + 1, len(side.ids)),
+        )
+        raters.sum_duplicates()
+        raters.data[:] = 1.0
+        support = np.asarray(raters.sum(axis=0)).ravel()
+
+        def rating_cosine(rows: np.ndarray) -> np.ndarray:
+            columns = raters[:, rows]
+            norms = np.sqrt(np.maximum(support[rows], 1.0))
+            return (columns.T @ columns).toarray() / np.outer(norms, norms)
+
+        return rating_cosine
+    raise ValueError(f"unknown basis {basis!r}: one of {', '.join(BASES)}")
 
 
 def controls_measure(
@@ -114,11 +161,13 @@ def controls_measure(
     *,
     tradeoff: float | None = None,
     window: int | None = None,
+    basis: str = "vectors",
 ) -> list[ControlsResult]:
     """Each setting's figures over the users with held-out titles (``user_ids`` sorted, one row of
     ``user_factors`` each); ``tradeoff`` and ``window``: variety's λ and window (default: the served
-    ``VARIETY_TRADEOFF`` and ``VARIETY_WINDOW``)."""
+    ``VARIETY_TRADEOFF`` and ``VARIETY_WINDOW``); ``basis``: the re-ranking's similarity (``BASES``)."""
     train_rows = side.positions(train_items)
+    similarity_of = similarity_for(basis, side, train_users, train_rows)
     test_rows = side.positions(test_items)
     seen_by_user = _grouped(train_users, train_rows)
     relevant_by_user = _grouped(test_users, test_rows)
@@ -132,7 +181,15 @@ def controls_measure(
             if row is None:
                 continue
             seen = seen_by_user.get(int(user), np.zeros(0, dtype=np.int64))
-            top = top_for(controls, side, user_factors[row], seen[seen >= 0], tradeoff=tradeoff, window=window)
+            top = top_for(
+                controls,
+                side,
+                user_factors[row],
+                seen[seen >= 0],
+                tradeoff=tradeoff,
+                window=window,
+                similarity_of=similarity_of,
+            )
             lists.append(np.pad(top, (0, TOP - len(top)), constant_values=-1))
             listed.append(int(user))
             relevant = relevant_by_user.get(int(user), np.zeros(0, dtype=np.int64))
@@ -223,3 +280,5 @@ def genres_attach(side: ControlsSide, movies_csv: str | Path) -> None:
             genres = row["genres"]
             by_id[int(row["movieId"])] = frozenset() if genres == "(no genres listed)" else frozenset(genres.split("|"))
     side.genres = [by_id.get(int(item), frozenset()) for item in side.ids]
+    names = sorted(set().union(*side.genres))
+    side.genre_matrix = np.array([[name in genres for name in names] for genres in side.genres], dtype=np.float64)

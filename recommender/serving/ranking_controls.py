@@ -9,7 +9,8 @@ The live list (``recommender.serving.ranking``) and the offline measurement on M
   w_step)·pop_i`` with ``pop_i = log(1 + n_i) / log(1 + max n)``, ``n_i`` the title's training
   ratings (its support in the run);
 * ``year_genre_mask`` — titles older than a year and titles of a genre, hidden;
-* ``variety_order`` — "more variety": maximal marginal relevance over the ranking vectors;
+* ``variety_order`` — "more variety": maximal marginal relevance over the ranking vectors (or a
+  similarity given, e.g. ``genre_similarity``, which the bench measures beside it);
 * ``intra_list_diversity`` — the mean pairwise cosine distance of the ranking vectors, the
   similarity "variety" penalises (evaluate_recommender's figure, over the titles' rating vectors,
   is ``quality.beyond``'s; the bench reports both);
@@ -176,6 +177,7 @@ def variety_order(
     tradeoff: float | None = None,
     window: int | None = None,
     residual: bool = False,
+    similarity: np.ndarray | None = None,
 ) -> np.ndarray:
     """Greedy maximal marginal relevance: the order (indexes into ``scores``) of ``count`` items.
 
@@ -184,8 +186,10 @@ def variety_order(
     tradeoff·(mean cosine to the picks)`` among the first ``n + window`` candidates. The cosine is
     the one ``intra_list_diversity`` measures; with ``residual`` (the first version, kept for the
     comparison in DESIGN.md §10) it is taken on the part of each vector that ``user_vector`` does
-    not explain. Greedy picks do not depend on ``count``, so the first 10 of a list of 200 are the
-    first 10 of a list of 10.
+    not explain. ``similarity`` (candidates × candidates, e.g. ``genre_similarity``) replaces the
+    vectors' cosine: the genre re-ranking measured beside the served one (DESIGN.md §10). Greedy
+    picks do not depend on ``count``, so the first 10 of a list of 200 are the first 10 of a list
+    of 10.
     """
     tradeoff = VARIETY_TRADEOFF if tradeoff is None else tradeoff
     window = VARIETY_WINDOW if window is None else window
@@ -193,11 +197,13 @@ def variety_order(
     count = min(count, len(scores))
     if count == 0:
         return np.zeros(0, dtype=np.int64)
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if residual and user_vector is not None and np.linalg.norm(user_vector) > 0:
-        direction = np.asarray(user_vector, dtype=np.float64) / np.linalg.norm(user_vector)
-        vectors = vectors - np.outer(vectors @ direction, direction)
-    unit = unit_rows(vectors)
+    if similarity is None:
+        vectors = np.asarray(vectors, dtype=np.float64)
+        if residual and user_vector is not None and np.linalg.norm(user_vector) > 0:
+            direction = np.asarray(user_vector, dtype=np.float64) / np.linalg.norm(user_vector)
+            vectors = vectors - np.outer(vectors @ direction, direction)
+        unit = unit_rows(vectors)
+        similarity = unit @ unit.T
     best = float(scores.max())
     relevance = scores / best if best > 0 else scores - best
     total = np.zeros(len(scores))  # each candidate's summed cosine to the picks
@@ -209,7 +215,7 @@ def variety_order(
         chosen[pick] = True
         if n + 1 == count:
             break
-        total += unit @ unit[pick]
+        total += similarity[:, pick]
         value = (1.0 - tradeoff) * relevance - tradeoff * total / (n + 1)
         value[chosen] = -np.inf
         value[n + 1 + window :] = -np.inf
@@ -227,6 +233,16 @@ def intra_list_diversity(vectors: np.ndarray) -> float:
     cosine = unit @ unit.T
     upper = np.triu_indices(count, 1)
     return float(np.mean(1.0 - cosine[upper]))
+
+
+def genre_similarity(genres: np.ndarray) -> np.ndarray:
+    """The Jaccard similarity |A ∩ B| / |A ∪ B| of every pair of rows of ``genres`` (titles ×
+    genres, 0/1): 1 − ``genre_diversity``'s distance (two titles without genres are alike)."""
+    genres = np.asarray(genres, dtype=np.float64)
+    shared = genres @ genres.T
+    sizes = genres.sum(axis=1)
+    union = sizes[:, None] + sizes[None, :] - shared
+    return np.divide(shared, union, out=np.ones_like(shared), where=union > 0)
 
 
 def genre_diversity(genre_sets: list[frozenset]) -> float:

@@ -18,13 +18,15 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from ratings.services import rating_set
 from recommender.models import Recommendation, RecommendationControls, TitleFactor
-from recommender.quality.controls import ControlsSide, controls_measure
+from recommender.quality.controls import ControlsSide, controls_measure, genres_attach
 from recommender.serving.foldin import user_ratings_and_exclusions, user_state_get, user_vectors_solve
 from recommender.serving.member_controls import controls_for_user, controls_save
 from recommender.serving.ranking import ranked_titles
 from recommender.serving.ranking_controls import (
     VARIETY_WINDOW,
     RankingControls,
+    genre_diversity,
+    genre_similarity,
     intra_list_diversity,
     variety_order,
     year_genre_mask,
@@ -93,6 +95,35 @@ def test_variety_picks_the_unlike_title_over_a_near_duplicate():
     assert intra_list_diversity(vectors[:1]) == 0.0
 
 
+def test_genre_similarity_is_one_minus_the_genre_diversity_distance():
+    """Jaccard by hand: {Drama} and {Drama, Crime} share 1 of 2; no genre at all is like itself."""
+    sets = [frozenset({"Drama"}), frozenset({"Drama", "Crime"}), frozenset({"Comedy"}), frozenset()]
+    names = ["Comedy", "Crime", "Drama"]
+    matrix = np.array([[name in genres for name in names] for genres in sets], dtype=float)
+    similarity = genre_similarity(matrix)
+    assert similarity[0, 1] == pytest.approx(0.5) and similarity[0, 2] == 0.0 and similarity[2, 3] == 0.0
+    assert np.diag(similarity).tolist() == [1.0, 1.0, 1.0, 1.0]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert 1 - similarity[i, j] == pytest.approx(genre_diversity([sets[i], sets[j]]))
+
+
+def test_variety_on_genres_picks_the_other_genre_over_the_close_vector():
+    """With ``similarity`` the picks penalise it, not the vectors' cosine: the vectors call title 1
+    unlike title 0 and title 2 alike, the genres say the opposite."""
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.99, 0.01]])
+    genres = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # titles 0 and 1 share their genre
+    scores = np.array([1.0, 0.95, 0.94])
+    assert variety_order(scores, vectors, 2, tradeoff=0.5).tolist() == [0, 1]
+    by_genre = variety_order(scores, vectors, 2, tradeoff=0.5, similarity=genre_similarity(genres))
+    assert by_genre.tolist() == [0, 2]
+    # The same similarity as the vectors' cosine gives the same order as the default.
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert variety_order(scores, vectors, 3, tradeoff=0.5, similarity=unit @ unit.T).tolist() == (
+        variety_order(scores, vectors, 3, tradeoff=0.5).tolist()
+    )
+
+
 def test_year_and_genre_masks_keep_unknown_years():
     year = np.array([1950.0, 1990.0, np.nan, 2005.0])
     genres = {"Horror": np.array([False, False, False, True])}
@@ -141,6 +172,52 @@ def test_the_measurement_ranks_what_the_steps_say():
     assert gems.median_support < crowd.median_support / 2
     assert varied.vector_diversity > plain.vector_diversity
     assert crowd.users == 20
+
+
+def test_the_measurement_reranks_by_the_basis_it_is_given(tmp_path):
+    """Variety on the genres raises the genres' diversity more than variety on the vectors; on the
+    rating vectors (``basis="ratings"``) it raises evaluate_recommender's figure; λ = 1 on a basis is
+    the pool's most diverse list by that measure."""
+    rng = np.random.default_rng(5)
+    items, users = 240, 40
+    factors = rng.normal(size=(items, 5))
+    support = rng.integers(5, 200, items)
+    side = ControlsSide(
+        ids=np.arange(items),
+        factors=factors,
+        support=support,
+        popularity=np.log1p(support) / np.log1p(support.max()),
+        popularity_weight=0.3,
+    )
+    names = ["Action", "Comedy", "Drama", "Horror", "Romance", "Western"]
+    movies = tmp_path / "movies.csv"
+    lines = ["movieId,title,genres"]
+    for item in range(items):
+        chosen = rng.choice(names, size=int(rng.integers(1, 3)), replace=False) if item % 40 else []
+        lines.append(f"{item},Title {item},{'|'.join(chosen) or '(no genres listed)'}")
+    movies.write_text("\n".join(lines) + "\n")
+    genres_attach(side, movies)
+    assert side.genre_matrix is not None and side.genre_matrix.shape == (items, len(names))
+    user_factors = rng.normal(size=(users, 5)) * 0.3
+    train_users, train_items = np.repeat(np.arange(users), 30), rng.integers(0, items, users * 30)
+    test_users, test_items = np.repeat(np.arange(users), 5), rng.integers(0, items, users * 5)
+    arguments = (side, np.arange(users), user_factors, train_users, train_items, test_users, test_items)
+    settings = [RankingControls(), RankingControls(variety=True)]
+
+    def measured(basis, tradeoff=0.6):
+        return controls_measure(*arguments, settings, tradeoff=tradeoff, window=60, basis=basis)
+
+    plain, by_vectors = measured("vectors")
+    _, by_genres = measured("genres")
+    _, by_ratings = measured("ratings")
+    assert by_genres.genre_diversity > by_vectors.genre_diversity > 0
+    assert by_genres.genre_diversity > plain.genre_diversity
+    assert by_ratings.diversity > plain.diversity
+    assert by_vectors.vector_diversity > plain.vector_diversity
+    _, most = measured("genres", tradeoff=1.0)
+    assert most.genre_diversity >= by_genres.genre_diversity
+    with pytest.raises(ValueError):
+        measured("posters")
 
 
 def test_the_measured_diversity_is_evaluate_recommenders_over_rating_vectors():
