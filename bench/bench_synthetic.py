@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from benchdb import database_create, database_drop
-from shareddata import IMDB_NULL, IMDB_TSV, imdb_titles_frame
+from shareddata import IMDB_NULL, IMDB_TSV, imdb_titles_frame, weighted_rating_mean_set
 from shareddata import IMDB_SLICE as SLICE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +124,7 @@ def titles_load() -> tuple[int, str]:
             }
         )
     with connection.cursor() as cursor:
+        weighted_rating_mean_set(cursor, frame)
         for table, rows, options in (
             ("catalog_title", frame, ""),
             ("catalog_crew", crew, ""),

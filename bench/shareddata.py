@@ -43,3 +43,16 @@ def imdb_titles_frame(directory: Path):
             "num_votes": titles.numVotes.fillna("0"),
         }
     )
+
+
+def weighted_rating_mean_set(cursor, frame) -> None:
+    """Set the weighted rating's C (catalog migration 0010) to the mean rating of ``frame``'s
+    rated titles (an ``imdb_titles_frame``) before copying it, as the importer's ratings sync
+    does: with C unset the row trigger averages the whole table for each row copied, which
+    makes a COPY of 50,000 titles take minutes instead of seconds."""
+    import pandas as pd
+
+    votes = pd.to_numeric(frame.num_votes, errors="coerce").fillna(0)
+    rated = pd.to_numeric(frame.average_rating, errors="coerce")[votes > 0].dropna()
+    if len(rated):
+        cursor.execute("UPDATE catalog_weightedrating SET mean = %s", [round(float(rated.mean()), 2)])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.db import connection
-from shareddata import imdb_titles_frame  # bench/, on the path from tests/conftest.py
+from shareddata import imdb_titles_frame, weighted_rating_mean_set  # bench/, on the path from tests/conftest.py
 
 from accounts.models import User
 from ratings.models import Rating
@@ -21,12 +21,8 @@ def imdb_titles_load(directory) -> int:
     body = io.StringIO()
     frame.to_csv(body, index=False, header=False)
     body.seek(0)
-    rated = pd.to_numeric(frame.average_rating, errors="coerce")[pd.to_numeric(frame.num_votes) > 0].dropna()
     with connection.cursor() as cursor:
-        # The weighted rating's C first, as the importer's ratings sync sets it: without it the
-        # row trigger (catalog migration 0010) averages the whole table for each row copied,
-        # which made this COPY of 50,000 titles take minutes.
-        cursor.execute("UPDATE catalog_weightedrating SET mean = %s", [round(float(rated.mean()), 2)])
+        weighted_rating_mean_set(cursor, frame)  # else the row trigger makes this COPY take minutes
         cursor.copy_expert(f"COPY catalog_title ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)", body)
     return len(frame)
 
