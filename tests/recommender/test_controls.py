@@ -137,19 +137,25 @@ def test_year_and_genre_masks_keep_unknown_years():
     assert year_genre_mask(RankingControls(hide_genre="Opera"), year=year, genre_masks=genres, support=support) is None
 
 
-def test_the_measurement_ranks_what_the_steps_say():
-    """controls_measure on a small made-up run: hidden gems recommend less-rated titles."""
-    rng = np.random.default_rng(3)
-    items = 300
+def _made_up_side(rng, items: int, *, support_range: tuple[int, int]) -> ControlsSide:
+    """A run's title side of ``items`` random 5-d vectors, support drawn in ``support_range`` and
+    popularity its log share, weighted 0.3."""
     factors = rng.normal(size=(items, 5))
-    support = rng.integers(1, 400, items)
-    side = ControlsSide(
+    support = rng.integers(*support_range, items)
+    return ControlsSide(
         ids=np.arange(items),
         factors=factors,
         support=support,
         popularity=np.log1p(support) / np.log1p(support.max()),
         popularity_weight=0.3,
     )
+
+
+def test_the_measurement_ranks_what_the_steps_say():
+    """controls_measure on a small made-up run: hidden gems recommend less-rated titles."""
+    rng = np.random.default_rng(3)
+    items = 300
+    side = _made_up_side(rng, items, support_range=(1, 400))
     users = np.arange(20)
     user_factors = rng.normal(size=(20, 5)) * 0.3
     train_users, train_items = np.repeat(users, 5), rng.integers(0, items, 100)
@@ -180,15 +186,7 @@ def test_the_measurement_reranks_by_the_basis_it_is_given(tmp_path):
     the pool's most diverse list by that measure."""
     rng = np.random.default_rng(5)
     items, users = 240, 40
-    factors = rng.normal(size=(items, 5))
-    support = rng.integers(5, 200, items)
-    side = ControlsSide(
-        ids=np.arange(items),
-        factors=factors,
-        support=support,
-        popularity=np.log1p(support) / np.log1p(support.max()),
-        popularity_weight=0.3,
-    )
+    side = _made_up_side(rng, items, support_range=(5, 200))
     names = ["Action", "Comedy", "Drama", "Horror", "Romance", "Western"]
     movies = tmp_path / "movies.csv"
     lines = ["movieId,title,genres"]
